@@ -1,0 +1,80 @@
+"""Runs the exporter: the poll loop, the HTTP server, signals and config reloads."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+from anyio.abc import TaskGroup
+
+from .config import Config, ConfigError, load_config
+from .poller import Fleet
+from .store import ExpositionStore
+from .telemetry import Telemetry
+from .web import make_app, serve
+
+log = logging.getLogger("campaign_exporter")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    listen_address: str = ":10123"
+    config_file: Path | None = None
+    on_listening: Callable[[list[str]], None] | None = None
+
+
+class Reloader:
+    """Re-reads the config file; a bad file keeps the running config."""
+
+    def __init__(self, path: Path, fleet: Fleet, telemetry: Telemetry) -> None:
+        self.path = path
+        self.fleet = fleet
+        self.telemetry = telemetry
+        self.lock = anyio.Lock()
+
+    async def reload(self) -> str | None:
+        async with self.lock:
+            try:
+                config = await anyio.to_thread.run_sync(load_config, self.path)
+            except ConfigError as exc:
+                self.telemetry.config_reload_ok = False
+                for line in exc.lines:
+                    log.error("config reload failed, keeping the running config",
+                              extra={"kv": {"err": line}})
+                return "; ".join(exc.lines)
+            await self.fleet.apply(config)
+            self.telemetry.config_reload_ok = True
+            self.telemetry.config_reload_ts = time.time()
+            log.info("config reloaded", extra={"kv": {"sources": len(config.sources)}})
+            return None
+
+
+async def _signals(tg: TaskGroup, reloader: Reloader | None) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+        async for signum in signals:
+            if signum == signal.SIGHUP:
+                if reloader is not None:
+                    await reloader.reload()
+                continue
+            log.info("shutting down", extra={"kv": {"signal": signal.Signals(signum).name}})
+            tg.cancel_scope.cancel()
+            return
+
+
+async def run(config: Config, options: RunOptions) -> None:
+    """Poll and serve until SIGTERM or SIGINT."""
+    telemetry = Telemetry()
+    telemetry.config_reload_ts = time.time()
+    store = ExpositionStore(telemetry)
+    async with anyio.create_task_group() as tg:
+        fleet = Fleet(store, telemetry, tg)
+        await fleet.apply(config)
+        reloader = Reloader(options.config_file, fleet, telemetry) if options.config_file else None
+        app = make_app(store, telemetry, reloader.reload if reloader else None)
+        tg.start_soon(serve, app, options.listen_address, None, options.on_listening)
+        tg.start_soon(_signals, tg, reloader)

@@ -1,0 +1,93 @@
+"""The ``campaign-exporter`` command: Prometheus-style flags, config check, demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+
+from . import __version__
+from .app import RunOptions, run
+from .config import ConfigError, load_config, render_config
+from .logs import LEVELS, setup_logging
+from .web import parse_listen_address
+
+log = logging.getLogger("campaign_exporter")
+PROG = "campaign-exporter"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Prometheus exporter for Experiture and GreenArrow campaign sends.",
+    )
+    p.add_argument("--config.file", dest="config_file", type=Path,
+                   default=Path("campaign-exporter.yml"), help="config file (YAML)")
+    p.add_argument("--config.check", dest="config_check", action="store_true",
+                   help="validate the config file and exit")
+    p.add_argument("--config.print", dest="config_print", action="store_true",
+                   help="print the loaded config (secrets hidden) and exit")
+    p.add_argument("--web.listen-address", dest="listen_address", default=":10123",
+                   help="address to serve /metrics on (default :10123)")
+    p.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
+    p.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"],
+                   default="logfmt")
+    p.add_argument("--demo", action="store_true",
+                   help="run against the built-in simulator of both APIs; no account needed")
+    p.add_argument("--demo.campaigns", dest="demo_campaigns", type=int, default=300,
+                   help="simulated campaigns per API in --demo (default 300)")
+    p.add_argument("--demo.speed", dest="demo_speed", type=float, default=60.0,
+                   help="how much faster than real time the demo's campaigns move (default 60)")
+    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    return p
+
+
+def _fail(message: str) -> int:
+    print(f"{PROG}: {message}", file=sys.stderr)
+    return 1
+
+
+def _announce(addresses: list[str]) -> None:
+    log.info("listening", extra={"kv": {"address": ",".join(addresses)}})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level, args.log_format)
+    try:
+        parse_listen_address(args.listen_address)
+    except ValueError as exc:
+        return _fail(f"--web.listen-address: {exc}")
+    log.info("starting", extra={"kv": {"version": __version__}})
+    if args.demo:
+        from .demo import run_demo
+
+        return _run(lambda: run_demo(args.listen_address, args.demo_campaigns, args.demo_speed))
+    try:
+        config = load_config(args.config_file)
+    except ConfigError as exc:
+        for line in exc.lines:
+            print(f"{PROG}: {args.config_file}: {line}", file=sys.stderr)
+        return 1
+    if args.config_print:
+        print(render_config(config), end="")
+        return 0
+    if args.config_check:
+        print(f"{args.config_file}: config OK ({len(config.sources)} sources)")
+        return 0
+    options = RunOptions(args.listen_address, args.config_file, _announce)
+    return _run(lambda: run(config, options))
+
+
+def _run(entry: object) -> int:
+    try:
+        anyio.run(entry)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:
+        return _fail(f"cannot serve: {exc.strerror or exc}")
+    return 0

@@ -1,0 +1,55 @@
+"""``--demo``: the simulator and the exporter together, no account needed."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import anyio
+
+from .app import RunOptions, run
+from .config import Config, parse_config
+from .simulator import Simulator, SimulatorSettings
+
+log = logging.getLogger("campaign_exporter.demo")
+
+
+def demo_config(sim_url: str) -> Config:
+    raw: dict[str, Any] = {
+        "sources": [
+            {
+                "name": "demo-experiture",
+                "type": "experiture",
+                "base_url": f"{sim_url}/public/v1",
+                "oauth2": {
+                    "token_url": f"{sim_url}/oauth/token",
+                    "client_id": "demo-client",
+                    "client_secret": "demo-secret",
+                },
+                "poll_interval": "5s",
+                "summary_interval": "1m",
+            },
+        ]
+    }
+    return parse_config(raw)
+
+
+async def run_demo(listen_address: str, campaigns: int, speed: float) -> None:
+    sim = Simulator(SimulatorSettings(experiture_campaigns=campaigns, speed=speed))
+    runner, sim_url = await sim.start()
+    try:
+        def announce(addresses: list[str]) -> None:
+            port = addresses[0].rsplit(":", 1)[1]
+            print(
+                f"campaign-exporter demo: metrics at http://localhost:{port}/metrics "
+                f"(status page http://localhost:{port}/), simulator at {sim_url}; "
+                f"{campaigns} campaigns, time runs {speed:g}x. Ctrl-C stops.",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        await run(demo_config(sim_url), RunOptions(listen_address, None, announce))
+    finally:
+        with anyio.CancelScope(shield=True):
+            await runner.cleanup()

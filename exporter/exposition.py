@@ -1,0 +1,145 @@
+"""Metric families and their text rendering (Prometheus text 0.0.4 and OpenMetrics 1.0).
+
+Rendering is done once per refresh, off the scrape path; scrapes serve the bytes as-is.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["gauge", "counter"]
+
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+@dataclass(slots=True)
+class MetricFamily:
+    """One metric family: a name, its type and help, and its samples.
+
+    A counter's ``name`` ends in ``_total``, which is also its sample name; the
+    OpenMetrics family name drops the suffix.
+    """
+
+    name: str
+    kind: Kind
+    help: str
+    label_names: tuple[str, ...]
+    samples: list[tuple[tuple[str, ...], float]] = field(default_factory=list)
+
+    def add(self, label_values: tuple[str, ...], value: float) -> None:
+        self.samples.append((label_values, value))
+
+
+def format_value(value: float) -> str:
+    if value != value:  # NaN is never equal to itself
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == int(value) and abs(value) < 2**53:
+        return str(int(value))
+    return repr(float(value))
+
+
+def _escape_label(value: str) -> str:
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def render_samples(family: MetricFamily) -> str:
+    """The sample lines of one family: identical in both formats."""
+    name = family.name
+    names = family.label_names
+    lines: list[str] = []
+    append = lines.append
+    if not names:
+        for _, value in family.samples:
+            append(f"{name} {format_value(value)}\n")
+        return "".join(lines)
+    for values, value in family.samples:
+        labels = ",".join(
+            f'{k}="{_escape_label(v)}"' for k, v in zip(names, values, strict=True)
+        )
+        append(f"{name}{{{labels}}} {format_value(value)}\n")
+    return "".join(lines)
+
+
+def render_header(name: str, kind: Kind, help_text: str, openmetrics: bool) -> str:
+    family_name = name
+    if openmetrics and kind == "counter" and name.endswith("_total"):
+        family_name = name[: -len("_total")]
+    return (
+        f"# HELP {family_name} {_escape_help(help_text)}\n# TYPE {family_name} {kind}\n"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedFamily:
+    """A family's header fields and its sample lines, already encoded."""
+
+    name: str
+    kind: Kind
+    help: str
+    body: bytes
+
+
+def pre_render(families: Iterable[MetricFamily]) -> list[RenderedFamily]:
+    return [
+        RenderedFamily(f.name, f.kind, f.help, render_samples(f).encode())
+        for f in families
+    ]
+
+
+def assemble(parts: Sequence[Sequence[RenderedFamily]], openmetrics: bool) -> bytes:
+    """Join families from several producers, one header per family name.
+
+    Two sources of one type export the same family names; the exposition formats
+    want each family's samples together under a single header.
+    """
+    order: dict[str, RenderedFamily] = {}
+    bodies: dict[str, list[bytes]] = {}
+    for part in parts:
+        for fam in part:
+            if fam.name not in order:
+                order[fam.name] = fam
+                bodies[fam.name] = []
+            if fam.body:
+                bodies[fam.name].append(fam.body)
+    chunks: list[bytes] = []
+    for name, fam in order.items():
+        if not bodies[name]:
+            continue
+        chunks.append(render_header(name, fam.kind, fam.help, openmetrics).encode())
+        chunks.extend(bodies[name])
+    return b"".join(chunks)
+
+
+@dataclass(frozen=True, slots=True)
+class GzipPrefix:
+    """A gzip stream of a fixed prefix, left open so a small tail can finish it.
+
+    Copying the compressor state is far cheaper than compressing the whole body
+    again, so each scrape only compresses its few dynamic lines.
+    """
+
+    data: bytes
+    compressor: zlib._Compress
+
+    @classmethod
+    def of(cls, prefix: bytes, level: int = 6) -> GzipPrefix:
+        comp = zlib.compressobj(level, zlib.DEFLATED, 31)
+        data = comp.compress(prefix) + comp.flush(zlib.Z_SYNC_FLUSH)
+        return cls(data, comp)
+
+    def finish(self, tail: bytes) -> bytes:
+        comp = self.compressor.copy()
+        return self.data + comp.compress(tail) + comp.flush(zlib.Z_FINISH)

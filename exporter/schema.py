@@ -1,0 +1,218 @@
+"""Field types and models shared by every source's config schema.
+
+These only describe the YAML; ``exporter.config`` loads a file through them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    WithJsonSchema,
+    model_validator,
+)
+
+from .secrets import Secret, SecretRef
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_UNIT_SECONDS = {
+    "ms": 0.001,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 7 * 86400,
+    "y": 365 * 86400,
+}
+
+
+def parse_duration(value: object) -> float:
+    """A Prometheus-style duration (``90s``, ``1h30m``, ``7d``) in seconds."""
+    if isinstance(value, bool):
+        raise ValueError("invalid duration: expected a string like 30s, 5m or 1h30m")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("invalid duration: must not be negative")
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError("invalid duration: expected a string like 30s, 5m or 1h30m")
+    text = value.strip()
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if not text or pos != len(text):
+        raise ValueError(f'invalid duration "{value}": expected a string like 30s, 5m or 1h30m')
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    for unit in ("d", "h", "m", "s"):
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError("must be greater than zero")
+    return value
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string"}),
+]
+PositiveDuration = Annotated[Duration, BeforeValidator(lambda v: _positive(parse_duration(v)))]
+
+
+def _to_secret(value: object) -> Secret:
+    if isinstance(value, Secret):
+        return value
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected a non-empty string")
+    return Secret(value)
+
+
+SecretStr = Annotated[
+    Secret,
+    PlainValidator(_to_secret),
+    PlainSerializer(lambda _: "<secret>", return_type=str),
+    WithJsonSchema({"type": "string"}),
+]
+
+
+def _http_url(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a URL string")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f'invalid URL "{value}": expected http:// or https:// and a host')
+    if parts.username or parts.password:
+        raise ValueError("credentials in the URL are not allowed: use the auth settings")
+    if parts.query or parts.fragment:
+        raise ValueError(f'invalid URL "{value}": no query or fragment allowed')
+    return value.rstrip("/")
+
+
+HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+
+
+class Strict(BaseModel):
+    """Unknown keys fail the load; loaded values never change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+def one_of(model: BaseModel, value_key: str, file_key: str, *, required: bool = True) -> None:
+    has_value = getattr(model, value_key) is not None
+    has_file = getattr(model, file_key) is not None
+    if has_value and has_file:
+        raise ValueError(f"set only one of {value_key} and {file_key}")
+    if required and not (has_value or has_file):
+        raise ValueError(f"one of {value_key} or {file_key} is required")
+
+
+def secret_ref(value: Secret | None, path: Path | None) -> SecretRef:
+    return SecretRef(inline=value) if value is not None else SecretRef(path=path)
+
+
+class Authorization(Strict):
+    """An ``Authorization`` header, as in Prometheus' http_config."""
+
+    type: str = "Bearer"
+    credentials: SecretStr | None = None
+    credentials_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Authorization:
+        one_of(self, "credentials", "credentials_file")
+        return self
+
+    def secret(self) -> SecretRef:
+        return secret_ref(self.credentials, self.credentials_file)
+
+
+class OAuth2(Strict):
+    """OAuth 2.0 client-credentials grant."""
+
+    token_url: HttpUrl
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr | None = None
+    client_secret_file: Path | None = None
+    scopes: list[str] = Field(default_factory=list)
+    endpoint_params: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> OAuth2:
+        one_of(self, "client_secret", "client_secret_file")
+        return self
+
+    def secret(self) -> SecretRef:
+        return secret_ref(self.client_secret, self.client_secret_file)
+
+
+class BasicAuth(Strict):
+    username: str = Field(min_length=1)
+    password: SecretStr | None = None
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BasicAuth:
+        one_of(self, "password", "password_file")
+        return self
+
+    def secret(self) -> SecretRef:
+        return secret_ref(self.password, self.password_file)
+
+
+SOURCE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+
+
+class RateLimit(Strict):
+    """A token bucket shared by every upstream call of one source."""
+
+    requests_per_second: float = Field(gt=0)
+    burst: int = Field(default=1, ge=1)
+
+
+class SourceConfig(Strict):
+    """What every source has, whatever its type."""
+
+    name: str = Field(pattern=SOURCE_NAME_PATTERN)
+    type: str
+    base_url: HttpUrl
+    poll_interval: PositiveDuration = 30.0
+    timeout: PositiveDuration = 10.0
+    concurrency: int = Field(default=8, ge=1, le=256)
+    rate_limit: RateLimit | None = None
+
+    def secret_files(self) -> list[tuple[str, Path]]:
+        """Every ``*_file`` secret path in this config, with its key path."""
+        found: list[tuple[str, Path]] = []
+        _collect_files(self, "", found)
+        return found
+
+
+def _collect_files(model: BaseModel, prefix: str, found: list[tuple[str, Path]]) -> None:
+    for key in type(model).model_fields:
+        value: Any = getattr(model, key)
+        path = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, BaseModel):
+            _collect_files(value, path, found)
+        elif key.endswith("_file") and isinstance(value, Path):
+            found.append((path, value))

@@ -1,0 +1,336 @@
+"""A simulated Experiture workspace: campaigns that move through their states over time.
+
+Each campaign's state and counts are a pure function of the simulated clock, so the
+truth at any instant is exact and tests can freeze or step the clock.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ..sources.experiture.model import STAGES
+
+CHANNELS = ("email", "sms", "push", "direct_mail")
+FULL_SCOPES = frozenset({"campaigns:read", "analytics:read"})
+DEFAULT_TOKENS = {
+    "demo-token": FULL_SCOPES,
+    "campaigns-only-token": frozenset({"campaigns:read"}),
+}
+DEFAULT_CLIENTS = {"demo-client": ("demo-secret", FULL_SCOPES)}
+STAGE_LAG = 0.05  # each pipeline stage trails the one before by this share of the run
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+@dataclass
+class SimCampaign:
+    campaign_id: str
+    name: str
+    channel: str
+    campaign_type: str
+    authoring_status: str
+    created_at: float
+    updated_at: float
+    send_at: float | None
+    start_delay: float
+    duration: float
+    audience: int
+    losses: tuple[float, float, float, float]
+    stuck: float = 0.0
+    fail_at: float | None = None
+    has_audience: bool = True
+    has_template: bool = True
+    deleted: bool = False
+
+    @property
+    def start(self) -> float | None:
+        return None if self.send_at is None else self.send_at + self.start_delay
+
+    def progress(self, now: float) -> float | None:
+        start = self.start
+        if start is None or now < start:
+            return None
+        p = (now - start) / self.duration
+        if self.fail_at is not None:
+            p = min(p, self.fail_at)
+        return min(p, 1.0)
+
+    def state(self, now: float) -> str:
+        if self.send_at is None:
+            return "not_scheduled"
+        if now < self.send_at:
+            return "scheduled"
+        p = self.progress(now)
+        if p is None:
+            return "pending_or_overdue"
+        if self.fail_at is not None and p >= self.fail_at:
+            return "failed"
+        return "completed" if p >= 1.0 else "running"
+
+    def counts(self, now: float) -> dict[str, int] | None:
+        p = self.progress(now)
+        if p is None:
+            return None
+        n = float(self.audience)
+        done = [min(1.0, max(0.0, (p - STAGE_LAG * k) / (1 - 3 * STAGE_LAG))) for k in range(4)]
+        out = {"scheduled": self.audience}
+        failed = 0
+        base = n
+        names = ("hydrated", "composed", "injected", "sent")
+        for k, stage in enumerate(names):
+            loss = self.losses[k] + (self.stuck if stage == "sent" else 0.0)
+            out[stage] = math.floor(base * done[k] * (1 - loss))
+            failed += math.floor(base * done[k] * self.losses[k])
+            base *= 1 - self.losses[k]
+        out["failed"] = failed
+        return {stage: out[stage] for stage in STAGES}
+
+    def completed_at(self, now: float) -> float | None:
+        state = self.state(now)
+        if state not in ("completed", "failed") or self.start is None:
+            return None
+        share = self.fail_at if state == "failed" and self.fail_at is not None else 1.0
+        return self.start + self.duration * share
+
+    def configured(self) -> bool:
+        return self.has_audience and self.has_template
+
+
+def _pick_state(rng: random.Random) -> str:
+    roll = rng.random()
+    for state, share in (
+        ("not_scheduled", 0.08),
+        ("scheduled", 0.22),
+        ("pending_or_overdue", 0.05),
+        ("running", 0.15),
+        ("failed", 0.05),
+    ):
+        if roll < share:
+            return state
+        roll -= share
+    return "completed"
+
+
+def make_campaign(rng: random.Random, index: int, t0: float) -> SimCampaign:
+    """One campaign whose state at ``t0`` is drawn from a realistic mix."""
+    target = _pick_state(rng)
+    duration = rng.uniform(20 * 60, 3 * 3600)
+    delay = rng.uniform(5, 120)
+    send_at: float | None
+    fail_at: float | None = None
+    if target == "not_scheduled":
+        send_at = None
+    elif target == "scheduled":
+        send_at = t0 + rng.uniform(5 * 60, 2 * 86400)
+    elif target == "pending_or_overdue":
+        send_at = t0 - rng.uniform(60, 6 * 3600)
+        delay = (t0 - send_at) + rng.uniform(10 * 60, 86400)
+    elif target == "running":
+        send_at = t0 - duration * rng.uniform(0.05, 0.9) - delay
+    elif target == "failed":
+        fail_at = rng.uniform(0.05, 0.95)
+        send_at = t0 - duration * fail_at - delay - rng.uniform(0, 3 * 86400)
+    else:
+        send_at = t0 - duration - delay - rng.uniform(0, 7 * 86400)
+    broadcast = rng.random() >= 0.07
+    published = target != "not_scheduled" or rng.random() < 0.4
+    gap = rng.random() < 0.05
+    high_loss = target == "failed" or rng.random() < 0.03
+    losses = tuple(
+        rng.uniform(0.02, 0.2) if high_loss else rng.uniform(0.0, 0.004) for _ in range(4)
+    )
+    created = (send_at or t0) - rng.uniform(86400, 30 * 86400)
+    channel = CHANNELS[index % len(CHANNELS)] if rng.random() < 0.5 else rng.choice(CHANNELS)
+    return SimCampaign(
+        campaign_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        name=f"{channel.replace('_', ' ').title()} campaign {index:05d}",
+        channel=channel,
+        campaign_type="broadcast" if broadcast else rng.choice(("journey", "triggered")),
+        authoring_status="published" if published else "draft",
+        created_at=created,
+        updated_at=created + rng.uniform(0, 3600),
+        send_at=send_at,
+        start_delay=delay,
+        duration=duration,
+        audience=int(rng.lognormvariate(9.5, 1.2)) + 50,
+        losses=(losses[0], losses[1], losses[2], losses[3]),
+        stuck=rng.uniform(0.1, 0.3) if gap else 0.0,
+        fail_at=fail_at,
+        has_audience=rng.random() > 0.04,
+        has_template=rng.random() > 0.04,
+    )
+
+
+@dataclass
+class Token:
+    scopes: frozenset[str]
+    expires: float  # time.monotonic(); tokens age in real time, whatever the sim clock
+
+
+@dataclass
+class ExperitureWorld:
+    """The campaigns, the credentials that may read them, and their tokens."""
+
+    campaigns: dict[str, SimCampaign]
+    static_tokens: dict[str, frozenset[str]] = field(default_factory=lambda: dict(DEFAULT_TOKENS))
+    clients: dict[str, tuple[str, frozenset[str]]] = field(
+        default_factory=lambda: dict(DEFAULT_CLIENTS)
+    )
+    token_ttl: float = 3600.0
+    issued: dict[str, Token] = field(default_factory=dict)
+
+    @classmethod
+    def generate(cls, count: int, rng: random.Random, t0: float) -> ExperitureWorld:
+        campaigns = [make_campaign(rng, i, t0) for i in range(count)]
+        return cls({c.campaign_id: c for c in campaigns})
+
+    def issue_token(self, client_id: str, secret: str) -> tuple[str, float] | None:
+        client = self.clients.get(client_id)
+        if client is None or not secrets.compare_digest(client[0], secret):
+            return None
+        token = "sim-" + secrets.token_urlsafe(24)
+        self.issued[token] = Token(client[1], time.monotonic() + self.token_ttl)
+        return token, self.token_ttl
+
+    def expire_tokens(self) -> None:
+        for token in self.issued.values():
+            token.expires = 0.0
+
+    def scopes_of(self, token: str) -> frozenset[str] | None:
+        if token in self.static_tokens:
+            return self.static_tokens[token]
+        issued = self.issued.get(token)
+        if issued is None or time.monotonic() >= issued.expires:
+            return None
+        return issued.scopes
+
+    def live(self) -> list[SimCampaign]:
+        return [c for c in self.campaigns.values() if not c.deleted]
+
+    def fail(self, cid: str, now: float) -> None:
+        """Make a campaign's execution fail now (starting it first if need be)."""
+        c = self.campaigns[cid]
+        p = c.progress(now)
+        if p is None or p >= 1.0:
+            c.send_at, c.start_delay, c.fail_at = now - 2.0, 1.0, 0.5
+            c.duration = 2.0
+        else:
+            c.fail_at = p
+        c.updated_at = now
+
+    def truth(self, now: float) -> list[dict[str, Any]]:
+        return [
+            {
+                "campaign_id": c.campaign_id,
+                "name": c.name,
+                "channel": c.channel,
+                "campaign_type": c.campaign_type,
+                "authoring_status": c.authoring_status,
+                "state": c.state(now),
+                "counts": c.counts(now),
+                "send_at": c.send_at,
+                "started_at": c.start if c.progress(now) is not None else None,
+                "completed_at": c.completed_at(now),
+                "configured": c.configured(),
+                "reach": c.audience,
+                "updated_at": c.updated_at,
+            }
+            for c in self.live()
+        ]
+
+
+def campaign_listing(c: SimCampaign) -> dict[str, Any]:
+    return {
+        "campaignId": c.campaign_id,
+        "name": c.name,
+        "campaignType": c.campaign_type,
+        "channel": c.channel,
+        "authoringStatus": c.authoring_status,
+        "createdAt": iso(c.created_at),
+        "updatedAt": iso(c.updated_at),
+    }
+
+
+def last_execution(c: SimCampaign, now: float) -> dict[str, Any] | None:
+    if c.progress(now) is None:
+        return None
+    return {
+        "executionId": f"exec-{c.campaign_id}",
+        "startedAt": iso(c.start),
+        "completedAt": iso(c.completed_at(now)),
+        "status": c.state(now),
+        "counts": c.counts(now),
+    }
+
+
+def status_body(c: SimCampaign, now: float) -> dict[str, Any]:
+    schedule = None
+    if c.send_at is not None:
+        schedule = {
+            "scheduleId": f"sch-{c.campaign_id}",
+            "sendAt": iso(c.send_at),
+            "timezone": "America/New_York",
+            "active": now < c.send_at,
+        }
+    return {
+        "campaignId": c.campaign_id,
+        "name": c.name,
+        "authoringStatus": c.authoring_status,
+        "schedule": schedule,
+        "execution": {"state": c.state(now), "lastExecution": last_execution(c, now)},
+    }
+
+
+def summary_body(c: SimCampaign, now: float) -> dict[str, Any]:
+    included = (
+        [{"id": f"seg-{c.campaign_id[:8]}", "name": None, "type": "segment", "memberCount": None}]
+        if c.has_audience
+        else []
+    )
+    template = (
+        {"id": f"tpl-{c.campaign_id[:8]}", "name": f"{c.name} template", "status": "published",
+         "channel": c.channel}
+        if c.has_template
+        else None
+    )
+    last = last_execution(c, now)
+    return {
+        "campaignId": c.campaign_id,
+        "name": c.name,
+        "campaignType": c.campaign_type,
+        "channel": c.channel,
+        "authoringStatus": c.authoring_status,
+        "createdAt": iso(c.created_at),
+        "updatedAt": iso(c.updated_at),
+        "schedule": None if c.send_at is None else {
+            "mode": "at", "sendAt": iso(c.send_at), "timezone": "America/New_York",
+            "scheduled": True,
+        },
+        "audience": {
+            "included": included,
+            "excluded": [],
+            "reach": {"status": "ok", "evaluatedCount": c.audience,
+                      "evaluatedAt": iso(c.updated_at), "isStale": False},
+        },
+        "content": {"template": template, "proofStatus": "unavailable"},
+        "preflight": {"status": "not_evaluated", "checks": []},
+        "latestExecution": {
+            "status": c.state(now),
+            "lastExecutionAt": last["startedAt"] if last else None,
+            "counts": last["counts"] if last else None,
+        },
+        "links": {"self": f"/public/v1/campaigns/{c.campaign_id}/summary"},
+    }

@@ -1,0 +1,69 @@
+"""Faults injected into simulated answers on demand: which requests, what goes wrong."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Literal
+
+FaultKind = Literal[
+    "latency", "http_5xx", "rate_limit", "malformed", "nulls", "unknown_values", "hang", "outage"
+]
+FAULT_KINDS: tuple[str, ...] = (
+    "latency", "http_5xx", "rate_limit", "malformed", "nulls", "unknown_values", "hang", "outage"
+)
+
+
+@dataclass
+class Fault:
+    """A rule: requests to ``api``/``endpoint`` (``*`` for any) get ``kind``.
+
+    ``count`` limits how many requests it hits (None: until cleared); ``probability``
+    picks a share of them, from the simulator's seeded random source.
+    """
+
+    kind: FaultKind
+    api: str = "*"
+    endpoint: str = "*"
+    count: int | None = None
+    probability: float = 1.0
+    status: int = 503
+    retry_after: float = 1.0
+    delay: float = 0.5
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Fault:
+        if raw.get("kind") not in FAULT_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)}")
+        fields = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
+        return cls(**fields)
+
+    def matches(self, api: str, endpoint: str) -> bool:
+        return self.api in ("*", api) and self.endpoint in ("*", endpoint)
+
+
+class FaultPlan:
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.faults: list[Fault] = []
+        self.injected: dict[str, int] = {}
+
+    def add(self, fault: Fault) -> None:
+        self.faults.append(fault)
+
+    def clear(self) -> None:
+        self.faults.clear()
+
+    def pick(self, api: str, endpoint: str) -> Fault | None:
+        for fault in self.faults:
+            if not fault.matches(api, endpoint):
+                continue
+            if fault.count is not None and fault.count <= 0:
+                continue
+            if fault.probability < 1.0 and self.rng.random() >= fault.probability:
+                continue
+            if fault.count is not None:
+                fault.count -= 1
+            self.injected[fault.kind] = self.injected.get(fault.kind, 0) + 1
+            return fault
+        return None

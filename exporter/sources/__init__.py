@@ -1,0 +1,14 @@
+"""Registry of source types: a new upstream system is one module plus one line here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import experiture
+from .base import Source, SourceError, SourceKind
+
+SOURCE_KINDS: dict[str, SourceKind[Any]] = {
+    kind.type_name: kind for kind in (experiture.KIND,)
+}
+
+__all__ = ["SOURCE_KINDS", "Source", "SourceError", "SourceKind"]

@@ -1,0 +1,71 @@
+"""The one small interface every upstream source implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from ..exposition import MetricFamily
+from ..schema import SourceConfig
+from ..telemetry import Telemetry
+from ..upstream import UpstreamClient
+
+C = TypeVar("C", bound=SourceConfig)
+
+
+class SourceError(Exception):
+    """A refresh that could not complete: the source is down until the next one works.
+
+    The message is shown on the landing page and logged; it never holds a credential.
+    """
+
+    def __init__(self, message: str, reason: str = "refresh") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Source(ABC, Generic[C]):
+    """Polls one upstream system and keeps the last good data of each campaign.
+
+    ``refresh`` updates what it knows (raising ``SourceError`` when the whole refresh
+    failed; per-campaign failures keep that campaign's last good values). ``families``
+    renders what it knows now. Neither is ever called concurrently with itself.
+    """
+
+    def __init__(self, config: C, telemetry: Telemetry) -> None:
+        self.config = config
+        self.telemetry = telemetry
+        self.client = UpstreamClient(
+            config.name,
+            telemetry,
+            timeout=config.timeout,
+            concurrency=config.concurrency,
+            rate_limit=config.rate_limit,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @abstractmethod
+    async def refresh(self) -> None: ...
+
+    @abstractmethod
+    def families(self) -> list[MetricFamily]: ...
+
+    @abstractmethod
+    def campaign_count(self) -> int: ...
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+@dataclass(frozen=True)
+class SourceKind(Generic[C]):
+    """A source type: its config schema and how to build it."""
+
+    type_name: str
+    config_model: type[C]
+    create: Callable[[C, Telemetry], Source[C]]

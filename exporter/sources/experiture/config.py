@@ -1,0 +1,39 @@
+"""The ``type: experiture`` source's config schema, with its defaults and checks."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from ...schema import Authorization, OAuth2, PositiveDuration, SourceConfig, Strict
+
+CHANNELS = ("email", "sms", "push", "direct_mail")
+
+
+class Discovery(Strict):
+    """How ``GET /campaigns`` finds the campaigns to poll."""
+
+    enabled: bool = True
+    status: str | None = "published"
+    channels: list[str] = Field(default_factory=list)
+    page_size: int = Field(default=100, ge=1, le=100)
+    max_campaigns: int = Field(default=50_000, ge=1)
+
+
+class ExperitureConfig(SourceConfig):
+    type: Literal["experiture"]
+    base_url: str = "https://api.experiture.ai/public/v1"
+    authorization: Authorization | None = None
+    oauth2: OAuth2 | None = None
+    discovery: Discovery = Field(default_factory=Discovery)
+    campaigns: list[str] = Field(default_factory=list)
+    summary_interval: PositiveDuration = 600.0
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> ExperitureConfig:
+        if (self.authorization is None) == (self.oauth2 is None):
+            raise ValueError("set exactly one of authorization or oauth2")
+        if not self.discovery.enabled and not self.campaigns:
+            raise ValueError("discovery is disabled and no campaigns are listed")
+        return self

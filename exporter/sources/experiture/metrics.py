@@ -1,0 +1,134 @@
+"""Experiture campaign records rendered as metric families."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from ...exposition import MetricFamily
+from .model import STAGES, STATES
+
+if TYPE_CHECKING:
+    from .source import CampaignRecord
+
+POLLED = (
+    " Polled in the background every poll_interval of the source "
+    "(campaign_exporter_source_poll_interval_seconds)."
+)
+SUMMARY_POLLED = (
+    " From /summary, polled in the background every summary_interval of the source "
+    "and when the campaign changes."
+)
+ID = ("source", "campaign_id")
+
+INFO = "experiture_campaign_info"
+EXECUTION_STATE = "experiture_campaign_execution_state"
+PIPELINE_RECORDS = "experiture_campaign_pipeline_records"
+FAILURE_RATIO = "experiture_campaign_failure_ratio"
+STARTED = "experiture_campaign_last_execution_started_timestamp_seconds"
+COMPLETED = "experiture_campaign_last_execution_completed_timestamp_seconds"
+SEND_AT = "experiture_campaign_scheduled_send_timestamp_seconds"
+CONFIGURED = "experiture_campaign_configured"
+REACH = "experiture_campaign_audience_reach_records"
+UPDATED = "experiture_campaign_last_updated_timestamp_seconds"
+CAMPAIGNS = "experiture_campaigns"
+ANALYTICS = "experiture_analytics_scope_granted"
+
+
+def _families() -> dict[str, MetricFamily]:
+    specs = [
+        (INFO, ID + ("name", "channel", "campaign_type", "authoring_status"),
+         "Campaign attributes as labels; value 1, for joins." + SUMMARY_POLLED),
+        (EXECUTION_STATE, ID + ("state",),
+         "Execution state set: 1 for the campaign's current execution.state, 0 for each "
+         "other documented state; an undocumented value gets its own series." + POLLED),
+        (PIPELINE_RECORDS, ID + ("stage",),
+         "Records at each pipeline stage of the last execution (from /metrics, or from "
+         "/status when the token lacks analytics:read)." + POLLED),
+        (FAILURE_RATIO, ID,
+         "Failed records over scheduled records of the last execution; absent while "
+         "nothing is scheduled." + POLLED),
+        (STARTED, ID, "Unix time the last execution started." + POLLED),
+        (COMPLETED, ID, "Unix time the last execution completed." + POLLED),
+        (SEND_AT, ID, "Unix time of the scheduled send (schedule.sendAt)." + POLLED),
+        (CONFIGURED, ID,
+         "1 when an audience is included and a template is set, else 0." + SUMMARY_POLLED),
+        (REACH, ID, "Records in the audience at its last reach evaluation." + SUMMARY_POLLED),
+        (UPDATED, ID,
+         "Unix time this campaign's data was last read successfully; older than the "
+         "poll interval means the values shown are the last good ones." + POLLED),
+        (CAMPAIGNS, ("source", "state"),
+         "Campaigns in each execution state." + POLLED),
+        (ANALYTICS, ("source",),
+         "1 when the token may read /metrics (analytics:read); 0 when refused and "
+         "pipeline counts come from /status."),
+    ]
+    return {name: MetricFamily(name, "gauge", text, labels) for name, labels, text in specs}
+
+
+def render_families(
+    source: str, records: Iterable[CampaignRecord], analytics: bool
+) -> list[MetricFamily]:
+    fams = _families()
+    by_state: Counter[str] = Counter()
+    for rec in records:
+        _render_campaign(source, rec, analytics, fams, by_state)
+    for state in STATES:
+        fams[CAMPAIGNS].add((source, state), by_state.pop(state, 0))
+    for state, count in sorted(by_state.items()):
+        fams[CAMPAIGNS].add((source, state), count)
+    fams[ANALYTICS].add((source,), 1.0 if analytics else 0.0)
+    return list(fams.values())
+
+
+def _render_campaign(
+    source: str,
+    rec: CampaignRecord,
+    analytics: bool,
+    fams: dict[str, MetricFamily],
+    by_state: Counter[str],
+) -> None:
+    key = (source, rec.campaign_id)
+    status, setup, listing = rec.status, rec.setup, rec.listing
+    name = (setup and setup.name) or (status and status.name) or (listing and listing.name)
+    channel = (setup and setup.channel) or (listing and listing.channel)
+    authoring = (
+        (status and status.authoring_status)
+        or (setup and setup.authoring_status)
+        or (listing and listing.authoring_status)
+    )
+    fams[INFO].add(
+        (*key, name or "", channel or "", (setup and setup.campaign_type) or "", authoring or ""),
+        1.0,
+    )
+    if rec.updated_at is not None:
+        fams[UPDATED].add(key, rec.updated_at)
+    if status is not None and status.state is not None:
+        by_state[status.state] += 1
+        state_fam = fams[EXECUTION_STATE]
+        for state in STATES:
+            state_fam.add((*key, state), 1.0 if state == status.state else 0.0)
+        if status.state not in STATES:
+            state_fam.add((*key, status.state), 1.0)
+    counts = rec.pipeline_counts(analytics)
+    if counts:
+        for stage in STAGES:
+            if stage in counts:
+                fams[PIPELINE_RECORDS].add((*key, stage), counts[stage])
+        scheduled, failed = counts.get("scheduled"), counts.get("failed")
+        if scheduled and failed is not None:
+            fams[FAILURE_RATIO].add(key, failed / scheduled)
+    if status is not None:
+        if status.started_at is not None:
+            fams[STARTED].add(key, status.started_at)
+        if status.completed_at is not None:
+            fams[COMPLETED].add(key, status.completed_at)
+    send_at = (status and status.send_at) or (setup and setup.send_at)
+    if send_at is not None:
+        fams[SEND_AT].add(key, send_at)
+    if setup is not None:
+        if setup.configured is not None:
+            fams[CONFIGURED].add(key, 1.0 if setup.configured else 0.0)
+        if setup.reach is not None:
+            fams[REACH].add(key, setup.reach)

@@ -1,0 +1,296 @@
+"""Polls the Experiture v1 Campaigns API: discovery, then status, metrics and summary per campaign."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import anyio
+
+from ...auth import AuthError, AuthProvider, provider_for
+from ...exposition import MetricFamily
+from ...telemetry import Telemetry
+from ...upstream import FailureDigest, UpstreamError
+from ..base import Source, SourceError
+from .config import CHANNELS, ExperitureConfig
+from .metrics import render_families
+from .model import (
+    CampaignSetup,
+    Counts,
+    ExecutionStatus,
+    ListedCampaign,
+    ParseError,
+    parse_metrics,
+    parse_page,
+    parse_status,
+    parse_summary,
+)
+
+log = logging.getLogger("campaign_exporter.experiture")
+T = TypeVar("T")
+
+
+@dataclass
+class CampaignRecord:
+    """The last good data of one campaign, from each endpoint."""
+
+    campaign_id: str
+    listing: ListedCampaign | None = None
+    status: ExecutionStatus | None = None
+    counts: Counts | None = None
+    setup: CampaignSetup | None = None
+    setup_fetched: float = -math.inf
+    setup_version: str | None = None
+    updated_at: float | None = None
+
+    def pipeline_counts(self, analytics: bool) -> Counts | None:
+        if analytics and self.counts is not None:
+            return self.counts
+        return self.status.counts if self.status else None
+
+
+@dataclass
+class RefreshTally:
+    polled: int = 0
+    failed: int = 0
+    auth_error: str | None = None
+    analytics_refused: bool = False
+    gone: list[str] = field(default_factory=list)
+
+
+class ExperitureSource(Source[ExperitureConfig]):
+    def __init__(self, config: ExperitureConfig, telemetry: Telemetry) -> None:
+        super().__init__(config, telemetry)
+        self.auth: AuthProvider = provider_for(config.authorization, config.oauth2)
+        self.records: dict[str, CampaignRecord] = {}
+        self.unsupported: set[str] = set()
+        self.analytics = True
+        self.analytics_recheck = 0.0
+
+    def campaign_count(self) -> int:
+        return len(self.records)
+
+    def families(self) -> list[MetricFamily]:
+        return render_families(self.name, self.records.values(), self.analytics)
+
+    async def refresh(self) -> None:
+        digest = FailureDigest(self.name)
+        try:
+            try:
+                listed = await self._discover()
+            except UpstreamError as exc:
+                digest.add(exc)
+                raise SourceError(f"campaign discovery failed: {exc}", exc.reason) from None
+            except AuthError as exc:
+                raise SourceError(str(exc), "auth") from None
+            ids = list(listed)
+            ids += [cid for cid in self.config.campaigns if cid not in listed]
+            tally = await self._poll_campaigns(ids, listed, digest)
+        finally:
+            digest.log()
+        if tally.auth_error:
+            raise SourceError(tally.auth_error, "auth")
+        if tally.polled and tally.failed == tally.polled:
+            raise SourceError(f"all {tally.polled} campaign status requests failed")
+
+    async def _poll_campaigns(
+        self, ids: list[str], listed: dict[str, ListedCampaign], digest: FailureDigest
+    ) -> RefreshTally:
+        wanted = set(ids)
+        for cid in [c for c in self.records if c not in wanted]:
+            del self.records[cid]
+        self.unsupported &= wanted
+        todo = [cid for cid in ids if cid not in self.unsupported]
+        skipped = len(ids) - len(todo)
+        if skipped:
+            self.telemetry.campaigns_skipped.inc((self.name, "unsupported_type"), skipped)
+        tally = RefreshTally()
+        use_analytics = self.analytics or time.monotonic() >= self.analytics_recheck
+        pending: Iterator[str] = iter(todo)
+
+        async def worker() -> None:
+            for cid in pending:
+                if tally.auth_error:
+                    return
+                await self._poll_one(cid, listed.get(cid), use_analytics, tally, digest)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(min(self.config.concurrency, len(todo))):
+                tg.start_soon(worker)
+        for cid in tally.gone:
+            self.records.pop(cid, None)
+        if use_analytics and not tally.analytics_refused and tally.polled > tally.failed:
+            self.analytics = True
+        return tally
+
+    async def _poll_one(
+        self,
+        cid: str,
+        listing: ListedCampaign | None,
+        use_analytics: bool,
+        tally: RefreshTally,
+        digest: FailureDigest,
+    ) -> None:
+        tally.polled += 1
+        path = f"/campaigns/{quote(cid, safe='')}"
+        try:
+            status = await self._fetch(f"{path}/status", "status", parse_status)
+        except UpstreamError as exc:
+            tally.failed += 1
+            self._campaign_failed(cid, exc, tally, digest)
+            return
+        except AuthError as exc:
+            tally.failed += 1
+            tally.auth_error = str(exc)
+            return
+        rec = self.records.get(cid)
+        if rec is None:
+            rec = self.records[cid] = CampaignRecord(cid)
+        rec.listing = listing or rec.listing
+        rec.status = status
+        rec.updated_at = time.time()
+        if use_analytics and not tally.analytics_refused:
+            await self._poll_counts(rec, path, tally, digest)
+        if self._setup_due(rec):
+            await self._poll_setup(rec, path, tally, digest)
+
+    async def _poll_counts(
+        self, rec: CampaignRecord, path: str, tally: RefreshTally, digest: FailureDigest
+    ) -> None:
+        try:
+            rec.counts = await self._fetch(f"{path}/metrics", "metrics", parse_metrics)
+        except UpstreamError as exc:
+            if exc.status == 403:
+                tally.analytics_refused = True
+                self._analytics_refused(exc)
+            else:
+                self._campaign_failed(rec.campaign_id, exc, tally, digest)
+        except AuthError as exc:
+            tally.auth_error = str(exc)
+
+    async def _poll_setup(
+        self, rec: CampaignRecord, path: str, tally: RefreshTally, digest: FailureDigest
+    ) -> None:
+        try:
+            rec.setup = await self._fetch(f"{path}/summary", "summary", parse_summary)
+        except UpstreamError as exc:
+            self._campaign_failed(rec.campaign_id, exc, tally, digest)
+            return
+        except AuthError as exc:
+            tally.auth_error = str(exc)
+            return
+        rec.setup_fetched = time.monotonic()
+        rec.setup_version = rec.listing.updated_at if rec.listing else None
+
+    def _setup_due(self, rec: CampaignRecord) -> bool:
+        if rec.setup is None:
+            return True
+        if rec.listing and rec.listing.updated_at != rec.setup_version:
+            return True
+        return time.monotonic() - rec.setup_fetched >= self.config.summary_interval
+
+    def _campaign_failed(
+        self, cid: str, exc: UpstreamError, tally: RefreshTally, digest: FailureDigest
+    ) -> None:
+        if exc.reason == "not_found":
+            tally.gone.append(cid)
+        elif exc.reason == "unsupported":
+            self.unsupported.add(cid)
+            tally.gone.append(cid)
+            self.telemetry.campaigns_skipped.inc((self.name, "unsupported_type"))
+        else:
+            digest.add(exc)
+
+    def _analytics_refused(self, exc: UpstreamError) -> None:
+        self.analytics_recheck = time.monotonic() + self.config.summary_interval
+        if self.analytics:
+            log.warning(
+                "token may not read /metrics (analytics:read scope missing); "
+                "pipeline counts come from /status",
+                extra={"kv": {"source": self.name, "correlation_id": exc.correlation_id}},
+            )
+        self.analytics = False
+
+    async def _fetch(
+        self,
+        path: str,
+        endpoint: str,
+        parse: Callable[[Any], T],
+        params: dict[str, str] | None = None,
+    ) -> T:
+        """GET and parse; a 401 gets one more try with a fresh token."""
+        url = self.config.base_url + path
+        for attempt in (1, 2):
+            header = await self.auth.header(self.client)
+            try:
+                resp = await self.client.request(
+                    "GET", url, endpoint, headers={"Authorization": header}, params=params
+                )
+            except UpstreamError as exc:
+                if exc.status == 401 and attempt == 1 and self.auth.invalidate(header):
+                    continue
+                if exc.status == 401:
+                    raise AuthError(f"upstream refused the credentials (HTTP 401 on {endpoint})")
+                raise
+            try:
+                return parse(resp.body)
+            except ParseError as exc:
+                self.telemetry.upstream_errors.inc((self.name, "malformed"))
+                raise UpstreamError(
+                    "malformed", endpoint, str(exc), status=resp.status,
+                    correlation_id=resp.correlation_id,
+                ) from None
+        raise AssertionError("unreachable")
+
+    async def _discover(self) -> dict[str, ListedCampaign]:
+        found: dict[str, ListedCampaign] = {}
+        disc = self.config.discovery
+        if not disc.enabled:
+            return found
+        channels: list[str | None] = list(disc.channels)
+        if not channels or set(channels) >= set(CHANNELS):
+            channels = [None]
+        for channel in channels:
+            await self._walk(channel, found)
+        return found
+
+    async def _walk(self, channel: str | None, found: dict[str, ListedCampaign]) -> None:
+        """Offset pagination, guarded: short or empty pages end it, and it is bounded.
+
+        Sorted newest-edit first, so a campaign edited during the walk jumps to the
+        front; reading the first page once more at the end picks those up.
+        """
+        disc = self.config.discovery
+        params = {"limit": str(disc.page_size), "sortBy": "updatedAt", "sortDirection": "desc"}
+        if disc.status:
+            params["status"] = disc.status
+        if channel:
+            params["channel"] = channel
+        offset, pages, max_pages = 0, 0, math.ceil(disc.max_campaigns / disc.page_size) + 1
+        while pages < max_pages:
+            page = await self._fetch(
+                "/campaigns", "list", parse_page, {**params, "offset": str(offset)}
+            )
+            pages += 1
+            for item in page.items:
+                if len(found) >= disc.max_campaigns and item.campaign_id not in found:
+                    continue
+                found[item.campaign_id] = item
+            step = page.limit or disc.page_size
+            offset += step
+            if not page.items or len(page.items) < step:
+                break
+            if page.total is not None:
+                max_pages = min(max_pages, math.ceil(page.total / step) + 2)
+                if offset >= page.total:
+                    break
+        if pages > 1:
+            first = await self._fetch("/campaigns", "list", parse_page, {**params, "offset": "0"})
+            for item in first.items:
+                if item.campaign_id in found or len(found) < disc.max_campaigns:
+                    found[item.campaign_id] = item

@@ -1,0 +1,307 @@
+"""HTTP calls to one upstream API: timeouts, bounded concurrency, a rate budget, retries.
+
+Every call is counted; every failure comes out as an ``UpstreamError`` with one of a
+small fixed set of reasons, never as a library exception.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import anyio
+
+from .schema import RateLimit
+from .telemetry import Telemetry
+
+log = logging.getLogger("campaign_exporter.upstream")
+
+CORRELATION_HEADERS = ("x-correlation-id", "x-request-id")
+MAX_ATTEMPTS = 3
+BACKOFF_BASE = 0.25
+BACKOFF_CAP = 8.0
+RETRY_AFTER_CAP = 120.0
+
+
+class UpstreamError(Exception):
+    """A failed upstream call. ``reason`` is one of ``telemetry.ERROR_REASONS``."""
+
+    def __init__(
+        self,
+        reason: str,
+        endpoint: str,
+        detail: str,
+        *,
+        status: int | None = None,
+        correlation_id: str | None = None,
+        error_code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{endpoint}: {detail}")
+        self.reason = reason
+        self.endpoint = endpoint
+        self.detail = detail
+        self.status = status
+        self.correlation_id = correlation_id
+        self.error_code = error_code
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    status: int
+    body: Any
+    correlation_id: str | None
+
+
+class TokenBucket:
+    """Requests per second with a burst, shared by every call of a source."""
+
+    def __init__(self, limit: RateLimit) -> None:
+        self.rate = limit.requests_per_second
+        self.capacity = float(limit.burst)
+        self.tokens = self.capacity
+        self.stamp = time.monotonic()
+        self.lock = anyio.Lock()
+
+    async def take(self) -> None:
+        async with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens < 1.0:
+                wait = (1.0 - self.tokens) / self.rate
+                await anyio.sleep(wait)
+                self.stamp = time.monotonic()
+                self.tokens = 0.0
+            else:
+                self.tokens -= 1.0
+
+
+def _correlation_id(headers: Mapping[str, str], body: Any) -> str | None:
+    if isinstance(body, dict):
+        cid = body.get("correlationId")
+        if isinstance(cid, str) and cid:
+            return cid[:128]
+    for name in CORRELATION_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value[:128]
+    return None
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return min(max(seconds, 0.0), RETRY_AFTER_CAP)
+
+
+def _error_fields(body: Any) -> tuple[str | None, str]:
+    """The vendor's error code and message, from either API's error envelope."""
+    if not isinstance(body, dict):
+        return None, ""
+    err = body.get("error")
+    if isinstance(err, dict):
+        code, message = err.get("code"), err.get("message")
+    else:
+        code, message = body.get("error_code"), body.get("error_message")
+    return (
+        code[:64] if isinstance(code, str) else None,
+        message[:200] if isinstance(message, str) else "",
+    )
+
+
+def _classify(status: int) -> str:
+    if status in (401, 403):
+        return "auth"
+    if status == 404:
+        return "not_found"
+    if status == 409:
+        return "unsupported"
+    if status == 429:
+        return "rate_limited"
+    if status >= 500:
+        return "http_5xx"
+    return "http_4xx"
+
+
+RETRYABLE = frozenset({"timeout", "connect", "http_5xx", "rate_limited"})
+
+
+class UpstreamClient:
+    """One source's HTTP client. Create inside a running event loop; close with ``aclose``."""
+
+    def __init__(
+        self,
+        source: str,
+        telemetry: Telemetry,
+        *,
+        timeout: float,
+        concurrency: int,
+        rate_limit: RateLimit | None = None,
+        retries: bool = True,
+    ) -> None:
+        self.source = source
+        self.telemetry = telemetry
+        self.timeout = timeout
+        self.limiter = anyio.CapacityLimiter(concurrency)
+        self.bucket = TokenBucket(rate_limit) if rate_limit else None
+        self.max_attempts = MAX_ATTEMPTS if retries else 1
+        self.paused_until = 0.0
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            headers={"Accept": "application/json", "User-Agent": "campaign-exporter"},
+            raise_for_status=False,
+        )
+
+    async def aclose(self) -> None:
+        await self.session.close()
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        endpoint: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        data: Mapping[str, str] | None = None,
+    ) -> UpstreamResponse:
+        """One call, retried on transient failures; raises ``UpstreamError``."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._once(method, url, endpoint, headers, params, json_body, data)
+            except UpstreamError as exc:
+                if exc.reason not in RETRYABLE or attempt >= self.max_attempts:
+                    raise
+                await anyio.sleep(self._backoff(exc, attempt))
+
+    def _backoff(self, exc: UpstreamError, attempt: int) -> float:
+        ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+        jitter = random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
+        if exc.retry_after is not None:
+            return exc.retry_after + jitter
+        return jitter
+
+    async def _wait_turn(self) -> None:
+        pause = self.paused_until - time.monotonic()
+        if pause > 0:
+            await anyio.sleep(pause)
+        if self.bucket is not None:
+            await self.bucket.take()
+
+    async def _once(
+        self,
+        method: str,
+        url: str,
+        endpoint: str,
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, str] | None,
+        json_body: Any,
+        data: Mapping[str, str] | None,
+    ) -> UpstreamResponse:
+        async with self.limiter:
+            await self._wait_turn()
+            try:
+                async with self.session.request(
+                    method, url, headers=headers, params=params, json=json_body, data=data
+                ) as resp:
+                    raw = await resp.read()
+                    status = resp.status
+                    resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+            except TimeoutError:
+                self._count(endpoint, "error")
+                raise self._fail("timeout", endpoint, f"no answer within {self.timeout:g}s")
+            except aiohttp.ClientError as exc:
+                self._count(endpoint, "error")
+                raise self._fail("connect", endpoint, type(exc).__name__)
+        self._count(endpoint, str(status))
+        try:
+            body: Any = json.loads(raw) if raw else None
+            parsed = True
+        except ValueError:
+            body, parsed = None, False
+        cid = _correlation_id(resp_headers, body)
+        if 200 <= status < 300:
+            if not parsed:
+                raise self._fail("malformed", endpoint, "response is not JSON", status, cid)
+            return UpstreamResponse(status, body, cid)
+        reason = _classify(status)
+        code, message = _error_fields(body)
+        retry_after = _retry_after(resp_headers) if status == 429 else None
+        if reason == "rate_limited":
+            self.telemetry.rate_limited.inc((self.source,))
+            pause = retry_after if retry_after is not None else BACKOFF_BASE
+            self.paused_until = max(self.paused_until, time.monotonic() + pause)
+        detail = f"HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
+        raise self._fail(reason, endpoint, detail, status, cid, code, retry_after)
+
+    def _count(self, endpoint: str, code: str) -> None:
+        self.telemetry.upstream_requests.inc((self.source, endpoint, code))
+
+    def _fail(
+        self,
+        reason: str,
+        endpoint: str,
+        detail: str,
+        status: int | None = None,
+        correlation_id: str | None = None,
+        error_code: str | None = None,
+        retry_after: float | None = None,
+    ) -> UpstreamError:
+        self.telemetry.upstream_errors.inc((self.source, reason))
+        return UpstreamError(
+            reason,
+            endpoint,
+            detail,
+            status=status,
+            correlation_id=correlation_id,
+            error_code=error_code,
+            retry_after=retry_after,
+        )
+
+
+class FailureDigest:
+    """Failures of one refresh, logged as one line per (reason, endpoint) at its end."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.seen: dict[tuple[str, str], tuple[int, UpstreamError]] = {}
+
+    def add(self, exc: UpstreamError) -> None:
+        key = (exc.reason, exc.endpoint)
+        count, first = self.seen.get(key, (0, exc))
+        self.seen[key] = (count + 1, first)
+
+    def log(self) -> None:
+        for (reason, endpoint), (count, first) in sorted(self.seen.items()):
+            log.warning(
+                "upstream requests failed",
+                extra={
+                    "kv": {
+                        "source": self.source,
+                        "endpoint": endpoint,
+                        "reason": reason,
+                        "count": count,
+                        "status": first.status,
+                        "error_code": first.error_code,
+                        "correlation_id": first.correlation_id,
+                        "detail": first.detail,
+                    }
+                },
+            )

@@ -1,0 +1,185 @@
+"""The HTTP side: /metrics from the cached exposition, landing page, health, readiness, reload."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import anyio
+from aiohttp import web
+
+from . import __version__
+from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
+from .store import ExpositionStore
+from .telemetry import SourceStatus, Telemetry
+
+ReloadFn = Callable[[], Awaitable[str | None]]
+
+
+def wants_openmetrics(accept: str) -> bool:
+    return "application/openmetrics-text" in accept
+
+
+def wants_gzip(accept_encoding: str) -> bool:
+    for part in accept_encoding.split(","):
+        coding, _, params = part.partition(";")
+        if coding.strip().lower() != "gzip":
+            continue
+        quality = params.strip()
+        if quality.startswith("q="):
+            try:
+                return float(quality[2:]) > 0
+            except ValueError:
+                return False
+        return True
+    return False
+
+
+class Handlers:
+    def __init__(
+        self, store: ExpositionStore, telemetry: Telemetry, reload: ReloadFn | None
+    ) -> None:
+        self.store = store
+        self.telemetry = telemetry
+        self.reload_fn = reload
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
+        gzip = wants_gzip(request.headers.get("Accept-Encoding", ""))
+        variant = self.store.cached(openmetrics, gzip)
+        if variant is None:
+            variant = await anyio.to_thread.run_sync(self.store.build, openmetrics, gzip)
+        tail = self.store.dynamic(openmetrics)
+        content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
+        headers = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
+        if gzip:
+            assert variant.gzip is not None
+            headers["Content-Encoding"] = "gzip"
+            return web.Response(body=variant.gzip.finish(tail), headers=headers)
+        return web.Response(body=variant.body + tail, headers=headers)
+
+    async def healthy(self, request: web.Request) -> web.Response:
+        return web.Response(text="Healthy\n")
+
+    async def ready(self, request: web.Request) -> web.Response:
+        if self.telemetry.ready:
+            return web.Response(text="Ready\n")
+        waiting = sorted(n for n, s in self.telemetry.sources.items() if not s.ready)
+        return web.Response(
+            status=503, text="Not ready: waiting for a first refresh of " + ", ".join(waiting) + "\n"
+        )
+
+    async def reload(self, request: web.Request) -> web.Response:
+        if self.reload_fn is None:
+            return web.Response(status=405, text="reload is not available in this mode\n")
+        error = await self.reload_fn()
+        if error:
+            return web.Response(status=500, text=f"failed to reload config: {error}\n")
+        return web.Response(text="config reloaded\n")
+
+    async def landing(self, request: web.Request) -> web.Response:
+        rows = "".join(_source_row(n, s) for n, s in sorted(self.telemetry.sources.items()))
+        body = LANDING.format(version=html.escape(__version__), rows=rows)
+        return web.Response(text=body, content_type="text/html")
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "never"
+    ago = max(0.0, time.time() - ts)
+    stamp = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{stamp} ({ago:.0f}s ago)"
+
+
+def _source_row(name: str, st: SourceStatus) -> str:
+    state = "up" if st.up else ("down" if st.last_attempt is not None else "starting")
+    cells = [
+        html.escape(name),
+        html.escape(st.type_name),
+        f'<span class="{state}">{state}</span>',
+        str(st.campaigns),
+        _when(st.last_success),
+        f"{st.last_duration:.2f}s" if st.last_duration is not None else "-",
+        f"{st.poll_interval:g}s",
+        html.escape(st.last_error or "-"),
+    ]
+    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>\n"
+
+
+LANDING = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>campaign-exporter</title>
+<meta http-equiv="refresh" content="15">
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
+table {{ border-collapse: collapse; }}
+td, th {{ border: 1px solid #ccc; padding: .3em .6em; text-align: left; }}
+.up {{ color: #1a7f37; font-weight: bold; }} .down {{ color: #c62828; font-weight: bold; }}
+.starting {{ color: #8a6d00; }}
+</style></head>
+<body>
+<h1>campaign-exporter</h1>
+<p>Version {version}. Campaign sends as Prometheus metrics.</p>
+<ul>
+<li><a href="metrics">Metrics</a></li>
+<li><a href="-/healthy">Health</a> &middot; <a href="-/ready">Readiness</a></li>
+</ul>
+<h2>Sources</h2>
+<table>
+<tr><th>Source</th><th>Type</th><th>State</th><th>Campaigns</th><th>Last success</th>
+<th>Last refresh took</th><th>Poll interval</th><th>Last error</th></tr>
+{rows}</table>
+</body></html>
+"""
+
+
+def make_app(
+    store: ExpositionStore, telemetry: Telemetry, reload: ReloadFn | None = None
+) -> web.Application:
+    h = Handlers(store, telemetry, reload)
+    app = web.Application()
+    app.router.add_get("/", h.landing)
+    app.router.add_get("/metrics", h.metrics)
+    app.router.add_get("/-/healthy", h.healthy)
+    app.router.add_get("/-/ready", h.ready)
+    app.router.add_post("/-/reload", h.reload)
+    app.router.add_put("/-/reload", h.reload)
+    return app
+
+
+def parse_listen_address(address: str) -> tuple[str | None, int]:
+    """``host:port``, ``:port`` (every interface) or ``[v6]:port``."""
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+        raise ValueError(f'invalid listen address "{address}": expected host:port')
+    host = host.strip("[]")
+    return (host or None), int(port_text)
+
+
+async def serve(
+    app: web.Application,
+    address: str,
+    ssl_context: object | None = None,
+    on_listening: Callable[[list[str]], None] | None = None,
+) -> None:
+    """Serve until cancelled."""
+    host, port = parse_listen_address(address)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)  # type: ignore[arg-type]
+        await site.start()
+        if on_listening is not None:
+            on_listening([_format_addr(a) for a in runner.addresses])
+        await anyio.sleep_forever()
+    finally:
+        with anyio.CancelScope(shield=True):
+            await runner.cleanup()
+
+
+def _format_addr(addr: object) -> str:
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        host = str(addr[0])
+        return f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
+    return str(addr)
