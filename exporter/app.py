@@ -26,6 +26,7 @@ class RunOptions:
     listen_address: str = ":10123"
     config_file: Path | None = None
     on_listening: Callable[[list[str]], None] | None = None
+    handle_signals: bool = True
 
 
 class Reloader:
@@ -44,8 +45,10 @@ class Reloader:
             except ConfigError as exc:
                 self.telemetry.config_reload_ok = False
                 for line in exc.lines:
-                    log.error("config reload failed, keeping the running config",
-                              extra={"kv": {"err": line}})
+                    log.error(
+                        "config reload failed, keeping the running config",
+                        extra={"kv": {"err": line}},
+                    )
                 return "; ".join(exc.lines)
             await self.fleet.apply(config)
             self.telemetry.config_reload_ok = True
@@ -77,4 +80,5 @@ async def run(config: Config, options: RunOptions) -> None:
         reloader = Reloader(options.config_file, fleet, telemetry) if options.config_file else None
         app = make_app(store, telemetry, reloader.reload if reloader else None)
         tg.start_soon(serve, app, options.listen_address, None, options.on_listening)
-        tg.start_soon(_signals, tg, reloader)
+        if options.handle_signals:
+            tg.start_soon(_signals, tg, reloader)

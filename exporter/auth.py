@@ -1,4 +1,4 @@
-"""Authorization headers for upstream calls: static credentials, Basic, OAuth2 client credentials."""
+"""Authorization headers for upstream calls: static, Basic, OAuth2 client credentials."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from .schema import Authorization, BasicAuth, OAuth2
 from .secrets import Secret, SecretFileError, SecretRef
 from .upstream import UpstreamClient, UpstreamError
 
-TOKEN_ENDPOINT = "oauth_token"
+TOKEN_ENDPOINT = "oauth_token"  # noqa: S105 - an endpoint label, not a password
 REFRESH_MARGIN = 60.0
 DEFAULT_TOKEN_LIFETIME = 300.0
 

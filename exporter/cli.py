@@ -25,23 +25,52 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Prometheus exporter for Experiture and GreenArrow campaign sends.",
     )
-    p.add_argument("--config.file", dest="config_file", type=Path,
-                   default=Path("campaign-exporter.yml"), help="config file (YAML)")
-    p.add_argument("--config.check", dest="config_check", action="store_true",
-                   help="validate the config file and exit")
-    p.add_argument("--config.print", dest="config_print", action="store_true",
-                   help="print the loaded config (secrets hidden) and exit")
-    p.add_argument("--web.listen-address", dest="listen_address", default=":10123",
-                   help="address to serve /metrics on (default :10123)")
+    p.add_argument(
+        "--config.file",
+        dest="config_file",
+        type=Path,
+        default=Path("campaign-exporter.yml"),
+        help="config file (YAML)",
+    )
+    p.add_argument(
+        "--config.check",
+        dest="config_check",
+        action="store_true",
+        help="validate the config file and exit",
+    )
+    p.add_argument(
+        "--config.print",
+        dest="config_print",
+        action="store_true",
+        help="print the loaded config (secrets hidden) and exit",
+    )
+    p.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        default=":10123",
+        help="address to serve /metrics on (default :10123)",
+    )
     p.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
-    p.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"],
-                   default="logfmt")
-    p.add_argument("--demo", action="store_true",
-                   help="run against the built-in simulator of both APIs; no account needed")
-    p.add_argument("--demo.campaigns", dest="demo_campaigns", type=int, default=300,
-                   help="simulated campaigns per API in --demo (default 300)")
-    p.add_argument("--demo.speed", dest="demo_speed", type=float, default=60.0,
-                   help="how much faster than real time the demo's campaigns move (default 60)")
+    p.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="run against the built-in simulator of both APIs; no account needed",
+    )
+    p.add_argument(
+        "--demo.campaigns",
+        dest="demo_campaigns",
+        type=int,
+        default=300,
+        help="simulated campaigns per API in --demo (default 300)",
+    )
+    p.add_argument(
+        "--demo.speed",
+        dest="demo_speed",
+        type=float,
+        default=60.0,
+        help="how much faster than real time the demo's campaigns move (default 60)",
+    )
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     return p
 
@@ -62,7 +91,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         parse_listen_address(args.listen_address)
     except ValueError as exc:
         return _fail(f"--web.listen-address: {exc}")
-    log.info("starting", extra={"kv": {"version": __version__}})
     if args.demo:
         from .demo import run_demo
 
@@ -79,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config_check:
         print(f"{args.config_file}: config OK ({len(config.sources)} sources)")
         return 0
+    log.info("starting", extra={"kv": {"version": __version__, "sources": len(config.sources)}})
     options = RunOptions(args.listen_address, args.config_file, _announce)
     return _run(lambda: run(config, options))
 

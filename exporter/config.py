@@ -98,6 +98,8 @@ def parse_config(raw: Any) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(["(top level): must be a mapping with a sources key"])
     raw = expand_env(raw, (), errors)
+    if errors:
+        raise ConfigError(errors)
     try:
         top = _TopLevel.model_validate(raw)
     except ValidationError as exc:

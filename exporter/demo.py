@@ -39,6 +39,7 @@ async def run_demo(listen_address: str, campaigns: int, speed: float) -> None:
     sim = Simulator(SimulatorSettings(experiture_campaigns=campaigns, speed=speed))
     runner, sim_url = await sim.start()
     try:
+
         def announce(addresses: list[str]) -> None:
             port = addresses[0].rsplit(":", 1)[1]
             print(

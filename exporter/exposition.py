@@ -66,9 +66,7 @@ def render_samples(family: MetricFamily) -> str:
             append(f"{name} {format_value(value)}\n")
         return "".join(lines)
     for values, value in family.samples:
-        labels = ",".join(
-            f'{k}="{_escape_label(v)}"' for k, v in zip(names, values, strict=True)
-        )
+        labels = ",".join(f'{k}="{_escape_label(v)}"' for k, v in zip(names, values, strict=True))
         append(f"{name}{{{labels}}} {format_value(value)}\n")
     return "".join(lines)
 
@@ -77,9 +75,7 @@ def render_header(name: str, kind: Kind, help_text: str, openmetrics: bool) -> s
     family_name = name
     if openmetrics and kind == "counter" and name.endswith("_total"):
         family_name = name[: -len("_total")]
-    return (
-        f"# HELP {family_name} {_escape_help(help_text)}\n# TYPE {family_name} {kind}\n"
-    )
+    return f"# HELP {family_name} {_escape_help(help_text)}\n# TYPE {family_name} {kind}\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +89,7 @@ class RenderedFamily:
 
 
 def pre_render(families: Iterable[MetricFamily]) -> list[RenderedFamily]:
-    return [
-        RenderedFamily(f.name, f.kind, f.help, render_samples(f).encode())
-        for f in families
-    ]
+    return [RenderedFamily(f.name, f.kind, f.help, render_samples(f).encode()) for f in families]
 
 
 def assemble(parts: Sequence[Sequence[RenderedFamily]], openmetrics: bool) -> bytes:

@@ -8,15 +8,25 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-          "error": logging.ERROR}
-_LEVEL_NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn",
-                logging.ERROR: "error", logging.CRITICAL: "error"}
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
+_LEVEL_NAMES = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    logging.WARNING: "warn",
+    logging.ERROR: "error",
+    logging.CRITICAL: "error",
+}
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+        "ts": datetime.fromtimestamp(record.created, UTC)
+        .isoformat(timespec="milliseconds")
         .replace("+00:00", "Z"),
         "level": _LEVEL_NAMES.get(record.levelno, "info"),
         "logger": record.name.removeprefix("campaign_exporter.") or record.name,

@@ -49,7 +49,7 @@ async def _refresh(source: Source[Any]) -> str | None:
         await source.refresh()
     except SourceError as exc:
         return str(exc)
-    except Exception as exc:  # noqa: BLE001 - a bug in one source must not stop the others
+    except Exception as exc:  # a bug in one source must not stop the others
         log.exception("refresh crashed", extra={"kv": {"source": source.name}})
         return f"internal error: {type(exc).__name__}"
     return None
@@ -82,8 +82,9 @@ class Fleet:
         wanted = {c.name: c for c in config.sources}
         for name, run in list(self.running.items()):
             if wanted.get(name) != run.config:
-                await self._stop(name, forget=name not in wanted or
-                                 wanted[name].type != run.config.type)
+                await self._stop(
+                    name, forget=name not in wanted or wanted[name].type != run.config.type
+                )
         for name, cfg in wanted.items():
             if name not in self.running:
                 await self._start(cfg)
@@ -113,4 +114,3 @@ class Fleet:
     async def stop_all(self) -> None:
         for name in list(self.running):
             await self._stop(name, forget=False)
-

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -180,7 +181,16 @@ class BasicAuth(Strict):
         return secret_ref(self.password, self.password_file)
 
 
-SOURCE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$"
+_SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+
+
+def _source_name(value: str) -> str:
+    if not _SOURCE_NAME.fullmatch(value):
+        raise ValueError(
+            f'invalid name "{value}": use 1 to 63 letters, digits, "_", "." or "-", '
+            "starting with a letter or digit"
+        )
+    return value
 
 
 class RateLimit(Strict):
@@ -193,7 +203,7 @@ class RateLimit(Strict):
 class SourceConfig(Strict):
     """What every source has, whatever its type."""
 
-    name: str = Field(pattern=SOURCE_NAME_PATTERN)
+    name: Annotated[str, AfterValidator(_source_name)]
     type: str
     base_url: HttpUrl
     poll_interval: PositiveDuration = 30.0

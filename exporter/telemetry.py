@@ -210,8 +210,18 @@ class Telemetry:
         )
         if self.config_reload_ts is not None:
             reload_ts.add((), self.config_reload_ts)
-        return [*fams, up, last, duration, interval, refreshes, campaigns, build,
-                reload_ok, reload_ts]
+        return [
+            *fams,
+            up,
+            last,
+            duration,
+            interval,
+            refreshes,
+            campaigns,
+            build,
+            reload_ok,
+            reload_ts,
+        ]
 
 
 def _counter_family(

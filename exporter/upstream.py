@@ -226,10 +226,12 @@ class UpstreamClient:
                     resp_headers = {k.lower(): v for k, v in resp.headers.items()}
             except TimeoutError:
                 self._count(endpoint, "error")
-                raise self._fail("timeout", endpoint, f"no answer within {self.timeout:g}s")
+                raise self._fail(
+                    "timeout", endpoint, f"no answer within {self.timeout:g}s"
+                ) from None
             except aiohttp.ClientError as exc:
                 self._count(endpoint, "error")
-                raise self._fail("connect", endpoint, type(exc).__name__)
+                raise self._fail("connect", endpoint, type(exc).__name__) from None
         self._count(endpoint, str(status))
         try:
             body: Any = json.loads(raw) if raw else None
@@ -248,7 +250,8 @@ class UpstreamClient:
             self.telemetry.rate_limited.inc((self.source,))
             pause = retry_after if retry_after is not None else BACKOFF_BASE
             self.paused_until = max(self.paused_until, time.monotonic() + pause)
-        detail = f"HTTP {status}" + (f" {code}" if code else "") + (f": {message}" if message else "")
+        detail = f"HTTP {status}" + (f" {code}" if code else "")
+        detail += f": {message}" if message else ""
         raise self._fail(reason, endpoint, detail, status, cid, code, retry_after)
 
     def _count(self, endpoint: str, code: str) -> None:

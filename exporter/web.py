@@ -68,7 +68,8 @@ class Handlers:
             return web.Response(text="Ready\n")
         waiting = sorted(n for n, s in self.telemetry.sources.items() if not s.ready)
         return web.Response(
-            status=503, text="Not ready: waiting for a first refresh of " + ", ".join(waiting) + "\n"
+            status=503,
+            text="Not ready: waiting for a first refresh of " + ", ".join(waiting) + "\n",
         )
 
     async def reload(self, request: web.Request) -> web.Response:

@@ -30,9 +30,7 @@ STAGE_LAG = 0.05  # each pipeline stage trails the one before by this share of t
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -301,8 +299,12 @@ def summary_body(c: SimCampaign, now: float) -> dict[str, Any]:
         else []
     )
     template = (
-        {"id": f"tpl-{c.campaign_id[:8]}", "name": f"{c.name} template", "status": "published",
-         "channel": c.channel}
+        {
+            "id": f"tpl-{c.campaign_id[:8]}",
+            "name": f"{c.name} template",
+            "status": "published",
+            "channel": c.channel,
+        }
         if c.has_template
         else None
     )
@@ -315,15 +317,23 @@ def summary_body(c: SimCampaign, now: float) -> dict[str, Any]:
         "authoringStatus": c.authoring_status,
         "createdAt": iso(c.created_at),
         "updatedAt": iso(c.updated_at),
-        "schedule": None if c.send_at is None else {
-            "mode": "at", "sendAt": iso(c.send_at), "timezone": "America/New_York",
+        "schedule": None
+        if c.send_at is None
+        else {
+            "mode": "at",
+            "sendAt": iso(c.send_at),
+            "timezone": "America/New_York",
             "scheduled": True,
         },
         "audience": {
             "included": included,
             "excluded": [],
-            "reach": {"status": "ok", "evaluatedCount": c.audience,
-                      "evaluatedAt": iso(c.updated_at), "isStale": False},
+            "reach": {
+                "status": "ok",
+                "evaluatedCount": c.audience,
+                "evaluatedAt": iso(c.updated_at),
+                "isStale": False,
+            },
         },
         "content": {"template": template, "proofStatus": "unavailable"},
         "preflight": {"status": "not_evaluated", "checks": []},

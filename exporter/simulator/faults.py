@@ -10,7 +10,14 @@ FaultKind = Literal[
     "latency", "http_5xx", "rate_limit", "malformed", "nulls", "unknown_values", "hang", "outage"
 ]
 FAULT_KINDS: tuple[str, ...] = (
-    "latency", "http_5xx", "rate_limit", "malformed", "nulls", "unknown_values", "hang", "outage"
+    "latency",
+    "http_5xx",
+    "rate_limit",
+    "malformed",
+    "nulls",
+    "unknown_values",
+    "hang",
+    "outage",
 )
 
 

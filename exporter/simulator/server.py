@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,16 +93,19 @@ class Simulator:
                 request.transport.abort()
             return web.Response(status=599)
         if fault.kind == "http_5xx":
-            return self._error(api, fault.status, "INTERNAL_ERROR", "simulated failure",
-                               correlation)
+            return self._error(
+                api, fault.status, "INTERNAL_ERROR", "simulated failure", correlation
+            )
         if fault.kind == "rate_limit":
-            resp = self._error(api, 429, "CDP_ETL.RATE.LIMITED", "rate limit exceeded",
-                               correlation)
+            resp = self._error(api, 429, "CDP_ETL.RATE.LIMITED", "rate limit exceeded", correlation)
             resp.headers["Retry-After"] = f"{fault.retry_after:g}"
             return resp
         if fault.kind == "malformed":
-            return web.Response(status=200, body=b'{"success": true, "data": [{"campa',
-                                content_type="application/json")
+            return web.Response(
+                status=200,
+                body=b'{"success": true, "data": [{"campa',
+                content_type="application/json",
+            )
         return None
 
     def _json(self, api: str, status: int, body: Any, correlation: str) -> web.Response:
@@ -123,10 +126,13 @@ class Simulator:
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer "):
             return None
-        return self.experiture.scopes_of(header[len("Bearer "):])
+        return self.experiture.scopes_of(header[len("Bearer ") :])
 
     async def _exp(
-        self, request: web.Request, endpoint: str, scope: str,
+        self,
+        request: web.Request,
+        endpoint: str,
+        scope: str,
         produce: Callable[[], tuple[int, Any]],
     ) -> web.StreamResponse:
         def guarded() -> tuple[int, Any]:
@@ -155,8 +161,10 @@ class Simulator:
                 items = [c for c in items if c.channel == q["channel"]]
             key = q.get("sortBy", "updatedAt")
             attr = {"updatedAt": "updated_at", "createdAt": "created_at"}.get(key, "updated_at")
-            items.sort(key=lambda c: (getattr(c, attr), c.campaign_id),
-                       reverse=q.get("sortDirection", "desc") == "desc")
+            items.sort(
+                key=lambda c: (getattr(c, attr), c.campaign_id),
+                reverse=q.get("sortDirection", "desc") == "desc",
+            )
             page = items[offset : offset + limit]
             return 200, {
                 "success": True,
@@ -167,7 +175,9 @@ class Simulator:
         return await self._exp(request, "list", "campaigns:read", produce)
 
     def _campaign_view(
-        self, request: web.Request, unsupported_code: str,
+        self,
+        request: web.Request,
+        unsupported_code: str,
         view: Callable[[exp.SimCampaign, float], Any],
     ) -> Produce:
         cid = request.match_info["cid"]
@@ -259,10 +269,17 @@ class Simulator:
             self.stats.clear()
             self.request_times.clear()
             return web.json_response({"ok": True})
-        rows = [{"api": a, "endpoint": e, "status": s, "count": n}
-                for (a, e, s), n in sorted(self.stats.items())]
-        return web.json_response({"requests": rows, "total": sum(self.stats.values()),
-                                  "faults_injected": self.faults.injected})
+        rows = [
+            {"api": a, "endpoint": e, "status": s, "count": n}
+            for (a, e, s), n in sorted(self.stats.items())
+        ]
+        return web.json_response(
+            {
+                "requests": rows,
+                "total": sum(self.stats.values()),
+                "faults_injected": self.faults.injected,
+            }
+        )
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -312,8 +329,9 @@ def _client_credentials(request: web.Request, form: Any) -> tuple[str, str]:
 
 def _sprinkle_nulls(value: Any, rng: random.Random) -> Any:
     if isinstance(value, dict):
-        return {k: None if rng.random() < 0.3 else _sprinkle_nulls(v, rng)
-                for k, v in value.items()}
+        return {
+            k: None if rng.random() < 0.3 else _sprinkle_nulls(v, rng) for k, v in value.items()
+        }
     if isinstance(value, list):
         return [None if rng.random() < 0.2 else _sprinkle_nulls(v, rng) for v in value]
     return value
@@ -321,9 +339,14 @@ def _sprinkle_nulls(value: Any, rng: random.Random) -> Any:
 
 def _unknown_values(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: ("surprising_new_value" if k in ("state", "status", "channel")
-                    and isinstance(v, str) else _unknown_values(v))
-                for k, v in value.items()}
+        return {
+            k: (
+                "surprising_new_value"
+                if k in ("state", "status", "channel") and isinstance(v, str)
+                else _unknown_values(v)
+            )
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_unknown_values(v) for v in value]
     return value
@@ -352,7 +375,7 @@ class SimulatorThread:
             raise RuntimeError("simulator did not start")
         return self
 
-    def call(self, fn: Callable[[], Awaitable[Any]]) -> Any:
+    def call(self, fn: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
         return asyncio.run_coroutine_threadsafe(fn(), self._loop).result(10)
 
     def __exit__(self, *exc: object) -> None:
@@ -360,4 +383,3 @@ class SimulatorThread:
             self.call(self._runner.cleanup)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
-

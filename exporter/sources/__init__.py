@@ -7,8 +7,6 @@ from typing import Any
 from . import experiture
 from .base import Source, SourceError, SourceKind
 
-SOURCE_KINDS: dict[str, SourceKind[Any]] = {
-    kind.type_name: kind for kind in (experiture.KIND,)
-}
+SOURCE_KINDS: dict[str, SourceKind[Any]] = {kind.type_name: kind for kind in (experiture.KIND,)}
 
 __all__ = ["SOURCE_KINDS", "Source", "SourceError", "SourceKind"]

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from ...schema import Authorization, OAuth2, PositiveDuration, SourceConfig, Strict
+from ...schema import Authorization, HttpUrl, OAuth2, PositiveDuration, SourceConfig, Strict
 
 CHANNELS = ("email", "sms", "push", "direct_mail")
 
@@ -23,7 +23,7 @@ class Discovery(Strict):
 
 class ExperitureConfig(SourceConfig):
     type: Literal["experiture"]
-    base_url: str = "https://api.experiture.ai/public/v1"
+    base_url: HttpUrl = "https://api.experiture.ai/public/v1"
     authorization: Authorization | None = None
     oauth2: OAuth2 | None = None
     discovery: Discovery = Field(default_factory=Discovery)

@@ -38,31 +38,51 @@ ANALYTICS = "experiture_analytics_scope_granted"
 
 def _families() -> dict[str, MetricFamily]:
     specs = [
-        (INFO, ID + ("name", "channel", "campaign_type", "authoring_status"),
-         "Campaign attributes as labels; value 1, for joins." + SUMMARY_POLLED),
-        (EXECUTION_STATE, ID + ("state",),
-         "Execution state set: 1 for the campaign's current execution.state, 0 for each "
-         "other documented state; an undocumented value gets its own series." + POLLED),
-        (PIPELINE_RECORDS, ID + ("stage",),
-         "Records at each pipeline stage of the last execution (from /metrics, or from "
-         "/status when the token lacks analytics:read)." + POLLED),
-        (FAILURE_RATIO, ID,
-         "Failed records over scheduled records of the last execution; absent while "
-         "nothing is scheduled." + POLLED),
+        (
+            INFO,
+            (*ID, "name", "channel", "campaign_type", "authoring_status"),
+            "Campaign attributes as labels; value 1, for joins." + SUMMARY_POLLED,
+        ),
+        (
+            EXECUTION_STATE,
+            (*ID, "state"),
+            "Execution state set: 1 for the campaign's current execution.state, 0 for each "
+            "other documented state; an undocumented value gets its own series." + POLLED,
+        ),
+        (
+            PIPELINE_RECORDS,
+            (*ID, "stage"),
+            "Records at each pipeline stage of the last execution (from /metrics, or from "
+            "/status when the token lacks analytics:read)." + POLLED,
+        ),
+        (
+            FAILURE_RATIO,
+            ID,
+            "Failed records over scheduled records of the last execution; absent while "
+            "nothing is scheduled." + POLLED,
+        ),
         (STARTED, ID, "Unix time the last execution started." + POLLED),
         (COMPLETED, ID, "Unix time the last execution completed." + POLLED),
         (SEND_AT, ID, "Unix time of the scheduled send (schedule.sendAt)." + POLLED),
-        (CONFIGURED, ID,
-         "1 when an audience is included and a template is set, else 0." + SUMMARY_POLLED),
+        (
+            CONFIGURED,
+            ID,
+            "1 when an audience is included and a template is set, else 0." + SUMMARY_POLLED,
+        ),
         (REACH, ID, "Records in the audience at its last reach evaluation." + SUMMARY_POLLED),
-        (UPDATED, ID,
-         "Unix time this campaign's data was last read successfully; older than the "
-         "poll interval means the values shown are the last good ones." + POLLED),
-        (CAMPAIGNS, ("source", "state"),
-         "Campaigns in each execution state." + POLLED),
-        (ANALYTICS, ("source",),
-         "1 when the token may read /metrics (analytics:read); 0 when refused and "
-         "pipeline counts come from /status."),
+        (
+            UPDATED,
+            ID,
+            "Unix time this campaign's data was last read successfully; older than the "
+            "poll interval means the values shown are the last good ones." + POLLED,
+        ),
+        (CAMPAIGNS, ("source", "state"), "Campaigns in each execution state." + POLLED),
+        (
+            ANALYTICS,
+            ("source",),
+            "1 when the token may read /metrics (analytics:read); 0 when refused and "
+            "pipeline counts come from /status.",
+        ),
     ]
     return {name: MetricFamily(name, "gauge", text, labels) for name, labels, text in specs}
 
@@ -124,7 +144,9 @@ def _render_campaign(
             fams[STARTED].add(key, status.started_at)
         if status.completed_at is not None:
             fams[COMPLETED].add(key, status.completed_at)
-    send_at = (status and status.send_at) or (setup and setup.send_at)
+    send_at = status.send_at if status is not None else None
+    if send_at is None and setup is not None:
+        send_at = setup.send_at
     if send_at is not None:
         fams[SEND_AT].add(key, send_at)
     if setup is not None:

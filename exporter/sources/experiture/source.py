@@ -1,4 +1,4 @@
-"""Polls the Experiture v1 Campaigns API: discovery, then status, metrics and summary per campaign."""
+"""Polls the Experiture v1 Campaigns API: discovery, then status, metrics, summary per campaign."""
 
 from __future__ import annotations
 
@@ -235,14 +235,19 @@ class ExperitureSource(Source[ExperitureConfig]):
                 if exc.status == 401 and attempt == 1 and self.auth.invalidate(header):
                     continue
                 if exc.status == 401:
-                    raise AuthError(f"upstream refused the credentials (HTTP 401 on {endpoint})")
+                    raise AuthError(
+                        f"upstream refused the credentials (HTTP 401 on {endpoint})"
+                    ) from None
                 raise
             try:
                 return parse(resp.body)
             except ParseError as exc:
                 self.telemetry.upstream_errors.inc((self.name, "malformed"))
                 raise UpstreamError(
-                    "malformed", endpoint, str(exc), status=resp.status,
+                    "malformed",
+                    endpoint,
+                    str(exc),
+                    status=resp.status,
                     correlation_id=resp.correlation_id,
                 ) from None
         raise AssertionError("unreachable")

@@ -1,0 +1,163 @@
+"""Test helpers that read like the domain: run the exporter, scrape it, read samples back."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import anyio
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.app import RunOptions, run
+from exporter.config import Config, parse_config
+from exporter.simulator import Simulator, SimulatorSettings
+
+DEADLINE = 30.0
+
+
+class Samples:
+    """An exposition read back by prometheus_client's parser, indexed by sample name."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.by_name: dict[str, list[tuple[dict[str, str], float]]] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                self.by_name.setdefault(sample.name, []).append((sample.labels, sample.value))
+
+    def values(self, name: str, **labels: str) -> list[tuple[dict[str, str], float]]:
+        """Every sample named ``name`` whose labels include ``labels``."""
+        return [
+            (have, value)
+            for have, value in self.by_name.get(name, [])
+            if all(have.get(k) == v for k, v in labels.items())
+        ]
+
+    def value(self, name: str, **labels: str) -> float | None:
+        """The one sample matching, or None when there is none."""
+        found = self.values(name, **labels)
+        if not found:
+            return None
+        assert len(found) == 1, f"{name}{labels} matches {len(found)} samples"
+        return found[0][1]
+
+    def by_campaign(self, name: str, **labels: str) -> dict[str, float]:
+        return {have["campaign_id"]: value for have, value in self.values(name, **labels)}
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[Any]], what: str, deadline: float = DEADLINE
+) -> Any:
+    """Poll ``check`` until it returns something truthy; fail after ``deadline`` seconds."""
+    end = time.monotonic() + deadline
+    while True:
+        result = await check()
+        if result:
+            return result
+        if time.monotonic() > end:
+            pytest.fail(f"timed out after {deadline:g}s waiting for {what}")
+        await anyio.sleep(0.05)
+
+
+@dataclass
+class RunningExporter:
+    url: str
+    http: aiohttp.ClientSession
+
+    async def scrape(self, headers: Mapping[str, str] | None = None) -> Samples:
+        async with self.http.get(f"{self.url}/metrics", headers=headers) as resp:
+            assert resp.status == 200
+            return Samples(await resp.text())
+
+    async def get(self, path: str, **kwargs: Any) -> tuple[int, str]:
+        async with self.http.get(f"{self.url}{path}", **kwargs) as resp:
+            return resp.status, await resp.text()
+
+    async def refreshes(self, source: str) -> float:
+        samples = await self.scrape()
+        name = "campaign_exporter_source_refreshes_total"
+        return sum(v for _, v in samples.values(name, source=source))
+
+    async def wait_refreshes(self, source: str, count: float) -> Samples:
+        """Wait until ``source`` has finished ``count`` refreshes; return that scrape."""
+
+        async def done() -> Samples | None:
+            return await self.scrape() if await self.refreshes(source) >= count else None
+
+        result: Samples = await wait_for(done, f"{count} refreshes of {source}")
+        return result
+
+
+@contextlib.asynccontextmanager
+async def running_exporter(config: Config, **options: Any) -> AsyncIterator[RunningExporter]:
+    """The exporter in this event loop on a free loopback port, until the block ends."""
+    addresses: list[str] = []
+    listening = anyio.Event()
+
+    def on_listening(addrs: list[str]) -> None:
+        addresses.extend(addrs)
+        listening.set()
+
+    opts = RunOptions("127.0.0.1:0", on_listening=on_listening, handle_signals=False, **options)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run, config, opts)
+        with anyio.fail_after(10):
+            await listening.wait()
+        async with aiohttp.ClientSession() as http:
+            yield RunningExporter(f"http://{addresses[0]}", http)
+        tg.cancel_scope.cancel()
+
+
+@contextlib.asynccontextmanager
+async def running_simulator(**settings: Any) -> AsyncIterator[tuple[Simulator, str]]:
+    """The simulator on a free loopback port; its clock frozen unless ``speed`` is given."""
+    settings.setdefault("speed", 0.0)
+    sim = Simulator(SimulatorSettings(**settings))
+    runner, url = await sim.start()
+    try:
+        yield sim, url
+    finally:
+        await runner.cleanup()
+
+
+def experiture_source(sim_url: str, **overrides: Any) -> dict[str, Any]:
+    source: dict[str, Any] = {
+        "name": "prod",
+        "type": "experiture",
+        "base_url": f"{sim_url}/public/v1",
+        "authorization": {"credentials": "demo-token"},
+        "poll_interval": "1h",
+        "timeout": "5s",
+    }
+    source.update(overrides)
+    return source
+
+
+def config_of(*sources: dict[str, Any]) -> Config:
+    return parse_config({"sources": list(sources)})
+
+
+def write_config(directory: Path, data: Any) -> Path:
+    path = directory / "config.yml"
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+def require_binary(name: str) -> str:
+    """A real Prometheus tool: in CI its absence fails the test; elsewhere it skips."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (scripts/test installs the Debian packages)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

@@ -1,0 +1,266 @@
+"""Config loading: one bad input per case, each with the exact line it must produce."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from exporter.config import ConfigError, load_config, parse_config, render_config
+
+from .helpers import write_config
+
+COMMAND = str(Path(sys.executable).parent / "campaign-exporter")
+
+
+def source(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "name": "prod",
+        "type": "experiture",
+        "base_url": "https://api.experiture.ai/public/v1",
+        "authorization": {"credentials": "t0ken"},
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+BAD_CONFIGS: list[tuple[str, Any, str]] = [
+    ("top-level unknown key", {"sources": [source()], "extra": 1}, "extra: unknown key"),
+    ("no sources", {"sources": []}, "sources: at least one source is required"),
+    ("sources missing", {}, "sources: required key is missing"),
+    ("not a mapping", ["x"], "(top level): must be a mapping with a sources key"),
+    (
+        "unknown source key",
+        {"sources": [source(pol_interval="30s")]},
+        "sources[0].pol_interval: unknown key",
+    ),
+    (
+        "bad duration",
+        {"sources": [source(poll_interval="30x")]},
+        'sources[0].poll_interval: invalid duration "30x": expected a string like 30s, 5m or 1h30m',
+    ),
+    (
+        "zero duration",
+        {"sources": [source(poll_interval="0s")]},
+        "sources[0].poll_interval: must be greater than zero",
+    ),
+    (
+        "negative duration",
+        {"sources": [source(timeout=-1)]},
+        "sources[0].timeout: invalid duration: must not be negative",
+    ),
+    (
+        "duplicate names",
+        {"sources": [source(), source()]},
+        'sources[1].name: duplicate source name "prod" (also sources[0])',
+    ),
+    (
+        "bad name",
+        {"sources": [source(name="pr od")]},
+        'sources[0].name: invalid name "pr od": use 1 to 63 letters, digits, "_", "." or "-", '
+        "starting with a letter or digit",
+    ),
+    ("missing name", {"sources": [source(name=None)]}, "sources[0].name: required key is missing"),
+    (
+        "bad url scheme",
+        {"sources": [source(base_url="ftp://x")]},
+        'sources[0].base_url: invalid URL "ftp://x": expected http:// or https:// and a host',
+    ),
+    (
+        "credentials in url",
+        {"sources": [source(base_url="https://u:p@x.example")]},
+        "sources[0].base_url: credentials in the URL are not allowed: use the auth settings",
+    ),
+    (
+        "unknown type",
+        {"sources": [source(type="nope")]},
+        'sources[0].type: unknown source type "nope" (expected one of experiture)',
+    ),
+    (
+        "missing type",
+        {"sources": [source(type=None)]},
+        "sources[0].type: required key is missing (experiture)",
+    ),
+    (
+        "two auth methods",
+        {
+            "sources": [
+                source(
+                    oauth2={
+                        "token_url": "https://id.example/token",
+                        "client_id": "c",
+                        "client_secret": "s",
+                    }
+                )
+            ]
+        },
+        "sources[0]: set exactly one of authorization or oauth2",
+    ),
+    (
+        "no auth",
+        {"sources": [source(authorization=None)]},
+        "sources[0]: set exactly one of authorization or oauth2",
+    ),
+    (
+        "credentials twice",
+        {
+            "sources": [
+                source(authorization={"credentials": "a", "credentials_file": "/etc/hostname"})
+            ]
+        },
+        "sources[0].authorization: set only one of credentials and credentials_file",
+    ),
+    (
+        "missing secret file",
+        {"sources": [source(authorization={"credentials_file": "/nonexistent/token"})]},
+        "sources[0].authorization.credentials_file: file not found: /nonexistent/token",
+    ),
+    (
+        "secret file is a directory",
+        {"sources": [source(authorization={"credentials_file": "/proc"})]},
+        "sources[0].authorization.credentials_file: not a regular file: /proc",
+    ),
+    (
+        "unset variable",
+        {"sources": [source(authorization={"credentials": "${CAMPAIGN_EXPORTER_TEST_UNSET}"})]},
+        "sources[0].authorization.credentials: environment variable "
+        "CAMPAIGN_EXPORTER_TEST_UNSET is not set",
+    ),
+    (
+        "concurrency too low",
+        {"sources": [source(concurrency=0)]},
+        "sources[0].concurrency: Input should be greater than or equal to 1",
+    ),
+    (
+        "concurrency not a number",
+        {"sources": [source(concurrency="many")]},
+        "sources[0].concurrency: Input should be a valid integer, unable to parse string as an "
+        "integer",
+    ),
+    (
+        "page size over the API maximum",
+        {"sources": [source(discovery={"page_size": 500})]},
+        "sources[0].discovery.page_size: Input should be less than or equal to 100",
+    ),
+    (
+        "nothing to poll",
+        {"sources": [source(discovery={"enabled": False})]},
+        "sources[0]: discovery is disabled and no campaigns are listed",
+    ),
+    (
+        "oauth2 without secret",
+        {
+            "sources": [
+                source(
+                    authorization=None,
+                    oauth2={"token_url": "https://id.example/token", "client_id": "c"},
+                )
+            ]
+        },
+        "sources[0].oauth2: one of client_secret or client_secret_file is required",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"), [c[1:] for c in BAD_CONFIGS], ids=[c[0] for c in BAD_CONFIGS]
+)
+def test_bad_config_is_refused_with_its_exact_message(data: Any, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert caught.value.lines == [message]
+
+
+def test_yaml_syntax_error_names_file_line_and_column(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "sources:\n  - name: [unclosed\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.lines == [
+        f"{path}:3:1: YAML syntax error: expected ',' or ']', but got '<stream end>'"
+    ]
+
+
+def test_variables_expand_and_dollar_dollar_is_literal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXP_TOKEN", "from-env")
+    config = parse_config(
+        {"sources": [source(authorization={"credentials": "${EXP_TOKEN}"}, campaigns=["a$$b"])]}
+    )
+    cfg = config.sources[0]
+    assert cfg.authorization.credentials.reveal() == "from-env"  # type: ignore[attr-defined]
+    assert cfg.campaigns == ["a$b"]  # type: ignore[attr-defined]
+
+
+def test_defaults_are_filled_in() -> None:
+    cfg = parse_config({"sources": [source()]}).sources[0]
+    assert (cfg.poll_interval, cfg.timeout, cfg.concurrency) == (30.0, 10.0, 8)
+
+
+def test_example_config_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped config.example.yaml loads once its secrets exist."""
+    monkeypatch.setenv("EXPERITURE_TOKEN", "x")
+    text = (Path(__file__).parent.parent / "config.example.yaml").read_text()
+    data = yaml.safe_load(text)
+    for src in data["sources"]:
+        for key in ("authorization", "oauth2", "basic_auth"):
+            auth = src.get(key) or {}
+            for field in ("credentials_file", "client_secret_file", "password_file"):
+                if field in auth:
+                    secret = tmp_path / f"{src['name']}-{field}"
+                    secret.write_text("s3cret\n")
+                    auth[field] = str(secret)
+    config = parse_config(data)
+    assert config.sources
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([COMMAND, *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_cli_bad_config_exits_1_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    path = write_config(tmp_path, {"sources": [source(poll_interval="soon")]})
+    result = run_cli(f"--config.file={path}")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f'campaign-exporter: {path}: sources[0].poll_interval: invalid duration "soon": '
+        "expected a string like 30s, 5m or 1h30m"
+    ]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_cli_missing_config_file(tmp_path: Path) -> None:
+    result = run_cli(f"--config.file={tmp_path}/absent.yml", "--config.check")
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith(f"{tmp_path}/absent.yml: file not found")
+
+
+def test_cli_config_check_accepts_a_good_file(tmp_path: Path) -> None:
+    path = write_config(tmp_path, {"sources": [source()]})
+    result = run_cli(f"--config.file={path}", "--config.check")
+    assert result.returncode == 0, result.stderr
+    assert "config OK (1 sources)" in result.stdout
+
+
+def test_printed_config_hides_secrets(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path, {"sources": [source(authorization={"credentials": "super-secret-token"})]}
+    )
+    result = run_cli(f"--config.file={path}", "--config.print", "--log.level=debug")
+    assert result.returncode == 0, result.stderr
+    assert "super-secret-token" not in result.stdout + result.stderr
+    assert "<secret>" in result.stdout
+    assert parse_config(yaml.safe_load(result.stdout.replace("<secret>", "x"))).sources
+    assert render_config(parse_config(yaml.safe_load(path.read_text()))) == result.stdout
+
+
+def test_bad_listen_address_is_one_line(tmp_path: Path) -> None:
+    path = write_config(tmp_path, {"sources": [source()]})
+    result = run_cli(f"--config.file={path}", "--web.listen-address=nowhere")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        'campaign-exporter: --web.listen-address: invalid listen address "nowhere": '
+        "expected host:port"
+    )

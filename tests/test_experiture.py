@@ -1,0 +1,249 @@
+"""The Experiture source end to end: simulator -> exporter -> /metrics, over real HTTP."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from exporter.simulator.faults import Fault
+from exporter.sources.experiture.model import STAGES, STATES
+
+from .helpers import config_of, experiture_source, running_exporter, running_simulator
+
+pytestmark = pytest.mark.anyio
+
+
+def exported(truth: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The campaigns discovery finds (published) and the API exposes (broadcast)."""
+    return [
+        c
+        for c in truth
+        if c["authoring_status"] == "published" and c["campaign_type"] == "broadcast"
+    ]
+
+
+async def test_every_broadcast_campaign_matches_the_simulator_after_one_refresh() -> None:
+    """State, pipeline counts, failure ratio and setup equal the truth, over 1,200 campaigns."""
+    async with running_simulator(experiture_campaigns=1200) as (sim, url):
+        truth = sim.experiture.truth(sim.clock.now())
+        async with running_exporter(config_of(experiture_source(url))) as exp:
+            text = await exp.wait_refreshes("prod", 1)
+
+    want = exported(truth)
+    assert len(want) > 1000
+    info = text.by_campaign("experiture_campaign_info")
+    assert set(info) == {c["campaign_id"] for c in want}
+
+    for state in STATES:
+        got = text.by_campaign("experiture_campaign_execution_state", state=state)
+        assert got == {c["campaign_id"]: float(c["state"] == state) for c in want}, state
+
+    for stage in STAGES:
+        got = text.by_campaign("experiture_campaign_pipeline_records", stage=stage)
+        expected = {c["campaign_id"]: c["counts"][stage] for c in want if c["counts"]}
+        assert got == expected, stage
+
+    ratios = text.by_campaign("experiture_campaign_failure_ratio")
+    expected_ratios = {
+        c["campaign_id"]: c["counts"]["failed"] / c["counts"]["scheduled"]
+        for c in want
+        if c["counts"] and c["counts"]["scheduled"]
+    }
+    assert ratios == pytest.approx(expected_ratios)
+
+    sends = text.by_campaign("experiture_campaign_scheduled_send_timestamp_seconds")
+    assert sends == pytest.approx(
+        {c["campaign_id"]: c["send_at"] for c in want if c["send_at"]}, abs=0.001
+    )
+    started = text.by_campaign("experiture_campaign_last_execution_started_timestamp_seconds")
+    assert started == pytest.approx(
+        {c["campaign_id"]: c["started_at"] for c in want if c["started_at"]}, abs=0.001
+    )
+    completed = text.by_campaign("experiture_campaign_last_execution_completed_timestamp_seconds")
+    assert completed == pytest.approx(
+        {c["campaign_id"]: c["completed_at"] for c in want if c["completed_at"]}, abs=0.001
+    )
+    configured = text.by_campaign("experiture_campaign_configured")
+    assert configured == {c["campaign_id"]: float(c["configured"]) for c in want}
+    reach = text.by_campaign("experiture_campaign_audience_reach_records")
+    assert reach == {c["campaign_id"]: c["reach"] for c in want}
+
+    first = want[0]
+    [(labels, _)] = text.values("experiture_campaign_info", campaign_id=first["campaign_id"])
+    assert labels == {
+        "source": "prod",
+        "campaign_id": first["campaign_id"],
+        "name": first["name"],
+        "channel": first["channel"],
+        "campaign_type": "broadcast",
+        "authoring_status": "published",
+    }
+
+    for state in STATES:
+        count = text.value("experiture_campaigns", source="prod", state=state)
+        assert count == sum(1 for c in want if c["state"] == state), state
+
+
+async def test_non_broadcast_campaigns_are_skipped_quietly_and_not_asked_again() -> None:
+    async with running_simulator(experiture_campaigns=200) as (sim, url):
+        truth = sim.experiture.truth(sim.clock.now())
+        unsupported = [
+            c
+            for c in truth
+            if c["authoring_status"] == "published" and c["campaign_type"] != "broadcast"
+        ]
+        assert unsupported
+        source = experiture_source(url, poll_interval="200ms")
+        async with running_exporter(config_of(source)) as exp:
+            text = await exp.wait_refreshes("prod", 3)
+
+    assert text.value("campaign_exporter_source_up", source="prod") == 1
+    skipped = text.value(
+        "campaign_exporter_campaigns_skipped_total", source="prod", reason="unsupported_type"
+    )
+    refreshes = text.value(
+        "campaign_exporter_source_refreshes_total", source="prod", result="success"
+    )
+    assert refreshes is not None and refreshes >= 3
+    # the counter moves at the start of a refresh, refreshes_total at its end
+    assert skipped in (len(unsupported) * refreshes, len(unsupported) * (refreshes + 1))
+    assert sim.stats[("experiture", "status", 409)] == len(unsupported)
+    info = text.by_campaign("experiture_campaign_info")
+    assert not set(info) & {c["campaign_id"] for c in unsupported}
+
+
+async def test_deleted_campaign_leaves_metrics_on_the_next_refresh() -> None:
+    async with running_simulator(experiture_campaigns=60) as (sim, url):
+        source = experiture_source(url, poll_interval="200ms")
+        async with running_exporter(config_of(source)) as exp:
+            text = await exp.wait_refreshes("prod", 1)
+            victim = next(iter(text.by_campaign("experiture_campaign_info")))
+            sim.experiture.campaigns[victim].deleted = True
+            done = await exp.refreshes("prod")
+            text = await exp.wait_refreshes("prod", done + 1)
+            # also answered 404 once, when it was asked for before leaving discovery
+            for name in ("experiture_campaign_info", "experiture_campaign_execution_state"):
+                assert victim not in text.by_campaign(name)
+            assert text.value("campaign_exporter_source_up", source="prod") == 1
+
+
+async def test_404_on_status_drops_the_campaign_and_keeps_the_source_up() -> None:
+    async with running_simulator(experiture_campaigns=60) as (sim, url):
+        source = experiture_source(
+            url, discovery={"enabled": False}, campaigns=[], poll_interval="200ms"
+        )
+        truth = exported(sim.experiture.truth(sim.clock.now()))
+        keep, gone = truth[0]["campaign_id"], truth[1]["campaign_id"]
+        source["campaigns"] = [keep, gone]
+        async with running_exporter(config_of(source)) as exp:
+            text = await exp.wait_refreshes("prod", 1)
+            assert set(text.by_campaign("experiture_campaign_info")) == {keep, gone}
+            sim.experiture.campaigns[gone].deleted = True
+            text = await exp.wait_refreshes("prod", await exp.refreshes("prod") + 1)
+    assert set(text.by_campaign("experiture_campaign_info")) == {keep}
+    assert sim.stats[("experiture", "status", 404)] >= 1
+    assert text.value("campaign_exporter_source_up", source="prod") == 1
+
+
+async def test_token_without_analytics_scope_falls_back_to_status_counts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, logger="campaign_exporter")
+    async with running_simulator(experiture_campaigns=80) as (sim, url):
+        truth = exported(sim.experiture.truth(sim.clock.now()))
+        source = experiture_source(
+            url, authorization={"credentials": "campaigns-only-token"}, poll_interval="200ms"
+        )
+        async with running_exporter(config_of(source)) as exp:
+            text = await exp.wait_refreshes("prod", 3)
+
+    assert text.value("experiture_analytics_scope_granted", source="prod") == 0
+    assert text.value("campaign_exporter_source_up", source="prod") == 1
+    sent = text.by_campaign("experiture_campaign_pipeline_records", stage="sent")
+    assert sent == {c["campaign_id"]: c["counts"]["sent"] for c in truth if c["counts"]}
+    scope_lines = [r for r in caplog.records if "analytics:read" in r.getMessage()]
+    assert len(scope_lines) == 1
+    # /metrics is not asked again every refresh once it was refused
+    assert sim.stats[("experiture", "metrics", 403)] <= 8
+
+
+async def test_oauth_token_is_cached_and_fetched_again_after_a_401() -> None:
+    async with running_simulator(experiture_campaigns=30) as (sim, url):
+        source = experiture_source(
+            url,
+            authorization=None,
+            poll_interval="200ms",
+            oauth2={
+                "token_url": f"{url}/oauth/token",
+                "client_id": "demo-client",
+                "client_secret": "demo-secret",
+                "scopes": ["campaigns:read"],
+            },
+        )
+        del source["authorization"]
+        async with running_exporter(config_of(source)) as exp:
+            await exp.wait_refreshes("prod", 3)
+            assert sim.stats[("experiture", "token", 200)] == 1
+            sim.experiture.expire_tokens()
+            text = await exp.wait_refreshes("prod", await exp.refreshes("prod") + 2)
+    assert sim.stats[("experiture", "token", 200)] == 2
+    assert sum(n for (api, _, code), n in sim.stats.items() if code == 401) >= 1
+    assert text.value("campaign_exporter_source_up", source="prod") == 1
+
+
+async def test_oauth_token_is_renewed_before_it_expires() -> None:
+    async with running_simulator(experiture_campaigns=10, token_ttl=1.0) as (sim, url):
+        source = experiture_source(
+            url,
+            poll_interval="300ms",
+            oauth2={
+                "token_url": f"{url}/oauth/token",
+                "client_id": "demo-client",
+                "client_secret": "demo-secret",
+            },
+        )
+        del source["authorization"]
+        async with running_exporter(config_of(source)) as exp:
+            await exp.wait_refreshes("prod", 6)
+    assert sim.stats[("experiture", "token", 200)] >= 2
+    assert sim.stats[("experiture", "status", 401)] == 0
+
+
+async def test_refused_credentials_mark_the_source_down_without_crashing() -> None:
+    async with running_simulator(experiture_campaigns=10) as (_sim, url):
+        source = experiture_source(url, authorization={"credentials": "wrong-token"})
+        async with running_exporter(config_of(source)) as exp:
+            text = await exp.wait_refreshes("prod", 1)
+            status, page = await exp.get("/")
+    assert text.value("campaign_exporter_source_up", source="prod") == 0
+    assert text.value("campaign_exporter_upstream_errors_total", source="prod", reason="auth") >= 1
+    assert status == 200
+    assert "401" in page and "wrong-token" not in page
+
+
+async def test_undocumented_state_gets_its_own_series() -> None:
+    async with running_simulator(experiture_campaigns=20) as (sim, url):
+        sim.faults.add(Fault(kind="unknown_values", api="experiture", endpoint="status"))
+        async with running_exporter(config_of(experiture_source(url))) as exp:
+            text = await exp.wait_refreshes("prod", 1)
+    odd = text.by_campaign("experiture_campaign_execution_state", state="surprising_new_value")
+    assert odd and set(odd.values()) == {1.0}
+    cid = next(iter(odd))
+    for state in STATES:
+        assert text.value("experiture_campaign_execution_state", campaign_id=cid, state=state) == 0
+    assert text.value("experiture_campaigns", source="prod", state="surprising_new_value") == len(
+        odd
+    )
+
+
+async def test_explicit_campaign_ids_are_polled_without_discovery() -> None:
+    async with running_simulator(experiture_campaigns=40) as (sim, url):
+        truth = exported(sim.experiture.truth(sim.clock.now()))
+        ids = [truth[3]["campaign_id"], truth[7]["campaign_id"]]
+        source = experiture_source(url, discovery={"enabled": False}, campaigns=ids)
+        async with running_exporter(config_of(source)) as exp:
+            text = await exp.wait_refreshes("prod", 1)
+    assert set(text.by_campaign("experiture_campaign_info")) == set(ids)
+    assert sim.stats[("experiture", "list", 200)] == 0
