@@ -31,15 +31,18 @@ async def poll_forever(source: Source[Any], store: ExpositionStore, telemetry: T
         started_wall, started = time.time(), time.monotonic()
         error = await _refresh(source)
         duration = time.monotonic() - started
+        # Rendering 100k samples takes a while: keep it off the event loop. The
+        # records are not touched meanwhile: this task is their only writer.
+        await anyio.to_thread.run_sync(
+            lambda: store.publish(source.name, pre_render(source.families()))
+        )
+        status.campaigns = source.campaign_count()
+        # Recorded only once the data is published, so "up" and "ready" never run ahead
+        # of what /metrics shows.
         telemetry.record_refresh(source.name, error is None, started_wall, duration, error)
         if error != last_error:
             _log_transition(source.name, error, duration)
             last_error = error
-        # Rendering 100k samples takes a while: keep it off the event loop. The
-        # records are not touched meanwhile: this task is their only writer.
-        rendered = await anyio.to_thread.run_sync(lambda: pre_render(source.families()))
-        store.publish(source.name, rendered)
-        status.campaigns = source.campaign_count()
         next_start = started + interval
         await anyio.sleep(max(0.0, next_start - time.monotonic()))
 

@@ -11,7 +11,14 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 
 from exporter.simulator.faults import Fault
 
-from .helpers import Samples, config_of, experiture_source, running_exporter, running_simulator
+from .helpers import (
+    Samples,
+    config_of,
+    experiture_source,
+    running_exporter,
+    running_simulator,
+    wait_for,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -62,6 +69,24 @@ async def test_ready_only_after_the_first_complete_refresh() -> None:
             await exp.wait_refreshes("prod", 1)
             assert (await exp.get("/-/ready"))[0] == 200
             assert await exp.get("/-/healthy") == (200, "Healthy\n")
+
+
+async def test_ready_means_the_data_is_already_on_metrics() -> None:
+    async with running_simulator(experiture_campaigns=1500) as (sim, url):
+        truth = sim.experiture.truth(sim.clock.now())
+        want = sum(
+            1
+            for c in truth
+            if c["authoring_status"] == "published" and c["campaign_type"] == "broadcast"
+        )
+        async with running_exporter(config_of(experiture_source(url))) as exp:
+
+            async def ready() -> bool:
+                return (await exp.get("/-/ready"))[0] == 200
+
+            await wait_for(ready, "readiness")
+            samples = await exp.scrape()
+    assert len(samples.values("experiture_campaign_info")) == want
 
 
 async def test_metrics_answer_while_upstream_hangs() -> None:
