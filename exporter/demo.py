@@ -30,13 +30,24 @@ def demo_config(sim_url: str) -> Config:
                 "poll_interval": "5s",
                 "summary_interval": "1m",
             },
+            {
+                "name": "demo-greenarrow",
+                "type": "greenarrow",
+                "base_url": sim_url,
+                "basic_auth": {"username": "1", "password": "demo-ga-key"},
+                "poll_interval": "10s",
+            },
         ]
     }
     return parse_config(raw)
 
 
 async def run_demo(listen_address: str, campaigns: int, speed: float) -> None:
-    sim = Simulator(SimulatorSettings(experiture_campaigns=campaigns, speed=speed))
+    sim = Simulator(
+        SimulatorSettings(
+            experiture_campaigns=campaigns, greenarrow_campaigns=campaigns, speed=speed
+        )
+    )
     runner, sim_url = await sim.start()
     try:
 

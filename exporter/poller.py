@@ -29,7 +29,8 @@ async def poll_forever(source: Source[Any], store: ExpositionStore, telemetry: T
     last_error: str | None = None
     while True:
         started_wall, started = time.time(), time.monotonic()
-        error = await _refresh(source)
+        failure = await _refresh(source)
+        error = str(failure) if failure else None
         duration = time.monotonic() - started
         # Rendering 100k samples takes a while: keep it off the event loop. The
         # records are not touched meanwhile: this task is their only writer.
@@ -40,29 +41,35 @@ async def poll_forever(source: Source[Any], store: ExpositionStore, telemetry: T
         # Recorded only once the data is published, so "up" and "ready" never run ahead
         # of what /metrics shows.
         telemetry.record_refresh(source.name, error is None, started_wall, duration, error)
-        if error != last_error:
-            _log_transition(source.name, error, duration)
+        if error != last_error:  # one line when the state changes, not every interval
+            _log_transition(source.name, failure, duration)
             last_error = error
         next_start = started + interval
         await anyio.sleep(max(0.0, next_start - time.monotonic()))
 
 
-async def _refresh(source: Source[Any]) -> str | None:
+async def _refresh(source: Source[Any]) -> SourceError | None:
     try:
         await source.refresh()
     except SourceError as exc:
-        return str(exc)
+        return exc
     except Exception as exc:  # a bug in one source must not stop the others
         log.exception("refresh crashed", extra={"kv": {"source": source.name}})
-        return f"internal error: {type(exc).__name__}"
+        return SourceError(f"internal error: {type(exc).__name__}", "internal")
     return None
 
 
-def _log_transition(name: str, error: str | None, duration: float) -> None:
-    if error is None:
+def _log_transition(name: str, failure: SourceError | None, duration: float) -> None:
+    if failure is None:
         log.info("source refreshed", extra={"kv": {"source": name, "duration": f"{duration:.3f}s"}})
-    else:
-        log.warning("source refresh failed", extra={"kv": {"source": name, "err": error}})
+        return
+    kv = {
+        "source": name,
+        "reason": failure.reason,
+        "err": str(failure),
+        "correlation_id": failure.correlation_id,
+    }
+    log.warning("source refresh failed", extra={"kv": kv})
 
 
 @dataclass

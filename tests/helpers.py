@@ -87,6 +87,16 @@ class RunningExporter:
         name = "campaign_exporter_source_refreshes_total"
         return sum(v for _, v in samples.values(name, source=source))
 
+    async def wait_until(self, check: Callable[[Samples], bool], what: str) -> Samples:
+        """Scrape until ``check`` holds for a scrape; return that scrape."""
+
+        async def done() -> Samples | None:
+            samples = await self.scrape()
+            return samples if check(samples) else None
+
+        result: Samples = await wait_for(done, what)
+        return result
+
     async def wait_refreshes(self, source: str, count: float) -> Samples:
         """Wait until ``source`` has finished ``count`` refreshes; return that scrape."""
 

@@ -78,12 +78,12 @@ BAD_CONFIGS: list[tuple[str, Any, str]] = [
     (
         "unknown type",
         {"sources": [source(type="nope")]},
-        'sources[0].type: unknown source type "nope" (expected one of experiture)',
+        'sources[0].type: unknown source type "nope" (expected one of experiture, greenarrow)',
     ),
     (
         "missing type",
         {"sources": [source(type=None)]},
-        "sources[0].type: required key is missing (experiture)",
+        "sources[0].type: required key is missing (experiture, greenarrow)",
     ),
     (
         "two auth methods",
@@ -150,6 +150,41 @@ BAD_CONFIGS: list[tuple[str, Any, str]] = [
         "nothing to poll",
         {"sources": [source(discovery={"enabled": False})]},
         "sources[0]: discovery is disabled and no campaigns are listed",
+    ),
+    (
+        "greenarrow with a Bearer token",
+        {
+            "sources": [
+                {
+                    "name": "ga",
+                    "type": "greenarrow",
+                    "base_url": "https://ga.example.com",
+                    "authorization": {"credentials": "x"},
+                }
+            ]
+        },
+        "sources[0]: authorization.type must be Basic: GreenArrow takes the pre-encoded "
+        "organization id and API key as Basic credentials",
+    ),
+    (
+        "greenarrow page size over the API maximum",
+        {
+            "sources": [
+                {
+                    "name": "ga",
+                    "type": "greenarrow",
+                    "base_url": "https://ga.example.com",
+                    "basic_auth": {"username": "1", "password": "k"},
+                    "per_page": 1000,
+                }
+            ]
+        },
+        "sources[0].per_page: Input should be less than or equal to 500",
+    ),
+    (
+        "greenarrow without credentials",
+        {"sources": [{"name": "ga", "type": "greenarrow", "base_url": "https://ga.example.com"}]},
+        "sources[0]: set exactly one of basic_auth or authorization",
     ),
     (
         "oauth2 without secret",

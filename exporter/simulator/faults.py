@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 FaultKind = Literal[
-    "latency", "http_5xx", "rate_limit", "malformed", "nulls", "unknown_values", "hang", "outage"
-]
-FAULT_KINDS: tuple[str, ...] = (
     "latency",
     "http_5xx",
     "rate_limit",
     "malformed",
+    "envelope_error",
     "nulls",
     "unknown_values",
     "hang",
     "outage",
-)
+]
+FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
 
 @dataclass

@@ -5,6 +5,7 @@ Control endpoints (for tests, benchmarks and the curious):
   POST /_sim/experiture/campaigns/{id}/fail   make its execution fail now
   POST /_sim/experiture/campaigns/{id}/delete answer 404 for it from now on
   POST /_sim/experiture/expire-tokens         every issued OAuth token stops working
+  GET  /_sim/greenarrow/truth                 every started GreenArrow campaign and its stats
   POST /_sim/faults  {"kind": ..., "api": ..., "endpoint": ..., "count": ...}; DELETE clears
   POST /_sim/clock   {"speed": 0} freezes time, {"advance": 60} moves it on
   GET  /_sim/stats   requests served, by api, endpoint and status; POST /_sim/stats/reset
@@ -21,11 +22,13 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
 from . import experiture as exp
+from . import greenarrow as ga
 from .clock import SimClock
 from .faults import Fault, FaultPlan
 
@@ -36,10 +39,12 @@ HANG_SECONDS = 600.0
 @dataclass(frozen=True)
 class SimulatorSettings:
     experiture_campaigns: int = 300
+    greenarrow_campaigns: int = 300
     seed: int = 42
     speed: float = 1.0
     token_ttl: float = 3600.0
     max_page_size: int = 100
+    greenarrow_omit_num_pages: bool = False
 
 
 class Simulator:
@@ -52,6 +57,9 @@ class Simulator:
             self.settings.experiture_campaigns, self.rng, t0
         )
         self.experiture.token_ttl = self.settings.token_ttl
+        self.greenarrow = ga.GreenArrowWorld.generate(
+            self.settings.greenarrow_campaigns, self.rng, t0
+        )
         self.faults = FaultPlan(self.rng)
         self.stats: Counter[tuple[str, str, int]] = Counter()
         self.request_times: list[float] = []
@@ -100,6 +108,13 @@ class Simulator:
             resp = self._error(api, 429, "CDP_ETL.RATE.LIMITED", "rate limit exceeded", correlation)
             resp.headers["Retry-After"] = f"{fault.retry_after:g}"
             return resp
+        if fault.kind == "envelope_error":
+            body = (
+                exp_error("INTERNAL_ERROR", "simulated failure")
+                if api == "experiture"
+                else ga_error("internal_error", "simulated failure")
+            )
+            return self._json(api, 200, body, correlation)
         if fault.kind == "malformed":
             return web.Response(
                 status=200,
@@ -118,7 +133,10 @@ class Simulator:
     def _error(
         self, api: str, status: int, code: str, message: str, correlation: str
     ) -> web.Response:
-        return self._json(api, status, exp_error(code, message), correlation)
+        if api == "experiture":
+            return self._json(api, status, exp_error(code, message), correlation)
+        ga_code = "not_authorized" if status in (401, 403) else "internal_error"
+        return self._json(api, status, ga_error(ga_code, message), correlation)
 
     # -- Experiture ------------------------------------------------------------------
 
@@ -224,11 +242,59 @@ class Simulator:
 
         return await self.respond(request, "experiture", "token", produce)
 
+    # -- GreenArrow ------------------------------------------------------------------
+
+    async def ga_system_campaigns(self, request: web.Request) -> web.StreamResponse:
+        q = request.query
+
+        def produce() -> tuple[int, Any]:
+            user, password = _basic_credentials(request.headers.get("Authorization", ""))
+            if not self.greenarrow.authorized(user, password):
+                return 401, ga_error("not_authorized", "API key is not valid")
+            try:
+                page = max(int(q.get("page", "0")), 0)
+                per_page = int(q.get("per_page", "100"))
+                start = _iso_param(q.get("started_at__start"))
+                end = _iso_param(q.get("started_at__end"))
+            except ValueError as exc:
+                return 400, ga_error("validation_failed", str(exc))
+            if per_page > 500 or per_page < 1:
+                return 400, ga_error("requested_too_many", "per_page must be 1 to 500")
+            now = self.clock.now()
+            found = self.greenarrow.report(
+                now, start, end, q.get("exclude_active_campaigns") == "1"
+            )
+            items = found[page * per_page : (page + 1) * per_page]
+            body: dict[str, Any] = {
+                "success": True,
+                "error_code": None,
+                "error_message": None,
+                "page": page,
+                "per_page": per_page,
+                "num_records": len(found),
+                "num_pages": -(-len(found) // per_page),
+                "data": {
+                    "campaign_report": [
+                        ga.report_item(c, now, paused_as_string=c.campaign_id % 2 == 0)
+                        for c in items
+                    ]
+                },
+            }
+            if self.settings.greenarrow_omit_num_pages:
+                del body["num_pages"]
+            return 200, body
+
+        return await self.respond(request, "greenarrow", "system_campaigns", produce)
+
     # -- control ---------------------------------------------------------------------
 
     async def ctl_truth(self, request: web.Request) -> web.Response:
         now = self.clock.now()
         return web.json_response({"now": now, "campaigns": self.experiture.truth(now)})
+
+    async def ctl_ga_truth(self, request: web.Request) -> web.Response:
+        now = self.clock.now()
+        return web.json_response({"now": now, "campaigns": self.greenarrow.truth(now)})
 
     async def ctl_campaign(self, request: web.Request) -> web.Response:
         cid, action = request.match_info["cid"], request.match_info["action"]
@@ -292,6 +358,8 @@ class Simulator:
         r.add_get("/_sim/experiture/truth", self.ctl_truth)
         r.add_post("/_sim/experiture/campaigns/{cid}/{action}", self.ctl_campaign)
         r.add_post("/_sim/experiture/expire-tokens", self.ctl_expire)
+        r.add_get("/ga/api/v2/system_campaigns", self.ga_system_campaigns)
+        r.add_get("/_sim/greenarrow/truth", self.ctl_ga_truth)
         r.add_route("POST", "/_sim/faults", self.ctl_faults)
         r.add_route("DELETE", "/_sim/faults", self.ctl_faults)
         r.add_post("/_sim/clock", self.ctl_clock)
@@ -316,14 +384,33 @@ def exp_error(code: str, message: str) -> dict[str, Any]:
     }
 
 
+def ga_error(code: str, message: str) -> dict[str, Any]:
+    return {"success": False, "error_code": code, "error_message": message, "data": None}
+
+
+def _basic_credentials(header: str) -> tuple[str, str]:
+    if not header.startswith("Basic "):
+        return "", ""
+    try:
+        user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return "", ""
+    return user, password
+
+
+def _iso_param(value: str | None) -> float | None:
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
 def _client_credentials(request: web.Request, form: Any) -> tuple[str, str]:
     header = request.headers.get("Authorization", "")
     if header.startswith("Basic "):
-        try:
-            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-            return user, password
-        except (ValueError, UnicodeDecodeError):
-            return "", ""
+        return _basic_credentials(header)
     return str(form.get("client_id", "")), str(form.get("client_secret", ""))
 
 

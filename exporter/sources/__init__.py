@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import experiture
+from . import experiture, greenarrow
 from .base import Source, SourceError, SourceKind
 
-SOURCE_KINDS: dict[str, SourceKind[Any]] = {kind.type_name: kind for kind in (experiture.KIND,)}
+SOURCE_KINDS: dict[str, SourceKind[Any]] = {
+    kind.type_name: kind for kind in (experiture.KIND, greenarrow.KIND)
+}
 
 __all__ = ["SOURCE_KINDS", "Source", "SourceError", "SourceKind"]

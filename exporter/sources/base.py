@@ -21,9 +21,12 @@ class SourceError(Exception):
     The message is shown on the landing page and logged; it never holds a credential.
     """
 
-    def __init__(self, message: str, reason: str = "refresh") -> None:
+    def __init__(
+        self, message: str, reason: str = "refresh", correlation_id: str | None = None
+    ) -> None:
         super().__init__(message)
         self.reason = reason
+        self.correlation_id = correlation_id
 
 
 class Source(ABC, Generic[C]):

@@ -84,8 +84,9 @@ class ExperitureSource(Source[ExperitureConfig]):
             try:
                 listed = await self._discover()
             except UpstreamError as exc:
-                digest.add(exc)
-                raise SourceError(f"campaign discovery failed: {exc}", exc.reason) from None
+                raise SourceError(
+                    f"campaign discovery failed: {exc}", exc.reason, exc.correlation_id
+                ) from None
             except AuthError as exc:
                 raise SourceError(str(exc), "auth") from None
             ids = list(listed)

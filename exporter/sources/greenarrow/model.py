@@ -1,0 +1,155 @@
+"""GreenArrow system-campaigns pages parsed into snapshots, tolerating nulls and surprises."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+STATES = ("sending", "finished", "failed", "cancelled")
+MAX_LABEL = 200
+
+# Every documented stats group and its fields, in the API's order.
+STAT_FIELDS: dict[str, tuple[str, ...]] = {
+    "recipients": ("total", "sent", "skip", "remaining"),
+    "sent": ("total", "accepted", "bounced", "in_queue"),
+    "skip": ("ssr_failure", "ssr_request"),
+    "open": ("total", "unique"),
+    "click": ("total", "unique"),
+    "bounce": ("total", "unique", "hard", "soft", "other", "subscribers_updated"),
+    "scomp": ("total", "unique", "subscribers_updated"),
+    "unsub": ("total", "unique", "subscribers_updated"),
+}
+
+Stats = dict[str, dict[str, int]]
+
+
+class ParseError(Exception):
+    """A page that cannot be read as the documented shape."""
+
+
+class ApiError(Exception):
+    """``success: false``: the API's own error code and message."""
+
+    def __init__(self, code: str | None, message: str) -> None:
+        super().__init__(f"{code or 'error'}: {message}" if message else code or "error")
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class GACampaignSnapshot:
+    campaign_id: str
+    name: str | None
+    state: str | None
+    paused: bool | None
+    organization_id: str | None
+    organization: str | None
+    mailing_list_id: str | None
+    mailing_list: str | None
+    started_at: float | None
+    finished_at: float | None
+    stats: Stats  # only the groups and fields that came back as non-negative integers
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPage:
+    items: list[GACampaignSnapshot]
+    raw_count: int  # items on the page, readable or not
+    unreadable: int
+    num_pages: int | None
+
+
+def _obj(d: Any, key: str) -> dict[str, Any] | None:
+    value = d.get(key) if isinstance(d, dict) else None
+    return value if isinstance(value, dict) else None
+
+
+def _str(d: Any, key: str) -> str | None:
+    value = d.get(key) if isinstance(d, dict) else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value:
+        return value[:MAX_LABEL]
+    return None
+
+
+def _count(d: Any, key: str) -> int | None:
+    value = d.get(key) if isinstance(d, dict) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if value != value or value < 0 or math.isinf(value):
+        return None
+    return int(value)
+
+
+def _paused(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return None
+
+
+def _time(campaign: dict[str, Any], key: str) -> float | None:
+    epoch = campaign.get(f"{key}_epoch")
+    if isinstance(epoch, (int, float)) and not isinstance(epoch, bool) and math.isfinite(epoch):
+        return float(epoch)
+    text = _str(campaign, key)
+    if text is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return parsed.timestamp() if parsed.tzinfo is not None else None
+
+
+def parse_stats(raw: Any) -> Stats:
+    stats: Stats = {}
+    for group, fields in STAT_FIELDS.items():
+        values = _obj(raw, group)
+        if values is None:
+            continue
+        got = {f: n for f in fields if (n := _count(values, f)) is not None}
+        if got:
+            stats[group] = got
+    return stats
+
+
+def parse_item(raw: Any) -> GACampaignSnapshot | None:
+    campaign = _obj(raw, "campaign")
+    cid = _str(campaign, "id")
+    if campaign is None or cid is None:
+        return None
+    org, mailing_list = _obj(raw, "organization"), _obj(raw, "mailing_list")
+    return GACampaignSnapshot(
+        campaign_id=cid,
+        name=_str(campaign, "name"),
+        state=_str(campaign, "state"),
+        paused=_paused(campaign.get("paused")),
+        organization_id=_str(org, "id"),
+        organization=_str(org, "name"),
+        mailing_list_id=_str(mailing_list, "id"),
+        mailing_list=_str(mailing_list, "name"),
+        started_at=_time(campaign, "started_at"),
+        finished_at=_time(campaign, "finished_at"),
+        stats=parse_stats(campaign.get("stats")),
+    )
+
+
+def parse_page(body: Any) -> ReportPage:
+    if not isinstance(body, dict):
+        raise ParseError("body is not a JSON object")
+    if body.get("success") is not True:
+        message = body.get("error_message")
+        raise ApiError(_str(body, "error_code"), message[:200] if isinstance(message, str) else "")
+    data = body.get("data")
+    report = data.get("campaign_report") if isinstance(data, dict) else data
+    if not isinstance(report, list):
+        raise ParseError("data.campaign_report is not an array")
+    items = [snap for raw in report if (snap := parse_item(raw)) is not None]
+    num_pages = _count(body, "num_pages")
+    return ReportPage(items, len(report), len(report) - len(items), num_pages)

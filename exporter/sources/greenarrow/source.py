@@ -1,0 +1,120 @@
+"""Polls GreenArrow's system-campaigns report: one walk over its pages per refresh."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from ...auth import AuthError, AuthProvider, BasicAuthProvider, StaticAuth
+from ...exposition import MetricFamily
+from ...telemetry import Telemetry
+from ...upstream import FailureDigest, UpstreamError
+from ..base import Source, SourceError
+from .config import GreenArrowConfig
+from .metrics import render_families
+from .model import ApiError, GACampaignSnapshot, ParseError, ReportPage, parse_page
+
+PATH = "/ga/api/v2/system_campaigns"  # always v2: an unversioned path is served by v1
+ENDPOINT = "system_campaigns"
+API_ERROR_REASONS = {"not_authorized": "auth", "internal_error": "http_5xx"}
+
+
+class GreenArrowSource(Source[GreenArrowConfig]):
+    def __init__(self, config: GreenArrowConfig, telemetry: Telemetry) -> None:
+        super().__init__(config, telemetry)
+        self.auth: AuthProvider
+        if config.basic_auth is not None:
+            self.auth = BasicAuthProvider(config.basic_auth.username, config.basic_auth.secret())
+        else:
+            assert config.authorization is not None
+            self.auth = StaticAuth("Basic", config.authorization.secret())
+        self.campaigns: dict[str, GACampaignSnapshot] = {}
+        self.updated: dict[str, float] = {}
+
+    def campaign_count(self) -> int:
+        return len(self.campaigns)
+
+    def families(self) -> list[MetricFamily]:
+        return render_families(self.name, self.campaigns.values(), self.updated)
+
+    async def refresh(self) -> None:
+        digest = FailureDigest(self.name)
+        try:
+            found = await self._walk(digest)
+        finally:
+            digest.log()
+        now = time.time()
+        merged: dict[str, GACampaignSnapshot] = {}
+        for snap in found:
+            previous = self.campaigns.get(snap.campaign_id)
+            if previous is not None and set(snap.stats) != set(previous.stats):
+                # A group that came back null keeps its last good values.
+                snap = _with_stats(snap, {**previous.stats, **snap.stats})
+            merged[snap.campaign_id] = snap
+        self.updated = dict.fromkeys(merged, now)
+        self.campaigns = merged
+
+    async def _walk(self, digest: FailureDigest) -> list[GACampaignSnapshot]:
+        cfg = self.config
+        since = datetime.fromtimestamp(time.time() - cfg.lookback, UTC)
+        params = {
+            "per_page": str(cfg.per_page),
+            "started_at__start": since.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        }
+        found: list[GACampaignSnapshot] = []
+        max_pages = math.ceil(cfg.max_campaigns / cfg.per_page)
+        page = 0
+        while page < max_pages:
+            result = await self._page({**params, "page": str(page)}, digest)
+            found.extend(result.items)
+            page += 1
+            if result.num_pages is not None:
+                if page >= result.num_pages:
+                    break
+            elif result.raw_count < cfg.per_page:
+                break
+        return found[: cfg.max_campaigns]
+
+    async def _page(self, params: dict[str, str], digest: FailureDigest) -> ReportPage:
+        """One page; any failure fails the whole refresh (a partial walk is not published)."""
+        try:
+            header = await self.auth.header(self.client)
+            resp = await self.client.request(
+                "GET",
+                self.config.base_url + PATH,
+                ENDPOINT,
+                headers={"Authorization": header},
+                params=params,
+            )
+        except AuthError as exc:
+            raise SourceError(str(exc), "auth") from None
+        except UpstreamError as exc:
+            raise _failure(exc.reason, exc.detail, exc.correlation_id) from None
+        cid = resp.correlation_id
+        try:
+            result = parse_page(resp.body)
+        except ApiError as exc:
+            reason = API_ERROR_REASONS.get(exc.code or "", "http_4xx")
+            self.telemetry.upstream_errors.inc((self.name, reason))
+            raise _failure(reason, f"success: false, {exc}", cid) from None
+        except ParseError as exc:
+            self.telemetry.upstream_errors.inc((self.name, "malformed"))
+            raise _failure("malformed", str(exc), cid) from None
+        if result.unreadable:
+            self.telemetry.upstream_errors.inc((self.name, "malformed"), result.unreadable)
+            detail = f"{result.unreadable} campaign entries without an id"
+            digest.add(UpstreamError("malformed", ENDPOINT, detail, correlation_id=cid))
+        return result
+
+
+def _failure(reason: str, detail: str, correlation_id: str | None) -> SourceError:
+    if reason == "auth":
+        return SourceError(f"GreenArrow refused the credentials ({detail})", reason, correlation_id)
+    return SourceError(f"system campaigns request failed ({detail})", reason, correlation_id)
+
+
+def _with_stats(snap: GACampaignSnapshot, stats: dict[str, Any]) -> GACampaignSnapshot:
+    return replace(snap, stats=stats)

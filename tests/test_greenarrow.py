@@ -1,0 +1,181 @@
+"""The GreenArrow source end to end: simulator -> exporter -> /metrics, over real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from typing import Any
+
+import pytest
+
+from exporter.simulator.faults import Fault
+from exporter.sources.greenarrow.metrics import STAT_METRICS
+from exporter.sources.greenarrow.model import STAT_FIELDS, STATES
+
+from .helpers import (
+    Samples,
+    config_of,
+    experiture_source,
+    running_exporter,
+    running_simulator,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+def ga_source(sim_url: str, **overrides: Any) -> dict[str, Any]:
+    source: dict[str, Any] = {
+        "name": "ga",
+        "type": "greenarrow",
+        "base_url": sim_url,
+        "basic_auth": {"username": "1", "password": "demo-ga-key"},
+        "lookback": "90d",
+        "per_page": 100,
+        "poll_interval": "1h",
+    }
+    source.update(overrides)
+    return {k: v for k, v in source.items() if v is not None}
+
+
+def assert_matches_truth(samples: Samples, truth: list[dict[str, Any]]) -> None:
+    ids = {c["campaign_id"] for c in truth}
+    assert set(samples.by_campaign("greenarrow_campaign_info")) == ids
+    for state in STATES:
+        got = samples.by_campaign("greenarrow_campaign_state", state=state)
+        assert got == {c["campaign_id"]: float(c["state"] == state) for c in truth}, state
+    paused = samples.by_campaign("greenarrow_campaign_paused")
+    assert paused == {c["campaign_id"]: float(c["paused"]) for c in truth}
+    started = samples.by_campaign("greenarrow_campaign_started_timestamp_seconds")
+    assert started == {c["campaign_id"]: int(c["started_at"]) for c in truth}
+    for (group, field), (name, _kind, _help, extra) in STAT_METRICS.items():
+        labels = {extra[0]: extra[1]} if extra else {}
+        got = samples.by_campaign(name, **labels)
+        want = {c["campaign_id"]: c["stats"][group][field] for c in truth}
+        assert got == want, (group, field)
+
+
+def test_every_documented_stats_field_has_a_metric() -> None:
+    documented = {(g, f) for g, fields in STAT_FIELDS.items() for f in fields}
+    assert set(STAT_METRICS) == documented
+
+
+async def test_every_campaign_matches_the_simulator_over_many_pages() -> None:
+    async with running_simulator(greenarrow_campaigns=2500) as (sim, url):
+        truth = sim.greenarrow.truth(sim.clock.now())
+        async with running_exporter(config_of(ga_source(url))) as exp:
+            samples = await exp.wait_refreshes("ga", 1)
+    assert len(truth) > 2000
+    assert sim.stats[("greenarrow", "system_campaigns", 200)] == -(-len(truth) // 100)
+    assert_matches_truth(samples, truth)
+    first = truth[0]
+    [(labels, _)] = samples.values("greenarrow_campaign_info", campaign_id=first["campaign_id"])
+    assert labels["organization"] == first["organization"]
+    assert labels["mailing_list_id"] == str(first["mailing_list_id"])
+    for state in STATES:
+        count = samples.value("greenarrow_campaigns", source="ga", state=state)
+        assert count == sum(1 for c in truth if c["state"] == state)
+
+
+async def test_pages_are_walked_until_a_short_one_when_num_pages_is_missing() -> None:
+    async with running_simulator(greenarrow_campaigns=450, greenarrow_omit_num_pages=True) as (
+        sim,
+        url,
+    ):
+        truth = sim.greenarrow.truth(sim.clock.now())
+        async with running_exporter(config_of(ga_source(url))) as exp:
+            samples = await exp.wait_refreshes("ga", 1)
+    assert_matches_truth(samples, truth)
+
+
+async def test_lookback_bounds_the_campaigns_exported() -> None:
+    async with running_simulator(greenarrow_campaigns=600) as (sim, url):
+        now = sim.clock.now()
+        async with running_exporter(config_of(ga_source(url, lookback="7d"))) as exp:
+            samples = await exp.wait_refreshes("ga", 1)
+        truth = sim.greenarrow.truth(now)
+    cutoff = time.time() - 7 * 86400
+    started = samples.by_campaign("greenarrow_campaign_started_timestamp_seconds")
+    assert started and min(started.values()) >= cutoff - 60
+    clearly_inside = {c["campaign_id"] for c in truth if c["started_at"] > cutoff + 60}
+    assert clearly_inside <= set(started)
+    assert len(started) < len(truth) / 2
+
+
+async def test_pre_encoded_key_works_as_basic_authorization() -> None:
+    encoded = base64.b64encode(b"1:demo-ga-key").decode()
+    async with running_simulator(greenarrow_campaigns=50) as (sim, url):
+        source = ga_source(
+            url, basic_auth=None, authorization={"type": "Basic", "credentials": encoded}
+        )
+        async with running_exporter(config_of(source)) as exp:
+            samples = await exp.wait_refreshes("ga", 1)
+        truth = sim.greenarrow.truth(sim.clock.now())
+    assert samples.value("campaign_exporter_source_up", source="ga") == 1
+    assert_matches_truth(samples, truth)
+
+
+async def test_wrong_key_marks_greenarrow_down_once_while_experiture_works(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="campaign_exporter")
+    async with running_simulator(greenarrow_campaigns=50, experiture_campaigns=30) as (_s, url):
+        config = config_of(
+            ga_source(
+                url, basic_auth={"username": "1", "password": "wrong-key"}, poll_interval="200ms"
+            ),
+            experiture_source(url),
+        )
+        async with running_exporter(config) as exp:
+            await exp.wait_refreshes("ga", 4)
+            samples = await exp.wait_refreshes("prod", 1)
+    assert samples.value("campaign_exporter_source_up", source="ga") == 0
+    assert samples.value("campaign_exporter_source_up", source="prod") == 1
+    assert samples.values("experiture_campaign_execution_state")
+    assert samples.value("campaign_exporter_upstream_errors_total", source="ga", reason="auth") >= 4
+    lines = [r for r in caplog.records if getattr(r, "kv", {}).get("source") == "ga"]
+    assert len(lines) == 1
+    assert "GreenArrow refused the credentials" in lines[0].kv["err"]  # type: ignore[attr-defined]
+    assert "wrong-key" not in caplog.text
+
+
+async def test_error_envelope_under_http_200_is_an_error_and_values_stay() -> None:
+    async with running_simulator(greenarrow_campaigns=120) as (sim, url):
+        truth = sim.greenarrow.truth(sim.clock.now())
+        async with running_exporter(config_of(ga_source(url, poll_interval="200ms"))) as exp:
+            await exp.wait_refreshes("ga", 1)
+            sim.faults.add(Fault(kind="envelope_error", api="greenarrow"))
+            failed = await exp.wait_until(
+                lambda s: s.value("campaign_exporter_source_up", source="ga") == 0, "ga down"
+            )
+            errors = failed.value(
+                "campaign_exporter_upstream_errors_total", source="ga", reason="http_5xx"
+            )
+            assert errors is not None and errors >= 1
+            assert_matches_truth(failed, truth)  # the last good values stay
+            sim.faults.clear()
+            await exp.wait_until(
+                lambda s: s.value("campaign_exporter_source_up", source="ga") == 1, "ga up again"
+            )
+
+
+async def test_stats_grow_while_sending_and_counters_never_go_down() -> None:
+    async with running_simulator(greenarrow_campaigns=400) as (sim, url):
+        async with running_exporter(config_of(ga_source(url, poll_interval="200ms"))) as exp:
+            before = await exp.wait_refreshes("ga", 1)
+            sim.clock.advance(1800)
+            after = await exp.wait_refreshes("ga", await exp.refreshes("ga") + 2)
+        truth = sim.greenarrow.truth(sim.clock.now())
+    assert_matches_truth(after, truth)
+    sent_before = before.by_campaign("greenarrow_campaign_messages_sent_total")
+    sent_after = after.by_campaign("greenarrow_campaign_messages_sent_total")
+    grew = [cid for cid in sent_before if sent_after.get(cid, 0) > sent_before[cid]]
+    assert grew
+    for name, kind, _help, _extra in STAT_METRICS.values():
+        if kind != "counter":
+            continue
+        old, new = before.values(name), after.by_name.get(name, [])
+        new_by_key = {tuple(sorted(labels.items())): v for labels, v in new}
+        for labels, value in old:
+            later = new_by_key.get(tuple(sorted(labels.items())))
+            assert later is None or later >= value, (name, labels)
