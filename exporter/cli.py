@@ -15,6 +15,7 @@ from .app import RunOptions, run
 from .config import ConfigError, load_config, render_config
 from .logs import LEVELS, setup_logging
 from .web import parse_listen_address
+from .webconfig import load_web_config
 
 log = logging.getLogger("campaign_exporter")
 PROG = "campaign-exporter"
@@ -49,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="listen_address",
         default=":10123",
         help="address to serve /metrics on (default :10123)",
+    )
+    p.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        type=Path,
+        default=None,
+        help="TLS, basic auth and headers (exporter-toolkit web config format)",
     )
     p.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
     p.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt")
@@ -107,8 +115,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config_check:
         print(f"{args.config_file}: config OK ({len(config.sources)} sources)")
         return 0
+    web_config = None
+    if args.web_config_file is not None:
+        try:
+            web_config = load_web_config(args.web_config_file)
+        except ConfigError as exc:
+            for line in exc.lines:
+                print(f"{PROG}: {args.web_config_file}: {line}", file=sys.stderr)
+            return 1
     log.info("starting", extra={"kv": {"version": __version__, "sources": len(config.sources)}})
-    options = RunOptions(args.listen_address, args.config_file, _announce)
+    options = RunOptions(args.listen_address, args.config_file, _announce, web_config=web_config)
     return _run(lambda: run(config, options))
 
 

@@ -61,7 +61,7 @@ def _message(err: Any) -> str:
     return str(msg)
 
 
-def _validation_lines(exc: ValidationError, prefix: tuple[int | str, ...]) -> list[str]:
+def validation_lines(exc: ValidationError, prefix: tuple[int | str, ...]) -> list[str]:
     lines = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
@@ -103,7 +103,7 @@ def parse_config(raw: Any) -> Config:
     try:
         top = _TopLevel.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(errors + _validation_lines(exc, ())) from None
+        raise ConfigError(errors + validation_lines(exc, ())) from None
     if not top.sources:
         errors.append("sources: at least one source is required")
     sources: list[SourceConfig] = []
@@ -124,7 +124,7 @@ def parse_config(raw: Any) -> Config:
         try:
             source = kind.config_model.model_validate(item)
         except ValidationError as exc:
-            errors.extend(_validation_lines(exc, loc))
+            errors.extend(validation_lines(exc, loc))
             continue
         if source.name in seen:
             errors.append(

@@ -14,6 +14,7 @@ from . import __version__
 from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 from .store import ExpositionStore
 from .telemetry import SourceStatus, Telemetry
+from .webconfig import WebConfig, middlewares
 
 ReloadFn = Callable[[], Awaitable[str | None]]
 
@@ -136,10 +137,13 @@ td, th {{ border: 1px solid #ccc; padding: .3em .6em; text-align: left; }}
 
 
 def make_app(
-    store: ExpositionStore, telemetry: Telemetry, reload: ReloadFn | None = None
+    store: ExpositionStore,
+    telemetry: Telemetry,
+    reload: ReloadFn | None = None,
+    web_config: WebConfig | None = None,
 ) -> web.Application:
     h = Handlers(store, telemetry, reload)
-    app = web.Application()
+    app = web.Application(middlewares=middlewares(web_config) if web_config else ())
     app.router.add_get("/", h.landing)
     app.router.add_get("/metrics", h.metrics)
     app.router.add_get("/-/healthy", h.healthy)
