@@ -21,6 +21,7 @@ from .store import ExpositionStore
 from .telemetry import Telemetry
 
 log = logging.getLogger("campaign_exporter.poller")
+MAX_BACKOFF = 300.0
 
 
 async def poll_forever(source: Source[Any], store: ExpositionStore, telemetry: Telemetry) -> None:
@@ -44,8 +45,17 @@ async def poll_forever(source: Source[Any], store: ExpositionStore, telemetry: T
         if error != last_error:  # one line when the state changes, not every interval
             _log_transition(source.name, failure, duration)
             last_error = error
-        next_start = started + interval
+        status.consecutive_failures = 0 if failure is None else status.consecutive_failures + 1
+        next_start = started + next_delay(interval, status.consecutive_failures)
         await anyio.sleep(max(0.0, next_start - time.monotonic()))
+
+
+def next_delay(interval: float, failures: int) -> float:
+    """The poll interval, doubled for each failure after the first, up to 5 minutes
+    (or the interval itself, when that is longer): a failing upstream is not hammered."""
+    if failures <= 1:
+        return interval
+    return min(interval * 2.0 ** min(failures - 1, 16), max(interval, MAX_BACKOFF))
 
 
 async def _refresh(source: Source[Any]) -> SourceError | None:

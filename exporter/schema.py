@@ -210,6 +210,8 @@ class SourceConfig(Strict):
     timeout: PositiveDuration = 10.0
     concurrency: int = Field(default=8, ge=1, le=256)
     rate_limit: RateLimit | None = None
+    max_campaigns: int = Field(default=50_000, ge=1)
+    retention: PositiveDuration = 7 * 86400.0
 
     def secret_files(self) -> list[tuple[str, Path]]:
         """Every ``*_file`` secret path in this config, with its key path."""

@@ -21,6 +21,7 @@ SOURCE_REFRESH_DURATION = "campaign_exporter_source_refresh_duration_seconds"
 SOURCE_POLL_INTERVAL = "campaign_exporter_source_poll_interval_seconds"
 SOURCE_REFRESHES = "campaign_exporter_source_refreshes_total"
 SOURCE_CAMPAIGNS = "campaign_exporter_source_campaigns"
+SOURCE_FAILURES = "campaign_exporter_source_consecutive_failures"
 BUILD_INFO = "campaign_exporter_build_info"
 CONFIG_RELOAD_OK = "campaign_exporter_config_last_reload_successful"
 CONFIG_RELOAD_TS = "campaign_exporter_config_last_reload_success_timestamp_seconds"
@@ -64,6 +65,7 @@ class SourceStatus:
     last_duration: float | None = None
     last_error: str | None = None
     campaigns: int = 0
+    consecutive_failures: int = 0
     refreshes: dict[str, int] = field(default_factory=lambda: {"success": 0, "failure": 0})
 
 
@@ -184,6 +186,13 @@ class Telemetry:
             "Campaigns of the source currently exported.",
             ("source",),
         )
+        failures = MetricFamily(
+            SOURCE_FAILURES,
+            "gauge",
+            "Refreshes of the source that failed in a row; past the first, the next "
+            "refresh waits twice as long each time (up to 5 minutes).",
+            ("source",),
+        )
         for name, st in sorted(self.sources.items()):
             up.add((name,), 1.0 if st.up else 0.0)
             if st.last_success is not None:
@@ -194,6 +203,7 @@ class Telemetry:
             for result, count in st.refreshes.items():
                 refreshes.add((name, result), count)
             campaigns.add((name,), st.campaigns)
+            failures.add((name,), st.consecutive_failures)
         build = MetricFamily(
             BUILD_INFO,
             "gauge",
@@ -218,6 +228,7 @@ class Telemetry:
             interval,
             refreshes,
             campaigns,
+            failures,
             build,
             reload_ok,
             reload_ts,

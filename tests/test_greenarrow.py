@@ -31,6 +31,7 @@ def ga_source(sim_url: str, **overrides: Any) -> dict[str, Any]:
         "base_url": sim_url,
         "basic_auth": {"username": "1", "password": "demo-ga-key"},
         "lookback": "90d",
+        "retention": "365d",  # compare against every campaign in the window
         "per_page": 100,
         "poll_interval": "1h",
     }

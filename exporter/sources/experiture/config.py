@@ -18,7 +18,6 @@ class Discovery(Strict):
     status: str | None = "published"
     channels: list[str] = Field(default_factory=list)
     page_size: int = Field(default=100, ge=1, le=100)
-    max_campaigns: int = Field(default=50_000, ge=1)
 
 
 class ExperitureConfig(SourceConfig):

@@ -20,6 +20,7 @@ from ..base import Source, SourceError
 from .config import CHANNELS, ExperitureConfig
 from .metrics import render_families
 from .model import (
+    TERMINAL_STATES,
     CampaignSetup,
     Counts,
     ExecutionStatus,
@@ -69,6 +70,8 @@ class ExperitureSource(Source[ExperitureConfig]):
         self.auth: AuthProvider = provider_for(config.authorization, config.oauth2)
         self.records: dict[str, CampaignRecord] = {}
         self.unsupported: set[str] = set()
+        # Finished before the retention window: not polled again unless they change.
+        self.retired: dict[str, str | None] = {}
         self.analytics = True
         self.analytics_recheck = 0.0
 
@@ -82,22 +85,51 @@ class ExperitureSource(Source[ExperitureConfig]):
         digest = FailureDigest(self.name)
         try:
             try:
-                listed = await self._discover()
+                listed, left_out = await self._discover()
             except UpstreamError as exc:
                 raise SourceError(
                     f"campaign discovery failed: {exc}", exc.reason, exc.correlation_id
                 ) from None
             except AuthError as exc:
                 raise SourceError(str(exc), "auth") from None
-            ids = list(listed)
-            ids += [cid for cid in self.config.campaigns if cid not in listed]
+            ids = self._campaign_ids(listed, left_out)
             tally = await self._poll_campaigns(ids, listed, digest)
         finally:
             digest.log()
+        self._retire_finished()
         if tally.auth_error:
             raise SourceError(tally.auth_error, "auth")
         if tally.polled and tally.failed == tally.polled:
             raise SourceError(f"all {tally.polled} campaign status requests failed")
+
+    def _campaign_ids(self, listed: dict[str, ListedCampaign], left_out: int) -> list[str]:
+        """Explicit ids first, then discovered ones; capped, without retired campaigns."""
+        explicit = list(dict.fromkeys(self.config.campaigns))
+        ids = explicit + [cid for cid in listed if cid not in set(explicit)]
+        cap = self.config.max_campaigns
+        left_out += max(0, len(ids) - cap)
+        ids = ids[:cap]
+        version = {cid: listed[cid].updated_at if cid in listed else None for cid in ids}
+        self.retired = {c: v for c, v in self.retired.items() if version.get(c, v) == v}
+        retired = [cid for cid in ids if cid in self.retired]
+        if left_out:
+            self.telemetry.campaigns_skipped.inc((self.name, "max_campaigns"), left_out)
+        if retired:
+            self.telemetry.campaigns_skipped.inc((self.name, "retired"), len(retired))
+        return [cid for cid in ids if cid not in self.retired]
+
+    def _retire_finished(self) -> None:
+        cutoff = time.time() - self.config.retention
+        for cid, rec in list(self.records.items()):
+            status = rec.status
+            if (
+                status is not None
+                and status.state in TERMINAL_STATES
+                and status.completed_at is not None
+                and status.completed_at < cutoff
+            ):
+                self.retired[cid] = rec.listing.updated_at if rec.listing else None
+                del self.records[cid]
 
     async def _poll_campaigns(
         self, ids: list[str], listed: dict[str, ListedCampaign], digest: FailureDigest
@@ -253,40 +285,46 @@ class ExperitureSource(Source[ExperitureConfig]):
                 ) from None
         raise AssertionError("unreachable")
 
-    async def _discover(self) -> dict[str, ListedCampaign]:
+    async def _discover(self) -> tuple[dict[str, ListedCampaign], int]:
+        """The campaigns discovery finds, and how many more it left out past the cap."""
         found: dict[str, ListedCampaign] = {}
         disc = self.config.discovery
         if not disc.enabled:
-            return found
+            return found, 0
         channels: list[str | None] = list(disc.channels)
         if not channels or set(channels) >= set(CHANNELS):
             channels = [None]
+        left_out = 0
         for channel in channels:
-            await self._walk(channel, found)
-        return found
+            left_out += await self._walk(channel, found)
+        return found, left_out
 
-    async def _walk(self, channel: str | None, found: dict[str, ListedCampaign]) -> None:
+    async def _walk(self, channel: str | None, found: dict[str, ListedCampaign]) -> int:
         """Offset pagination, guarded: short or empty pages end it, and it is bounded.
 
         Sorted newest-edit first, so a campaign edited during the walk jumps to the
         front; reading the first page once more at the end picks those up.
         """
         disc = self.config.discovery
+        cap = self.config.max_campaigns
         params = {"limit": str(disc.page_size), "sortBy": "updatedAt", "sortDirection": "desc"}
         if disc.status:
             params["status"] = disc.status
         if channel:
             params["channel"] = channel
-        offset, pages, max_pages = 0, 0, math.ceil(disc.max_campaigns / disc.page_size) + 1
+        offset, pages, max_pages = 0, 0, math.ceil(cap / disc.page_size) + 1
+        seen: set[str] = set()
+        total: int | None = None
         while pages < max_pages:
             page = await self._fetch(
                 "/campaigns", "list", parse_page, {**params, "offset": str(offset)}
             )
             pages += 1
+            total = page.total if page.total is not None else total
             for item in page.items:
-                if len(found) >= disc.max_campaigns and item.campaign_id not in found:
-                    continue
-                found[item.campaign_id] = item
+                seen.add(item.campaign_id)
+                if item.campaign_id in found or len(found) < cap:
+                    found[item.campaign_id] = item
             step = page.limit or disc.page_size
             offset += step
             if not page.items or len(page.items) < step:
@@ -298,5 +336,7 @@ class ExperitureSource(Source[ExperitureConfig]):
         if pages > 1:
             first = await self._fetch("/campaigns", "list", parse_page, {**params, "offset": "0"})
             for item in first.items:
-                if item.campaign_id in found or len(found) < disc.max_campaigns:
+                seen.add(item.campaign_id)
+                if item.campaign_id in found or len(found) < cap:
                     found[item.campaign_id] = item
+        return max(len(seen), total or 0) - len(found) if len(found) >= cap else 0

@@ -16,7 +16,6 @@ class GreenArrowConfig(SourceConfig):
     lookback: PositiveDuration = 30 * 86400.0
     per_page: int = Field(default=500, ge=1, le=500)
     poll_interval: PositiveDuration = 60.0
-    max_campaigns: int = Field(default=50_000, ge=1)
 
     @model_validator(mode="after")
     def _one_auth(self) -> GreenArrowConfig:

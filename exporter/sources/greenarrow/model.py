@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 STATES = ("sending", "finished", "failed", "cancelled")
+TERMINAL_STATES = frozenset({"finished", "failed", "cancelled"})
 MAX_LABEL = 200
 
 # Every documented stats group and its fields, in the API's order.
@@ -58,6 +59,7 @@ class ReportPage:
     raw_count: int  # items on the page, readable or not
     unreadable: int
     num_pages: int | None
+    num_records: int | None
 
 
 def _obj(d: Any, key: str) -> dict[str, Any] | None:
@@ -151,5 +153,10 @@ def parse_page(body: Any) -> ReportPage:
     if not isinstance(report, list):
         raise ParseError("data.campaign_report is not an array")
     items = [snap for raw in report if (snap := parse_item(raw)) is not None]
-    num_pages = _count(body, "num_pages")
-    return ReportPage(items, len(report), len(report) - len(items), num_pages)
+    return ReportPage(
+        items,
+        len(report),
+        len(report) - len(items),
+        _count(body, "num_pages"),
+        _count(body, "num_records"),
+    )

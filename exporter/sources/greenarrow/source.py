@@ -15,7 +15,14 @@ from ...upstream import FailureDigest, UpstreamError
 from ..base import Source, SourceError
 from .config import GreenArrowConfig
 from .metrics import render_families
-from .model import ApiError, GACampaignSnapshot, ParseError, ReportPage, parse_page
+from .model import (
+    TERMINAL_STATES,
+    ApiError,
+    GACampaignSnapshot,
+    ParseError,
+    ReportPage,
+    parse_page,
+)
 
 PATH = "/ga/api/v2/system_campaigns"  # always v2: an unversioned path is served by v1
 ENDPOINT = "system_campaigns"
@@ -47,13 +54,20 @@ class GreenArrowSource(Source[GreenArrowConfig]):
         finally:
             digest.log()
         now = time.time()
+        cutoff = now - self.config.retention
         merged: dict[str, GACampaignSnapshot] = {}
+        retired = 0
         for snap in found:
+            if snap.state in TERMINAL_STATES and (snap.finished_at or now) < cutoff:
+                retired += 1
+                continue
             previous = self.campaigns.get(snap.campaign_id)
             if previous is not None and set(snap.stats) != set(previous.stats):
                 # A group that came back null keeps its last good values.
                 snap = _with_stats(snap, {**previous.stats, **snap.stats})
             merged[snap.campaign_id] = snap
+        if retired:
+            self.telemetry.campaigns_skipped.inc((self.name, "retired"), retired)
         self.updated = dict.fromkeys(merged, now)
         self.campaigns = merged
 
@@ -64,19 +78,31 @@ class GreenArrowSource(Source[GreenArrowConfig]):
             "per_page": str(cfg.per_page),
             "started_at__start": since.isoformat(timespec="seconds").replace("+00:00", "Z"),
         }
-        found: list[GACampaignSnapshot] = []
-        max_pages = math.ceil(cfg.max_campaigns / cfg.per_page)
-        page = 0
-        while page < max_pages:
-            result = await self._page({**params, "page": str(page)}, digest)
-            found.extend(result.items)
-            page += 1
-            if result.num_pages is not None:
-                if page >= result.num_pages:
-                    break
-            elif result.raw_count < cfg.per_page:
-                break
-        return found[: cfg.max_campaigns]
+        cap = cfg.max_campaigns
+        max_pages = math.ceil(cap / cfg.per_page) + 1
+
+        async def page(number: int) -> ReportPage:
+            return await self._page({**params, "page": str(number)}, digest)
+
+        first = await page(0)
+        found = list(first.items)
+        if first.num_pages is not None:
+            numbers = range(1, first.num_pages)
+            if first.num_pages > max_pages:
+                # Sorted oldest first: past the cap, read only the newest pages.
+                found, numbers = [], range(first.num_pages - max_pages, first.num_pages)
+            for number in numbers:
+                found.extend((await page(number)).items)
+        else:
+            last, number = first, 1
+            while last.raw_count >= cfg.per_page and number < max_pages:
+                last = await page(number)
+                found.extend(last.items)
+                number += 1
+        left_out = max(len(found), first.num_records or 0) - cap
+        if left_out > 0:
+            self.telemetry.campaigns_skipped.inc((self.name, "max_campaigns"), left_out)
+        return found[-cap:]
 
     async def _page(self, params: dict[str, str], digest: FailureDigest) -> ReportPage:
         """One page; any failure fails the whole refresh (a partial walk is not published)."""
