@@ -110,9 +110,11 @@ class Telemetry:
         status.last_duration = duration
         status.up = ok
         status.refreshes["success" if ok else "failure"] += 1
+        # Ready after the first refresh ends, even a failed one: an exporter that stays
+        # unready drops out of service discovery, and with it the source_up 0 alert.
+        status.ready = True
         if ok:
             status.last_success = started + duration
-            status.ready = True
             status.last_error = None
         else:
             status.last_error = error

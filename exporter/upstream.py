@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import anyio
+from yarl import URL
 
 from .schema import RateLimit
 from .telemetry import Telemetry
@@ -217,6 +218,7 @@ class UpstreamClient:
     ) -> UpstreamResponse:
         async with self.limiter:
             await self._wait_turn()
+            started = time.monotonic()
             try:
                 async with self.session.request(
                     method, url, headers=headers, params=params, json=json_body, data=data
@@ -233,6 +235,20 @@ class UpstreamClient:
                 self._count(endpoint, "error")
                 raise self._fail("connect", endpoint, type(exc).__name__) from None
         self._count(endpoint, str(status))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "upstream request",
+                extra={
+                    "kv": {
+                        "source": self.source,
+                        "method": method,
+                        "endpoint": endpoint,
+                        "path": URL(url).path,
+                        "status": status,
+                        "duration": f"{time.monotonic() - started:.3f}s",
+                    }
+                },
+            )
         try:
             body: Any = json.loads(raw) if raw else None
             parsed = True

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.sources.experiture import model
+from exporter.sources.greenarrow import model as ga_model
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
@@ -73,3 +74,20 @@ def test_status_parser_keeps_only_valid_counts(data: Any) -> None:
         return
     for value in (status.counts or {}).values():
         assert isinstance(value, int) and value >= 0
+
+
+@settings(max_examples=300)
+@given(body=json_values | shaped)
+def test_greenarrow_parser_raises_only_its_own_errors(body: Any) -> None:
+    with contextlib.suppress(ga_model.ParseError, ga_model.ApiError):
+        page = ga_model.parse_page(body)
+        for snap in page.items:
+            for group in snap.stats.values():
+                assert all(isinstance(v, int) and v >= 0 for v in group.values())
+
+
+@given(item=shaped)
+def test_greenarrow_item_inside_a_good_envelope(item: Any) -> None:
+    body = {"success": True, "num_pages": 1, "data": {"campaign_report": [item]}}
+    page = ga_model.parse_page(body)
+    assert len(page.items) + page.unreadable == 1

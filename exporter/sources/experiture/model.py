@@ -33,6 +33,7 @@ class CampaignPage:
     items: list[ListedCampaign]
     total: int | None
     limit: int | None
+    unreadable: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +108,11 @@ def parse_page(body: Any) -> CampaignPage:
     if not isinstance(data, list):
         raise ParseError("campaign list data is not an array")
     items = []
+    unreadable = 0
     for raw in data:
         cid = _str(raw, "campaignId") or _str(raw, "id")
         if cid is None:
+            unreadable += 1
             continue
         items.append(
             ListedCampaign(
@@ -121,7 +124,7 @@ def parse_page(body: Any) -> CampaignPage:
             )
         )
     pagination = _obj(body, "pagination")
-    return CampaignPage(items, _count(pagination, "total"), _count(pagination, "limit"))
+    return CampaignPage(items, _count(pagination, "total"), _count(pagination, "limit"), unreadable)
 
 
 def parse_counts(raw: Any) -> Counts | None:
@@ -136,6 +139,9 @@ def parse_status(body: Any) -> ExecutionStatus:
     if not isinstance(data, dict):
         raise ParseError("status data is not an object")
     execution = _obj(data, "execution")
+    if _str(execution, "state") is None:
+        # The one fact /status exists for: without it the body says nothing usable.
+        raise ParseError("status has no execution.state")
     last = _obj(execution, "lastExecution")
     schedule = _obj(data, "schedule")
     return ExecutionStatus(

@@ -74,6 +74,7 @@ class ExperitureSource(Source[ExperitureConfig]):
         self.retired: dict[str, str | None] = {}
         self.analytics = True
         self.analytics_recheck = 0.0
+        self.unreadable_entries = 0
 
     def campaign_count(self) -> int:
         return len(self.records)
@@ -286,7 +287,11 @@ class ExperitureSource(Source[ExperitureConfig]):
         raise AssertionError("unreachable")
 
     async def _discover(self) -> tuple[dict[str, ListedCampaign], int]:
-        """The campaigns discovery finds, and how many more it left out past the cap."""
+        """The campaigns discovery finds, and how many more it left out past the cap.
+
+        A walk that met unreadable entries is incomplete: campaigns already known stay
+        in (and are polled) rather than being dropped for an entry that could not be read.
+        """
         found: dict[str, ListedCampaign] = {}
         disc = self.config.discovery
         if not disc.enabled:
@@ -294,9 +299,14 @@ class ExperitureSource(Source[ExperitureConfig]):
         channels: list[str | None] = list(disc.channels)
         if not channels or set(channels) >= set(CHANNELS):
             channels = [None]
-        left_out = 0
+        left_out, self.unreadable_entries = 0, 0
         for channel in channels:
             left_out += await self._walk(channel, found)
+        if self.unreadable_entries:
+            self.telemetry.upstream_errors.inc((self.name, "malformed"), self.unreadable_entries)
+            for cid, rec in self.records.items():
+                if cid not in found and rec.listing is not None:
+                    found[cid] = rec.listing
         return found, left_out
 
     async def _walk(self, channel: str | None, found: dict[str, ListedCampaign]) -> int:
@@ -321,6 +331,7 @@ class ExperitureSource(Source[ExperitureConfig]):
             )
             pages += 1
             total = page.total if page.total is not None else total
+            self.unreadable_entries += page.unreadable
             for item in page.items:
                 seen.add(item.campaign_id)
                 if item.campaign_id in found or len(found) < cap:

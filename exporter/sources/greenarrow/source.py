@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +40,7 @@ class GreenArrowSource(Source[GreenArrowConfig]):
             self.auth = StaticAuth("Basic", config.authorization.secret())
         self.campaigns: dict[str, GACampaignSnapshot] = {}
         self.updated: dict[str, float] = {}
+        self.unreadable_entries = 0
 
     def campaign_count(self) -> int:
         return len(self.campaigns)
@@ -58,17 +59,23 @@ class GreenArrowSource(Source[GreenArrowConfig]):
         merged: dict[str, GACampaignSnapshot] = {}
         retired = 0
         for snap in found:
+            previous = self.campaigns.get(snap.campaign_id)
+            if previous is not None:
+                snap = _carry_over(previous, snap)
             if snap.state in TERMINAL_STATES and (snap.finished_at or now) < cutoff:
                 retired += 1
                 continue
-            previous = self.campaigns.get(snap.campaign_id)
-            if previous is not None and set(snap.stats) != set(previous.stats):
-                # A group that came back null keeps its last good values.
-                snap = _with_stats(snap, {**previous.stats, **snap.stats})
             merged[snap.campaign_id] = snap
+        updated = dict.fromkeys(merged, now)
+        if self.unreadable_entries:
+            # Entries that could not be read leave their campaigns' last good values.
+            for cid, snap in self.campaigns.items():
+                if cid not in merged:
+                    merged[cid] = snap
+                    updated[cid] = self.updated.get(cid, now)
         if retired:
             self.telemetry.campaigns_skipped.inc((self.name, "retired"), retired)
-        self.updated = dict.fromkeys(merged, now)
+        self.updated = updated
         self.campaigns = merged
 
     async def _walk(self, digest: FailureDigest) -> list[GACampaignSnapshot]:
@@ -84,6 +91,7 @@ class GreenArrowSource(Source[GreenArrowConfig]):
         async def page(number: int) -> ReportPage:
             return await self._page({**params, "page": str(number)}, digest)
 
+        self.unreadable_entries = 0
         first = await page(0)
         found = list(first.items)
         if first.num_pages is not None:
@@ -130,6 +138,7 @@ class GreenArrowSource(Source[GreenArrowConfig]):
             self.telemetry.upstream_errors.inc((self.name, "malformed"))
             raise _failure("malformed", str(exc), cid) from None
         if result.unreadable:
+            self.unreadable_entries += result.unreadable
             self.telemetry.upstream_errors.inc((self.name, "malformed"), result.unreadable)
             detail = f"{result.unreadable} campaign entries without an id"
             digest.add(UpstreamError("malformed", ENDPOINT, detail, correlation_id=cid))
@@ -142,5 +151,13 @@ def _failure(reason: str, detail: str, correlation_id: str | None) -> SourceErro
     return SourceError(f"system campaigns request failed ({detail})", reason, correlation_id)
 
 
-def _with_stats(snap: GACampaignSnapshot, stats: dict[str, Any]) -> GACampaignSnapshot:
-    return replace(snap, stats=stats)
+def _carry_over(previous: GACampaignSnapshot, snap: GACampaignSnapshot) -> GACampaignSnapshot:
+    """Fields and stats groups that came back null keep their last good values."""
+    changes: dict[str, Any] = {
+        f.name: getattr(previous, f.name)
+        for f in fields(snap)
+        if getattr(snap, f.name) is None and f.name != "finished_at"
+    }
+    if set(snap.stats) != set(previous.stats):
+        changes["stats"] = {**previous.stats, **snap.stats}
+    return replace(snap, **changes) if changes else snap
