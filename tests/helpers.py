@@ -50,6 +50,12 @@ class Samples:
         assert len(found) == 1, f"{name}{labels} matches {len(found)} samples"
         return found[0][1]
 
+    def number(self, name: str, **labels: str) -> float:
+        """The one sample matching; a test failure when there is none."""
+        value = self.value(name, **labels)
+        assert value is not None, f"no sample {name}{labels}"
+        return value
+
     def by_campaign(self, name: str, **labels: str) -> dict[str, float]:
         return {have["campaign_id"]: value for have, value in self.values(name, **labels)}
 

@@ -218,7 +218,7 @@ async def test_refused_credentials_mark_the_source_down_without_crashing() -> No
             text = await exp.wait_refreshes("prod", 1)
             status, page = await exp.get("/")
     assert text.value("campaign_exporter_source_up", source="prod") == 0
-    assert text.value("campaign_exporter_upstream_errors_total", source="prod", reason="auth") >= 1
+    assert text.number("campaign_exporter_upstream_errors_total", source="prod", reason="auth") >= 1
     assert status == 200
     assert "401" in page and "wrong-token" not in page
 
@@ -247,3 +247,32 @@ async def test_explicit_campaign_ids_are_polled_without_discovery() -> None:
             text = await exp.wait_refreshes("prod", 1)
     assert set(text.by_campaign("experiture_campaign_info")) == set(ids)
     assert sim.stats[("experiture", "list", 200)] == 0
+
+
+async def test_progress_timestamp_moves_only_for_stages_that_grew() -> None:
+    async with running_simulator(experiture_campaigns=120) as (sim, url):
+        source = experiture_source(url, poll_interval="200ms")
+        async with running_exporter(config_of(source)) as exp:
+            first = await exp.wait_refreshes("prod", 1)
+            before = exported(sim.experiture.truth(sim.clock.now()))
+            sim.clock.advance(600)
+            after_truth = {
+                c["campaign_id"]: c for c in exported(sim.experiture.truth(sim.clock.now()))
+            }
+            second = await exp.wait_refreshes("prod", await exp.refreshes("prod") + 2)
+    name = "experiture_campaign_pipeline_last_progress_timestamp_seconds"
+    grew = still = 0
+    for c in before:
+        cid, old = c["campaign_id"], c["counts"]
+        new = after_truth[cid]["counts"]
+        if not old or not new:
+            continue
+        t1 = first.number(name, campaign_id=cid, stage="sent")
+        t2 = second.number(name, campaign_id=cid, stage="sent")
+        if new["sent"] > old["sent"]:
+            assert t2 > t1, cid
+            grew += 1
+        else:
+            assert t2 == t1, cid
+            still += 1
+    assert grew and still

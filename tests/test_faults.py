@@ -122,12 +122,14 @@ async def test_fault(api: str, endpoint: str, kind: str) -> None:
             )
 
             sim.faults.add(
-                Fault(
-                    kind=kind,
-                    api=api,
-                    endpoint=endpoint,  # type: ignore[arg-type]
-                    retry_after=0.1,
-                    delay=0.1 if kind == "latency" else 30,
+                Fault.from_json(
+                    {
+                        "kind": kind,
+                        "api": api,
+                        "endpoint": endpoint,
+                        "retry_after": 0.1,
+                        "delay": 0.1 if kind == "latency" else 30,
+                    }
                 )
             )
             if endpoint == "token":

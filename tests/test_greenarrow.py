@@ -133,7 +133,9 @@ async def test_wrong_key_marks_greenarrow_down_once_while_experiture_works(
     assert samples.value("campaign_exporter_source_up", source="ga") == 0
     assert samples.value("campaign_exporter_source_up", source="prod") == 1
     assert samples.values("experiture_campaign_execution_state")
-    assert samples.value("campaign_exporter_upstream_errors_total", source="ga", reason="auth") >= 4
+    assert (
+        samples.number("campaign_exporter_upstream_errors_total", source="ga", reason="auth") >= 4
+    )
     lines = [r for r in caplog.records if getattr(r, "kv", {}).get("source") == "ga"]
     assert len(lines) == 1
     assert "GreenArrow refused the credentials" in lines[0].kv["err"]  # type: ignore[attr-defined]

@@ -52,7 +52,7 @@ async def test_openmetrics_when_asked() -> None:
                 assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
                 text = await resp.text()
     assert text.endswith("# EOF\n")
-    families = {f.name: f for f in om_families(text)}
+    families = {f.name: f for f in om_families(text)}  # type: ignore[no-untyped-call]
     assert families["campaign_exporter_upstream_requests"].type == "counter"
     assert families["experiture_campaign_execution_state"].samples
 

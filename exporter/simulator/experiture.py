@@ -107,8 +107,10 @@ class SimCampaign:
         return self.has_audience and self.has_template
 
 
-def _pick_state(rng: random.Random) -> str:
+def _pick_state(rng: random.Random, healthy: bool) -> str:
     roll = rng.random()
+    if healthy:  # nothing failed, overdue or stuck: a fleet no alert should fire on
+        return ("not_scheduled", "scheduled", "running", "completed")[int(roll * 4)]
     for state, share in (
         ("not_scheduled", 0.08),
         ("scheduled", 0.22),
@@ -122,9 +124,9 @@ def _pick_state(rng: random.Random) -> str:
     return "completed"
 
 
-def make_campaign(rng: random.Random, index: int, t0: float) -> SimCampaign:
+def make_campaign(rng: random.Random, index: int, t0: float, healthy: bool = False) -> SimCampaign:
     """One campaign whose state at ``t0`` is drawn from a realistic mix."""
-    target = _pick_state(rng)
+    target = _pick_state(rng, healthy)
     duration = rng.uniform(20 * 60, 3 * 3600)
     delay = rng.uniform(5, 120)
     send_at: float | None
@@ -132,7 +134,7 @@ def make_campaign(rng: random.Random, index: int, t0: float) -> SimCampaign:
     if target == "not_scheduled":
         send_at = None
     elif target == "scheduled":
-        send_at = t0 + rng.uniform(5 * 60, 2 * 86400)
+        send_at = t0 + rng.uniform(2 * 3600 if healthy else 5 * 60, 2 * 86400)
     elif target == "pending_or_overdue":
         send_at = t0 - rng.uniform(60, 6 * 3600)
         delay = (t0 - send_at) + rng.uniform(10 * 60, 86400)
@@ -145,8 +147,8 @@ def make_campaign(rng: random.Random, index: int, t0: float) -> SimCampaign:
         send_at = t0 - duration - delay - rng.uniform(0, 7 * 86400)
     broadcast = rng.random() >= 0.07
     published = target != "not_scheduled" or rng.random() < 0.4
-    gap = rng.random() < 0.05
-    high_loss = target == "failed" or rng.random() < 0.03
+    gap = not healthy and rng.random() < 0.05
+    high_loss = target == "failed" or (not healthy and rng.random() < 0.03)
     losses = tuple(
         rng.uniform(0.02, 0.2) if high_loss else rng.uniform(0.0, 0.004) for _ in range(4)
     )
@@ -167,8 +169,8 @@ def make_campaign(rng: random.Random, index: int, t0: float) -> SimCampaign:
         losses=(losses[0], losses[1], losses[2], losses[3]),
         stuck=rng.uniform(0.1, 0.3) if gap else 0.0,
         fail_at=fail_at,
-        has_audience=rng.random() > 0.04,
-        has_template=rng.random() > 0.04,
+        has_audience=healthy or rng.random() > 0.04,
+        has_template=healthy or rng.random() > 0.04,
     )
 
 
@@ -191,8 +193,10 @@ class ExperitureWorld:
     issued: dict[str, Token] = field(default_factory=dict)
 
     @classmethod
-    def generate(cls, count: int, rng: random.Random, t0: float) -> ExperitureWorld:
-        campaigns = [make_campaign(rng, i, t0) for i in range(count)]
+    def generate(
+        cls, count: int, rng: random.Random, t0: float, healthy: bool = False
+    ) -> ExperitureWorld:
+        campaigns = [make_campaign(rng, i, t0, healthy) for i in range(count)]
         return cls({c.campaign_id: c for c in campaigns})
 
     def issue_token(self, client_id: str, secret: str) -> tuple[str, float] | None:

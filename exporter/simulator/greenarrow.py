@@ -134,6 +134,7 @@ def make_campaign(
     campaign_id: int,
     t0: float,
     orgs: list[tuple[int, str, list[tuple[int, str]]]],
+    healthy: bool = False,
 ) -> GACampaign:
     org_id, org_name, lists = rng.choice(orgs)
     list_id, list_name = rng.choice(lists)
@@ -149,12 +150,14 @@ def make_campaign(
         started = t0 - duration - rng.uniform(0, 60 * 86400)
     roll = rng.random()
     outcome, stop_at = "finished", 1.0
-    if roll < 0.05:
+    if healthy:
+        pass
+    elif roll < 0.05:
         outcome, stop_at = "failed", rng.uniform(0.05, 0.9)
     elif roll < 0.09:
         outcome, stop_at = "cancelled", rng.uniform(0.05, 0.9)
     pause_at = rng.uniform(0.1, 0.9) if when < 0.10 and rng.random() < 0.1 else None
-    risky = rng.random() < 0.06
+    risky = not healthy and rng.random() < 0.06
     return GACampaign(
         campaign_id=campaign_id,
         name=f"{org_name} send {campaign_id}",
@@ -187,9 +190,11 @@ class GreenArrowWorld:
     organization_id: str = "1"
 
     @classmethod
-    def generate(cls, count: int, rng: random.Random, t0: float) -> GreenArrowWorld:
+    def generate(
+        cls, count: int, rng: random.Random, t0: float, healthy: bool = False
+    ) -> GreenArrowWorld:
         orgs = _organizations(rng)
-        return cls([make_campaign(rng, i + 1, t0, orgs) for i in range(count)])
+        return cls([make_campaign(rng, i + 1, t0, orgs, healthy) for i in range(count)])
 
     def authorized(self, user: str, password: str) -> bool:
         return user == self.organization_id and password == self.api_key

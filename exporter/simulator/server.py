@@ -45,6 +45,7 @@ class SimulatorSettings:
     token_ttl: float = 3600.0
     max_page_size: int = 100
     greenarrow_omit_num_pages: bool = False
+    healthy: bool = False  # no failed, overdue, stalled or badly delivering campaigns
 
 
 class Simulator:
@@ -54,11 +55,11 @@ class Simulator:
         self.clock = SimClock(self.settings.speed)
         t0 = self.clock.now()
         self.experiture = exp.ExperitureWorld.generate(
-            self.settings.experiture_campaigns, self.rng, t0
+            self.settings.experiture_campaigns, self.rng, t0, self.settings.healthy
         )
         self.experiture.token_ttl = self.settings.token_ttl
         self.greenarrow = ga.GreenArrowWorld.generate(
-            self.settings.greenarrow_campaigns, self.rng, t0
+            self.settings.greenarrow_campaigns, self.rng, t0, self.settings.healthy
         )
         self.faults = FaultPlan(self.rng)
         self.stats: Counter[tuple[str, str, int]] = Counter()

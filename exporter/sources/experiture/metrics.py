@@ -32,6 +32,7 @@ SEND_AT = "experiture_campaign_scheduled_send_timestamp_seconds"
 CONFIGURED = "experiture_campaign_configured"
 REACH = "experiture_campaign_audience_reach_records"
 UPDATED = "experiture_campaign_last_updated_timestamp_seconds"
+PROGRESS = "experiture_campaign_pipeline_last_progress_timestamp_seconds"
 CAMPAIGNS = "experiture_campaigns"
 ANALYTICS = "experiture_analytics_scope_granted"
 
@@ -75,6 +76,12 @@ def _families() -> dict[str, MetricFamily]:
             ID,
             "Unix time this campaign's data was last read successfully; older than the "
             "poll interval means the values shown are the last good ones." + POLLED,
+        ),
+        (
+            PROGRESS,
+            (*ID, "stage"),
+            "Unix time the stage's record count last changed (as first seen after a "
+            "restart); a running campaign whose stages all stopped moving is stalled." + POLLED,
         ),
         (CAMPAIGNS, ("source", "state"), "Campaigns in each execution state." + POLLED),
         (
@@ -131,6 +138,8 @@ def _render_campaign(
             state_fam.add((*key, state), 1.0 if state == status.state else 0.0)
         if status.state not in STATES:
             state_fam.add((*key, status.state), 1.0)
+    for stage, when in rec.progress.items():
+        fams[PROGRESS].add((*key, stage), when)
     counts = rec.pipeline_counts(analytics)
     if counts:
         for stage in STAGES:

@@ -48,11 +48,20 @@ class CampaignRecord:
     setup_fetched: float = -math.inf
     setup_version: str | None = None
     updated_at: float | None = None
+    # When each stage's count last grew. First seen counts count as progress: after a
+    # restart nobody knows better, and "now" never raises a false stall.
+    progress: dict[str, float] = field(default_factory=dict)
 
     def pipeline_counts(self, analytics: bool) -> Counts | None:
         if analytics and self.counts is not None:
             return self.counts
         return self.status.counts if self.status else None
+
+    def note_progress(self, before: Counts | None, after: Counts | None, now: float) -> None:
+        for stage, count in (after or {}).items():
+            previous = (before or {}).get(stage)
+            if previous is None or count != previous or stage not in self.progress:
+                self.progress[stage] = now
 
 
 @dataclass
@@ -186,10 +195,12 @@ class ExperitureSource(Source[ExperitureConfig]):
         if rec is None:
             rec = self.records[cid] = CampaignRecord(cid)
         rec.listing = listing or rec.listing
+        before = rec.pipeline_counts(self.analytics)
         rec.status = status
         rec.updated_at = time.time()
         if use_analytics and not tally.analytics_refused:
             await self._poll_counts(rec, path, tally, digest)
+        rec.note_progress(before, rec.pipeline_counts(self.analytics), rec.updated_at)
         if self._setup_due(rec):
             await self._poll_setup(rec, path, tally, digest)
 

@@ -1,0 +1,178 @@
+"""Soak: the exporter under upstream faults and many scrapers, for minutes.
+
+    .venv/bin/python bench/soak.py --minutes 10
+
+A simulator (both APIs, time running 60x) answers with about 20% faults of every kind;
+the exporter runs as a child process; 20 concurrent scrapers read /metrics the whole
+time. Prints failed scrapes (must be 0) and RSS growth from the end of warm-up (first
+minute) to the end (must stay under 10%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+import yaml
+
+from exporter.simulator import SimulatorSettings, SimulatorThread
+from exporter.simulator.faults import Fault, FaultKind
+
+COMMAND = str(Path(sys.executable).parent / "campaign-exporter")
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    "http_5xx",
+    "rate_limit",
+    "malformed",
+    "envelope_error",
+    "nulls",
+    "unknown_values",
+    "latency",
+    "hang",
+    "outage",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_listening(port: int) -> None:
+    end = time.monotonic() + 30
+    while time.monotonic() < end:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit("exporter did not start")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def scraper(url: str, until: float, stats: dict[str, int]) -> None:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+        while time.monotonic() < until:
+            try:
+                async with http.get(url, headers={"Accept-Encoding": "gzip"}) as resp:
+                    await resp.read()
+                    stats["ok" if resp.status == 200 else "failed"] += 1
+            except (aiohttp.ClientError, TimeoutError):
+                stats["failed"] += 1
+
+
+async def watch_rss(pid: int, until: float, samples: list[tuple[float, float]]) -> None:
+    start = time.monotonic()
+    while time.monotonic() < until:
+        samples.append((time.monotonic() - start, rss_mib(pid)))
+        await asyncio.sleep(5)
+
+
+async def soak(base: str, pid: int, seconds: float, scrapers: int) -> None:
+    until = time.monotonic() + seconds
+    stats = {"ok": 0, "failed": 0}
+    rss: list[tuple[float, float]] = []
+    await asyncio.gather(
+        watch_rss(pid, until, rss),
+        *(scraper(f"{base}/metrics", until, stats) for _ in range(scrapers)),
+    )
+    warm = [m for t, m in rss if t >= min(60.0, seconds / 5)]
+    start, end, peak = warm[0], rss[-1][1], max(m for _, m in rss)
+    print(
+        f"duration={seconds:.0f}s scrapers={scrapers} scrapes={stats['ok'] + stats['failed']} "
+        f"failed={stats['failed']} rss_after_warmup={start:.1f}MiB rss_end={end:.1f}MiB "
+        f"peak={peak:.1f}MiB growth={100 * (end - start) / start:+.1f}%",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument("--scrapers", type=int, default=20)
+    parser.add_argument("--fault-rate", type=float, default=0.2)
+    parser.add_argument("--campaigns", type=int, default=500)
+    args = parser.parse_args()
+
+    settings = SimulatorSettings(
+        experiture_campaigns=args.campaigns, greenarrow_campaigns=args.campaigns, speed=60
+    )
+    thread = SimulatorThread(settings)
+    # one rule per kind; together they hit about fault_rate of all requests
+    share = args.fault_rate / len(FAULT_KINDS)
+    for i, kind in enumerate(FAULT_KINDS):
+        thread.sim.faults.add(
+            Fault(
+                kind=kind,
+                probability=share / (1 - share * i),
+                delay=0.2 if kind == "latency" else 3.0,
+                retry_after=0.5,
+            )
+        )
+    with thread as sim, tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.yml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "sources": [
+                        {
+                            "name": "exp",
+                            "type": "experiture",
+                            "base_url": f"{sim.url}/public/v1",
+                            "authorization": {"credentials": "demo-token"},
+                            "poll_interval": "5s",
+                            "summary_interval": "30s",
+                            "timeout": "1s",
+                        },
+                        {
+                            "name": "ga",
+                            "type": "greenarrow",
+                            "base_url": sim.url,
+                            "per_page": 100,
+                            "basic_auth": {"username": "1", "password": "demo-ga-key"},
+                            "poll_interval": "5s",
+                            "timeout": "1s",
+                        },
+                    ]
+                }
+            )
+        )
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                COMMAND,
+                f"--config.file={config}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=error",
+            ]
+        )
+        try:
+            wait_listening(port)
+            asyncio.run(
+                soak(f"http://127.0.0.1:{port}", proc.pid, args.minutes * 60, args.scrapers)
+            )
+            total = sum(sim.sim.faults.injected.values())
+            served = sum(sim.sim.stats.values())
+            print(
+                f"upstream requests={served} faults injected={total} "
+                f"({100 * total / max(served, 1):.1f}%): {dict(sim.sim.faults.injected)}"
+            )
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()
