@@ -2,16 +2,17 @@
 
     .venv/bin/python bench/soak.py --minutes 10
 
-A simulator (both APIs, time running 60x) answers with about 20% faults of every kind;
-the exporter runs as a child process; 20 concurrent scrapers read /metrics the whole
-time. Prints failed scrapes (must be 0) and RSS growth from the end of warm-up (first
-minute) to the end (must stay under 10%).
+A simulator (both APIs, real-time clock by default) answers with about 20% faults of
+every kind; the exporter runs as a child process; 20 concurrent scrapers read /metrics
+the whole time. Prints failed scrapes (must be 0) and RSS growth from the end of a
+warm-up (every source refreshed, then a minute more) to the end (must stay under 10%).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
@@ -62,6 +63,12 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+async def series(url: str) -> int:
+    async with aiohttp.ClientSession() as http, http.get(url) as resp:
+        text = await resp.text()
+    return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+
+
 async def scraper(url: str, until: float, stats: dict[str, int]) -> None:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
         while time.monotonic() < until:
@@ -80,22 +87,46 @@ async def watch_rss(pid: int, until: float, samples: list[tuple[float, float]]) 
         await asyncio.sleep(5)
 
 
-async def soak(base: str, pid: int, seconds: float, scrapers: int) -> None:
-    until = time.monotonic() + seconds
+async def soak(base: str, pid: int, seconds: float, scrapers: int, warmup: float) -> None:
+    """Scrape for ``warmup`` + ``seconds``; RSS growth is measured over the second part."""
+    start_at = time.monotonic()
+    until = start_at + warmup + seconds
     stats = {"ok": 0, "failed": 0}
     rss: list[tuple[float, float]] = []
+    baseline: dict[str, float] = {}
+
+    async def mark_baseline() -> None:
+        await asyncio.sleep(warmup)
+        baseline["rss"] = rss_mib(pid)
+        baseline["series"] = await series(f"{base}/metrics")
+
     await asyncio.gather(
         watch_rss(pid, until, rss),
+        mark_baseline(),
         *(scraper(f"{base}/metrics", until, stats) for _ in range(scrapers)),
     )
-    warm = [m for t, m in rss if t >= min(60.0, seconds / 5)]
-    start, end, peak = warm[0], rss[-1][1], max(m for _, m in rss)
+    series_end = await series(f"{base}/metrics")
+    start, end = baseline["rss"], rss_mib(pid)
+    peak = max(m for _, m in rss)
     print(
-        f"duration={seconds:.0f}s scrapers={scrapers} scrapes={stats['ok'] + stats['failed']} "
-        f"failed={stats['failed']} rss_after_warmup={start:.1f}MiB rss_end={end:.1f}MiB "
-        f"peak={peak:.1f}MiB growth={100 * (end - start) / start:+.1f}%",
+        f"duration={seconds:.0f}s (after {warmup:.0f}s warm-up) scrapers={scrapers} "
+        f"scrapes={stats['ok'] + stats['failed']} failed={stats['failed']} "
+        f"rss_after_warmup={start:.1f}MiB rss_end={end:.1f}MiB peak={peak:.1f}MiB "
+        f"growth={100 * (end - start) / start:+.1f}% "
+        f"series={baseline['series']:.0f}->{series_end}",
         flush=True,
     )
+
+
+async def wait_ready(base: str) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(600):
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"{base}/-/ready") as resp:
+                    if resp.status == 200:
+                        return
+            await asyncio.sleep(0.5)
+    raise SystemExit("exporter never ready")
 
 
 def main() -> None:
@@ -103,11 +134,23 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10)
     parser.add_argument("--scrapers", type=int, default=20)
     parser.add_argument("--fault-rate", type=float, default=0.2)
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=60.0,
+        help="seconds after the first complete refresh before RSS is measured",
+    )
     parser.add_argument("--campaigns", type=int, default=500)
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="simulated time per real second (1: a steady fleet)",
+    )
     args = parser.parse_args()
 
     settings = SimulatorSettings(
-        experiture_campaigns=args.campaigns, greenarrow_campaigns=args.campaigns, speed=60
+        experiture_campaigns=args.campaigns, greenarrow_campaigns=args.campaigns, speed=args.speed
     )
     thread = SimulatorThread(settings)
     # one rule per kind; together they hit about fault_rate of all requests
@@ -160,9 +203,9 @@ def main() -> None:
         )
         try:
             wait_listening(port)
-            asyncio.run(
-                soak(f"http://127.0.0.1:{port}", proc.pid, args.minutes * 60, args.scrapers)
-            )
+            base = f"http://127.0.0.1:{port}"
+            asyncio.run(wait_ready(base))
+            asyncio.run(soak(base, proc.pid, args.minutes * 60, args.scrapers, args.warmup))
             total = sum(sim.sim.faults.injected.values())
             served = sum(sim.sim.stats.values())
             print(

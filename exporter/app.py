@@ -6,7 +6,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
@@ -14,6 +14,7 @@ from anyio.abc import TaskGroup
 
 from .config import Config, ConfigError, load_config
 from .poller import Fleet
+from .shard import Shard
 from .store import ExpositionStore
 from .telemetry import Telemetry
 from .web import make_app, serve
@@ -29,6 +30,7 @@ class RunOptions:
     on_listening: Callable[[list[str]], None] | None = None
     handle_signals: bool = True
     web_config: WebConfig | None = None
+    shard: Shard = field(default_factory=Shard)
 
 
 class Reloader:
@@ -77,7 +79,8 @@ async def run(config: Config, options: RunOptions) -> None:
     telemetry.config_reload_ts = time.time()
     store = ExpositionStore(telemetry)
     async with anyio.create_task_group() as tg:
-        fleet = Fleet(store, telemetry, tg)
+        telemetry.shard = options.shard
+        fleet = Fleet(store, telemetry, tg, options.shard)
         await fleet.apply(config)
         reloader = Reloader(options.config_file, fleet, telemetry) if options.config_file else None
         app = make_app(store, telemetry, reloader.reload if reloader else None, options.web_config)

@@ -14,6 +14,7 @@ from . import __version__
 from .app import RunOptions, run
 from .config import ConfigError, load_config, render_config
 from .logs import LEVELS, setup_logging
+from .shard import Shard
 from .web import parse_listen_address
 from .webconfig import load_web_config
 
@@ -61,6 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
     p.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt")
     p.add_argument(
+        "--shard",
+        type=int,
+        default=0,
+        help="this replica's share of the campaigns, 0 to --total-shards - 1",
+    )
+    p.add_argument(
+        "--total-shards",
+        dest="total_shards",
+        type=int,
+        default=1,
+        help="how many replicas split the campaigns between them (default 1)",
+    )
+    p.add_argument(
         "--demo",
         action="store_true",
         help="run against the built-in simulator of both APIs; no account needed",
@@ -99,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parse_listen_address(args.listen_address)
     except ValueError as exc:
         return _fail(f"--web.listen-address: {exc}")
+    try:
+        shard = Shard(args.shard, args.total_shards)
+    except ValueError as exc:
+        return _fail(f"--shard: {exc}")
     if args.demo:
         from .demo import run_demo
 
@@ -124,7 +142,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{PROG}: {args.web_config_file}: {line}", file=sys.stderr)
             return 1
     log.info("starting", extra={"kv": {"version": __version__, "sources": len(config.sources)}})
-    options = RunOptions(args.listen_address, args.config_file, _announce, web_config=web_config)
+    options = RunOptions(
+        args.listen_address, args.config_file, _announce, web_config=web_config, shard=shard
+    )
     return _run(lambda: run(config, options))
 
 

@@ -16,6 +16,7 @@ from anyio.abc import TaskGroup
 from .config import Config
 from .exposition import pre_render
 from .schema import SourceConfig
+from .shard import Shard
 from .sources import SOURCE_KINDS, Source, SourceError
 from .store import ExpositionStore
 from .telemetry import Telemetry
@@ -92,10 +93,13 @@ class Running:
 class Fleet:
     """The running sources; ``apply`` moves it to a new config, keeping unchanged ones."""
 
-    def __init__(self, store: ExpositionStore, telemetry: Telemetry, tg: TaskGroup) -> None:
+    def __init__(
+        self, store: ExpositionStore, telemetry: Telemetry, tg: TaskGroup, shard: Shard
+    ) -> None:
         self.store = store
         self.telemetry = telemetry
         self.tg = tg
+        self.shard = shard
         self.running: dict[str, Running] = {}
 
     async def apply(self, config: Config) -> None:
@@ -110,7 +114,7 @@ class Fleet:
                 await self._start(cfg)
 
     async def _start(self, cfg: SourceConfig) -> None:
-        source = SOURCE_KINDS[cfg.type].create(cfg, self.telemetry)
+        source = SOURCE_KINDS[cfg.type].create(cfg, self.telemetry, self.shard)
         scope = anyio.CancelScope()
         self.running[cfg.name] = Running(cfg, source, scope)
 

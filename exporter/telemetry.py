@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from . import __version__
 from .exposition import MetricFamily
+from .shard import Shard
 
 UPSTREAM_REQUESTS = "campaign_exporter_upstream_requests_total"
 UPSTREAM_ERRORS = "campaign_exporter_upstream_errors_total"
@@ -23,6 +24,7 @@ SOURCE_REFRESHES = "campaign_exporter_source_refreshes_total"
 SOURCE_CAMPAIGNS = "campaign_exporter_source_campaigns"
 SOURCE_FAILURES = "campaign_exporter_source_consecutive_failures"
 BUILD_INFO = "campaign_exporter_build_info"
+SHARD_INFO = "campaign_exporter_shard_info"
 CONFIG_RELOAD_OK = "campaign_exporter_config_last_reload_successful"
 CONFIG_RELOAD_TS = "campaign_exporter_config_last_reload_success_timestamp_seconds"
 
@@ -76,6 +78,7 @@ class Telemetry:
         self.rate_limited = Counter()
         self.campaigns_skipped = Counter()
         self.sources: dict[str, SourceStatus] = {}
+        self.shard = Shard()
         self.config_reload_ok = True
         self.config_reload_ts: float | None = None
 
@@ -213,6 +216,13 @@ class Telemetry:
             ("version",),
         )
         build.add((__version__,), 1.0)
+        shard = MetricFamily(
+            SHARD_INFO,
+            "gauge",
+            "The share of campaigns this replica polls (--shard of --total-shards); value 1.",
+            ("shard", "total_shards"),
+        )
+        shard.add((str(self.shard.index), str(self.shard.total)), 1.0)
         reload_ok = MetricFamily(
             CONFIG_RELOAD_OK, "gauge", "1 when the last config (re)load succeeded.", ()
         )
@@ -232,6 +242,7 @@ class Telemetry:
             campaigns,
             failures,
             build,
+            shard,
             reload_ok,
             reload_ts,
         ]

@@ -132,7 +132,11 @@ async def test_deleted_campaign_leaves_metrics_on_the_next_refresh() -> None:
 async def test_404_on_status_drops_the_campaign_and_keeps_the_source_up() -> None:
     async with running_simulator(experiture_campaigns=60) as (sim, url):
         source = experiture_source(
-            url, discovery={"enabled": False}, campaigns=[], poll_interval="200ms"
+            url,
+            discovery={"enabled": False},
+            campaigns=[],
+            poll_interval="200ms",
+            polling={"adaptive": False},  # ask /status of both every refresh
         )
         truth = exported(sim.experiture.truth(sim.clock.now()))
         keep, gone = truth[0]["campaign_id"], truth[1]["campaign_id"]
@@ -276,3 +280,40 @@ async def test_progress_timestamp_moves_only_for_stages_that_grew() -> None:
             assert t2 == t1, cid
             still += 1
     assert grew and still
+
+
+async def test_adaptive_polling_keeps_active_campaigns_fresh_and_leaves_idle_ones() -> None:
+    """A state change of a running, overdue or about-to-send campaign is on /metrics after
+    the next refresh; campaigns that finished long ago are not asked again."""
+    async with running_simulator(experiture_campaigns=1500) as (sim, url):
+        source = experiture_source(url, poll_interval="300ms", polling={"send_lead": "2h"})
+        async with running_exporter(config_of(source)) as exp:
+            await exp.wait_refreshes("prod", 1)
+            start = sim.clock.now()
+            before = {c["campaign_id"]: c for c in exported(sim.experiture.truth(start))}
+            status_before = dict(sim.stats)
+            sim.clock.advance(3600)  # less than send_lead: every near send is watched
+            after = {c["campaign_id"]: c for c in exported(sim.experiture.truth(sim.clock.now()))}
+            samples = await exp.wait_refreshes("prod", await exp.refreshes("prod") + 2)
+    watched = [
+        cid
+        for cid, c in before.items()
+        if c["state"] in ("running", "pending_or_overdue")
+        or (c["state"] == "scheduled" and c["send_at"] - start < 7200)
+    ]
+    changed = [cid for cid in watched if after[cid]["state"] != before[cid]["state"]]
+    assert {before[cid]["state"] for cid in changed} >= {"running", "scheduled"}, (
+        "the clock step should finish running sends and start scheduled ones"
+    )
+    for cid in watched:
+        state = after[cid]["state"]
+        assert (
+            samples.value("experiture_campaign_execution_state", campaign_id=cid, state=state) == 1
+        ), (cid, before[cid]["state"], state)
+    idle = [
+        cid
+        for cid, c in before.items()
+        if c["state"] in ("completed", "failed") and c["completed_at"] < start - 7200
+    ]
+    polled = sim.stats[("experiture", "status", 200)] - status_before[("experiture", "status", 200)]
+    assert idle and polled <= 3 * (len(before) - len(idle))

@@ -9,10 +9,12 @@ from typing import Generic, TypeVar
 
 from ..exposition import MetricFamily
 from ..schema import SourceConfig
+from ..shard import Shard
 from ..telemetry import Telemetry
 from ..upstream import UpstreamClient
 
 C = TypeVar("C", bound=SourceConfig)
+UNSHARDED = Shard()
 
 
 class SourceError(Exception):
@@ -37,9 +39,10 @@ class Source(ABC, Generic[C]):
     renders what it knows now. Neither is ever called concurrently with itself.
     """
 
-    def __init__(self, config: C, telemetry: Telemetry) -> None:
+    def __init__(self, config: C, telemetry: Telemetry, shard: Shard = UNSHARDED) -> None:
         self.config = config
         self.telemetry = telemetry
+        self.shard = shard
         self.client = UpstreamClient(
             config.name,
             telemetry,
@@ -71,4 +74,4 @@ class SourceKind(Generic[C]):
 
     type_name: str
     config_model: type[C]
-    create: Callable[[C, Telemetry], Source[C]]
+    create: Callable[[C, Telemetry, Shard], Source[C]]

@@ -20,6 +20,18 @@ class Discovery(Strict):
     page_size: int = Field(default=100, ge=1, le=100)
 
 
+class Polling(Strict):
+    """How often each campaign is read, by its state (``adaptive: false``: all every
+    ``poll_interval``). Running and overdue campaigns always use ``poll_interval``."""
+
+    adaptive: bool = True
+    scheduled_interval: PositiveDuration = 600.0
+    send_lead: PositiveDuration = 600.0
+    settle_for: PositiveDuration = 3600.0
+    settle_interval: PositiveDuration = 300.0
+    idle_interval: PositiveDuration = 3600.0
+
+
 class ExperitureConfig(SourceConfig):
     type: Literal["experiture"]
     base_url: HttpUrl = "https://api.experiture.ai/public/v1"
@@ -28,6 +40,7 @@ class ExperitureConfig(SourceConfig):
     discovery: Discovery = Field(default_factory=Discovery)
     campaigns: list[str] = Field(default_factory=list)
     summary_interval: PositiveDuration = 600.0
+    polling: Polling = Field(default_factory=Polling)
 
     @model_validator(mode="after")
     def _one_auth(self) -> ExperitureConfig:

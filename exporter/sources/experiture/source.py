@@ -14,9 +14,10 @@ import anyio
 
 from ...auth import AuthError, AuthProvider, provider_for
 from ...exposition import MetricFamily
+from ...shard import Shard
 from ...telemetry import Telemetry
 from ...upstream import FailureDigest, UpstreamError
-from ..base import Source, SourceError
+from ..base import UNSHARDED, Source, SourceError
 from .config import CHANNELS, ExperitureConfig
 from .metrics import render_families
 from .model import (
@@ -48,6 +49,7 @@ class CampaignRecord:
     setup_fetched: float = -math.inf
     setup_version: str | None = None
     updated_at: float | None = None
+    next_due: float = -math.inf  # time.monotonic() when /status is due again
     # When each stage's count last grew. First seen counts count as progress: after a
     # restart nobody knows better, and "now" never raises a false stall.
     progress: dict[str, float] = field(default_factory=dict)
@@ -74,8 +76,10 @@ class RefreshTally:
 
 
 class ExperitureSource(Source[ExperitureConfig]):
-    def __init__(self, config: ExperitureConfig, telemetry: Telemetry) -> None:
-        super().__init__(config, telemetry)
+    def __init__(
+        self, config: ExperitureConfig, telemetry: Telemetry, shard: Shard = UNSHARDED
+    ) -> None:
+        super().__init__(config, telemetry, shard)
         self.auth: AuthProvider = provider_for(config.authorization, config.oauth2)
         self.records: dict[str, CampaignRecord] = {}
         self.unsupported: set[str] = set()
@@ -116,6 +120,7 @@ class ExperitureSource(Source[ExperitureConfig]):
         """Explicit ids first, then discovered ones; capped, without retired campaigns."""
         explicit = list(dict.fromkeys(self.config.campaigns))
         ids = explicit + [cid for cid in listed if cid not in set(explicit)]
+        ids = [cid for cid in ids if self.shard.owns(cid)]
         cap = self.config.max_campaigns
         left_out += max(0, len(ids) - cap)
         ids = ids[:cap]
@@ -148,10 +153,12 @@ class ExperitureSource(Source[ExperitureConfig]):
         for cid in [c for c in self.records if c not in wanted]:
             del self.records[cid]
         self.unsupported &= wanted
-        todo = [cid for cid in ids if cid not in self.unsupported]
-        skipped = len(ids) - len(todo)
+        supported = [cid for cid in ids if cid not in self.unsupported]
+        skipped = len(ids) - len(supported)
         if skipped:
             self.telemetry.campaigns_skipped.inc((self.name, "unsupported_type"), skipped)
+        now = time.monotonic()
+        todo = [cid for cid in supported if self._due(cid, listed.get(cid), now)]
         tally = RefreshTally()
         use_analytics = self.analytics or time.monotonic() >= self.analytics_recheck
         pending: Iterator[str] = iter(todo)
@@ -198,7 +205,9 @@ class ExperitureSource(Source[ExperitureConfig]):
         before = rec.pipeline_counts(self.analytics)
         rec.status = status
         rec.updated_at = time.time()
-        if use_analytics and not tally.analytics_refused:
+        rec.next_due = time.monotonic() + self._cadence(status)
+        has_execution = status.counts is not None or status.started_at is not None
+        if use_analytics and not tally.analytics_refused and has_execution:
             await self._poll_counts(rec, path, tally, digest)
         rec.note_progress(before, rec.pipeline_counts(self.analytics), rec.updated_at)
         if self._setup_due(rec):
@@ -232,11 +241,42 @@ class ExperitureSource(Source[ExperitureConfig]):
         rec.setup_fetched = time.monotonic()
         rec.setup_version = rec.listing.updated_at if rec.listing else None
 
+    def _due(self, cid: str, listing: ListedCampaign | None, now: float) -> bool:
+        rec = self.records.get(cid)
+        if rec is None or not self.config.polling.adaptive or now >= rec.next_due:
+            return True
+        # an edit seen by discovery makes it due now, whatever its state
+        return (
+            listing is not None
+            and rec.listing is not None
+            and (listing.updated_at != rec.listing.updated_at)
+        )
+
+    def _cadence(self, status: ExecutionStatus) -> float:
+        """Seconds until this campaign's /status is due again, from its state."""
+        interval, plan = self.config.poll_interval, self.config.polling
+        if not plan.adaptive:
+            return interval
+        state, now = status.state, time.time()
+        if state == "scheduled" and status.send_at is not None:
+            until_fast = status.send_at - plan.send_lead - now
+            return max(interval, min(plan.scheduled_interval, until_fast))
+        if state in TERMINAL_STATES:
+            done = status.completed_at
+            if done is not None and now - done < plan.settle_for:
+                return max(interval, plan.settle_interval)
+            return max(interval, plan.idle_interval)
+        if state == "not_scheduled":
+            return max(interval, plan.idle_interval)
+        return interval  # running, pending_or_overdue, and anything undocumented
+
     def _setup_due(self, rec: CampaignRecord) -> bool:
         if rec.setup is None:
             return True
         if rec.listing and rec.listing.updated_at != rec.setup_version:
             return True
+        if self.config.polling.adaptive and rec.listing is not None:
+            return False  # discovery tells when it changed
         return time.monotonic() - rec.setup_fetched >= self.config.summary_interval
 
     def _campaign_failed(

@@ -10,9 +10,10 @@ from typing import Any
 
 from ...auth import AuthError, AuthProvider, BasicAuthProvider, StaticAuth
 from ...exposition import MetricFamily
+from ...shard import Shard
 from ...telemetry import Telemetry
 from ...upstream import FailureDigest, UpstreamError
-from ..base import Source, SourceError
+from ..base import UNSHARDED, Source, SourceError
 from .config import GreenArrowConfig
 from .metrics import render_families
 from .model import (
@@ -30,8 +31,10 @@ API_ERROR_REASONS = {"not_authorized": "auth", "internal_error": "http_5xx"}
 
 
 class GreenArrowSource(Source[GreenArrowConfig]):
-    def __init__(self, config: GreenArrowConfig, telemetry: Telemetry) -> None:
-        super().__init__(config, telemetry)
+    def __init__(
+        self, config: GreenArrowConfig, telemetry: Telemetry, shard: Shard = UNSHARDED
+    ) -> None:
+        super().__init__(config, telemetry, shard)
         self.auth: AuthProvider
         if config.basic_auth is not None:
             self.auth = BasicAuthProvider(config.basic_auth.username, config.basic_auth.secret())
@@ -59,6 +62,8 @@ class GreenArrowSource(Source[GreenArrowConfig]):
         merged: dict[str, GACampaignSnapshot] = {}
         retired = 0
         for snap in found:
+            if not self.shard.owns(snap.campaign_id):
+                continue
             previous = self.campaigns.get(snap.campaign_id)
             if previous is not None:
                 snap = _carry_over(previous, snap)
