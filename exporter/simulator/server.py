@@ -46,6 +46,8 @@ class SimulatorSettings:
     max_page_size: int = 100
     greenarrow_omit_num_pages: bool = False
     healthy: bool = False  # no failed, overdue, stalled or badly delivering campaigns
+    rate_limit: float | None = None  # requests per second per API; more get 429
+    rate_burst: int = 10
 
 
 class Simulator:
@@ -64,6 +66,7 @@ class Simulator:
         self.faults = FaultPlan(self.rng)
         self.stats: Counter[tuple[str, str, int]] = Counter()
         self.request_times: list[float] = []
+        self.buckets: dict[str, tuple[float, float]] = {}  # api -> (tokens, stamp)
 
     # -- shared plumbing -------------------------------------------------------------
 
@@ -73,6 +76,11 @@ class Simulator:
         """Answer one API request, through any fault that matches it, and count it."""
         self.request_times.append(time.monotonic())
         correlation = uuid.uuid4().hex
+        if not self._within_rate(api):
+            self.stats[(api, endpoint, 429)] += 1
+            resp = self._error(api, 429, "CDP_ETL.RATE.LIMITED", "rate limit exceeded", correlation)
+            resp.headers["Retry-After"] = "1"
+            return resp
         fault = self.faults.pick(api, endpoint)
         status, body = 200, None
         if fault is not None:
@@ -88,6 +96,29 @@ class Simulator:
                 body["data"] = _unknown_values(body.get("data"))
         self.stats[(api, endpoint, status)] += 1
         return self._json(api, status, body, correlation)
+
+    def _within_rate(self, api: str) -> bool:
+        """The vendor's own limit (per API), when the settings give one."""
+        rate = self.settings.rate_limit
+        if rate is None:
+            return True
+        now, burst = time.monotonic(), float(self.settings.rate_burst)
+        tokens, stamp = self.buckets.get(api, (burst, now))
+        tokens = min(burst, tokens + (now - stamp) * rate)
+        if tokens < 1.0:
+            self.buckets[api] = (tokens, now)
+            return False
+        self.buckets[api] = (tokens - 1.0, now)
+        return True
+
+    def max_per_second(self) -> int:
+        """The most requests that arrived within any one-second window."""
+        times, best, lo = sorted(self.request_times), 0, 0
+        for hi, t in enumerate(times):
+            while t - times[lo] >= 1.0:
+                lo += 1
+            best = max(best, hi - lo + 1)
+        return best
 
     async def _early_fault(
         self, request: web.Request, fault: Fault, api: str, correlation: str
@@ -342,6 +373,7 @@ class Simulator:
         ]
         return web.json_response(
             {
+                "max_per_second": self.max_per_second(),
                 "requests": rows,
                 "total": sum(self.stats.values()),
                 "faults_injected": self.faults.injected,

@@ -1,0 +1,29 @@
+# campaign-exporter container image.
+#   docker build -t campaign-exporter .
+#   docker run -p 10123:10123 -v $PWD/campaign-exporter.yml:/etc/campaign-exporter/config.yml:ro \
+#     campaign-exporter
+# The config is read from /etc/campaign-exporter/config.yml; mount secrets as files and
+# point the config's *_file keys at them.
+
+FROM python:3.11-slim-bookworm AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY exporter ./exporter
+RUN python -m venv /opt/venv \
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check /src
+
+FROM python:3.11-slim-bookworm
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin exporter
+COPY --from=build /opt/venv /opt/venv
+COPY config.example.yaml /etc/campaign-exporter/config.example.yaml
+# MALLOC_ARENA_MAX: fewer glibc arenas keep a long-running Python service's RSS flat.
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    MALLOC_ARENA_MAX=2
+USER 10001:10001
+EXPOSE 10123
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:10123/-/healthy', timeout=4)"]
+ENTRYPOINT ["campaign-exporter"]
+CMD ["--config.file=/etc/campaign-exporter/config.yml"]

@@ -1,0 +1,165 @@
+"""/metrics latency of the cached exposition against prometheus_client rendering the same
+samples, and the exporter's memory, at 10k Experiture + 2k GreenArrow campaigns.
+
+    .venv/bin/python bench/scrape.py --experiture 10000 --greenarrow 2000
+
+The exporter runs as a child process against the simulator (frozen clock). Once it is
+ready, /metrics is read with a plain socket client (so the client's own parsing does not
+count) --rounds times, uncompressed and gzipped. The same scrape's samples are then handed
+to prometheus_client's generate_latest, timed in this process: the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import yaml
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.simulator import SimulatorSettings, SimulatorThread
+
+COMMAND = str(Path(sys.executable).parent / "campaign-exporter")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def raw_get(port: int, path: str, extra: str = "") -> bytes:
+    """One HTTP/1.1 GET over a fresh connection; returns the raw response."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n{extra}\r\n".encode()
+        )
+        buf = bytearray(64 << 20)
+        view, n = memoryview(buf), 0
+        while k := sock.recv_into(view[n:]):
+            n += k
+    return bytes(buf[:n])
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Replay:
+    """A collector that yields parsed families, for generate_latest."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+def timed(port: int, extra: str, rounds: int) -> list[float]:
+    out = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        raw_get(port, "/metrics", extra)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--experiture", type=int, default=10_000)
+    parser.add_argument("--greenarrow", type=int, default=2_000)
+    parser.add_argument("--rounds", type=int, default=60)
+    args = parser.parse_args()
+    settings = SimulatorSettings(
+        experiture_campaigns=args.experiture, greenarrow_campaigns=args.greenarrow, speed=0
+    )
+    with SimulatorThread(settings) as sim, tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.yml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "sources": [
+                        {
+                            "name": "exp",
+                            "type": "experiture",
+                            "base_url": f"{sim.url}/public/v1",
+                            "authorization": {"credentials": "demo-token"},
+                            "poll_interval": "1h",
+                            "concurrency": 16,
+                        },
+                        {
+                            "name": "ga",
+                            "type": "greenarrow",
+                            "base_url": sim.url,
+                            "lookback": "90d",
+                            "retention": "365d",
+                            "poll_interval": "1h",
+                            "basic_auth": {"username": "1", "password": "demo-ga-key"},
+                        },
+                    ]
+                }
+            )
+        )
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                COMMAND,
+                f"--config.file={config}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--log.level=warn",
+            ]
+        )
+        try:
+            end = time.monotonic() + 600
+            while True:
+                try:
+                    if raw_get(port, "/-/ready").split(b" ", 2)[1] == b"200":
+                        break
+                except OSError:
+                    pass
+                if time.monotonic() > end:
+                    raise SystemExit("exporter never ready")
+                time.sleep(0.5)
+            text = raw_get(port, "/metrics").split(b"\r\n\r\n", 1)[1].decode()
+            plain = timed(port, "", args.rounds)
+            zipped = timed(port, "Accept-Encoding: gzip\r\n", args.rounds)
+            rss = rss_mib(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    registry = CollectorRegistry()
+    registry.register(Replay(list(text_string_to_metric_families(text))))
+    baseline = []
+    for _ in range(5):
+        start = time.perf_counter()
+        generate_latest(registry)
+        baseline.append(time.perf_counter() - start)
+    samples = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+    p50, base = statistics.median(plain), statistics.median(baseline)
+    q = statistics.quantiles
+    print(
+        f"campaigns={args.experiture}+{args.greenarrow} samples={samples} "
+        f"body={len(text) / 1e6:.1f}MB"
+    )
+    print(
+        f"/metrics plain p50={p50 * 1e3:.1f}ms p95={q(plain, n=20)[18] * 1e3:.1f}ms; "
+        f"gzip p50={statistics.median(zipped) * 1e3:.1f}ms"
+    )
+    print(f"prometheus_client generate_latest, same samples: p50={base * 1e3:.0f}ms")
+    print(f"cached /metrics is {base / p50:.0f}x faster; exporter RSS={rss:.0f}MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Shipping: the image's Dockerfile and install steps, the Kubernetes manifests, the local
+stack's configs and script."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+
+from .helpers import require_binary
+
+ROOT = Path(__file__).parent.parent
+BIN = Path(sys.executable).parent
+WHEELHOUSE = ROOT / ".cache" / "wheelhouse"
+
+
+def run(*args: str | Path, cwd: Path = ROOT, timeout: float = 300) -> str:
+    result = subprocess.run(
+        [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+    assert result.returncode == 0, f"{args}: {result.stdout}{result.stderr}"
+    return result.stdout
+
+
+def test_hadolint_is_clean() -> None:
+    run(BIN / "hadolint", "Dockerfile")
+
+
+def test_the_image_install_steps_work_in_a_fresh_venv(tmp_path: Path) -> None:
+    """What the Dockerfile copies, installed as its RUN step does, then the entrypoint run."""
+    if not WHEELHOUSE.is_dir():
+        pytest.fail("no wheelhouse: run scripts/test, which builds it")
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "pip install --no-cache-dir --disable-pip-version-check /src" in dockerfile
+    src = tmp_path / "src"
+    src.mkdir()
+    allowed = [
+        line[1:].rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    ]
+    for copied in ("pyproject.toml", "README.md", "exporter", "config.example.yaml"):
+        assert copied in allowed, f"the image copies {copied} but .dockerignore drops it"
+    shutil.copy(ROOT / "pyproject.toml", src)
+    shutil.copy(ROOT / "README.md", src)
+    shutil.copytree(
+        ROOT / "exporter", src / "exporter", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    venv = tmp_path / "venv"
+    run(sys.executable, "-m", "venv", venv)
+    run(
+        venv / "bin" / "pip",
+        "install",
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+        "--no-index",
+        "--find-links",
+        WHEELHOUSE,
+        src,
+    )
+    assert "campaign-exporter" in run(venv / "bin" / "campaign-exporter", "--version")
+    run(
+        venv / "bin" / "campaign-exporter",
+        "--config.check",
+        f"--config.file={ROOT / 'tests' / 'fixtures' / 'image-config.yml'}",
+    )
+
+
+def kustomize(overlay: str) -> list[dict[str, Any]]:
+    out = run(BIN / "kubectl", "kustomize", f"deploy/kubernetes/{overlay}")
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "k8s_generate", ROOT / "deploy" / "kubernetes" / "generate.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generated_manifests_are_up_to_date() -> None:
+    gen = generator()
+    for name, build in gen.OUTPUTS.items():
+        committed = (ROOT / "deploy" / "kubernetes" / "base" / name).read_text()
+        assert committed == gen.render(build), (
+            f"{name} is stale: run python deploy/kubernetes/generate.py"
+        )
+
+
+@pytest.mark.parametrize("overlay", ["base", "sharded"])
+def test_kustomize_renders_a_hardened_workload(overlay: str) -> None:
+    docs = kustomize(overlay)
+    kinds = {d["kind"] for d in docs}
+    workload_kind = "Deployment" if overlay == "base" else "StatefulSet"
+    assert {workload_kind, "Service", "ServiceMonitor", "PrometheusRule", "ConfigMap"} <= kinds
+    assert ("StatefulSet" in kinds) == (overlay == "sharded")
+    [workload] = [d for d in docs if d["kind"] == workload_kind]
+    pod = workload["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    [container] = pod["containers"]
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/-/healthy"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/-/ready"
+    assert {v["name"] for v in pod["volumes"]} == {"config", "credentials"}
+    selector = workload["spec"]["selector"]["matchLabels"]
+    assert selector["app.kubernetes.io/name"] == "campaign-exporter"
+    [service] = [d for d in docs if d["kind"] == "Service"]
+    assert service["spec"]["selector"] == selector
+    if overlay == "sharded":
+        assert "--shard=$(SHARD)" in container["args"]
+        assert f"--total-shards={workload['spec']['replicas']}" in container["args"]
+
+
+def test_prometheus_rule_and_dashboards_come_from_the_repository_files() -> None:
+    docs = kustomize("base")
+    [rule] = [d for d in docs if d["kind"] == "PrometheusRule"]
+    groups = []
+    for name in ("alerts.yml", "rules.yml"):
+        groups += yaml.safe_load((ROOT / "prometheus" / name).read_text())["groups"]
+    assert rule["spec"]["groups"] == groups
+    [boards] = [
+        d
+        for d in docs
+        if d["kind"] == "ConfigMap"
+        and d["metadata"].get("labels", {}).get("grafana_dashboard") == "1"
+    ]
+    files = {
+        p.name: json.loads(p.read_text()) for p in (ROOT / "grafana" / "dashboards").glob("*.json")
+    }
+    assert {k: json.loads(v) for k, v in boards["data"].items()} == files
+
+
+def test_compose_configs_pass_promtool_and_amtool(tmp_path: Path) -> None:
+    promtool, amtool = require_binary("promtool"), require_binary("amtool")
+    # the layout the compose file mounts: rules beside the config, under campaign-exporter/
+    shutil.copy(ROOT / "deploy" / "compose" / "prometheus.yml", tmp_path)
+    (tmp_path / "campaign-exporter").symlink_to(ROOT / "prometheus")
+    run(promtool, "check", "config", tmp_path / "prometheus.yml")
+    run(amtool, "check-config", ROOT / "deploy" / "compose" / "alertmanager.yml")
+    compose = yaml.safe_load((ROOT / "deploy" / "compose" / "docker-compose.yml").read_text())
+    assert set(compose["services"]) == {"exporter", "prometheus", "alertmanager", "grafana"}
+    assert "--demo" in compose["services"]["exporter"]["command"]
+
+
+def test_local_stack_script_runs_prometheus_against_the_demo(tmp_path: Path) -> None:
+    require_binary("prometheus")
+    ports = {"EXPORTER_PORT": "0", "PROMETHEUS_PORT": "0", "ALERTMANAGER_PORT": "0"}
+    for key in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ports[key] = str(sock.getsockname()[1])
+    env = {**os.environ, **ports}
+    proc = subprocess.Popen(
+        [ROOT / "scripts" / "local-stack"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = (
+        f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}/api/v1/query?"
+        "query=up%7Bjob%3D%22campaign-exporter%22%7D"
+    )
+    try:
+        end = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, "local-stack exited"
+            try:
+                with urllib.request.urlopen(url, timeout=5) as resp:
+                    result = json.loads(resp.read())["data"]["result"]
+                if result and result[0]["value"][1] == "1":
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < end, "Prometheus never scraped the demo exporter"
+            time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(20)
