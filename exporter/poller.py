@@ -40,6 +40,7 @@ async def poll_forever(source: Source[Any], store: ExpositionStore, telemetry: T
             lambda: store.publish(source.name, pre_render(source.families()))
         )
         status.campaigns = source.campaign_count()
+        status.rows = await anyio.to_thread.run_sync(source.campaign_rows)
         # Recorded only once the data is published, so "up" and "ready" never run ahead
         # of what /metrics shows.
         telemetry.record_refresh(source.name, error is None, started_wall, duration, error)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import __version__
 from .exposition import MetricFamily
@@ -68,6 +69,7 @@ class SourceStatus:
     last_error: str | None = None
     campaigns: int = 0
     consecutive_failures: int = 0
+    rows: list[Any] = field(default_factory=list)  # sources.CampaignRow, for the status page
     refreshes: dict[str, int] = field(default_factory=lambda: {"success": 0, "failure": 0})
 
 

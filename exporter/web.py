@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import html
-import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
 import anyio
 from aiohttp import web
 
-from . import __version__
 from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
+from .statuspage import render_status_page
 from .store import ExpositionStore
-from .telemetry import SourceStatus, Telemetry
+from .telemetry import Telemetry
 from .webconfig import WebConfig, middlewares
 
 ReloadFn = Callable[[], Awaitable[str | None]]
@@ -82,58 +79,8 @@ class Handlers:
         return web.Response(text="config reloaded\n")
 
     async def landing(self, request: web.Request) -> web.Response:
-        rows = "".join(_source_row(n, s) for n, s in sorted(self.telemetry.sources.items()))
-        body = LANDING.format(version=html.escape(__version__), rows=rows)
-        return web.Response(text=body, content_type="text/html")
-
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "never"
-    ago = max(0.0, time.time() - ts)
-    stamp = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f"{stamp} ({ago:.0f}s ago)"
-
-
-def _source_row(name: str, st: SourceStatus) -> str:
-    state = "up" if st.up else ("down" if st.last_attempt is not None else "starting")
-    cells = [
-        html.escape(name),
-        html.escape(st.type_name),
-        f'<span class="{state}">{state}</span>',
-        str(st.campaigns),
-        _when(st.last_success),
-        f"{st.last_duration:.2f}s" if st.last_duration is not None else "-",
-        f"{st.poll_interval:g}s",
-        html.escape(st.last_error or "-"),
-    ]
-    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>\n"
-
-
-LANDING = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>campaign-exporter</title>
-<meta http-equiv="refresh" content="15">
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; }}
-td, th {{ border: 1px solid #ccc; padding: .3em .6em; text-align: left; }}
-.up {{ color: #1a7f37; font-weight: bold; }} .down {{ color: #c62828; font-weight: bold; }}
-.starting {{ color: #8a6d00; }}
-</style></head>
-<body>
-<h1>campaign-exporter</h1>
-<p>Version {version}. Campaign sends as Prometheus metrics.</p>
-<ul>
-<li><a href="metrics">Metrics</a></li>
-<li><a href="-/healthy">Health</a> &middot; <a href="-/ready">Readiness</a></li>
-</ul>
-<h2>Sources</h2>
-<table>
-<tr><th>Source</th><th>Type</th><th>State</th><th>Campaigns</th><th>Last success</th>
-<th>Last refresh took</th><th>Poll interval</th><th>Last error</th></tr>
-{rows}</table>
-</body></html>
-"""
+        page = await anyio.to_thread.run_sync(render_status_page, self.telemetry)
+        return web.Response(text=page, content_type="text/html")
 
 
 def make_app(

@@ -101,14 +101,28 @@ async def test_metrics_answer_while_upstream_hangs() -> None:
             assert await exp.refreshes("prod") == 0
 
 
-async def test_landing_page_shows_each_source() -> None:
-    async with running_simulator(experiture_campaigns=10) as (_sim, url):
+async def test_status_page_shows_each_source_and_its_campaigns() -> None:
+    async with running_simulator(experiture_campaigns=30) as (sim, url):
+        truth = sim.experiture.truth(sim.clock.now())
         async with running_exporter(config_of(experiture_source(url))) as exp:
             await exp.wait_refreshes("prod", 1)
             status, page = await exp.get("/")
     assert status == 200
-    assert '<a href="metrics">' in page
-    assert "<td>prod</td>" in page and '<span class="up">up</span>' in page
+    assert '<a href="metrics">' in page and 'http-equiv="refresh"' in page
+    assert '<a href="#source-prod">prod</a>' in page and '<span class="up">up</span>' in page
+    running = next(
+        c
+        for c in truth
+        if c["state"] == "running"
+        and c["campaign_type"] == "broadcast"
+        and c["authoring_status"] == "published"
+    )
+    row = page[page.index(f"<code>{running['campaign_id']}</code>") :]
+    row = row[: row.index("</tr>")]
+    assert running["name"] in row and '<span class="state running">running</span>' in row
+    sent, scheduled = running["counts"]["sent"], running["counts"]["scheduled"]
+    assert f"{sent:,} / {scheduled:,}" in row
+    assert "<script" not in page and "http://" not in page.replace(exp.url, "")
 
 
 async def test_reload_without_a_config_file_is_refused() -> None:

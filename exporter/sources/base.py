@@ -17,6 +17,20 @@ C = TypeVar("C", bound=SourceConfig)
 UNSHARDED = Shard()
 
 
+@dataclass(frozen=True, slots=True)
+class CampaignRow:
+    """One campaign as the status page shows it."""
+
+    campaign_id: str
+    name: str
+    state: str
+    done: int | None  # records sent (Experiture) or messages sent (GreenArrow)
+    total: int | None  # records scheduled, or recipients
+    failure_ratio: float | None  # failed/scheduled, or bounced/sent
+    updated_at: float | None
+    error: str | None = None
+
+
 class SourceError(Exception):
     """A refresh that could not complete: the source is down until the next one works.
 
@@ -63,6 +77,10 @@ class Source(ABC, Generic[C]):
 
     @abstractmethod
     def campaign_count(self) -> int: ...
+
+    @abstractmethod
+    def campaign_rows(self) -> list[CampaignRow]:
+        """What the status page shows of each campaign, from the last good data."""
 
     async def aclose(self) -> None:
         await self.client.aclose()

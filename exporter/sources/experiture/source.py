@@ -17,7 +17,7 @@ from ...exposition import MetricFamily
 from ...shard import Shard
 from ...telemetry import Telemetry
 from ...upstream import FailureDigest, UpstreamError
-from ..base import UNSHARDED, Source, SourceError
+from ..base import UNSHARDED, CampaignRow, Source, SourceError
 from .config import CHANNELS, ExperitureConfig
 from .metrics import render_families
 from .model import (
@@ -50,6 +50,7 @@ class CampaignRecord:
     setup_version: str | None = None
     updated_at: float | None = None
     next_due: float = -math.inf  # time.monotonic() when /status is due again
+    last_error: str | None = None
     # When each stage's count last grew. First seen counts count as progress: after a
     # restart nobody knows better, and "now" never raises a false stall.
     progress: dict[str, float] = field(default_factory=dict)
@@ -94,6 +95,26 @@ class ExperitureSource(Source[ExperitureConfig]):
 
     def families(self) -> list[MetricFamily]:
         return render_families(self.name, self.records.values(), self.analytics)
+
+    def campaign_rows(self) -> list[CampaignRow]:
+        rows = []
+        for rec in self.records.values():
+            counts = rec.pipeline_counts(self.analytics) or {}
+            scheduled, failed = counts.get("scheduled"), counts.get("failed")
+            name = (rec.setup and rec.setup.name) or (rec.status and rec.status.name)
+            rows.append(
+                CampaignRow(
+                    campaign_id=rec.campaign_id,
+                    name=name or (rec.listing and rec.listing.name) or "",
+                    state=(rec.status and rec.status.state) or "unknown",
+                    done=counts.get("sent"),
+                    total=scheduled,
+                    failure_ratio=failed / scheduled if scheduled and failed is not None else None,
+                    updated_at=rec.updated_at,
+                    error=rec.last_error,
+                )
+            )
+        return rows
 
     async def refresh(self) -> None:
         digest = FailureDigest(self.name)
@@ -202,6 +223,7 @@ class ExperitureSource(Source[ExperitureConfig]):
         if rec is None:
             rec = self.records[cid] = CampaignRecord(cid)
         rec.listing = listing or rec.listing
+        rec.last_error = None
         before = rec.pipeline_counts(self.analytics)
         rec.status = status
         rec.updated_at = time.time()
@@ -290,6 +312,8 @@ class ExperitureSource(Source[ExperitureConfig]):
             self.telemetry.campaigns_skipped.inc((self.name, "unsupported_type"))
         else:
             digest.add(exc)
+            if cid in self.records:
+                self.records[cid].last_error = f"{exc.endpoint}: {exc.detail}"
 
     def _analytics_refused(self, exc: UpstreamError) -> None:
         self.analytics_recheck = time.monotonic() + self.config.summary_interval

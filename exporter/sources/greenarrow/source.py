@@ -13,7 +13,7 @@ from ...exposition import MetricFamily
 from ...shard import Shard
 from ...telemetry import Telemetry
 from ...upstream import FailureDigest, UpstreamError
-from ..base import UNSHARDED, Source, SourceError
+from ..base import UNSHARDED, CampaignRow, Source, SourceError
 from .config import GreenArrowConfig
 from .metrics import render_families
 from .model import (
@@ -50,6 +50,25 @@ class GreenArrowSource(Source[GreenArrowConfig]):
 
     def families(self) -> list[MetricFamily]:
         return render_families(self.name, self.campaigns.values(), self.updated)
+
+    def campaign_rows(self) -> list[CampaignRow]:
+        rows = []
+        for snap in self.campaigns.values():
+            sent = snap.stats.get("sent", {})
+            total, bounced = sent.get("total"), sent.get("bounced")
+            state = snap.state or "unknown"
+            rows.append(
+                CampaignRow(
+                    campaign_id=snap.campaign_id,
+                    name=snap.name or "",
+                    state=f"{state} (paused)" if snap.paused else state,
+                    done=total,
+                    total=snap.stats.get("recipients", {}).get("total"),
+                    failure_ratio=bounced / total if total and bounced is not None else None,
+                    updated_at=self.updated.get(snap.campaign_id),
+                )
+            )
+        return rows
 
     async def refresh(self) -> None:
         digest = FailureDigest(self.name)
