@@ -73,16 +73,16 @@ class TokenBucket:
 
     async def take(self) -> None:
         async with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-            self.stamp = now
-            if self.tokens < 1.0:
-                wait = (1.0 - self.tokens) / self.rate
-                await anyio.sleep(wait)
-                self.stamp = time.monotonic()
-                self.tokens = 0.0
-            else:
-                self.tokens -= 1.0
+            while True:
+                now = time.monotonic()
+                # Tokens accrue from the last stamp, oversleep included: a timer that
+                # wakes late must not cost the budget anything.
+                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+                self.stamp = now
+                if self.tokens >= 1.0:
+                    self.tokens -= 1.0
+                    return
+                await anyio.sleep((1.0 - self.tokens) / self.rate)
 
 
 def _correlation_id(headers: Mapping[str, str], body: Any) -> str | None:
