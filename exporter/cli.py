@@ -10,7 +10,7 @@ from pathlib import Path
 
 import anyio
 
-from . import __version__
+from . import __version__, memory
 from .app import RunOptions, run
 from .config import ConfigError, load_config, render_config
 from .logs import LEVELS, setup_logging
@@ -109,6 +109,7 @@ def _announce(addresses: list[str]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
+    memory.tune()
     try:
         parse_listen_address(args.listen_address)
     except ValueError as exc:

@@ -13,6 +13,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
+from . import memory
 from .config import Config
 from .exposition import pre_render
 from .schema import SourceConfig
@@ -39,6 +40,7 @@ async def poll_forever(source: Source[Any], store: ExpositionStore, telemetry: T
         await anyio.to_thread.run_sync(
             lambda: store.publish(source.name, pre_render(source.families()))
         )
+        memory.trim()
         status.campaigns = source.campaign_count()
         status.rows = await anyio.to_thread.run_sync(source.campaign_rows)
         # Recorded only once the data is published, so "up" and "ready" never run ahead
