@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
+
+from ..fields import count, obj, text, timestamp
 
 STATES = ("not_scheduled", "scheduled", "pending_or_overdue", "running", "completed", "failed")
 TERMINAL_STATES = frozenset({"completed", "failed"})
 STAGES = ("scheduled", "hydrated", "composed", "injected", "sent", "failed")
-MAX_LABEL = 200
 
 Counts = dict[str, int]
 
@@ -58,40 +57,6 @@ class CampaignSetup:
     reach: int | None
 
 
-def _obj(d: Any, key: str) -> dict[str, Any] | None:
-    value = d.get(key) if isinstance(d, dict) else None
-    return value if isinstance(value, dict) else None
-
-
-def _str(d: Any, key: str) -> str | None:
-    value = d.get(key) if isinstance(d, dict) else None
-    if isinstance(value, str) and value:
-        return value[:MAX_LABEL]
-    return None
-
-
-def _count(d: Any, key: str) -> int | None:
-    value = d.get(key) if isinstance(d, dict) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if value != value or value < 0 or math.isinf(value):
-        return None
-    return int(value)
-
-
-def _time(d: Any, key: str) -> float | None:
-    value = _str(d, key)
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return None
-    return parsed.timestamp()
-
-
 def data_of(body: Any) -> Any:
     """The ``data`` of a success envelope."""
     if not isinstance(body, dict):
@@ -110,27 +75,27 @@ def parse_page(body: Any) -> CampaignPage:
     items = []
     unreadable = 0
     for raw in data:
-        cid = _str(raw, "campaignId") or _str(raw, "id")
+        cid = text(raw, "campaignId") or text(raw, "id")
         if cid is None:
             unreadable += 1
             continue
         items.append(
             ListedCampaign(
                 campaign_id=cid,
-                name=_str(raw, "name"),
-                channel=_str(raw, "channel"),
-                authoring_status=_str(raw, "authoringStatus") or _str(raw, "status"),
-                updated_at=_str(raw, "updatedAt"),
+                name=text(raw, "name"),
+                channel=text(raw, "channel"),
+                authoring_status=text(raw, "authoringStatus") or text(raw, "status"),
+                updated_at=text(raw, "updatedAt"),
             )
         )
-    pagination = _obj(body, "pagination")
-    return CampaignPage(items, _count(pagination, "total"), _count(pagination, "limit"), unreadable)
+    pagination = obj(body, "pagination")
+    return CampaignPage(items, count(pagination, "total"), count(pagination, "limit"), unreadable)
 
 
 def parse_counts(raw: Any) -> Counts | None:
     if not isinstance(raw, dict):
         return None
-    counts = {stage: n for stage in STAGES if (n := _count(raw, stage)) is not None}
+    counts = {stage: n for stage in STAGES if (n := count(raw, stage)) is not None}
     return counts or None
 
 
@@ -138,20 +103,20 @@ def parse_status(body: Any) -> ExecutionStatus:
     data = data_of(body)
     if not isinstance(data, dict):
         raise ParseError("status data is not an object")
-    execution = _obj(data, "execution")
-    if _str(execution, "state") is None:
+    execution = obj(data, "execution")
+    if text(execution, "state") is None:
         # The one fact /status exists for: without it the body says nothing usable.
         raise ParseError("status has no execution.state")
-    last = _obj(execution, "lastExecution")
-    schedule = _obj(data, "schedule")
+    last = obj(execution, "lastExecution")
+    schedule = obj(data, "schedule")
     return ExecutionStatus(
-        name=_str(data, "name"),
-        authoring_status=_str(data, "authoringStatus"),
-        state=_str(execution, "state"),
-        started_at=_time(last, "startedAt"),
-        completed_at=_time(last, "completedAt"),
+        name=text(data, "name"),
+        authoring_status=text(data, "authoringStatus"),
+        state=text(execution, "state"),
+        started_at=timestamp(last, "startedAt"),
+        completed_at=timestamp(last, "completedAt"),
         counts=parse_counts(last.get("counts") if last else None),
-        send_at=_time(schedule, "sendAt"),
+        send_at=timestamp(schedule, "sendAt"),
     )
 
 
@@ -164,20 +129,20 @@ def parse_summary(body: Any) -> CampaignSetup:
     data = data_of(body)
     if not isinstance(data, dict):
         raise ParseError("summary data is not an object")
-    audience = _obj(data, "audience")
-    content = _obj(data, "content")
+    audience = obj(data, "audience")
+    content = obj(data, "content")
     configured: bool | None = None
     if audience is not None or content is not None:
         included = audience.get("included") if audience else None
         has_audience = isinstance(included, list) and len(included) > 0
-        has_template = isinstance(_obj(content, "template"), dict)
+        has_template = isinstance(obj(content, "template"), dict)
         configured = has_audience and has_template
     return CampaignSetup(
-        name=_str(data, "name"),
-        channel=_str(data, "channel"),
-        campaign_type=_str(data, "campaignType"),
-        authoring_status=_str(data, "authoringStatus"),
-        send_at=_time(_obj(data, "schedule"), "sendAt"),
+        name=text(data, "name"),
+        channel=text(data, "channel"),
+        campaign_type=text(data, "campaignType"),
+        authoring_status=text(data, "authoringStatus"),
+        send_at=timestamp(obj(data, "schedule"), "sendAt"),
         configured=configured,
-        reach=_count(_obj(audience, "reach"), "evaluatedCount"),
+        reach=count(obj(audience, "reach"), "evaluatedCount"),
     )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
+
+from ..fields import count, obj, text, timestamp
 
 STATES = ("sending", "finished", "failed", "cancelled")
 TERMINAL_STATES = frozenset({"finished", "failed", "cancelled"})
-MAX_LABEL = 200
 
 # Every documented stats group and its fields, in the API's order.
 STAT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -62,31 +62,6 @@ class ReportPage:
     num_records: int | None
 
 
-def _obj(d: Any, key: str) -> dict[str, Any] | None:
-    value = d.get(key) if isinstance(d, dict) else None
-    return value if isinstance(value, dict) else None
-
-
-def _str(d: Any, key: str) -> str | None:
-    value = d.get(key) if isinstance(d, dict) else None
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str) and value:
-        return value[:MAX_LABEL]
-    return None
-
-
-def _count(d: Any, key: str) -> int | None:
-    value = d.get(key) if isinstance(d, dict) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if value != value or value < 0 or math.isinf(value):
-        return None
-    return int(value)
-
-
 def _paused(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
@@ -96,46 +71,40 @@ def _paused(value: Any) -> bool | None:
 
 
 def _time(campaign: dict[str, Any], key: str) -> float | None:
+    """The ``*_epoch`` twin when present (the text is in the organization's zone)."""
     epoch = campaign.get(f"{key}_epoch")
     if isinstance(epoch, (int, float)) and not isinstance(epoch, bool) and math.isfinite(epoch):
         return float(epoch)
-    text = _str(campaign, key)
-    if text is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed.timestamp() if parsed.tzinfo is not None else None
+    return timestamp(campaign, key)
 
 
 def parse_stats(raw: Any) -> Stats:
     stats: Stats = {}
     for group, fields in STAT_FIELDS.items():
-        values = _obj(raw, group)
+        values = obj(raw, group)
         if values is None:
             continue
-        got = {f: n for f in fields if (n := _count(values, f)) is not None}
+        got = {f: n for f in fields if (n := count(values, f)) is not None}
         if got:
             stats[group] = got
     return stats
 
 
 def parse_item(raw: Any) -> GACampaignSnapshot | None:
-    campaign = _obj(raw, "campaign")
-    cid = _str(campaign, "id")
+    campaign = obj(raw, "campaign")
+    cid = text(campaign, "id", int_ok=True)
     if campaign is None or cid is None:
         return None
-    org, mailing_list = _obj(raw, "organization"), _obj(raw, "mailing_list")
+    org, mailing_list = obj(raw, "organization"), obj(raw, "mailing_list")
     return GACampaignSnapshot(
         campaign_id=cid,
-        name=_str(campaign, "name"),
-        state=_str(campaign, "state"),
+        name=text(campaign, "name"),
+        state=text(campaign, "state"),
         paused=_paused(campaign.get("paused")),
-        organization_id=_str(org, "id"),
-        organization=_str(org, "name"),
-        mailing_list_id=_str(mailing_list, "id"),
-        mailing_list=_str(mailing_list, "name"),
+        organization_id=text(org, "id", int_ok=True),
+        organization=text(org, "name"),
+        mailing_list_id=text(mailing_list, "id", int_ok=True),
+        mailing_list=text(mailing_list, "name"),
         started_at=_time(campaign, "started_at"),
         finished_at=_time(campaign, "finished_at"),
         stats=parse_stats(campaign.get("stats")),
@@ -147,7 +116,7 @@ def parse_page(body: Any) -> ReportPage:
         raise ParseError("body is not a JSON object")
     if body.get("success") is not True:
         message = body.get("error_message")
-        raise ApiError(_str(body, "error_code"), message[:200] if isinstance(message, str) else "")
+        raise ApiError(text(body, "error_code"), message[:200] if isinstance(message, str) else "")
     data = body.get("data")
     report = data.get("campaign_report") if isinstance(data, dict) else data
     if not isinstance(report, list):
@@ -157,6 +126,6 @@ def parse_page(body: Any) -> ReportPage:
         items,
         len(report),
         len(report) - len(items),
-        _count(body, "num_pages"),
-        _count(body, "num_records"),
+        count(body, "num_pages"),
+        count(body, "num_records"),
     )
