@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,3 +184,80 @@ def require_binary(name: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+COMMAND = str(Path(sys.executable).parent / "campaign-exporter")
+_PORT_LINE = re.compile(r"address=\S*:(\d+)|localhost:(\d+)/metrics|\"address\": \"\S*:(\d+)\"")
+
+
+def http_get(url: str, timeout: float = 10) -> tuple[int, str]:
+    """Status and body; an HTTP error status is returned, not raised."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+
+
+class ExporterProcess:
+    """``campaign-exporter`` as a real process on a free loopback port.
+
+    Its stderr is drained in a thread (debug logging would otherwise fill the pipe and
+    stall it) and kept in ``lines``; ``base`` is its URL once it listens.
+    """
+
+    def __init__(self, *args: str, env: Mapping[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            [COMMAND, "--web.listen-address=127.0.0.1:0", *args],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env=dict(env) if env is not None else None,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+        self.base = f"http://127.0.0.1:{self._port()}"
+
+    def _drain(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def _port(self) -> str:
+        end = time.monotonic() + DEADLINE
+        while time.monotonic() < end:
+            for line in list(self.lines):
+                if match := _PORT_LINE.search(line):
+                    return next(g for g in match.groups() if g)
+            assert self.proc.poll() is None, "exporter exited: " + "".join(self.lines)[-2000:]
+            time.sleep(0.02)
+        pytest.fail("the exporter never said where it listens")
+
+    def get(self, path: str) -> tuple[int, str]:
+        return http_get(self.base + path)
+
+    def wait_ready(self) -> None:
+        end = time.monotonic() + DEADLINE
+        while self.get("/-/ready")[0] != 200:
+            assert self.proc.poll() is None, "exporter exited: " + "".join(self.lines)[-2000:]
+            if time.monotonic() > end:
+                pytest.fail("the exporter never became ready")
+            time.sleep(0.05)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self._reader.join(10)
+        return code
+
+    def __enter__(self) -> ExporterProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

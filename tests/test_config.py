@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,7 @@ import yaml
 
 from exporter.config import ConfigError, load_config, parse_config, render_config
 
-from .helpers import write_config
-
-COMMAND = str(Path(sys.executable).parent / "campaign-exporter")
+from .helpers import COMMAND, write_config
 
 
 def source(**overrides: Any) -> dict[str, Any]:

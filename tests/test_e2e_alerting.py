@@ -10,7 +10,6 @@ import json
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -25,10 +24,9 @@ import yaml
 
 from exporter.simulator import SimulatorSettings, SimulatorThread
 
-from .helpers import require_binary
+from .helpers import COMMAND, require_binary
 
 ROOT = Path(__file__).parent.parent
-COMMAND = str(Path(sys.executable).parent / "campaign-exporter")
 DEADLINE = 90.0
 # Dashboard panels whose query may rightly return nothing here, with the reason.
 MAY_BE_EMPTY: dict[str, str] = {}

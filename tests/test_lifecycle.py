@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +13,7 @@ import yaml
 from exporter.poller import MAX_BACKOFF, next_delay
 
 from .helpers import (
+    ExporterProcess,
     Samples,
     config_of,
     experiture_source,
@@ -23,8 +21,6 @@ from .helpers import (
     running_simulator,
 )
 from .test_greenarrow import ga_source
-
-COMMAND = str(Path(sys.executable).parent / "campaign-exporter")
 
 
 def exported(truth: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -171,38 +167,14 @@ async def test_reload_adds_a_source_keeps_the_other_and_refuses_a_bad_file(
     assert good.value("campaign_exporter_source_up", source="ga") is None
 
 
-def _get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - loopback URL
-        return str(resp.read().decode())
-
-
 def test_sighup_reloads_and_sigterm_stops_within_two_seconds(tmp_path: Path) -> None:
     from exporter.simulator import SimulatorSettings, SimulatorThread
 
     with SimulatorThread(SimulatorSettings(experiture_campaigns=20, speed=0)) as sim:
         path = tmp_path / "config.yml"
         write(path, {"sources": [experiture_source(sim.url, poll_interval="1h")]})
-        proc = subprocess.Popen(
-            [COMMAND, f"--config.file={path}", "--web.listen-address=127.0.0.1:0"],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert proc.stderr is not None
-            port = None
-            while port is None:
-                line = proc.stderr.readline()
-                assert line, "exporter exited early"
-                if "msg=listening" in line:
-                    port = line.rsplit(":", 1)[1].strip()
-            base = f"http://127.0.0.1:{port}"
-            end = time.monotonic() + 30
-            while (
-                Samples(_get(f"{base}/metrics")).value("campaign_exporter_source_up", source="prod")
-                != 1
-            ):
-                assert time.monotonic() < end
-                time.sleep(0.1)
+        with ExporterProcess(f"--config.file={path}") as exporter:
+            exporter.wait_ready()
             write(
                 path,
                 {
@@ -212,20 +184,16 @@ def test_sighup_reloads_and_sigterm_stops_within_two_seconds(tmp_path: Path) -> 
                     ]
                 },
             )
-            proc.send_signal(signal.SIGHUP)
+            exporter.proc.send_signal(signal.SIGHUP)
+            end = time.monotonic() + 30
             while (
-                Samples(_get(f"{base}/metrics")).value(
+                Samples(exporter.get("/metrics")[1]).value(
                     "campaign_exporter_source_up", source="second"
                 )
                 != 1
             ):
                 assert time.monotonic() < end, "SIGHUP did not load the second source"
                 time.sleep(0.1)
-            proc.send_signal(signal.SIGTERM)
             started = time.monotonic()
-            assert proc.wait(timeout=10) == 0
+            assert exporter.stop(signal.SIGTERM) == 0
             assert time.monotonic() - started < 2.0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()

@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import pickle
 import subprocess
-import sys
-import threading
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,7 +16,8 @@ from exporter.simulator import SimulatorSettings, SimulatorThread
 from exporter.simulator.experiture import FULL_SCOPES
 from exporter.simulator.faults import Fault
 
-COMMAND = str(Path(sys.executable).parent / "campaign-exporter")
+from .helpers import COMMAND, ExporterProcess
+
 STATIC = "static-token-s3cret-ABC"
 CLIENT_SECRET = "oauth-client-s3cret-XYZ"
 GA_KEY = "ga-key-s3cret-DEF"
@@ -48,18 +44,6 @@ def test_secret_never_prints_itself() -> None:
         }
     )
     assert "hunter2" not in repr(config) + str(config) + render_config(config)
-
-
-def _ready(base: str) -> bool:
-    try:
-        return _get(f"{base}/-/ready").startswith("Ready")
-    except urllib.error.HTTPError:
-        return False
-
-
-def _get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - loopback URL
-        return str(resp.read().decode())
 
 
 def test_no_credential_anywhere_the_exporter_writes(tmp_path: Path) -> None:
@@ -132,37 +116,12 @@ def test_no_credential_anywhere_the_exporter_writes(tmp_path: Path) -> None:
             )
             assert done.returncode == 0, done.stderr
             outputs += [done.stdout, done.stderr]
-        proc = subprocess.Popen(
-            [
-                COMMAND,
-                f"--config.file={config}",
-                "--web.listen-address=127.0.0.1:0",
-                "--log.level=debug",
-                "--log.format=json",
-            ],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(proc.stderr or []), daemon=True)
-        reader.start()  # debug logging is chatty: keep the pipe drained
-        try:
-            end = time.monotonic() + 30
-            while not any('"msg": "listening"' in line for line in list(lines)):
-                assert proc.poll() is None and time.monotonic() < end, "no listening line"
-                time.sleep(0.05)
-            line = next(line for line in list(lines) if '"msg": "listening"' in line)
-            port = line.rsplit(":", 1)[1].strip().rstrip('"}')
-            base = f"http://127.0.0.1:{port}"
-            while not _ready(base):  # every source has finished a refresh
-                assert time.monotonic() < end, "never ready"
-                time.sleep(0.1)
-            outputs += [_get(f"{base}/metrics"), _get(f"{base}/")]
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
-            reader.join(timeout=10)
-        outputs += lines
+        with ExporterProcess(
+            f"--config.file={config}", "--log.level=debug", "--log.format=json"
+        ) as exporter:
+            exporter.wait_ready()  # every source has finished a refresh
+            outputs += [exporter.get("/metrics")[1], exporter.get("/")[1]]
+        outputs += exporter.lines
     text = "\n".join(outputs)
     assert "refused the credentials" in text  # the failures were written, and seen here
     assert '"msg": "upstream request"' in text  # debug lines were written

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,54 +11,7 @@ import yaml
 from exporter.shard import Shard
 from exporter.simulator import SimulatorSettings, SimulatorThread
 
-from .helpers import Samples
-
-COMMAND = str(Path(sys.executable).parent / "campaign-exporter")
-
-
-def _get(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - loopback URL
-        return str(resp.read().decode())
-
-
-@contextlib.contextmanager
-def replicas(config: Path, total: int) -> Iterator[list[str]]:
-    procs = [
-        subprocess.Popen(
-            [
-                COMMAND,
-                f"--config.file={config}",
-                "--web.listen-address=127.0.0.1:0",
-                f"--shard={i}",
-                f"--total-shards={total}",
-            ],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for i in range(total)
-    ]
-    try:
-        bases = []
-        for proc in procs:
-            assert proc.stderr is not None
-            while True:
-                line = proc.stderr.readline()
-                assert line, "replica exited early"
-                if "msg=listening" in line:
-                    bases.append("http://" + line.rsplit("=", 1)[1].strip())
-                    break
-        yield bases
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(10)
-
-
-def ready(base: str) -> bool:
-    try:
-        return _get(f"{base}/-/ready").startswith("Ready")
-    except urllib.error.HTTPError:
-        return False
+from .helpers import COMMAND, ExporterProcess, Samples
 
 
 def test_shards_split_every_campaign_exactly_once(tmp_path: Path) -> None:
@@ -102,12 +49,17 @@ def test_shards_split_every_campaign_exactly_once(tmp_path: Path) -> None:
             if c["authoring_status"] == "published" and c["campaign_type"] == "broadcast"
         }
         ga_truth = {c["campaign_id"] for c in sim.sim.greenarrow.truth(now)}
-        with replicas(config, 3) as bases:
-            end = time.monotonic() + 60
-            while not all(ready(b) for b in bases):
-                assert time.monotonic() < end, "replicas never ready"
-                time.sleep(0.1)
-            scrapes = [Samples(_get(f"{b}/metrics")) for b in bases]
+        replicas = [
+            ExporterProcess(f"--config.file={config}", f"--shard={i}", "--total-shards=3")
+            for i in range(3)
+        ]
+        try:
+            for replica in replicas:
+                replica.wait_ready()
+            scrapes = [Samples(replica.get("/metrics")[1]) for replica in replicas]
+        finally:
+            for replica in replicas:
+                replica.stop()
     for name, truth in (
         ("experiture_campaign_info", exp_truth),
         ("greenarrow_campaign_info", ga_truth),

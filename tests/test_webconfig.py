@@ -6,7 +6,6 @@ import base64
 import contextlib
 import ssl
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,9 @@ from exporter import webconfig
 from exporter.app import RunOptions, run
 from exporter.webconfig import load_web_config
 
-from .helpers import config_of, experiture_source, require_binary, running_simulator
+from .helpers import COMMAND, config_of, experiture_source, require_binary, running_simulator
 
 pytestmark = pytest.mark.anyio
-COMMAND = str(Path(sys.executable).parent / "campaign-exporter")
 
 
 @pytest.fixture(scope="module")
