@@ -257,7 +257,9 @@ class UpstreamClient:
         cid = _correlation_id(resp_headers, body)
         if 200 <= status < 300:
             if not parsed:
-                raise self._fail("malformed", endpoint, "response is not JSON", status, cid)
+                raise self._fail(
+                    "malformed", endpoint, "response is not JSON", status=status, correlation_id=cid
+                )
             return UpstreamResponse(status, body, cid)
         reason = _classify(status)
         code, message = _error_fields(body)
@@ -268,31 +270,22 @@ class UpstreamClient:
             self.paused_until = max(self.paused_until, time.monotonic() + pause)
         detail = f"HTTP {status}" + (f" {code}" if code else "")
         detail += f": {message}" if message else ""
-        raise self._fail(reason, endpoint, detail, status, cid, code, retry_after)
-
-    def _count(self, endpoint: str, code: str) -> None:
-        self.telemetry.upstream_requests.inc((self.source, endpoint, code))
-
-    def _fail(
-        self,
-        reason: str,
-        endpoint: str,
-        detail: str,
-        status: int | None = None,
-        correlation_id: str | None = None,
-        error_code: str | None = None,
-        retry_after: float | None = None,
-    ) -> UpstreamError:
-        self.telemetry.upstream_errors.inc((self.source, reason))
-        return UpstreamError(
+        raise self._fail(
             reason,
             endpoint,
             detail,
             status=status,
-            correlation_id=correlation_id,
-            error_code=error_code,
+            correlation_id=cid,
+            error_code=code,
             retry_after=retry_after,
         )
+
+    def _count(self, endpoint: str, code: str) -> None:
+        self.telemetry.upstream_requests.inc((self.source, endpoint, code))
+
+    def _fail(self, reason: str, endpoint: str, detail: str, **fields: Any) -> UpstreamError:
+        self.telemetry.upstream_errors.inc((self.source, reason))
+        return UpstreamError(reason, endpoint, detail, **fields)
 
 
 class FailureDigest:

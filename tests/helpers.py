@@ -165,6 +165,21 @@ def experiture_source(sim_url: str, **overrides: Any) -> dict[str, Any]:
     return source
 
 
+def ga_source(sim_url: str, **overrides: Any) -> dict[str, Any]:
+    source: dict[str, Any] = {
+        "name": "ga",
+        "type": "greenarrow",
+        "base_url": sim_url,
+        "basic_auth": {"username": "1", "password": "demo-ga-key"},
+        "lookback": "90d",
+        "retention": "365d",  # compare against every campaign in the window
+        "per_page": 100,
+        "poll_interval": "1h",
+    }
+    source.update(overrides)
+    return {k: v for k, v in source.items() if v is not None}
+
+
 def config_of(*sources: dict[str, Any]) -> Config:
     return parse_config({"sources": list(sources)})
 

@@ -48,6 +48,7 @@ def sources(url: str) -> list[dict[str, Any]]:
                 "client_secret": "demo-secret",
             },
             "summary_interval": "100ms",
+            "polling": {"adaptive": False},  # every endpoint, every refresh
             **common,
         },
         {

@@ -17,10 +17,10 @@ from .helpers import (
     Samples,
     config_of,
     experiture_source,
+    ga_source,
     running_exporter,
     running_simulator,
 )
-from .test_greenarrow import ga_source
 
 
 def exported(truth: list[dict[str, Any]]) -> list[dict[str, Any]]:

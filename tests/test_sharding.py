@@ -11,7 +11,7 @@ import yaml
 from exporter.shard import Shard
 from exporter.simulator import SimulatorSettings, SimulatorThread
 
-from .helpers import COMMAND, ExporterProcess, Samples
+from .helpers import COMMAND, ExporterProcess, Samples, experiture_source, ga_source
 
 
 def test_shards_split_every_campaign_exactly_once(tmp_path: Path) -> None:
@@ -19,28 +19,7 @@ def test_shards_split_every_campaign_exactly_once(tmp_path: Path) -> None:
     with SimulatorThread(settings) as sim:
         config = tmp_path / "config.yml"
         config.write_text(
-            yaml.safe_dump(
-                {
-                    "sources": [
-                        {
-                            "name": "prod",
-                            "type": "experiture",
-                            "base_url": f"{sim.url}/public/v1",
-                            "authorization": {"credentials": "demo-token"},
-                            "poll_interval": "1h",
-                        },
-                        {
-                            "name": "ga",
-                            "type": "greenarrow",
-                            "base_url": sim.url,
-                            "lookback": "90d",
-                            "retention": "365d",
-                            "poll_interval": "1h",
-                            "basic_auth": {"username": "1", "password": "demo-ga-key"},
-                        },
-                    ]
-                }
-            )
+            yaml.safe_dump({"sources": [experiture_source(sim.url), ga_source(sim.url)]})
         )
         now = sim.sim.clock.now()
         exp_truth = {
