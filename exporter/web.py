@@ -43,7 +43,7 @@ class Handlers:
         self.telemetry = telemetry
         self.reload_fn = reload
 
-    async def metrics(self, request: web.Request) -> web.Response:
+    async def metrics(self, request: web.Request) -> web.StreamResponse:
         openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
         gzip = wants_gzip(request.headers.get("Accept-Encoding", ""))
         variant = self.store.cached(openmetrics, gzip)
@@ -56,7 +56,14 @@ class Handlers:
             assert variant.gzip is not None
             headers["Content-Encoding"] = "gzip"
             return web.Response(body=variant.gzip.finish(tail), headers=headers)
-        return web.Response(body=variant.body + tail, headers=headers)
+        # Two writes: joining the cached body and the tail would copy the whole body.
+        resp = web.StreamResponse(headers=headers)
+        resp.content_length = len(variant.body) + len(tail)
+        await resp.prepare(request)
+        await resp.write(variant.body)
+        await resp.write(tail)
+        await resp.write_eof()
+        return resp
 
     async def healthy(self, request: web.Request) -> web.Response:
         return web.Response(text="Healthy\n")

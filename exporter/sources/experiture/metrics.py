@@ -81,7 +81,8 @@ def _families() -> dict[str, MetricFamily]:
             PROGRESS,
             (*ID, "stage"),
             "Unix time the stage's record count last changed (as first seen after a "
-            "restart); a running campaign whose stages all stopped moving is stalled." + POLLED,
+            "restart), while the campaign runs; a running campaign whose stages all "
+            "stopped moving is stalled." + POLLED,
         ),
         (CAMPAIGNS, ("source", "state"), "Campaigns in each execution state." + POLLED),
         (
@@ -138,8 +139,9 @@ def _render_campaign(
             state_fam.add((*key, state), 1.0 if state == status.state else 0.0)
         if status.state not in STATES:
             state_fam.add((*key, status.state), 1.0)
-    for stage, when in rec.progress.items():
-        fams[PROGRESS].add((*key, stage), when)
+    if status is not None and status.state == "running":  # only a running send can stall
+        for stage, when in rec.progress.items():
+            fams[PROGRESS].add((*key, stage), when)
     counts = rec.pipeline_counts(analytics)
     if counts:
         for stage in STAGES:
