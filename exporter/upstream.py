@@ -156,7 +156,6 @@ class UpstreamClient:
         self.source = source
         self.telemetry = telemetry
         self.timeout = timeout
-        self.limiter = anyio.CapacityLimiter(concurrency)
         self.bucket = TokenBucket(rate_limit) if rate_limit else None
         self.max_attempts = MAX_ATTEMPTS if retries else 1
         self.paused_until = 0.0
@@ -216,24 +215,22 @@ class UpstreamClient:
         json_body: Any,
         data: Mapping[str, str] | None,
     ) -> UpstreamResponse:
-        async with self.limiter:
-            await self._wait_turn()
-            started = time.monotonic()
-            try:
-                async with self.session.request(
-                    method, url, headers=headers, params=params, json=json_body, data=data
-                ) as resp:
-                    raw = await resp.read()
-                    status = resp.status
-                    resp_headers = {k.lower(): v for k, v in resp.headers.items()}
-            except TimeoutError:
-                self._count(endpoint, "error")
-                raise self._fail(
-                    "timeout", endpoint, f"no answer within {self.timeout:g}s"
-                ) from None
-            except aiohttp.ClientError as exc:
-                self._count(endpoint, "error")
-                raise self._fail("connect", endpoint, type(exc).__name__) from None
+        # In-flight requests are bounded by the connector's limit (``concurrency``).
+        await self._wait_turn()
+        started = time.monotonic()
+        try:
+            async with self.session.request(
+                method, url, headers=headers, params=params, json=json_body, data=data
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+                resp_headers = resp.headers  # case-insensitive; kept after release
+        except TimeoutError:
+            self._count(endpoint, "error")
+            raise self._fail("timeout", endpoint, f"no answer within {self.timeout:g}s") from None
+        except aiohttp.ClientError as exc:
+            self._count(endpoint, "error")
+            raise self._fail("connect", endpoint, type(exc).__name__) from None
         self._count(endpoint, str(status))
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
