@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+from _common import free_port
 
 from exporter.telemetry import Telemetry
 from exporter.upstream import UpstreamClient
@@ -74,12 +75,6 @@ def serve(port: int) -> None:
     app = web.Application()
     app.router.add_get("/status", status)
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def paced(fetch: Fetch, url: str, requests: int, rate: float) -> float:

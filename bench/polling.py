@@ -12,26 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 import urllib.request
-from pathlib import Path
 from typing import Any
 
-import yaml
+from _common import experiture_source, exporter
 
 from exporter.simulator import SimulatorSettings, SimulatorThread
-
-COMMAND = str(Path(sys.executable).parent / "campaign-exporter")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def call(url: str, method: str = "GET") -> Any:
@@ -49,37 +36,8 @@ def up(port: int) -> bool:
         return False
 
 
-def start(
-    sim_url: str, adaptive: bool, interval: str, tmp: Path
-) -> tuple[subprocess.Popen[bytes], int]:
-    config = tmp / f"adaptive-{adaptive}.yml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "sources": [
-                    {
-                        "name": "exp",
-                        "type": "experiture",
-                        "base_url": f"{sim_url}/public/v1",
-                        "authorization": {"credentials": "demo-token"},
-                        "poll_interval": interval,
-                        "concurrency": 16,
-                        "polling": {"adaptive": adaptive},
-                    }
-                ]
-            }
-        )
-    )
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            COMMAND,
-            f"--config.file={config}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--log.level=warn",
-        ]
-    )
-    return proc, port
+def source(sim_url: str, adaptive: bool, interval: str) -> dict[str, Any]:
+    return experiture_source(sim_url, poll_interval=interval, polling={"adaptive": adaptive})
 
 
 def by_endpoint(stats: dict[str, Any]) -> dict[str, int]:
@@ -99,27 +57,19 @@ def main() -> None:
     with (
         SimulatorThread(settings) as fixed_sim,
         SimulatorThread(settings) as adaptive_sim,
-        tempfile.TemporaryDirectory() as tmp,
+        exporter([source(fixed_sim.url, False, args.interval)]) as (_, fixed_port),
+        exporter([source(adaptive_sim.url, True, args.interval)]) as (_, adaptive_port),
     ):
-        procs = []
-        try:
-            fixed, fixed_port = start(fixed_sim.url, False, args.interval, Path(tmp))
-            adaptive, adaptive_port = start(adaptive_sim.url, True, args.interval, Path(tmp))
-            procs = [fixed, adaptive]
-            end = time.monotonic() + 300
-            while not (up(fixed_port) and up(adaptive_port)):
-                if time.monotonic() > end:
-                    raise SystemExit("exporters did not finish a first refresh")
-                time.sleep(0.5)
-            for sim in (fixed_sim, adaptive_sim):
-                call(f"{sim.url}/_sim/stats/reset", "POST")
-            time.sleep(args.minutes * 60)
-            fixed_stats = call(f"{fixed_sim.url}/_sim/stats")
-            adaptive_stats = call(f"{adaptive_sim.url}/_sim/stats")
-        finally:
-            for proc in procs:
-                proc.terminate()
-                proc.wait(10)
+        end = time.monotonic() + 300
+        while not (up(fixed_port) and up(adaptive_port)):
+            if time.monotonic() > end:
+                raise SystemExit("exporters did not finish a first refresh")
+            time.sleep(0.5)
+        for sim in (fixed_sim, adaptive_sim):
+            call(f"{sim.url}/_sim/stats/reset", "POST")
+        time.sleep(args.minutes * 60)
+        fixed_stats = call(f"{fixed_sim.url}/_sim/stats")
+        adaptive_stats = call(f"{adaptive_sim.url}/_sim/stats")
     ratio = adaptive_stats["total"] / max(fixed_stats["total"], 1)
     print(f"campaigns={args.campaigns} poll_interval={args.interval} window={args.minutes:g}min")
     print(f"fixed-interval requests={fixed_stats['total']} {by_endpoint(fixed_stats)}")

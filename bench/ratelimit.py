@@ -14,27 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 import urllib.request
-from pathlib import Path
 
-import yaml
+from _common import experiture_source, exporter
 
 from exporter.simulator import SimulatorSettings, SimulatorThread
 from exporter.simulator.faults import Fault
 
-COMMAND = str(Path(sys.executable).parent / "campaign-exporter")
 BURST = 10
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def metrics(port: int) -> str:
@@ -51,43 +39,16 @@ def main() -> None:
     args = parser.parse_args()
     thread = SimulatorThread(SimulatorSettings(experiture_campaigns=args.campaigns, speed=0))
     thread.sim.faults.add(Fault(kind="latency", delay=args.latency))
-    with thread as sim, tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "config.yml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "sources": [
-                        {
-                            "name": "exp",
-                            "type": "experiture",
-                            "base_url": f"{sim.url}/public/v1",
-                            "authorization": {"credentials": "demo-token"},
-                            "poll_interval": "1h",
-                            "concurrency": 16,
-                            "rate_limit": {"requests_per_second": args.rate, "burst": BURST},
-                        }
-                    ]
-                }
-            )
-        )
-        port = free_port()
-        proc = subprocess.Popen(
-            [
-                COMMAND,
-                f"--config.file={config}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ]
-        )
-        try:
+    with thread as sim:
+        limit = {"requests_per_second": args.rate, "burst": BURST}
+        source = experiture_source(sim.url, rate_limit=limit)
+        with exporter([source]) as (_, port):
+            done = 'campaign_exporter_source_refreshes_total{source="exp",result="success"} 1'
             end = time.monotonic() + 3600
             while True:
                 try:
                     text = metrics(port)
-                    if (
-                        'campaign_exporter_source_refreshes_total{source="exp",result="success"} 1'
-                        in text
-                    ):
+                    if done in text:
                         break
                 except OSError:
                     pass
@@ -96,9 +57,6 @@ def main() -> None:
                 time.sleep(1)
             with urllib.request.urlopen(f"{sim.url}/_sim/stats", timeout=30) as resp:  # noqa: S310
                 stats = json.loads(resp.read())
-        finally:
-            proc.terminate()
-            proc.wait(10)
     match = re.search(
         r'campaign_exporter_source_refresh_duration_seconds\{source="exp"\} (\S+)', text
     )

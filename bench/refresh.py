@@ -14,17 +14,15 @@ import gzip
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import yaml
+from _common import COMMAND, rss_mib
 
 from exporter.simulator import SimulatorSettings, SimulatorThread
-
-COMMAND = str(Path(sys.executable).parent / "campaign-exporter")
 
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> bytes:
@@ -36,13 +34,6 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> bytes:
 def sample(text: str, name: str) -> float | None:
     match = re.search(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)
     return float(match.group(1)) if match else None
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def timed(url: str, headers: dict[str, str], rounds: int) -> list[float]:

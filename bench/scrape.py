@@ -14,28 +14,15 @@ from __future__ import annotations
 import argparse
 import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterable
-from pathlib import Path
 
-import yaml
+from _common import experiture_source, exporter, greenarrow_source, rss_mib
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.simulator import SimulatorSettings, SimulatorThread
-
-COMMAND = str(Path(sys.executable).parent / "campaign-exporter")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
 
 BUFFER = bytearray(64 << 20)  # allocated once: zeroing 64 MB per request would be timed too
 
@@ -50,13 +37,6 @@ def raw_get(port: int, path: str, extra: str = "") -> tuple[bytes, int]:
         while k := sock.recv_into(view[n:]):
             n += k
     return bytes(view[: min(n, 64)]).split(b"\r\n", 1)[0], n
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 class Replay:
@@ -87,63 +67,27 @@ def main() -> None:
     settings = SimulatorSettings(
         experiture_campaigns=args.experiture, greenarrow_campaigns=args.greenarrow, speed=0
     )
-    with SimulatorThread(settings) as sim, tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "config.yml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "sources": [
-                        {
-                            "name": "exp",
-                            "type": "experiture",
-                            "base_url": f"{sim.url}/public/v1",
-                            "authorization": {"credentials": "demo-token"},
-                            "poll_interval": "1h",
-                            "concurrency": 16,
-                        },
-                        {
-                            "name": "ga",
-                            "type": "greenarrow",
-                            "base_url": sim.url,
-                            "lookback": "90d",
-                            "retention": "365d",
-                            "poll_interval": "1h",
-                            "basic_auth": {"username": "1", "password": "demo-ga-key"},
-                        },
-                    ]
-                }
-            )
-        )
-        port = free_port()
-        proc = subprocess.Popen(
-            [
-                COMMAND,
-                f"--config.file={config}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=warn",
-            ]
-        )
-        try:
-            end = time.monotonic() + 600
-            while True:
-                try:
-                    if raw_get(port, "/-/ready")[0].split(b" ", 2)[1] == b"200":
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() > end:
-                    raise SystemExit("exporter never ready")
-                time.sleep(0.5)
-            with socket.create_connection(("127.0.0.1", port)) as sock:
-                sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
-                whole = b"".join(iter(lambda: sock.recv(1 << 20), b""))
-            text = whole.split(b"\r\n\r\n", 1)[1].decode()
-            plain = timed(port, "", args.rounds)
-            zipped = timed(port, "Accept-Encoding: gzip\r\n", args.rounds)
-            rss = rss_mib(proc.pid)
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    with (
+        SimulatorThread(settings) as sim,
+        exporter([experiture_source(sim.url), greenarrow_source(sim.url)]) as (proc, port),
+    ):
+        end = time.monotonic() + 600
+        while True:
+            try:
+                if raw_get(port, "/-/ready")[0].split(b" ", 2)[1] == b"200":
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > end:
+                raise SystemExit("exporter never ready")
+            time.sleep(0.5)
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            whole = b"".join(iter(lambda: sock.recv(1 << 20), b""))
+        text = whole.split(b"\r\n\r\n", 1)[1].decode()
+        plain = timed(port, "", args.rounds)
+        zipped = timed(port, "Accept-Encoding: gzip\r\n", args.rounds)
+        rss = rss_mib(proc.pid)
     registry = CollectorRegistry()
     registry.register(Replay(list(text_string_to_metric_families(text))))
     baseline = []

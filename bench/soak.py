@@ -13,20 +13,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import aiohttp
-import yaml
+from _common import experiture_source, exporter, greenarrow_source, rss_mib
 
 from exporter.simulator import SimulatorSettings, SimulatorThread
 from exporter.simulator.faults import Fault, FaultKind
 
-COMMAND = str(Path(sys.executable).parent / "campaign-exporter")
 FAULT_KINDS: tuple[FaultKind, ...] = (
     "http_5xx",
     "rate_limit",
@@ -38,29 +32,6 @@ FAULT_KINDS: tuple[FaultKind, ...] = (
     "hang",
     "outage",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_listening(port: int) -> None:
-    end = time.monotonic() + 30
-    while time.monotonic() < end:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise SystemExit("exporter did not start")
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def series(url: str) -> int:
@@ -164,45 +135,21 @@ def main() -> None:
                 retry_after=0.5,
             )
         )
-    with thread as sim, tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "config.yml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "sources": [
-                        {
-                            "name": "exp",
-                            "type": "experiture",
-                            "base_url": f"{sim.url}/public/v1",
-                            "authorization": {"credentials": "demo-token"},
-                            "poll_interval": "5s",
-                            "summary_interval": "30s",
-                            "timeout": "1s",
-                        },
-                        {
-                            "name": "ga",
-                            "type": "greenarrow",
-                            "base_url": sim.url,
-                            "per_page": 100,
-                            "basic_auth": {"username": "1", "password": "demo-ga-key"},
-                            "poll_interval": "5s",
-                            "timeout": "1s",
-                        },
-                    ]
-                }
-            )
-        )
-        port = free_port()
-        proc = subprocess.Popen(
-            [
-                COMMAND,
-                f"--config.file={config}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                "--log.level=error",
-            ]
-        )
-        try:
-            wait_listening(port)
+    with thread as sim:
+        sources = [  # the configuration the published figures were measured with
+            experiture_source(
+                sim.url, poll_interval="5s", summary_interval="30s", timeout="1s", concurrency=8
+            ),
+            greenarrow_source(
+                sim.url,
+                per_page=100,
+                poll_interval="5s",
+                timeout="1s",
+                lookback="30d",
+                retention="7d",
+            ),
+        ]
+        with exporter(sources, log_level="error") as (proc, port):
             base = f"http://127.0.0.1:{port}"
             asyncio.run(wait_ready(base))
             asyncio.run(soak(base, proc.pid, args.minutes * 60, args.scrapers, args.warmup))
@@ -212,9 +159,6 @@ def main() -> None:
                 f"upstream requests={served} faults injected={total} "
                 f"({100 * total / max(served, 1):.1f}%): {dict(sim.sim.faults.injected)}"
             )
-        finally:
-            proc.terminate()
-            proc.wait(10)
 
 
 if __name__ == "__main__":
