@@ -73,6 +73,7 @@ class RefreshTally:
     failed: int = 0
     auth_error: str | None = None
     analytics_refused: bool = False
+    metrics_read: int = 0
     gone: list[str] = field(default_factory=list)
 
 
@@ -140,13 +141,15 @@ class ExperitureSource(Source[ExperitureConfig]):
     def _campaign_ids(self, listed: dict[str, ListedCampaign], left_out: int) -> list[str]:
         """Explicit ids first, then discovered ones; capped, without retired campaigns."""
         explicit = list(dict.fromkeys(self.config.campaigns))
-        ids = explicit + [cid for cid in listed if cid not in set(explicit)]
+        named = set(explicit)
+        ids = explicit + [cid for cid in listed if cid not in named]
         ids = [cid for cid in ids if self.shard.owns(cid)]
         cap = self.config.max_campaigns
         left_out += max(0, len(ids) - cap)
         ids = ids[:cap]
         version = {cid: listed[cid].updated_at if cid in listed else None for cid in ids}
-        self.retired = {c: v for c, v in self.retired.items() if version.get(c, v) == v}
+        # still wanted and unchanged stays retired; gone or edited is forgotten
+        self.retired = {c: v for c, v in self.retired.items() if c in version and version[c] == v}
         retired = [cid for cid in ids if cid in self.retired]
         if left_out:
             self.telemetry.campaigns_skipped.inc((self.name, "max_campaigns"), left_out)
@@ -195,7 +198,7 @@ class ExperitureSource(Source[ExperitureConfig]):
                 tg.start_soon(worker)
         for cid in tally.gone:
             self.records.pop(cid, None)
-        if use_analytics and not tally.analytics_refused and tally.polled > tally.failed:
+        if tally.metrics_read and not tally.analytics_refused:
             self.analytics = True
         return tally
 
@@ -240,6 +243,7 @@ class ExperitureSource(Source[ExperitureConfig]):
     ) -> None:
         try:
             rec.counts = await self._fetch(f"{path}/metrics", "metrics", parse_metrics)
+            tally.metrics_read += 1
         except UpstreamError as exc:
             if exc.status == 403:
                 tally.analytics_refused = True
