@@ -38,9 +38,11 @@ def dashboards() -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": "campaign-exporter-dashboards",
-                     "labels": {"grafana_dashboard": "1"},
-                     "annotations": {"grafana_folder": "Campaigns"}},
+        "metadata": {
+            "name": "campaign-exporter-dashboards",
+            "labels": {"grafana_dashboard": "1"},
+            "annotations": {"grafana_folder": "Campaigns"},
+        },
         "data": {f.name: f.read_text() for f in files},
     }
 
