@@ -19,19 +19,7 @@ import aiohttp
 from _common import experiture_source, exporter, greenarrow_source, rss_mib
 
 from exporter.simulator import SimulatorSettings, SimulatorThread
-from exporter.simulator.faults import Fault, FaultKind
-
-FAULT_KINDS: tuple[FaultKind, ...] = (
-    "http_5xx",
-    "rate_limit",
-    "malformed",
-    "envelope_error",
-    "nulls",
-    "unknown_values",
-    "latency",
-    "hang",
-    "outage",
-)
+from exporter.simulator.faults import FAULT_KINDS, Fault
 
 
 async def series(url: str) -> int:
@@ -128,11 +116,13 @@ def main() -> None:
     share = args.fault_rate / len(FAULT_KINDS)
     for i, kind in enumerate(FAULT_KINDS):
         thread.sim.faults.add(
-            Fault(
-                kind=kind,
-                probability=share / (1 - share * i),
-                delay=0.2 if kind == "latency" else 3.0,
-                retry_after=0.5,
+            Fault.from_json(
+                {
+                    "kind": kind,
+                    "probability": share / (1 - share * i),
+                    "delay": 0.2 if kind == "latency" else 3.0,
+                    "retry_after": 0.5,
+                }
             )
         )
     with thread as sim:

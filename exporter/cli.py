@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config.check",
         dest="config_check",
         action="store_true",
-        help="validate the config file and exit",
+        help="validate the config file (and --web.config.file) and exit",
     )
     p.add_argument(
         "--config.print",
@@ -102,6 +102,13 @@ def _fail(message: str) -> int:
     return 1
 
 
+def _config_error(path: Path, exc: ConfigError) -> int:
+    """One line per problem, each naming the file and the key."""
+    for line in exc.lines:
+        print(f"{PROG}: {path}: {line}", file=sys.stderr)
+    return 1
+
+
 def _announce(addresses: list[str]) -> None:
     log.info("listening", extra={"kv": {"address": ",".join(addresses)}})
 
@@ -125,23 +132,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load_config(args.config_file)
     except ConfigError as exc:
-        for line in exc.lines:
-            print(f"{PROG}: {args.config_file}: {line}", file=sys.stderr)
-        return 1
+        return _config_error(args.config_file, exc)
+    web_config = None
+    if args.web_config_file is not None:
+        try:
+            web_config = load_web_config(args.web_config_file)
+        except ConfigError as exc:
+            return _config_error(args.web_config_file, exc)
     if args.config_print:
         print(render_config(config), end="")
         return 0
     if args.config_check:
         print(f"{args.config_file}: config OK ({len(config.sources)} sources)")
         return 0
-    web_config = None
-    if args.web_config_file is not None:
-        try:
-            web_config = load_web_config(args.web_config_file)
-        except ConfigError as exc:
-            for line in exc.lines:
-                print(f"{PROG}: {args.web_config_file}: {line}", file=sys.stderr)
-            return 1
     log.info("starting", extra={"kv": {"version": __version__, "sources": len(config.sources)}})
     options = RunOptions(
         args.listen_address, args.config_file, _announce, web_config=web_config, shard=shard

@@ -261,3 +261,21 @@ def test_bad_web_config_exits_with_one_line(
     )
     assert result.returncode == 1
     assert result.stderr.splitlines() == [f"campaign-exporter: {web}: {message}"]
+
+
+def test_config_check_validates_the_web_config_too(tmp_path: Path) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text(yaml.safe_dump({"basic_auth_users": {"u": "plain"}}))
+    config = tmp_path / "config.yml"
+    config.write_text(yaml.safe_dump({"sources": [experiture_source("http://127.0.0.1:9")]}))
+    result = subprocess.run(
+        [COMMAND, f"--config.file={config}", f"--web.config.file={web}", "--config.check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f'campaign-exporter: {web}: basic_auth_users: the password of "u" is not a bcrypt hash'
+    ]
