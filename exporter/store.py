@@ -45,9 +45,6 @@ class ExpositionStore:
             self._parts.pop(source, None)
             self._variants = {False: Variant(assemble(list(self._parts.values()), False))}
 
-    def sources(self) -> list[str]:
-        return list(self._parts)
-
     def cached(self, openmetrics: bool, gzip: bool) -> Variant | None:
         """The body for a format if it is built already: the fast path of a scrape."""
         current = self._variants.get(openmetrics)
