@@ -18,7 +18,7 @@ from .config import Config
 from .exposition import pre_render
 from .schema import SourceConfig
 from .shard import Shard
-from .sources import SOURCE_KINDS, Source, SourceError
+from .sources import SOURCE_KINDS, CampaignRow, Source, SourceError
 from .store import ExpositionStore
 from .telemetry import Telemetry
 
@@ -37,12 +37,8 @@ async def poll_forever(source: Source[Any], store: ExpositionStore, telemetry: T
         duration = time.monotonic() - started
         # Rendering 100k samples takes a while: keep it off the event loop. The
         # records are not touched meanwhile: this task is their only writer.
-        await anyio.to_thread.run_sync(
-            lambda: store.publish(source.name, pre_render(source.families()))
-        )
-        memory.trim()
+        status.rows = await anyio.to_thread.run_sync(_publish, source, store)
         status.campaigns = source.campaign_count()
-        status.rows = await anyio.to_thread.run_sync(source.campaign_rows)
         # Recorded only once the data is published, so "up" and "ready" never run ahead
         # of what /metrics shows.
         telemetry.record_refresh(source.name, error is None, started_wall, duration, error)
@@ -60,6 +56,14 @@ def next_delay(interval: float, failures: int) -> float:
     if failures <= 1:
         return interval
     return min(interval * 2.0 ** min(failures - 1, 16), max(interval, MAX_BACKOFF))
+
+
+def _publish(source: Source[Any], store: ExpositionStore) -> list[CampaignRow]:
+    """Render and publish a source's families; return its status-page rows (worker thread)."""
+    store.publish(source.name, pre_render(source.families()))
+    rows = source.campaign_rows()
+    memory.trim()  # may take milliseconds on a large heap: not on the event loop
+    return rows
 
 
 async def _refresh(source: Source[Any]) -> SourceError | None:
