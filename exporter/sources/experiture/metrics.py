@@ -13,12 +13,12 @@ if TYPE_CHECKING:
     from .source import CampaignRecord
 
 POLLED = (
-    " Polled in the background every poll_interval of the source "
-    "(campaign_exporter_source_poll_interval_seconds)."
+    " Polled in the background: running and overdue campaigns every poll_interval of the "
+    "source (campaign_exporter_source_poll_interval_seconds), others less often by state."
 )
 SUMMARY_POLLED = (
-    " From /summary, polled in the background every summary_interval of the source "
-    "and when the campaign changes."
+    " From /summary, read in the background when the campaign is new or changes "
+    "(every summary_interval when polling.adaptive is off)."
 )
 ID = ("source", "campaign_id")
 
