@@ -38,7 +38,6 @@ async def poll_forever(source: Source[Any], store: ExpositionStore, telemetry: T
         # Rendering 100k samples takes a while: keep it off the event loop. The
         # records are not touched meanwhile: this task is their only writer.
         status.rows = await anyio.to_thread.run_sync(_publish, source, store)
-        status.campaigns = source.campaign_count()
         # Recorded only once the data is published, so "up" and "ready" never run ahead
         # of what /metrics shows.
         telemetry.record_refresh(source.name, error is None, started_wall, duration, error)

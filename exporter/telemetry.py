@@ -67,9 +67,14 @@ class SourceStatus:
     last_attempt: float | None = None
     last_duration: float | None = None
     last_error: str | None = None
-    campaigns: int = 0
     consecutive_failures: int = 0
     rows: list[Any] = field(default_factory=list)  # sources.CampaignRow, for the status page
+
+    @property
+    def campaigns(self) -> int:
+        """Campaigns exported: one status-page row each."""
+        return len(self.rows)
+
     refreshes: dict[str, int] = field(default_factory=lambda: {"success": 0, "failure": 0})
 
 

@@ -45,6 +45,17 @@ def tls_files(tmp_path: Path, ca: trustme.CA) -> dict[str, Path]:
     return files
 
 
+def tls_section(files: dict[str, Path], **extra: str) -> dict[str, Any]:
+    """The web config's TLS part for the test's server certificate."""
+    return {
+        "tls_server_config": {
+            "cert_file": str(files["cert"]),
+            "key_file": str(files["key"]),
+            **extra,
+        }
+    }
+
+
 def write_web_config(tmp_path: Path, data: dict[str, Any]) -> Path:
     path = tmp_path / "web.yml"
     path.write_text(yaml.safe_dump(data))
@@ -113,12 +124,7 @@ async def fetch(
 async def test_tls_with_a_ca_made_in_the_test(tmp_path: Path, tls_files: dict[str, Path]) -> None:
     path = write_web_config(
         tmp_path,
-        {
-            "tls_server_config": {
-                "cert_file": str(tls_files["cert"]),
-                "key_file": str(tls_files["key"]),
-            }
-        },
+        tls_section(tls_files),
     )
     async with secured_exporter(path) as addr:
         status, _, body = await fetch(f"https://{addr}/metrics", client_context(tls_files["ca"]))
@@ -134,13 +140,7 @@ async def test_min_version_refuses_older_clients(
 ) -> None:
     path = write_web_config(
         tmp_path,
-        {
-            "tls_server_config": {
-                "cert_file": str(tls_files["cert"]),
-                "key_file": str(tls_files["key"]),
-                "min_version": "TLS13",
-            }
-        },
+        tls_section(tls_files, min_version="TLS13"),
     )
     async with secured_exporter(path) as addr:
         old = client_context(tls_files["ca"], max_version=ssl.TLSVersion.TLSv1_2)
@@ -155,14 +155,11 @@ async def test_mtls_requires_a_client_certificate_from_the_ca(
 ) -> None:
     path = write_web_config(
         tmp_path,
-        {
-            "tls_server_config": {
-                "cert_file": str(tls_files["cert"]),
-                "key_file": str(tls_files["key"]),
-                "client_auth_type": "RequireAndVerifyClientCert",
-                "client_ca_file": str(tls_files["ca"]),
-            }
-        },
+        tls_section(
+            tls_files,
+            client_auth_type="RequireAndVerifyClientCert",
+            client_ca_file=str(tls_files["ca"]),
+        ),
     )
     good = ca.issue_cert("prometheus.example")
     stranger = trustme.CA().issue_cert("prometheus.example")

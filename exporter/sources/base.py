@@ -76,9 +76,6 @@ class Source(ABC, Generic[C]):
     def families(self) -> list[MetricFamily]: ...
 
     @abstractmethod
-    def campaign_count(self) -> int: ...
-
-    @abstractmethod
     def campaign_rows(self) -> list[CampaignRow]:
         """What the status page shows of each campaign, from the last good data."""
 

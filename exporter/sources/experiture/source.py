@@ -91,9 +91,6 @@ class ExperitureSource(Source[ExperitureConfig]):
         self.analytics_recheck = 0.0
         self.unreadable_entries = 0
 
-    def campaign_count(self) -> int:
-        return len(self.records)
-
     def families(self) -> list[MetricFamily]:
         return render_families(self.name, self.records.values(), self.analytics)
 

@@ -45,9 +45,6 @@ class GreenArrowSource(Source[GreenArrowConfig]):
         self.updated: dict[str, float] = {}
         self.unreadable_entries = 0
 
-    def campaign_count(self) -> int:
-        return len(self.campaigns)
-
     def families(self) -> list[MetricFamily]:
         return render_families(self.name, self.campaigns.values(), self.updated)
 
