@@ -3,9 +3,11 @@
     .venv/bin/python bench/soak.py --minutes 10
 
 A simulator (both APIs, real-time clock by default) answers with about 20% faults of
-every kind; the exporter runs as a child process; 20 concurrent scrapers read /metrics
-the whole time. Prints failed scrapes (must be 0) and RSS growth from the end of a
-warm-up (every source refreshed, then a minute more) to the end (must stay under 10%).
+every kind, the hostile answers included (gzip bombs, huge bodies, lone surrogates,
+400-digit numbers, unsafe ids, redirects away...); the exporter runs as a child process;
+20 concurrent scrapers read /metrics the whole time. Prints failed scrapes (must be 0)
+and RSS growth from the end of a warm-up (every source refreshed, then a minute more) to
+the end (must stay under 10%).
 """
 
 from __future__ import annotations
@@ -122,6 +124,8 @@ def main() -> None:
                     "probability": share / (1 - share * i),
                     "delay": 0.2 if kind == "latency" else 3.0,
                     "retry_after": 0.5,
+                    # a 2 GiB gzip bomb is 2 MB on the wire; a plain body is sent whole
+                    "size": 64 * 1024**2 if kind == "huge_body" else 2 * 1024**3,
                 }
             )
         )

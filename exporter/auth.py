@@ -101,7 +101,8 @@ class OAuth2Provider(AuthProvider):
         if not isinstance(token, str) or not token:
             raise AuthError("OAuth2 token response has no access_token")
         lifetime = body.get("expires_in") if isinstance(body, dict) else None
-        if not isinstance(lifetime, (int, float)) or isinstance(lifetime, bool) or lifetime <= 0:
+        usable = isinstance(lifetime, int | float) and not isinstance(lifetime, bool)
+        if not usable or not 0 < lifetime < 10**9:  # NaN and 400-digit numbers included
             lifetime = DEFAULT_TOKEN_LIFETIME
         margin = min(REFRESH_MARGIN, lifetime * 0.1)
         self.token = Secret(token)

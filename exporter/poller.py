@@ -33,11 +33,15 @@ async def poll_forever(source: Source[Any], store: ExpositionStore, telemetry: T
     while True:
         started_wall, started = time.time(), time.monotonic()
         failure = await _refresh(source)
-        error = str(failure) if failure else None
         duration = time.monotonic() - started
         # Rendering 100k samples takes a while: keep it off the event loop. The
         # records are not touched meanwhile: this task is their only writer.
-        status.rows = await anyio.to_thread.run_sync(_publish, source, store)
+        try:
+            status.rows = await anyio.to_thread.run_sync(_publish, source, store)
+        except Exception as exc:  # the last good exposition stays served
+            log.exception("publishing the refresh failed", extra={"kv": {"source": source.name}})
+            failure = SourceError(f"render failed: {type(exc).__name__}", "internal")
+        error = str(failure) if failure else None
         # Recorded only once the data is published, so "up" and "ready" never run ahead
         # of what /metrics shows.
         telemetry.record_refresh(source.name, error is None, started_wall, duration, error)
@@ -71,9 +75,18 @@ async def _refresh(source: Source[Any]) -> SourceError | None:
     except SourceError as exc:
         return exc
     except Exception as exc:  # a bug in one source must not stop the others
-        log.exception("refresh crashed", extra={"kv": {"source": source.name}})
-        return SourceError(f"internal error: {type(exc).__name__}", "internal")
+        log.exception(
+            "refresh crashed", extra={"kv": {"source": source.name, "exception": _names(exc)}}
+        )
+        return SourceError(f"internal error: {_names(exc)}", "internal")
     return None
+
+
+def _names(exc: BaseException) -> str:
+    """The exception's type, or the types inside an exception group."""
+    if isinstance(exc, BaseExceptionGroup):
+        return ", ".join(sorted({_names(inner) for inner in exc.exceptions}))
+    return type(exc).__name__
 
 
 def _log_transition(name: str, failure: SourceError | None, duration: float) -> None:

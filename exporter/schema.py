@@ -81,6 +81,48 @@ Duration = Annotated[
 PositiveDuration = Annotated[Duration, BeforeValidator(lambda v: _positive(parse_duration(v)))]
 
 
+_SIZE = re.compile(r"(\d+)\s*(B|KiB|MiB|GiB|kB|KB|MB|GB)?")
+_UNIT_BYTES = {
+    None: 1,
+    "B": 1,
+    "KiB": 1024,
+    "MiB": 1024**2,
+    "GiB": 1024**3,
+    "kB": 1000,
+    "KB": 1000,
+    "MB": 1000**2,
+    "GB": 1000**3,
+}
+
+
+def parse_size(value: object) -> int:
+    """A size in bytes: a number, or a string like ``16MiB`` or ``500KB``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif isinstance(value, str) and (match := _SIZE.fullmatch(value.strip())):
+        size = int(match.group(1)) * _UNIT_BYTES[match.group(2)]
+    else:
+        raise ValueError(f'invalid size "{value}": expected bytes or a string like 16MiB')
+    if size < 1024:
+        raise ValueError("must be at least 1KiB")
+    return size
+
+
+def format_size(size: int) -> str:
+    for unit in ("GiB", "MiB", "KiB"):
+        if size % _UNIT_BYTES[unit] == 0:
+            return f"{size // _UNIT_BYTES[unit]}{unit}"
+    return str(size)
+
+
+ByteSize = Annotated[
+    int,
+    BeforeValidator(parse_size),
+    PlainSerializer(format_size, return_type=str),
+    WithJsonSchema({"type": "string"}),
+]
+
+
 def _to_secret(value: object) -> Secret:
     if isinstance(value, Secret):
         return value
@@ -212,6 +254,9 @@ class SourceConfig(Strict):
     rate_limit: RateLimit | None = None
     max_campaigns: int = Field(default=50_000, ge=1)
     retention: PositiveDuration = 7 * 86400.0
+    # About 38x the largest legitimate answer (a GreenArrow page of 500 campaigns with
+    # every stats group is 434 KB): a bound on memory, never on a real page.
+    max_response_size: ByteSize = 16 * 1024**2
 
     def secret_files(self) -> list[tuple[str, Path]]:
         """Every ``*_file`` secret path in this config, with its key path."""

@@ -39,6 +39,8 @@ ERROR_REASONS = (
     "malformed",
     "not_found",
     "unsupported",
+    "too_large",
+    "redirect",
 )
 
 
@@ -156,8 +158,9 @@ class Telemetry:
             ),
             _counter_family(
                 CAMPAIGNS_SKIPPED,
-                "Campaigns passed over in a refresh, by reason (unsupported_type: the API "
-                "does not expose this campaign type).",
+                "Campaigns passed over in a refresh, by reason: unsupported_type (the API "
+                "does not expose this campaign type), max_campaigns (past the cap), retired "
+                "(finished longer ago than retention), invalid_id (an id unsafe to request).",
                 ("source", "reason"),
                 self.campaigns_skipped,
             ),

@@ -1,16 +1,22 @@
-"""HTTP calls to one upstream API: timeouts, bounded concurrency, a rate budget, retries.
+"""HTTP calls to one upstream API: timeouts, bounded concurrency, a rate budget, retries,
+bounded reads and a redirect policy.
 
 Every call is counted; every failure comes out as an ``UpstreamError`` with one of a
-small fixed set of reasons, never as a library exception.
+small fixed set of reasons, never as a library exception. Whatever the answer holds, it
+costs at most ``max_response_size`` bytes of memory (after decompression), and no text
+from it carries the request's own credential.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import random
 import time
-from collections.abc import Mapping
+import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +26,7 @@ from yarl import URL
 
 from .schema import RateLimit
 from .telemetry import Telemetry
+from .untrusted import clean_text, scrub
 
 log = logging.getLogger("campaign_exporter.upstream")
 
@@ -28,6 +35,11 @@ MAX_ATTEMPTS = 3
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 8.0
 RETRY_AFTER_CAP = 120.0
+DEFAULT_MAX_RESPONSE = 16 * 1024**2
+READ_CHUNK = 64 * 1024
+PARSE_OFF_LOOP = 256 * 1024  # larger bodies are parsed in a worker thread
+MAX_REDIRECTS = 3
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class UpstreamError(Exception):
@@ -89,11 +101,11 @@ def _correlation_id(headers: Mapping[str, str], body: Any) -> str | None:
     if isinstance(body, dict):
         cid = body.get("correlationId")
         if isinstance(cid, str) and cid:
-            return cid[:128]
+            return clean_text(cid, 128)
     for name in CORRELATION_HEADERS:
         value = headers.get(name)
         if value:
-            return value[:128]
+            return clean_text(value, 128)
     return None
 
 
@@ -104,6 +116,8 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     try:
         seconds = float(value)
     except ValueError:
+        return None
+    if seconds != seconds:  # NaN
         return None
     return min(max(seconds, 0.0), RETRY_AFTER_CAP)
 
@@ -118,9 +132,85 @@ def _error_fields(body: Any) -> tuple[str | None, str]:
     else:
         code, message = body.get("error_code"), body.get("error_message")
     return (
-        code[:64] if isinstance(code, str) else None,
-        message[:200] if isinstance(message, str) else "",
+        clean_text(code, 64) if isinstance(code, str) else None,
+        clean_text(message, 200) if isinstance(message, str) else "",
     )
+
+
+def credential_values(
+    headers: Mapping[str, str] | None, data: Mapping[str, str] | None
+) -> set[str]:
+    """Every form a request's credential could be echoed back in: the header value, its
+    token, a Basic pair decoded and its password, and form secrets."""
+    found: set[str] = set()
+    auth = (headers or {}).get("Authorization")
+    if auth:
+        found.add(auth)
+        scheme, _, token = auth.partition(" ")
+        found.add(token)
+        if scheme.lower() == "basic":
+            try:
+                pair = base64.b64decode(token, validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                pair = ""
+            found.update((pair, pair.partition(":")[2]))
+    for key, value in (data or {}).items():
+        if "secret" in key or "password" in key or "assertion" in key:
+            found.add(value)
+    return {value for value in found if value}
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class Inflater:
+    """Decodes a ``Content-Encoding`` while counting what it yields: a small compressed
+    body that inflates without bound stops at ``limit`` bytes, not at the memory's end."""
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        coding = encoding.strip().lower()
+        if coding in ("", "identity"):
+            self.zlib: Any = None
+        elif coding in ("gzip", "x-gzip"):
+            self.zlib = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif coding == "deflate":
+            self.zlib = zlib.decompressobj(32 + zlib.MAX_WBITS)  # zlib or gzip header
+        else:
+            raise ValueError(f"unsupported Content-Encoding {clean_text(coding, 32)!r}")
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self.zlib is None:
+            return self._count(chunk)
+        out = bytearray()
+        data = chunk
+        while data:
+            # Never inflate past the limit in one step, whatever the ratio.
+            piece = self.zlib.decompress(data, self.limit - self.size + 1)
+            out += self._count(piece)
+            data = self.zlib.unconsumed_tail
+        return bytes(out)
+
+    def finish(self) -> bytes:
+        return self._count(self.zlib.flush()) if self.zlib is not None else b""
+
+    def _count(self, piece: bytes) -> bytes:
+        self.size += len(piece)
+        if self.size > self.limit:
+            raise BodyTooLarge
+        return piece
+
+
+def _parse_json(raw: bytes | bytearray) -> tuple[Any, bool]:
+    """The body and whether it parsed; nesting too deep to parse is not JSON we read."""
+    if not raw:
+        return None, True
+    try:
+        return json.loads(raw), True
+    except (ValueError, RecursionError):
+        return None, False
 
 
 def _classify(status: int) -> str:
@@ -135,6 +225,10 @@ def _classify(status: int) -> str:
     if status >= 500:
         return "http_5xx"
     return "http_4xx"
+
+
+def _same_origin(a: URL, b: URL) -> bool:
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
 
 RETRYABLE = frozenset({"timeout", "connect", "http_5xx", "rate_limited"})
@@ -152,18 +246,25 @@ class UpstreamClient:
         concurrency: int,
         rate_limit: RateLimit | None = None,
         retries: bool = True,
+        max_response_size: int = DEFAULT_MAX_RESPONSE,
     ) -> None:
         self.source = source
         self.telemetry = telemetry
         self.timeout = timeout
+        self.max_response_size = max_response_size
         self.bucket = TokenBucket(rate_limit) if rate_limit else None
         self.max_attempts = MAX_ATTEMPTS if retries else 1
         self.paused_until = 0.0
         self.session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=300),
             timeout=aiohttp.ClientTimeout(total=timeout),
-            headers={"Accept": "application/json", "User-Agent": "campaign-exporter"},
+            headers={
+                "Accept": "application/json",
+                "Accept-Encoding": "gzip, deflate",
+                "User-Agent": "campaign-exporter",
+            },
             raise_for_status=False,
+            auto_decompress=False,  # Inflater bounds what a compressed body may become
         )
 
     async def aclose(self) -> None:
@@ -182,10 +283,13 @@ class UpstreamClient:
     ) -> UpstreamResponse:
         """One call, retried on transient failures; raises ``UpstreamError``."""
         attempt = 0
+        secrets = credential_values(headers, data)
         while True:
             attempt += 1
             try:
-                return await self._once(method, url, endpoint, headers, params, json_body, data)
+                return await self._once(
+                    method, url, endpoint, headers, params, json_body, data, secrets
+                )
             except UpstreamError as exc:
                 if exc.reason not in RETRYABLE or attempt >= self.max_attempts:
                     raise
@@ -214,24 +318,34 @@ class UpstreamClient:
         params: Mapping[str, str] | None,
         json_body: Any,
         data: Mapping[str, str] | None,
+        secrets: Iterable[str],
     ) -> UpstreamResponse:
         # In-flight requests are bounded by the connector's limit (``concurrency``).
         await self._wait_turn()
         started = time.monotonic()
-        try:
-            async with self.session.request(
-                method, url, headers=headers, params=params, json=json_body, data=data
-            ) as resp:
-                raw = await resp.read()
-                status = resp.status
-                resp_headers = resp.headers  # case-insensitive; kept after release
-        except TimeoutError:
-            self._count(endpoint, "error")
-            raise self._fail("timeout", endpoint, f"no answer within {self.timeout:g}s") from None
-        except aiohttp.ClientError as exc:
-            self._count(endpoint, "error")
-            raise self._fail("connect", endpoint, type(exc).__name__) from None
-        self._count(endpoint, str(status))
+        target = URL(url)
+        hops = 0
+        while True:
+            status, resp_headers, raw = await self._exchange(
+                method, target, endpoint, headers, params, json_body, data
+            )
+            location = resp_headers.get("Location") if status in REDIRECTS else None
+            if location is None:
+                break
+            # Only within the same origin, and only a few times: a redirect elsewhere
+            # would export another host's data under this source's name.
+            nxt = target.join(URL(location))
+            if not _same_origin(target, nxt) or hops >= MAX_REDIRECTS:
+                raise self._fail(
+                    "redirect",
+                    endpoint,
+                    f"HTTP {status} redirect to another origin, or too many, not followed",
+                    status=status,
+                )
+            hops += 1
+            target, params = nxt, None
+            if status not in (307, 308):
+                method, json_body, data = "GET", None, None
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "upstream request",
@@ -240,17 +354,17 @@ class UpstreamClient:
                         "source": self.source,
                         "method": method,
                         "endpoint": endpoint,
-                        "path": URL(url).path,
+                        "path": target.path,
                         "status": status,
                         "duration": f"{time.monotonic() - started:.3f}s",
                     }
                 },
             )
-        try:
-            body: Any = json.loads(raw) if raw else None
-            parsed = True
-        except ValueError:
-            body, parsed = None, False
+        if len(raw) > PARSE_OFF_LOOP:
+            body, parsed = await anyio.to_thread.run_sync(_parse_json, raw)
+        else:
+            body, parsed = _parse_json(raw)
+        del raw
         cid = _correlation_id(resp_headers, body)
         if 200 <= status < 300:
             if not parsed:
@@ -270,12 +384,68 @@ class UpstreamClient:
         raise self._fail(
             reason,
             endpoint,
-            detail,
+            scrub(detail, secrets),
             status=status,
-            correlation_id=cid,
-            error_code=code,
+            correlation_id=scrub(cid, secrets) if cid else None,
+            error_code=scrub(code, secrets) if code else None,
             retry_after=retry_after,
         )
+
+    async def _exchange(
+        self,
+        method: str,
+        target: URL,
+        endpoint: str,
+        headers: Mapping[str, str] | None,
+        params: Mapping[str, str] | None,
+        json_body: Any,
+        data: Mapping[str, str] | None,
+    ) -> tuple[int, Mapping[str, str], bytearray]:
+        """One HTTP exchange, redirects not followed; the body read within the size cap."""
+        try:
+            async with self.session.request(
+                method,
+                target,
+                headers=headers,
+                params=params,
+                json=json_body,
+                data=data,
+                allow_redirects=False,
+            ) as resp:
+                status = resp.status
+                resp_headers = resp.headers  # case-insensitive; kept after release
+                self._count(endpoint, str(status))
+                raw = await self._read(resp)
+        except TimeoutError:
+            self._count(endpoint, "error")
+            raise self._fail("timeout", endpoint, f"no answer within {self.timeout:g}s") from None
+        except aiohttp.ClientError as exc:
+            self._count(endpoint, "error")
+            raise self._fail("connect", endpoint, type(exc).__name__) from None
+        except BodyTooLarge:
+            raise self._fail(
+                "too_large",
+                endpoint,
+                f"HTTP {status} body larger than {self.max_response_size} bytes, not read",
+                status=status,
+            ) from None
+        except (ValueError, zlib.error) as exc:
+            raise self._fail(
+                "malformed", endpoint, f"body cannot be decoded: {type(exc).__name__}"
+            ) from None
+        return status, resp_headers, raw
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytearray:
+        """The decoded body, streamed, never more than ``max_response_size`` bytes."""
+        limit = self.max_response_size
+        inflater = Inflater(resp.headers.get("Content-Encoding", ""), limit)
+        if inflater.zlib is None and (resp.content_length or 0) > limit:
+            raise BodyTooLarge
+        out = bytearray()
+        async for chunk in resp.content.iter_chunked(READ_CHUNK):
+            out += inflater.feed(chunk)
+        out += inflater.finish()
+        return out
 
     def _count(self, endpoint: str, code: str) -> None:
         self.telemetry.upstream_requests.inc((self.source, endpoint, code))

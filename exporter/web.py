@@ -87,7 +87,9 @@ class Handlers:
 
     async def landing(self, request: web.Request) -> web.Response:
         page = await anyio.to_thread.run_sync(render_status_page, self.telemetry)
-        return web.Response(text=page, content_type="text/html")
+        # Upstream text is made safe where it enters; "replace" is the last line of defence.
+        body = page.encode("utf-8", "replace")
+        return web.Response(body=body, content_type="text/html", charset="utf-8")
 
 
 def make_app(

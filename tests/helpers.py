@@ -81,6 +81,18 @@ async def wait_for(
         await anyio.sleep(0.05)
 
 
+def wait_for_sync(check: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
+    """``wait_for`` for synchronous callers (a real exporter process, a simulator thread)."""
+    end = time.monotonic() + deadline
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > end:
+            pytest.fail(f"timed out after {deadline:g}s waiting for {what}")
+        time.sleep(0.05)
+
+
 @dataclass
 class RunningExporter:
     url: str

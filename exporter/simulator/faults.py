@@ -16,6 +16,17 @@ FaultKind = Literal[
     "unknown_values",
     "hang",
     "outage",
+    # hostile answers (see hostile.py)
+    "bad_text",
+    "huge_numbers",
+    "oversized_page",
+    "bogus_total",
+    "bad_ids",
+    "gzip_bomb",
+    "huge_body",
+    "deep_json",
+    "redirect_away",
+    "echo_credentials",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
@@ -36,6 +47,7 @@ class Fault:
     status: int = 503
     retry_after: float = 1.0
     delay: float = 0.5
+    size: int = 2 * 1024**3  # bytes a gzip_bomb inflates to, or a huge_body holds
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Fault:

@@ -29,6 +29,7 @@ from aiohttp import web
 
 from . import experiture as exp
 from . import greenarrow as ga
+from . import hostile
 from .clock import SimClock
 from .faults import Fault, FaultPlan
 
@@ -94,6 +95,8 @@ class Simulator:
                 body["data"] = _sprinkle_nulls(body.get("data"), self.rng)
             elif fault.kind == "unknown_values":
                 body["data"] = _unknown_values(body.get("data"))
+            elif fault.kind in hostile.BODY_MUTATIONS:
+                body = hostile.BODY_MUTATIONS[fault.kind](body)
         self.stats[(api, endpoint, status)] += 1
         return self._json(api, status, body, correlation)
 
@@ -126,6 +129,9 @@ class Simulator:
         if fault.kind == "latency":
             await asyncio.sleep(fault.delay)
             return None
+        answer = hostile.early_answer(fault.kind, request, fault.size)
+        if answer is not None:
+            return answer
         if fault.kind == "hang":
             await asyncio.sleep(HANG_SECONDS)
         if fault.kind == "outage":

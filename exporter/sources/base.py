@@ -63,6 +63,7 @@ class Source(ABC, Generic[C]):
             timeout=config.timeout,
             concurrency=config.concurrency,
             rate_limit=config.rate_limit,
+            max_response_size=config.max_response_size,
         )
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..fields import count, obj, text, timestamp
+from ..fields import InvalidId, count, identifier, obj, text, timestamp
 
 STATES = ("not_scheduled", "scheduled", "pending_or_overdue", "running", "completed", "failed")
 TERMINAL_STATES = frozenset({"completed", "failed"})
@@ -31,8 +31,14 @@ class ListedCampaign:
 class CampaignPage:
     items: list[ListedCampaign]
     total: int | None
-    limit: int | None
-    unreadable: int = 0
+    unreadable: int = 0  # entries without an id
+    refused: int = 0  # entries whose id is unsafe to poll
+    beyond_limit: int = 0  # entries past the page size asked for, not read
+
+    @property
+    def size(self) -> int:
+        """Entries read, readable or not (at most the page size asked for)."""
+        return len(self.items) + self.unreadable + self.refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +74,23 @@ def data_of(body: Any) -> Any:
     return body["data"]
 
 
-def parse_page(body: Any) -> CampaignPage:
+def _listed_id(raw: Any) -> str | None:
+    return identifier(raw, "campaignId") or identifier(raw, "id")
+
+
+def parse_page(body: Any, limit: int) -> CampaignPage:
+    """One page of the campaign list; entries past ``limit`` (what was asked) are not read."""
     data = data_of(body)
     if not isinstance(data, list):
         raise ParseError("campaign list data is not an array")
     items = []
-    unreadable = 0
-    for raw in data:
-        cid = text(raw, "campaignId") or text(raw, "id")
+    unreadable = refused = 0
+    for raw in data[:limit]:
+        try:
+            cid = _listed_id(raw)
+        except InvalidId:
+            refused += 1
+            continue
         if cid is None:
             unreadable += 1
             continue
@@ -89,7 +104,9 @@ def parse_page(body: Any) -> CampaignPage:
             )
         )
     pagination = obj(body, "pagination")
-    return CampaignPage(items, count(pagination, "total"), count(pagination, "limit"), unreadable)
+    return CampaignPage(
+        items, count(pagination, "total"), unreadable, refused, max(0, len(data) - limit)
+    )
 
 
 def parse_counts(raw: Any) -> Counts | None:

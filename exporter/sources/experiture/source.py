@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -19,9 +20,11 @@ from ...telemetry import Telemetry
 from ...upstream import FailureDigest, UpstreamError
 from ..base import UNSHARDED, CampaignRow, Source, SourceError
 from .config import CHANNELS, ExperitureConfig
+from .discovery import FetchPage, Walk, walk
 from .metrics import render_families
 from .model import (
     TERMINAL_STATES,
+    CampaignPage,
     CampaignSetup,
     Counts,
     ExecutionStatus,
@@ -89,7 +92,6 @@ class ExperitureSource(Source[ExperitureConfig]):
         self.retired: dict[str, str | None] = {}
         self.analytics = True
         self.analytics_recheck = 0.0
-        self.unreadable_entries = 0
 
     def families(self) -> list[MetricFamily]:
         return render_families(self.name, self.records.values(), self.analytics)
@@ -118,7 +120,7 @@ class ExperitureSource(Source[ExperitureConfig]):
         digest = FailureDigest(self.name)
         try:
             try:
-                listed, left_out = await self._discover()
+                listed, left_out = await self._discover(digest)
             except UpstreamError as exc:
                 raise SourceError(
                     f"campaign discovery failed: {exc}", exc.reason, exc.correlation_id
@@ -188,7 +190,13 @@ class ExperitureSource(Source[ExperitureConfig]):
             for cid in pending:
                 if tally.auth_error:
                     return
-                await self._poll_one(cid, listed.get(cid), use_analytics, tally, digest)
+                try:
+                    await self._poll_one(cid, listed.get(cid), use_analytics, tally, digest)
+                except Exception as exc:  # noqa: BLE001 - one campaign never stops the rest
+                    tally.failed += 1
+                    self.telemetry.upstream_errors.inc((self.name, "malformed"))
+                    error = UpstreamError("malformed", "status", type(exc).__name__)
+                    self._campaign_failed(cid, error, tally, digest)
 
         async with anyio.create_task_group() as tg:
             for _ in range(min(self.config.concurrency, len(todo))):
@@ -351,79 +359,63 @@ class ExperitureSource(Source[ExperitureConfig]):
                 raise
             try:
                 return parse(resp.body)
-            except ParseError as exc:
+            except Exception as exc:  # noqa: BLE001 - whatever a hostile body raises
                 self.telemetry.upstream_errors.inc((self.name, "malformed"))
+                detail = str(exc) if isinstance(exc, ParseError) else type(exc).__name__
                 raise UpstreamError(
                     "malformed",
                     endpoint,
-                    str(exc),
+                    detail,
                     status=resp.status,
                     correlation_id=resp.correlation_id,
                 ) from None
         raise AssertionError("unreachable")
 
-    async def _discover(self) -> tuple[dict[str, ListedCampaign], int]:
+    async def _discover(self, digest: FailureDigest) -> tuple[dict[str, ListedCampaign], int]:
         """The campaigns discovery finds, and how many more it left out past the cap.
 
         A walk that met unreadable entries is incomplete: campaigns already known stay
         in (and are polled) rather than being dropped for an entry that could not be read.
         """
-        found: dict[str, ListedCampaign] = {}
         disc = self.config.discovery
+        result = Walk()
         if not disc.enabled:
-            return found, 0
+            return result.found, 0
         channels: list[str | None] = list(disc.channels)
         if not channels or set(channels) >= set(CHANNELS):
             channels = [None]
-        left_out, self.unreadable_entries = 0, 0
         for channel in channels:
-            left_out += await self._walk(channel, found)
-        if self.unreadable_entries:
-            self.telemetry.upstream_errors.inc((self.name, "malformed"), self.unreadable_entries)
+            await walk(
+                self._page_fetcher(channel), disc.page_size, self.config.max_campaigns, result
+            )
+        bad = result.unreadable + result.refused + int(result.repeated)
+        if bad or result.beyond_limit:
+            self.telemetry.upstream_errors.inc((self.name, "malformed"), bad or 1)
+            detail = (
+                f"{result.unreadable} entries without an id, {result.refused} with an unsafe "
+                f"id, {result.beyond_limit} past the page size"
+                + (", a page repeated" if result.repeated else "")
+            )
+            digest.add(UpstreamError("malformed", "list", detail))
+        if result.refused:
+            self.telemetry.campaigns_skipped.inc((self.name, "invalid_id"), result.refused)
+        if not result.complete:
             for cid, rec in self.records.items():
-                if cid not in found and rec.listing is not None:
-                    found[cid] = rec.listing
-        return found, left_out
+                if cid not in result.found and rec.listing is not None:
+                    result.found[cid] = rec.listing
+        return result.found, result.left_out
 
-    async def _walk(self, channel: str | None, found: dict[str, ListedCampaign]) -> int:
-        """Offset pagination, guarded: short or empty pages end it, and it is bounded.
-
-        Sorted newest-edit first, so a campaign edited during the walk jumps to the
-        front; reading the first page once more at the end picks those up.
-        """
-        disc = self.config.discovery
-        cap = self.config.max_campaigns
-        params = {"limit": str(disc.page_size), "sortBy": "updatedAt", "sortDirection": "desc"}
-        if disc.status:
-            params["status"] = disc.status
+    def _page_fetcher(self, channel: str | None) -> FetchPage:
+        params = {"sortBy": "updatedAt", "sortDirection": "desc"}
+        if self.config.discovery.status:
+            params["status"] = self.config.discovery.status
         if channel:
             params["channel"] = channel
-        offset, pages, max_pages = 0, 0, math.ceil(cap / disc.page_size) + 1
-        seen: set[str] = set()
-        total: int | None = None
-        while pages < max_pages:
-            page = await self._fetch(
-                "/campaigns", "list", parse_page, {**params, "offset": str(offset)}
+
+        async def fetch(offset: int, limit: int) -> CampaignPage:
+            query = {**params, "limit": str(limit), "offset": str(offset)}
+            return await self._fetch(
+                "/campaigns", "list", functools.partial(parse_page, limit=limit), query
             )
-            pages += 1
-            total = page.total if page.total is not None else total
-            self.unreadable_entries += page.unreadable
-            for item in page.items:
-                seen.add(item.campaign_id)
-                if item.campaign_id in found or len(found) < cap:
-                    found[item.campaign_id] = item
-            step = page.limit or disc.page_size
-            offset += step
-            if not page.items or len(page.items) < step:
-                break
-            if page.total is not None:
-                max_pages = min(max_pages, math.ceil(page.total / step) + 2)
-                if offset >= page.total:
-                    break
-        if pages > 1:
-            first = await self._fetch("/campaigns", "list", parse_page, {**params, "offset": "0"})
-            for item in first.items:
-                seen.add(item.campaign_id)
-                if item.campaign_id in found or len(found) < cap:
-                    found[item.campaign_id] = item
-        return max(len(seen), total or 0) - len(found) if len(found) >= cap else 0
+
+        return fetch

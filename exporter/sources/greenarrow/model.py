@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..fields import count, obj, text, timestamp
+from ..fields import InvalidId, count, epoch, identifier, obj, text, timestamp
 
 STATES = ("sending", "finished", "failed", "cancelled")
 TERMINAL_STATES = frozenset({"finished", "failed", "cancelled"})
@@ -56,8 +55,10 @@ class GACampaignSnapshot:
 @dataclass(frozen=True, slots=True)
 class ReportPage:
     items: list[GACampaignSnapshot]
-    raw_count: int  # items on the page, readable or not
-    unreadable: int
+    raw_count: int  # entries read (at most per_page), readable or not
+    unreadable: int  # entries without a campaign id
+    refused: int  # entries whose id is unsafe to label by
+    beyond_limit: int  # entries past per_page, not read
     num_pages: int | None
     num_records: int | None
 
@@ -72,10 +73,8 @@ def _paused(value: Any) -> bool | None:
 
 def _time(campaign: dict[str, Any], key: str) -> float | None:
     """The ``*_epoch`` twin when present (the text is in the organization's zone)."""
-    epoch = campaign.get(f"{key}_epoch")
-    if isinstance(epoch, (int, float)) and not isinstance(epoch, bool) and math.isfinite(epoch):
-        return float(epoch)
-    return timestamp(campaign, key)
+    seconds = epoch(campaign.get(f"{key}_epoch"))
+    return seconds if seconds is not None else timestamp(campaign, key)
 
 
 def parse_stats(raw: Any) -> Stats:
@@ -91,8 +90,9 @@ def parse_stats(raw: Any) -> Stats:
 
 
 def parse_item(raw: Any) -> GACampaignSnapshot | None:
+    """One report entry; None when it has no campaign id, ``InvalidId`` when it is unsafe."""
     campaign = obj(raw, "campaign")
-    cid = text(campaign, "id", int_ok=True)
+    cid = identifier(campaign, "id", int_ok=True)
     if campaign is None or cid is None:
         return None
     org, mailing_list = obj(raw, "organization"), obj(raw, "mailing_list")
@@ -111,21 +111,33 @@ def parse_item(raw: Any) -> GACampaignSnapshot | None:
     )
 
 
-def parse_page(body: Any) -> ReportPage:
+def parse_page(body: Any, per_page: int) -> ReportPage:
+    """One report page; entries past ``per_page`` (what was asked) are not read."""
     if not isinstance(body, dict):
         raise ParseError("body is not a JSON object")
     if body.get("success") is not True:
-        message = body.get("error_message")
-        raise ApiError(text(body, "error_code"), message[:200] if isinstance(message, str) else "")
+        raise ApiError(text(body, "error_code"), text(body, "error_message") or "")
     data = body.get("data")
     report = data.get("campaign_report") if isinstance(data, dict) else data
     if not isinstance(report, list):
         raise ParseError("data.campaign_report is not an array")
-    items = [snap for raw in report if (snap := parse_item(raw)) is not None]
+    items: list[GACampaignSnapshot] = []
+    refused = 0
+    for raw in report[:per_page]:
+        try:
+            snap = parse_item(raw)
+        except InvalidId:
+            refused += 1
+            continue
+        if snap is not None:
+            items.append(snap)
+    read = min(len(report), per_page)
     return ReportPage(
         items,
-        len(report),
-        len(report) - len(items),
-        count(body, "num_pages"),
-        count(body, "num_records"),
+        raw_count=read,
+        unreadable=read - len(items) - refused,
+        refused=refused,
+        beyond_limit=max(0, len(report) - per_page),
+        num_pages=count(body, "num_pages"),
+        num_records=count(body, "num_records"),
     )

@@ -1,0 +1,299 @@
+"""A hostile upstream: every attack the simulator's hostile kit serves, one test each.
+
+Each asserts the outcome an operator needs: the exporter stays up, /metrics answers 200
+throughout with every campaign still on it, the other campaigns stay fresh, memory stays
+bounded, and the right counter moves.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exporter.simulator import Simulator, SimulatorSettings, SimulatorThread
+from exporter.simulator.faults import Fault
+
+from .helpers import (
+    ExporterProcess,
+    RunningExporter,
+    Samples,
+    config_of,
+    experiture_source,
+    ga_source,
+    running_exporter,
+    running_simulator,
+    wait_for_sync,
+    write_config,
+)
+
+pytestmark = pytest.mark.anyio
+
+ERRORS = "campaign_exporter_upstream_errors_total"
+SKIPPED = "campaign_exporter_campaigns_skipped_total"
+REQUESTS = "campaign_exporter_upstream_requests_total"
+TOKEN = "demo-token"  # the simulator's static Experiture token
+GA_KEY = "demo-ga-key"
+MIB = 1024**2
+
+
+def sources(url: str, **exp: Any) -> list[dict[str, Any]]:
+    fast = {"poll_interval": "100ms", "timeout": "2s", "max_response_size": "1MiB"}
+    return [
+        experiture_source(
+            url, name="exp", polling={"adaptive": False}, summary_interval="100ms", **fast, **exp
+        ),
+        ga_source(url, per_page=10, **fast),
+    ]
+
+
+def add(sim: Simulator, kind: str, api: str, endpoint: str = "*", **extra: Any) -> None:
+    sim.faults.add(Fault.from_json({"kind": kind, "api": api, "endpoint": endpoint, **extra}))
+
+
+def errors(s: Samples, source: str, reason: str) -> float:
+    return s.value(ERRORS, source=source, reason=reason) or 0.0
+
+
+def campaigns(s: Samples) -> tuple[int, int]:
+    return (
+        len(s.by_campaign("experiture_campaign_info")),
+        len(s.by_campaign("greenarrow_campaign_info")),
+    )
+
+
+async def settled(exp: RunningExporter) -> Samples:
+    """A scrape once both sources have refreshed twice."""
+    await exp.wait_refreshes("exp", 2)
+    return await exp.wait_refreshes("ga", 2)
+
+
+async def after_more_refreshes(exp: RunningExporter, more: int = 3) -> Samples:
+    for source in ("exp", "ga"):
+        await exp.wait_refreshes(source, await exp.refreshes(source) + more)
+    return await exp.scrape()
+
+
+BAD_TEXT_CASES = [
+    ("experiture", "status"),
+    ("experiture", "summary"),
+    ("greenarrow", "system_campaigns"),
+]
+
+
+@pytest.mark.parametrize(("api", "endpoint"), BAD_TEXT_CASES)
+async def test_lone_surrogates_and_control_characters_are_replaced(api: str, endpoint: str) -> None:
+    async with running_simulator(experiture_campaigns=12, greenarrow_campaigns=20) as (sim, url):
+        async with running_exporter(config_of(*sources(url))) as exp:
+            before = await settled(exp)
+            add(sim, "bad_text", api, endpoint)
+            during = await after_more_refreshes(exp)
+            assert campaigns(during) == campaigns(before)
+            assert "\ufffd" in during.text, "the hostile text reached /metrics, replaced"
+            assert "\x1b" not in during.text and "\x00" not in during.text
+            assert during.value("campaign_exporter_source_up", source="exp") == 1
+            assert during.value("campaign_exporter_source_up", source="ga") == 1
+            status, page = await exp.get("/")
+            assert status == 200 and "\ufffd" in page
+
+
+def test_a_hostile_string_everywhere_never_ends_the_process(tmp_path: Path) -> None:
+    """As a real process: both APIs, every endpoint, names, states and error messages."""
+    thread = SimulatorThread(SimulatorSettings(experiture_campaigns=12, greenarrow_campaigns=20))
+    with thread as sim:
+        for api in ("experiture", "greenarrow"):
+            thread.sim.faults.add(Fault(kind="bad_text", api=api, probability=0.7))
+            thread.sim.faults.add(Fault(kind="echo_credentials", api=api, probability=0.2))
+        config = write_config(tmp_path, {"sources": sources(sim.url)})
+        with ExporterProcess(f"--config.file={config}") as exp:
+            exp.wait_ready()
+
+            def refreshed() -> bool:
+                status, text = exp.get("/metrics")
+                assert status == 200
+                samples = Samples(text)
+                total = "campaign_exporter_source_refreshes_total"
+                return sum(v for _, v in samples.values(total, source="exp")) >= 5
+
+            wait_for_sync(refreshed, "five refreshes under hostile text")
+            assert exp.proc.poll() is None, "".join(exp.lines)[-2000:]
+            assert exp.get("/")[0] == 200
+
+
+async def test_deep_json_is_one_campaigns_malformed_not_the_sources_failure() -> None:
+    async with running_simulator(experiture_campaigns=12, greenarrow_campaigns=20) as (sim, url):
+        async with running_exporter(config_of(*sources(url))) as exp:
+            before = await settled(exp)
+            add(sim, "deep_json", "experiture", "status", count=2)
+            during = await exp.wait_until(
+                lambda s: errors(s, "exp", "malformed") >= errors(before, "exp", "malformed") + 2,
+                "malformed to count both deep bodies",
+            )
+            during = await after_more_refreshes(exp)
+            assert during.value("campaign_exporter_source_up", source="exp") == 1
+            assert campaigns(during) == campaigns(before)
+
+
+@pytest.mark.parametrize(
+    ("api", "endpoint"),
+    [
+        ("experiture", "status"),
+        ("experiture", "metrics"),
+        ("experiture", "list"),
+        ("greenarrow", "system_campaigns"),
+    ],
+)
+async def test_400_digit_numbers_keep_the_last_good_values(api: str, endpoint: str) -> None:
+    async with running_simulator(experiture_campaigns=12, greenarrow_campaigns=20) as (sim, url):
+        async with running_exporter(config_of(*sources(url))) as exp:
+            before = await settled(exp)
+            add(sim, "huge_numbers", api, endpoint)
+            during = await after_more_refreshes(exp)
+            assert campaigns(during) == campaigns(before)
+            for fam in ("experiture_campaign_pipeline_records", "greenarrow_campaign_sent_total"):
+                for labels, value in during.values(fam):
+                    assert value < 2**53, (fam, labels)
+            assert during.value("campaign_exporter_source_up", source="exp") == 1
+            assert during.value("campaign_exporter_source_up", source="ga") == 1
+
+
+async def test_400_digit_expires_in_is_clamped() -> None:
+    async with running_simulator(experiture_campaigns=8) as (sim, url):
+        oauth = {
+            "token_url": f"{url}/oauth/token",
+            "client_id": "demo-client",
+            "client_secret": "demo-secret",
+        }
+        exp_source = experiture_source(
+            url, name="exp", poll_interval="100ms", authorization=None, oauth2=oauth
+        )
+        add(sim, "huge_numbers", "experiture", "token")
+        async with running_exporter(config_of({k: v for k, v in exp_source.items() if v})) as exp:
+            samples = await exp.wait_refreshes("exp", 3)
+            assert samples.value("campaign_exporter_source_up", source="exp") == 1
+
+
+def peak_rss(pid: int) -> int:
+    """The process's peak resident memory (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.parametrize(
+    ("kind", "size"), [("gzip_bomb", 512 * MIB), ("huge_body", 64 * MIB)], ids=["bomb", "huge"]
+)
+@pytest.mark.parametrize(
+    ("api", "endpoint", "source"),
+    [("experiture", "list", "exp"), ("greenarrow", "system_campaigns", "ga")],
+    ids=["exp", "ga"],
+)
+def test_an_oversized_body_is_refused_within_the_size_cap(
+    tmp_path: Path, kind: str, size: int, api: str, endpoint: str, source: str
+) -> None:
+    thread = SimulatorThread(SimulatorSettings(experiture_campaigns=12, greenarrow_campaigns=20))
+    with thread as sim:
+        config = write_config(tmp_path, {"sources": sources(sim.url)})
+        with ExporterProcess(f"--config.file={config}") as exp:
+            exp.wait_ready()
+            before = Samples(exp.get("/metrics")[1])
+            thread.sim.faults.add(Fault(kind=kind, api=api, endpoint=endpoint, size=size))  # type: ignore[arg-type]
+
+            def refused_twice() -> Samples | None:
+                samples = Samples(exp.get("/metrics")[1])
+                return samples if errors(samples, source, "too_large") >= 2 else None
+
+            during = wait_for_sync(refused_twice, "two bodies refused as too large")
+            assert campaigns(during) == campaigns(before), "last good values kept"
+            assert during.value("campaign_exporter_source_up", source=source) == 0
+            peak = peak_rss(exp.proc.pid)
+            assert peak < 200 * MIB, f"peak RSS {peak / MIB:.0f} MiB"
+
+
+async def test_a_page_larger_than_asked_for_is_read_only_as_far_as_asked() -> None:
+    async with running_simulator(experiture_campaigns=30, greenarrow_campaigns=40) as (sim, url):
+        async with running_exporter(config_of(*sources(url))) as exp:
+            before = await settled(exp)
+            add(sim, "oversized_page", "experiture", "list")
+            add(sim, "oversized_page", "greenarrow", "system_campaigns")
+            during = await after_more_refreshes(exp)
+            assert campaigns(during) == campaigns(before)
+            for source in ("exp", "ga"):
+                assert errors(during, source, "malformed") > errors(before, source, "malformed")
+
+
+async def test_a_claimed_total_is_checked_before_it_is_counted() -> None:
+    async with running_simulator(experiture_campaigns=30, greenarrow_campaigns=40) as (sim, url):
+        capped = {"max_campaigns": 10, "discovery": {"page_size": 5}}
+        exp_source, ga = sources(url, **capped)
+        ga.update(max_campaigns=20)
+        async with running_exporter(config_of(exp_source, ga)) as exp:
+            before = await settled(exp)
+            add(sim, "bogus_total", "experiture", "list")
+            add(sim, "bogus_total", "greenarrow", "system_campaigns")
+            during = await after_more_refreshes(exp)
+            for source in ("exp", "ga"):
+                grew = (during.value(SKIPPED, source=source, reason="max_campaigns") or 0) - (
+                    before.value(SKIPPED, source=source, reason="max_campaigns") or 0
+                )
+                refreshes = await exp.refreshes(source)
+                assert 0 < grew <= 40 * refreshes, (source, grew)
+            assert campaigns(during) == (10, 20)
+
+
+async def test_unsafe_ids_are_refused_and_counted_never_requested() -> None:
+    async with running_simulator(experiture_campaigns=12, greenarrow_campaigns=20) as (sim, url):
+        async with running_exporter(config_of(*sources(url))) as exp:
+            before = await settled(exp)
+            add(sim, "bad_ids", "experiture", "list")
+            add(sim, "bad_ids", "greenarrow", "system_campaigns")
+            during = await after_more_refreshes(exp)
+            for source in ("exp", "ga"):
+                assert (during.value(SKIPPED, source=source, reason="invalid_id") or 0) > 0
+            assert campaigns(during) == campaigns(before)
+            # ".." or a cut id would have been requested, and answered 404
+            assert not during.values(REQUESTS, source="exp", code="404")
+            ids = [labels["campaign_id"] for labels, _ in during.values("greenarrow_campaign_info")]
+            assert all(len(i) <= 200 for i in ids)
+
+
+async def test_a_redirect_to_another_origin_is_not_followed() -> None:
+    async with running_simulator(experiture_campaigns=12, greenarrow_campaigns=20) as (sim, url):
+        async with running_exporter(config_of(*sources(url))) as exp:
+            before = await settled(exp)
+            add(sim, "redirect_away", "experiture", "list")
+            add(sim, "redirect_away", "greenarrow", "system_campaigns")
+            during = await exp.wait_until(
+                lambda s: all(errors(s, src, "redirect") >= 2 for src in ("exp", "ga")),
+                "both redirects counted",
+            )
+            assert campaigns(during) == campaigns(before)
+            assert during.values(REQUESTS, source="exp", endpoint="list", code="302")
+
+
+async def test_an_error_message_echoing_the_credential_is_scrubbed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("DEBUG")
+    basic = base64.b64encode(f"1:{GA_KEY}".encode()).decode()
+    async with running_simulator(experiture_campaigns=12, greenarrow_campaigns=20) as (sim, url):
+        async with running_exporter(config_of(*sources(url))) as exp:
+            await settled(exp)
+            add(sim, "echo_credentials", "experiture", "list")
+            add(sim, "echo_credentials", "greenarrow", "system_campaigns")
+            during = await exp.wait_until(
+                lambda s: all(errors(s, src, "http_4xx") >= 1 for src in ("exp", "ga")),
+                "both refusals counted",
+            )
+            await after_more_refreshes(exp, 1)
+            _, page = await exp.get("/")
+    assert "&lt;secret&gt;" in page, "the echoed message is on the page, scrubbed"
+    logged = "\n".join(f"{r.getMessage()} {getattr(r, 'kv', '')}" for r in caplog.records)
+    assert "<secret>" in logged
+    for secret in (TOKEN, GA_KEY, basic):
+        assert secret not in page
+        assert secret not in logged
+        assert secret not in during.text
