@@ -100,13 +100,18 @@ class OAuth2Provider(AuthProvider):
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise AuthError("OAuth2 token response has no access_token")
-        lifetime = body.get("expires_in") if isinstance(body, dict) else None
-        usable = isinstance(lifetime, int | float) and not isinstance(lifetime, bool)
-        if not usable or not 0 < lifetime < 10**9:  # NaN and 400-digit numbers included
-            lifetime = DEFAULT_TOKEN_LIFETIME
+        lifetime = _lifetime(body.get("expires_in") if isinstance(body, dict) else None)
         margin = min(REFRESH_MARGIN, lifetime * 0.1)
         self.token = Secret(token)
         self.expires = time.monotonic() + lifetime - margin
+
+
+def _lifetime(value: object) -> float:
+    """``expires_in`` when it is a number of seconds a token could live (NaN and 400-digit
+    numbers are not), else a default."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 10**9:
+        return float(value)
+    return DEFAULT_TOKEN_LIFETIME
 
 
 def provider_for(
