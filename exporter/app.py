@@ -47,7 +47,7 @@ class Reloader:
             try:
                 config = await anyio.to_thread.run_sync(load_config, self.path)
             except ConfigError as exc:
-                self.telemetry.config_reload_ok = False
+                self.telemetry.record_reload(False, time.time())
                 for line in exc.lines:
                     log.error(
                         "config reload failed, keeping the running config",
@@ -55,8 +55,7 @@ class Reloader:
                     )
                 return "; ".join(exc.lines)
             await self.fleet.apply(config)
-            self.telemetry.config_reload_ok = True
-            self.telemetry.config_reload_ts = time.time()
+            self.telemetry.record_reload(True, time.time())
             log.info("config reloaded", extra={"kv": {"sources": len(config.sources)}})
             return None
 
@@ -75,11 +74,10 @@ async def _signals(tg: TaskGroup, reloader: Reloader | None) -> None:
 
 async def run(config: Config, options: RunOptions) -> None:
     """Poll and serve until SIGTERM or SIGINT."""
-    telemetry = Telemetry()
-    telemetry.config_reload_ts = time.time()
+    telemetry = Telemetry(options.shard)
+    telemetry.record_reload(True, time.time())
     store = ExpositionStore(telemetry)
     async with anyio.create_task_group() as tg:
-        telemetry.shard = options.shard
         fleet = Fleet(store, telemetry, tg, options.shard)
         await fleet.apply(config)
         reloader = Reloader(options.config_file, fleet, telemetry) if options.config_file else None

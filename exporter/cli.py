@@ -25,7 +25,7 @@ PROG = "campaign-exporter"
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
-        description="Prometheus exporter for Experiture and GreenArrow campaign sends.",
+        description="Prometheus exporter for marketing-campaign sends.",
     )
     p.add_argument(
         "--config.file",

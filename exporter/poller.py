@@ -6,7 +6,7 @@ A slow or failing source never stalls another, and scrapes never wait on upstrea
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,43 +14,58 @@ import anyio
 from anyio.abc import TaskGroup
 
 from . import memory
+from .clock import SYSTEM_CLOCK, Clock
 from .config import Config
 from .exposition import pre_render
+from .ledger import Ledger, RefreshReport
 from .schema import SourceConfig
 from .shard import Shard
 from .sources import SOURCE_KINDS, CampaignRow, Source, SourceError
 from .store import ExpositionStore
 from .telemetry import Telemetry
+from .upstream import UpstreamClient
 
 log = logging.getLogger("campaign_exporter.poller")
 MAX_BACKOFF = 300.0
 
 
-async def poll_forever(source: Source[Any], store: ExpositionStore, telemetry: Telemetry) -> None:
-    status = telemetry.register(source.name, source.config.type, source.config.poll_interval)
+async def poll_forever(
+    source: Source[Any, Any],
+    ledger: Ledger[Any],
+    store: ExpositionStore,
+    telemetry: Telemetry,
+    clock: Clock = SYSTEM_CLOCK,
+    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+) -> None:
+    telemetry.register(source.name, source.config.type, source.config.poll_interval)
     interval = source.config.poll_interval
     last_error: str | None = None
+    failures = 0
     while True:
-        started_wall, started = time.time(), time.monotonic()
-        failure = await _refresh(source)
-        duration = time.monotonic() - started
+        started_wall, started = clock.time(), clock.monotonic()
+        report = await _refresh(source.name, ledger)
+        duration = clock.monotonic() - started
+        failure = report.failure
         # Rendering 100k samples takes a while: keep it off the event loop. The
-        # records are not touched meanwhile: this task is their only writer.
+        # books are not touched meanwhile: this task is their only writer.
+        rows: Sequence[CampaignRow] = ()
         try:
-            status.rows = await anyio.to_thread.run_sync(_publish, source, store)
+            rows = await anyio.to_thread.run_sync(_publish, source, ledger, store)
         except Exception as exc:  # the last good exposition stays served
             log.exception("publishing the refresh failed", extra={"kv": {"source": source.name}})
             failure = SourceError(f"render failed: {type(exc).__name__}", "internal")
         error = str(failure) if failure else None
         # Recorded only once the data is published, so "up" and "ready" never run ahead
         # of what /metrics shows.
-        telemetry.record_refresh(source.name, error is None, started_wall, duration, error)
+        telemetry.record_refresh(
+            source.name, report, started=started_wall, duration=duration, error=error, rows=rows
+        )
         if error != last_error:  # one line when the state changes, not every interval
             _log_transition(source.name, failure, duration)
             last_error = error
-        status.consecutive_failures = 0 if failure is None else status.consecutive_failures + 1
-        next_start = started + next_delay(interval, status.consecutive_failures)
-        await anyio.sleep(max(0.0, next_start - time.monotonic()))
+        failures = 0 if failure is None else failures + 1
+        next_start = started + next_delay(interval, failures)
+        await sleep(max(0.0, next_start - clock.monotonic()))
 
 
 def next_delay(interval: float, failures: int) -> float:
@@ -61,25 +76,31 @@ def next_delay(interval: float, failures: int) -> float:
     return min(interval * 2.0 ** min(failures - 1, 16), max(interval, MAX_BACKOFF))
 
 
-def _publish(source: Source[Any], store: ExpositionStore) -> list[CampaignRow]:
+def _publish(
+    source: Source[Any, Any], ledger: Ledger[Any], store: ExpositionStore
+) -> list[CampaignRow]:
     """Render and publish a source's families; return its status-page rows (worker thread)."""
-    store.publish(source.name, pre_render(source.families()))
-    rows = source.campaign_rows()
+    entries = ledger.current()
+    store.publish(source.name, pre_render(source.render(entries)))
+    rows = [source.row(entry) for entry in entries]
     memory.trim()  # may take milliseconds on a large heap: not on the event loop
     return rows
 
 
-async def _refresh(source: Source[Any]) -> SourceError | None:
+async def _refresh(name: str, ledger: Ledger[Any]) -> RefreshReport:
     try:
-        await source.refresh()
+        return await ledger.refresh()
     except SourceError as exc:
-        return exc
+        return RefreshReport(failure=exc, campaigns=len(ledger))
     except Exception as exc:  # a bug in one source must not stop the others
         log.exception(
-            "refresh crashed", extra={"kv": {"source": source.name, "exception": _names(exc)}}
+            "refresh crashed",
+            extra={"kv": {"source": name, "exception": _names(exc)}},
         )
-        return SourceError(f"internal error: {_names(exc)}", "internal")
-    return None
+        return RefreshReport(
+            failure=SourceError(f"internal error: {_names(exc)}", "internal"),
+            campaigns=len(ledger),
+        )
 
 
 def _names(exc: BaseException) -> str:
@@ -105,7 +126,7 @@ def _log_transition(name: str, failure: SourceError | None, duration: float) -> 
 @dataclass
 class Running:
     config: SourceConfig
-    source: Source[Any]
+    ledger: Ledger[Any]
     scope: anyio.CancelScope
 
 
@@ -133,14 +154,26 @@ class Fleet:
                 await self._start(cfg)
 
     async def _start(self, cfg: SourceConfig) -> None:
-        source = SOURCE_KINDS[cfg.type].create(cfg, self.telemetry, self.shard)
+        kind = SOURCE_KINDS[cfg.type]
+        client = UpstreamClient(
+            cfg.name,
+            self.telemetry,
+            timeout=cfg.timeout,
+            concurrency=cfg.concurrency,
+            rate_limit=cfg.rate_limit,
+            max_response_size=cfg.max_response_size,
+            error_fields=kind.error_fields,
+            correlation_headers=kind.correlation_headers,
+        )
+        source = kind.create(cfg, client)
+        ledger: Ledger[Any] = Ledger(source, shard=self.shard)
         scope = anyio.CancelScope()
-        self.running[cfg.name] = Running(cfg, source, scope)
+        self.running[cfg.name] = Running(cfg, ledger, scope)
 
         async def run() -> None:
             with scope:
                 try:
-                    await poll_forever(source, self.store, self.telemetry)
+                    await poll_forever(source, ledger, self.store, self.telemetry)
                 finally:
                     with anyio.CancelScope(shield=True):
                         await source.aclose()

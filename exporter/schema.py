@@ -254,8 +254,8 @@ class SourceConfig(Strict):
     rate_limit: RateLimit | None = None
     max_campaigns: int = Field(default=50_000, ge=1)
     retention: PositiveDuration = 7 * 86400.0
-    # About 38x the largest legitimate answer (a GreenArrow page of 500 campaigns with
-    # every stats group is 434 KB): a bound on memory, never on a real page.
+    # About 38x the largest legitimate answer (a report page of 500 campaigns with every
+    # stats group is 434 KB): a bound on memory, never on a real page.
     max_response_size: ByteSize = 16 * 1024**2
 
     def secret_files(self) -> list[tuple[str, Path]]:

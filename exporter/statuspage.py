@@ -9,23 +9,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from . import __version__
-from .sources import CampaignRow
+from .sources import SOURCE_KINDS, CampaignRow, Display
 from .telemetry import SourceStatus, Telemetry
 
 MAX_ROWS = 200
-# Active and troubled campaigns first: what an operator opens the page for.
-STATE_ORDER = {
-    "running": 0,
-    "sending": 0,
-    "pending_or_overdue": 1,
-    "failed": 2,
-    "sending (paused)": 3,
-    "scheduled": 4,
-    "cancelled": 5,
-    "completed": 6,
-    "finished": 6,
-    "not_scheduled": 7,
-}
+PAUSED_RANK = 3  # a paused send: after the troubled ones, before the scheduled
 
 
 def _ago(ts: float | None) -> str:
@@ -72,14 +60,15 @@ def _funnel(row: CampaignRow) -> str:
     )
 
 
-def _campaign_row(row: CampaignRow) -> str:
-    state_class = row.state.split(" ")[0]
+def _campaign_row(row: CampaignRow, display: Display) -> str:
     ratio = "-" if row.failure_ratio is None else f"{row.failure_ratio * 100:.2f}%"
-    warn = ' class="warn"' if row.failure_ratio is not None and row.failure_ratio > 0.05 else ""
+    high = row.failure_ratio is not None and row.failure_ratio > display.ratio_warn
+    warn = ' class="warn"' if high else ""
+    state = f"{row.state} (paused)" if row.paused else row.state
     cells = [
         f"<code>{html.escape(row.campaign_id)}</code>",
         html.escape(row.name),
-        f'<span class="state {html.escape(state_class)}">{html.escape(row.state)}</span>',
+        f'<span class="state {display.tones.get(row.state, "")}">{html.escape(state)}</span>',
         _funnel(row),
         f"<span{warn}>{ratio}</span>",
         _ago(row.updated_at),
@@ -88,13 +77,19 @@ def _campaign_row(row: CampaignRow) -> str:
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>\n"
 
 
+def _rank(row: CampaignRow, display: Display) -> int:
+    if row.paused:
+        return PAUSED_RANK
+    return display.state_rank.get(row.state, max(display.state_rank.values(), default=0) + 1)
+
+
 def _campaign_table(name: str, st: SourceStatus) -> str:
+    kind = SOURCE_KINDS.get(st.type_name)
+    display = kind.display if kind is not None else Display("done / total", "ratio")
     rows: list[CampaignRow] = sorted(
-        st.rows, key=lambda r: (STATE_ORDER.get(r.state, 8), r.name, r.campaign_id)
+        st.rows, key=lambda r: (_rank(r, display), r.name, r.campaign_id)
     )
     shown = rows[:MAX_ROWS]
-    funnel = "sent / scheduled" if st.type_name == "experiture" else "sent / recipients"
-    ratio = "failed / scheduled" if st.type_name == "experiture" else "bounced / sent"
     note = (
         f"<p>Showing {len(shown)} of {len(rows)}, active first; every campaign is on "
         f'<a href="metrics">/metrics</a>.</p>'
@@ -105,9 +100,9 @@ def _campaign_table(name: str, st: SourceStatus) -> str:
         f'<h2 id="source-{html.escape(name)}">{html.escape(name)} '
         f"<small>({html.escape(st.type_name)}, {len(rows)} campaigns)</small></h2>\n{note}"
         '<table class="campaigns">\n'
-        f"<tr><th>Campaign</th><th>Name</th><th>State</th><th>{funnel}</th><th>{ratio}</th>"
-        "<th>Updated</th><th>Error</th></tr>\n"
-        + "".join(_campaign_row(r) for r in shown)
+        f"<tr><th>Campaign</th><th>Name</th><th>State</th><th>{html.escape(display.progress)}"
+        f"</th><th>{html.escape(display.ratio)}</th><th>Updated</th><th>Error</th></tr>\n"
+        + "".join(_campaign_row(r, display) for r in shown)
         + "</table>\n"
     )
 
@@ -132,10 +127,10 @@ code {{ font-size: 12px; color: #555; }}
 .up {{ color: #1a7f37; font-weight: bold; }} .down {{ color: #c62828; font-weight: bold; }}
 .starting {{ color: #8a6d00; }}
 .state {{ padding: 0 .4em; border-radius: 3px; background: #eee; white-space: nowrap; }}
-.state.running, .state.sending {{ background: #d7ecff; }}
-.state.failed, .state.cancelled {{ background: #ffd9d9; }}
-.state.pending_or_overdue {{ background: #ffe9c2; }}
-.state.completed, .state.finished {{ background: #dcf5dc; }}
+.state.active {{ background: #d7ecff; }}
+.state.bad {{ background: #ffd9d9; }}
+.state.late {{ background: #ffe9c2; }}
+.state.done {{ background: #dcf5dc; }}
 .warn {{ color: #c62828; font-weight: bold; }}
 .bar {{ width: 160px; height: 10px; background: #eee; border-radius: 5px; overflow: hidden; }}
 .bar span {{ display: block; height: 100%; background: #2f81f7; }}

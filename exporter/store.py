@@ -7,13 +7,9 @@ exporter's own small, always-fresh families.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from prometheus_client import REGISTRY
-from prometheus_client.metrics_core import Metric
-
-from .exposition import GzipPrefix, MetricFamily, RenderedFamily, assemble, pre_render
+from .exposition import GzipPrefix, RenderedFamily, assemble, pre_render
 from .telemetry import Telemetry
 
 GZIP_LEVEL = 1  # the scrape path favours speed; level 1 is still ~8x on this text
@@ -66,28 +62,5 @@ class ExpositionStore:
 
     def dynamic(self, openmetrics: bool) -> bytes:
         """The exporter's own families, rendered fresh for each scrape."""
-        fams = self.telemetry.families() + process_families()
+        fams = self.telemetry.families()
         return assemble([pre_render(fams)], openmetrics) + (b"# EOF\n" if openmetrics else b"")
-
-
-def _from_client(metric: Metric) -> MetricFamily | None:
-    if metric.type not in ("gauge", "counter") or not metric.samples:
-        return None
-    name = metric.samples[0].name if metric.type == "counter" else metric.name
-    label_names = tuple(metric.samples[0].labels)
-    fam = MetricFamily(name, metric.type, metric.documentation, label_names)  # type: ignore[arg-type]
-    for sample in metric.samples:
-        if sample.name == name:
-            fam.add(tuple(sample.labels[k] for k in label_names), sample.value)
-    return fam
-
-
-def process_families(collectors: Sequence[str] = ("process_", "python_gc_")) -> list[MetricFamily]:
-    """CPU, memory and file descriptors of this process, from prometheus_client's collectors."""
-    out = []
-    for metric in REGISTRY.collect():
-        if metric.name.startswith(tuple(collectors)):
-            fam = _from_client(metric)
-            if fam is not None:
-                out.append(fam)
-    return out

@@ -1,16 +1,24 @@
 """The exporter's own health: per-source status and counters of upstream traffic.
 
-Rendered on every scrape (a few dozen samples), so counters move during a long refresh.
+The single owner of that state: the poll loop, the upstream client and the reloader tell
+it what happened (``record_*``), nobody assigns to it. Rendered on every scrape (a few
+dozen samples), so counters move during a long refresh.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from prometheus_client import REGISTRY
+from prometheus_client.metrics_core import Metric
+
 from . import __version__
-from .exposition import MetricFamily
+from .exposition import Kind, MetricFamily
+from .ledger import RefreshReport
+from .reasons import ErrorReason, SkipReason
 from .shard import Shard
 
 UPSTREAM_REQUESTS = "campaign_exporter_upstream_requests_total"
@@ -29,20 +37,6 @@ SHARD_INFO = "campaign_exporter_shard_info"
 CONFIG_RELOAD_OK = "campaign_exporter_config_last_reload_successful"
 CONFIG_RELOAD_TS = "campaign_exporter_config_last_reload_success_timestamp_seconds"
 
-ERROR_REASONS = (
-    "timeout",
-    "connect",
-    "http_5xx",
-    "http_4xx",
-    "rate_limited",
-    "auth",
-    "malformed",
-    "not_found",
-    "unsupported",
-    "too_large",
-    "redirect",
-)
-
 
 class Counter:
     """A labelled monotonic counter kept in a dict."""
@@ -59,7 +53,7 @@ class Counter:
 
 @dataclass
 class SourceStatus:
-    """What the poll loop knows of one source's refreshes."""
+    """What the poll loop has told of one source's refreshes."""
 
     poll_interval: float
     type_name: str
@@ -70,37 +64,194 @@ class SourceStatus:
     last_duration: float | None = None
     last_error: str | None = None
     consecutive_failures: int = 0
-    rows: list[Any] = field(default_factory=list)  # sources.CampaignRow, for the status page
-
-    @property
-    def campaigns(self) -> int:
-        """Campaigns exported: one status-page row each."""
-        return len(self.rows)
-
+    campaigns: int = 0
+    rows: Sequence[Any] = ()  # sources.CampaignRow, for the status page
     refreshes: dict[str, int] = field(default_factory=lambda: {"success": 0, "failure": 0})
 
 
+Samples = Callable[["Telemetry"], list[tuple[tuple[str, ...], float]]]
+
+
+@dataclass(frozen=True)
+class Family:
+    """One family of the exporter's own metrics: how to read its samples off telemetry."""
+
+    name: str
+    kind: Kind
+    help: str
+    labels: tuple[str, ...]
+    samples: Samples
+
+
+def _per_source(read: Callable[[SourceStatus], float | None]) -> Samples:
+    def samples(t: Telemetry) -> list[tuple[tuple[str, ...], float]]:
+        found = [((name,), read(st)) for name, st in sorted(t.sources.items())]
+        return [(labels, value) for labels, value in found if value is not None]
+
+    return samples
+
+
+def _counter(attr: str) -> Samples:
+    def samples(t: Telemetry) -> list[tuple[tuple[str, ...], float]]:
+        counter: Counter = getattr(t, attr)
+        return sorted(counter.values.items())
+
+    return samples
+
+
+FAMILIES = (
+    Family(
+        UPSTREAM_REQUESTS,
+        "counter",
+        "Requests made to upstream APIs, by endpoint and HTTP status code "
+        '(code="error" when no response came back).',
+        ("source", "endpoint", "code"),
+        _counter("upstream_requests"),
+    ),
+    Family(
+        UPSTREAM_ERRORS,
+        "counter",
+        "Failed upstream requests, by reason.",
+        ("source", "reason"),
+        _counter("upstream_errors"),
+    ),
+    Family(
+        UPSTREAM_RATE_LIMITED,
+        "counter",
+        "Upstream answers of 429 Too Many Requests.",
+        ("source",),
+        _counter("rate_limited"),
+    ),
+    Family(
+        CAMPAIGNS_SKIPPED,
+        "counter",
+        "Campaigns passed over in a refresh, by reason: unsupported_type (the API does not "
+        "expose this campaign type), max_campaigns (past the cap), retired (finished "
+        "longer ago than retention), invalid_id (an id unsafe to request).",
+        ("source", "reason"),
+        _counter("campaigns_skipped"),
+    ),
+    Family(
+        SOURCE_UP,
+        "gauge",
+        "1 when the last refresh of the source succeeded, 0 when it failed.",
+        ("source",),
+        _per_source(lambda st: 1.0 if st.up else 0.0),
+    ),
+    Family(
+        SOURCE_LAST_SUCCESS,
+        "gauge",
+        "Unix time the last successful refresh of the source ended.",
+        ("source",),
+        _per_source(lambda st: st.last_success),
+    ),
+    Family(
+        SOURCE_REFRESH_DURATION,
+        "gauge",
+        "Wall time of the last refresh of the source, in seconds.",
+        ("source",),
+        _per_source(lambda st: st.last_duration),
+    ),
+    Family(
+        SOURCE_POLL_INTERVAL,
+        "gauge",
+        "How often the source is polled in the background, in seconds.",
+        ("source", "type"),
+        lambda t: [((n, st.type_name), st.poll_interval) for n, st in sorted(t.sources.items())],
+    ),
+    Family(
+        SOURCE_REFRESHES,
+        "counter",
+        "Refreshes of the source, by result (success or failure).",
+        ("source", "result"),
+        lambda t: [
+            ((n, result), float(count))
+            for n, st in sorted(t.sources.items())
+            for result, count in st.refreshes.items()
+        ],
+    ),
+    Family(
+        SOURCE_CAMPAIGNS,
+        "gauge",
+        "Campaigns of the source currently exported.",
+        ("source",),
+        _per_source(lambda st: st.campaigns),
+    ),
+    Family(
+        SOURCE_FAILURES,
+        "gauge",
+        "Refreshes of the source that failed in a row; past the first, the next refresh "
+        "waits twice as long each time (up to 5 minutes).",
+        ("source",),
+        _per_source(lambda st: st.consecutive_failures),
+    ),
+    Family(
+        BUILD_INFO,
+        "gauge",
+        "Build information of campaign-exporter; value 1.",
+        ("version",),
+        lambda t: [((__version__,), 1.0)],
+    ),
+    Family(
+        SHARD_INFO,
+        "gauge",
+        "The share of campaigns this replica polls (--shard of --total-shards); value 1.",
+        ("shard", "total_shards"),
+        lambda t: [((str(t.shard.index), str(t.shard.total)), 1.0)],
+    ),
+    Family(
+        CONFIG_RELOAD_OK,
+        "gauge",
+        "1 when the last config (re)load succeeded.",
+        (),
+        lambda t: [((), 1.0 if t.config_reload_ok else 0.0)],
+    ),
+    Family(
+        CONFIG_RELOAD_TS,
+        "gauge",
+        "Unix time of the last successful config load.",
+        (),
+        lambda t: [((), t.config_reload_ts)] if t.config_reload_ts is not None else [],
+    ),
+)
+
+
 class Telemetry:
-    def __init__(self) -> None:
+    shard: Shard
+    config_reload_ok: bool
+    config_reload_ts: float | None
+
+    def __init__(self, shard: Shard | None = None) -> None:
         self.upstream_requests = Counter()
         self.upstream_errors = Counter()
         self.rate_limited = Counter()
         self.campaigns_skipped = Counter()
         self.sources: dict[str, SourceStatus] = {}
-        self.shard = Shard()
+        self.shard = shard or Shard()
         self.config_reload_ok = True
         self.config_reload_ts: float | None = None
 
-    def register(self, name: str, type_name: str, poll_interval: float) -> SourceStatus:
+    # -- what the upstream client tells -------------------------------------------------
+
+    def record_request(self, source: str, endpoint: str, code: str) -> None:
+        self.upstream_requests.inc((source, endpoint, code))
+
+    def record_error(self, source: str, reason: ErrorReason, count: int = 1) -> None:
+        self.upstream_errors.inc((source, reason), count)
+
+    def record_rate_limited(self, source: str) -> None:
+        self.rate_limited.inc((source,))
+
+    # -- what the poll loop tells -------------------------------------------------------
+
+    def register(self, name: str, type_name: str, poll_interval: float) -> None:
         status = self.sources.get(name)
         if status is None or status.type_name != type_name:
-            status = SourceStatus(poll_interval=poll_interval, type_name=type_name)
-            self.sources[name] = status
+            self.sources[name] = status = SourceStatus(poll_interval, type_name)
         status.poll_interval = poll_interval
-        for reason in ERROR_REASONS:
+        for reason in ErrorReason:
             self.upstream_errors.values.setdefault((name, reason), 0.0)
         self.rate_limited.values.setdefault((name,), 0.0)
-        return status
 
     def forget(self, name: str) -> None:
         """Drop a source removed from the config, with all its series."""
@@ -115,13 +266,30 @@ class Telemetry:
                 del counter.values[key]
 
     def record_refresh(
-        self, name: str, ok: bool, started: float, duration: float, error: str | None
+        self,
+        name: str,
+        report: RefreshReport,
+        *,
+        started: float,
+        duration: float,
+        error: str | None,
+        rows: Sequence[Any],
     ) -> None:
+        """One refresh ended and its data is published; ``error`` when it failed."""
         status = self.sources[name]
+        for reason, count in report.errors.items():
+            self.record_error(name, reason, count)
+        for skip, count in report.skipped.items():
+            if count:
+                self.campaigns_skipped.inc((name, SkipReason(skip)), count)
         status.last_attempt = started
         status.last_duration = duration
+        status.campaigns = report.campaigns
+        status.rows = rows
+        ok = error is None
         status.up = ok
         status.refreshes["success" if ok else "failure"] += 1
+        status.consecutive_failures = 0 if ok else status.consecutive_failures + 1
         # Ready after the first refresh ends, even a failed one: an exporter that stays
         # unready drops out of service discovery, and with it the source_up 0 alert.
         status.ready = True
@@ -131,137 +299,45 @@ class Telemetry:
         else:
             status.last_error = error
 
+    # -- what the reloader tells ----------------------------------------------------------
+
+    def record_reload(self, ok: bool, when: float) -> None:
+        self.config_reload_ok = ok
+        if ok:
+            self.config_reload_ts = when
+
     @property
     def ready(self) -> bool:
         return bool(self.sources) and all(s.ready for s in self.sources.values())
 
     def families(self) -> list[MetricFamily]:
-        fams = [
-            _counter_family(
-                UPSTREAM_REQUESTS,
-                "Requests made to upstream APIs, by endpoint and HTTP status code "
-                '(code="error" when no response came back).',
-                ("source", "endpoint", "code"),
-                self.upstream_requests,
-            ),
-            _counter_family(
-                UPSTREAM_ERRORS,
-                "Failed upstream requests, by reason.",
-                ("source", "reason"),
-                self.upstream_errors,
-            ),
-            _counter_family(
-                UPSTREAM_RATE_LIMITED,
-                "Upstream answers of 429 Too Many Requests.",
-                ("source",),
-                self.rate_limited,
-            ),
-            _counter_family(
-                CAMPAIGNS_SKIPPED,
-                "Campaigns passed over in a refresh, by reason: unsupported_type (the API "
-                "does not expose this campaign type), max_campaigns (past the cap), retired "
-                "(finished longer ago than retention), invalid_id (an id unsafe to request).",
-                ("source", "reason"),
-                self.campaigns_skipped,
-            ),
-        ]
-        up = MetricFamily(
-            SOURCE_UP,
-            "gauge",
-            "1 when the last refresh of the source succeeded, 0 when it failed.",
-            ("source",),
-        )
-        last = MetricFamily(
-            SOURCE_LAST_SUCCESS,
-            "gauge",
-            "Unix time the last successful refresh of the source ended.",
-            ("source",),
-        )
-        duration = MetricFamily(
-            SOURCE_REFRESH_DURATION,
-            "gauge",
-            "Wall time of the last refresh of the source, in seconds.",
-            ("source",),
-        )
-        interval = MetricFamily(
-            SOURCE_POLL_INTERVAL,
-            "gauge",
-            "How often the source is polled in the background, in seconds.",
-            ("source", "type"),
-        )
-        refreshes = MetricFamily(
-            SOURCE_REFRESHES,
-            "counter",
-            "Refreshes of the source, by result (success or failure).",
-            ("source", "result"),
-        )
-        campaigns = MetricFamily(
-            SOURCE_CAMPAIGNS,
-            "gauge",
-            "Campaigns of the source currently exported.",
-            ("source",),
-        )
-        failures = MetricFamily(
-            SOURCE_FAILURES,
-            "gauge",
-            "Refreshes of the source that failed in a row; past the first, the next "
-            "refresh waits twice as long each time (up to 5 minutes).",
-            ("source",),
-        )
-        for name, st in sorted(self.sources.items()):
-            up.add((name,), 1.0 if st.up else 0.0)
-            if st.last_success is not None:
-                last.add((name,), st.last_success)
-            if st.last_duration is not None:
-                duration.add((name,), st.last_duration)
-            interval.add((name, st.type_name), st.poll_interval)
-            for result, count in st.refreshes.items():
-                refreshes.add((name, result), count)
-            campaigns.add((name,), st.campaigns)
-            failures.add((name,), st.consecutive_failures)
-        build = MetricFamily(
-            BUILD_INFO,
-            "gauge",
-            "Build information of campaign-exporter; value 1.",
-            ("version",),
-        )
-        build.add((__version__,), 1.0)
-        shard = MetricFamily(
-            SHARD_INFO,
-            "gauge",
-            "The share of campaigns this replica polls (--shard of --total-shards); value 1.",
-            ("shard", "total_shards"),
-        )
-        shard.add((str(self.shard.index), str(self.shard.total)), 1.0)
-        reload_ok = MetricFamily(
-            CONFIG_RELOAD_OK, "gauge", "1 when the last config (re)load succeeded.", ()
-        )
-        reload_ok.add((), 1.0 if self.config_reload_ok else 0.0)
-        reload_ts = MetricFamily(
-            CONFIG_RELOAD_TS, "gauge", "Unix time of the last successful config load.", ()
-        )
-        if self.config_reload_ts is not None:
-            reload_ts.add((), self.config_reload_ts)
-        return [
-            *fams,
-            up,
-            last,
-            duration,
-            interval,
-            refreshes,
-            campaigns,
-            failures,
-            build,
-            shard,
-            reload_ok,
-            reload_ts,
-        ]
+        """The exporter's own families, then this process's CPU, memory and descriptors."""
+        out = []
+        for spec in FAMILIES:
+            fam = MetricFamily(spec.name, spec.kind, spec.help, spec.labels)
+            fam.samples.extend(spec.samples(self))
+            out.append(fam)
+        return out + process_families()
 
 
-def _counter_family(
-    name: str, help_text: str, label_names: tuple[str, ...], counter: Counter
-) -> MetricFamily:
-    fam = MetricFamily(name, "counter", help_text, label_names)
-    for labels, value in sorted(counter.values.items()):
-        fam.add(labels, value)
+def _from_client(metric: Metric) -> MetricFamily | None:
+    if metric.type not in ("gauge", "counter") or not metric.samples:
+        return None
+    name = metric.samples[0].name if metric.type == "counter" else metric.name
+    label_names = tuple(metric.samples[0].labels)
+    fam = MetricFamily(name, metric.type, metric.documentation, label_names)  # type: ignore[arg-type]
+    for sample in metric.samples:
+        if sample.name == name:
+            fam.add(tuple(sample.labels[k] for k in label_names), sample.value)
     return fam
+
+
+def process_families(collectors: Sequence[str] = ("process_", "python_gc_")) -> list[MetricFamily]:
+    """CPU, memory and file descriptors of this process, from prometheus_client's collectors."""
+    out = []
+    for metric in REGISTRY.collect():
+        if metric.name.startswith(tuple(collectors)):
+            fam = _from_client(metric)
+            if fam is not None:
+                out.append(fam)
+    return out

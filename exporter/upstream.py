@@ -16,7 +16,7 @@ import logging
 import random
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +24,13 @@ import aiohttp
 import anyio
 from yarl import URL
 
+from .reasons import ErrorReason
 from .schema import RateLimit
 from .telemetry import Telemetry
 from .untrusted import clean_text, scrub
 
 log = logging.getLogger("campaign_exporter.upstream")
 
-CORRELATION_HEADERS = ("x-correlation-id", "x-request-id")
 MAX_ATTEMPTS = 3
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 8.0
@@ -43,7 +43,7 @@ REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 class UpstreamError(Exception):
-    """A failed upstream call. ``reason`` is one of ``telemetry.ERROR_REASONS``."""
+    """A failed upstream call, with its ``ErrorReason``."""
 
     def __init__(
         self,
@@ -97,12 +97,8 @@ class TokenBucket:
                 await anyio.sleep((1.0 - self.tokens) / self.rate)
 
 
-def _correlation_id(headers: Mapping[str, str], body: Any) -> str | None:
-    if isinstance(body, dict):
-        cid = body.get("correlationId")
-        if isinstance(cid, str) and cid:
-            return clean_text(cid, 128)
-    for name in CORRELATION_HEADERS:
+def _first_header(headers: Mapping[str, str], names: Iterable[str]) -> str | None:
+    for name in names:
         value = headers.get(name)
         if value:
             return clean_text(value, 128)
@@ -122,19 +118,11 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     return min(max(seconds, 0.0), RETRY_AFTER_CAP)
 
 
-def _error_fields(body: Any) -> tuple[str | None, str]:
-    """The vendor's error code and message, from either API's error envelope."""
-    if not isinstance(body, dict):
-        return None, ""
-    err = body.get("error")
-    if isinstance(err, dict):
-        code, message = err.get("code"), err.get("message")
-    else:
-        code, message = body.get("error_code"), body.get("error_message")
-    return (
-        clean_text(code, 64) if isinstance(code, str) else None,
-        clean_text(message, 200) if isinstance(message, str) else "",
-    )
+ErrorFields = Callable[[Any], tuple[str | None, str, str | None]]
+
+
+def no_error_fields(body: Any) -> tuple[str | None, str, str | None]:
+    return None, "", None
 
 
 def credential_values(
@@ -247,7 +235,13 @@ class UpstreamClient:
         rate_limit: RateLimit | None = None,
         retries: bool = True,
         max_response_size: int = DEFAULT_MAX_RESPONSE,
+        error_fields: ErrorFields = no_error_fields,
+        correlation_headers: tuple[str, ...] = (),
     ) -> None:
+        # The vendor's error envelope (code, message, correlation id) and the response
+        # headers that carry its correlation id: the source kind knows them.
+        self.error_fields = error_fields
+        self.correlation_headers = correlation_headers
         self.source = source
         self.telemetry = telemetry
         self.timeout = timeout
@@ -365,7 +359,8 @@ class UpstreamClient:
         else:
             body, parsed = _parse_json(raw)
         del raw
-        cid = _correlation_id(resp_headers, body)
+        code, message, cid = self.error_fields(body)
+        cid = cid or _first_header(resp_headers, self.correlation_headers)
         if 200 <= status < 300:
             if not parsed:
                 raise self._fail(
@@ -373,10 +368,9 @@ class UpstreamClient:
                 )
             return UpstreamResponse(status, body, cid)
         reason = _classify(status)
-        code, message = _error_fields(body)
         retry_after = _retry_after(resp_headers) if status == 429 else None
         if reason == "rate_limited":
-            self.telemetry.rate_limited.inc((self.source,))
+            self.telemetry.record_rate_limited(self.source)
             pause = retry_after if retry_after is not None else BACKOFF_BASE
             self.paused_until = max(self.paused_until, time.monotonic() + pause)
         detail = f"HTTP {status}" + (f" {code}" if code else "")
@@ -448,10 +442,10 @@ class UpstreamClient:
         return out
 
     def _count(self, endpoint: str, code: str) -> None:
-        self.telemetry.upstream_requests.inc((self.source, endpoint, code))
+        self.telemetry.record_request(self.source, endpoint, code)
 
     def _fail(self, reason: str, endpoint: str, detail: str, **fields: Any) -> UpstreamError:
-        self.telemetry.upstream_errors.inc((self.source, reason))
+        self.telemetry.record_error(self.source, ErrorReason(reason))
         return UpstreamError(reason, endpoint, detail, **fields)
 
 

@@ -59,4 +59,4 @@ def test_status_page_in_headless_chromium(tmp_path: Path) -> None:
         assert f'id="source-{source}"' in dom
     rows = re.findall(r"<tr><td><code>[^<]+</code></td>", dom)
     assert len(rows) > 50
-    assert 'class="state running"' in dom and 'class="bar"' in dom
+    assert 'class="state active"' in dom and 'class="bar"' in dom

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from exporter.simulator.faults import Fault
-from exporter.sources.experiture.model import STAGES, STATES
 
+from .expected import EXPERITURE_STAGES as STAGES
+from .expected import EXPERITURE_STATES as STATES
 from .helpers import config_of, experiture_source, running_exporter, running_simulator
 
 pytestmark = pytest.mark.anyio

@@ -12,8 +12,8 @@ import pytest
 
 from exporter.simulator import Simulator
 from exporter.simulator.faults import Fault
-from exporter.sources.greenarrow.metrics import STAT_METRICS
 
+from .expected import GREENARROW_STATS
 from .helpers import RunningExporter, Samples, config_of, running_exporter, running_simulator
 
 pytestmark = pytest.mark.anyio
@@ -79,7 +79,7 @@ def matches_truth(samples: Samples, sim: Simulator) -> bool:
         if got != {c["campaign_id"]: float(c["state"] == state) for c in exp}:
             return False
     ga = sim.greenarrow.truth(now)
-    for (group, field), (name, _kind, _help, extra) in STAT_METRICS.items():
+    for (group, field), (name, _kind, extra) in GREENARROW_STATS.items():
         labels = {extra[0]: extra[1]} if extra else {}
         if samples.by_campaign(name, **labels) != {
             c["campaign_id"]: c["stats"][group][field] for c in ga

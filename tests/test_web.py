@@ -119,7 +119,7 @@ async def test_status_page_shows_each_source_and_its_campaigns() -> None:
     )
     row = page[page.index(f"<code>{running['campaign_id']}</code>") :]
     row = row[: row.index("</tr>")]
-    assert running["name"] in row and '<span class="state running">running</span>' in row
+    assert running["name"] in row and '<span class="state active">running</span>' in row
     sent, scheduled = running["counts"]["sent"], running["counts"]["scheduled"]
     assert f"{sent:,} / {scheduled:,}" in row
     assert "<script" not in page and "http://" not in page.replace(exp.url, "")

@@ -1,20 +1,22 @@
-"""The one small interface every upstream source implements."""
+"""The one small interface every upstream source implements, and what a source kind tells
+the rest of the exporter (config schema, how to build it, how the status page shows it)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
 
 from ..exposition import MetricFamily
+from ..ledger import Book, Entry, Refresh, SourceError, carry_over
 from ..schema import SourceConfig
-from ..shard import Shard
-from ..telemetry import Telemetry
 from ..upstream import UpstreamClient
 
+__all__ = ["CampaignRow", "Display", "Source", "SourceError", "SourceKind"]
+
 C = TypeVar("C", bound=SourceConfig)
-UNSHARDED = Shard()
+S = TypeVar("S")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,70 +26,83 @@ class CampaignRow:
     campaign_id: str
     name: str
     state: str
-    done: int | None  # records sent (Experiture) or messages sent (GreenArrow)
-    total: int | None  # records scheduled, or recipients
-    failure_ratio: float | None  # failed/scheduled, or bounced/sent
+    done: int | None  # e.g. records sent, or messages sent
+    total: int | None  # e.g. records scheduled, or recipients
+    failure_ratio: float | None  # e.g. failed/scheduled, or bounced/sent
     updated_at: float | None
     error: str | None = None
+    paused: bool = False
 
 
-class SourceError(Exception):
-    """A refresh that could not complete: the source is down until the next one works.
+class Source(ABC, Generic[C, S]):
+    """How to fetch, parse and render one upstream system; ``S`` is its campaign snapshot.
 
-    The message is shown on the landing page and logged; it never holds a credential.
+    The ledger (exporter.ledger) keeps the books: a source never decides shard, cap,
+    retention or what to keep when a read fails. ``fetch`` is never called concurrently
+    with itself.
     """
 
-    def __init__(
-        self, message: str, reason: str = "refresh", correlation_id: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.correlation_id = correlation_id
+    terminal_states: ClassVar[frozenset[str]] = frozenset()
+    # snapshot fields that may legitimately turn null (others keep their last good value)
+    volatile_fields: ClassVar[frozenset[str]] = frozenset()
 
-
-class Source(ABC, Generic[C]):
-    """Polls one upstream system and keeps the last good data of each campaign.
-
-    ``refresh`` updates what it knows (raising ``SourceError`` when the whole refresh
-    failed; per-campaign failures keep that campaign's last good values). ``families``
-    renders what it knows now. Neither is ever called concurrently with itself.
-    """
-
-    def __init__(self, config: C, telemetry: Telemetry, shard: Shard = UNSHARDED) -> None:
+    def __init__(self, config: C, client: UpstreamClient) -> None:
         self.config = config
-        self.telemetry = telemetry
-        self.shard = shard
-        self.client = UpstreamClient(
-            config.name,
-            telemetry,
-            timeout=config.timeout,
-            concurrency=config.concurrency,
-            rate_limit=config.rate_limit,
-            max_response_size=config.max_response_size,
-        )
+        self.client = client
 
     @property
     def name(self) -> str:
         return self.config.name
 
     @abstractmethod
-    async def refresh(self) -> None: ...
+    async def fetch(self, book: Book[S]) -> Refresh[S]:
+        """One refresh: list, ``book.select`` what to read, read and parse it."""
 
     @abstractmethod
-    def families(self) -> list[MetricFamily]: ...
+    def state_of(self, snapshot: S) -> str | None: ...
+
+    def finished_at(self, snapshot: S) -> float | None:
+        """When the campaign finished, when the vendor says so (else the ledger uses the
+        time it first saw it in a terminal state)."""
+        return None
+
+    def merge(self, previous: S, new: S) -> S:
+        """A new snapshot over the last good one: null fields keep their values."""
+        return carry_over(previous, new, self.volatile_fields)  # type: ignore[no-any-return]
 
     @abstractmethod
-    def campaign_rows(self) -> list[CampaignRow]:
-        """What the status page shows of each campaign, from the last good data."""
+    def render(self, entries: Sequence[Entry[S]]) -> list[MetricFamily]: ...
+
+    @abstractmethod
+    def row(self, entry: Entry[S]) -> CampaignRow:
+        """What the status page shows of one campaign."""
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
 
 @dataclass(frozen=True)
+class Display:
+    """How the status page shows a source kind's campaigns."""
+
+    progress: str  # heading of the done/total column, e.g. "sent / scheduled"
+    ratio: str  # heading of the ratio column, e.g. "failed / scheduled"
+    ratio_warn: float = 0.05  # a ratio above this is highlighted
+    # Rank of each state on the page, troubled and active first; others come last.
+    state_rank: Mapping[str, int] = field(default_factory=dict)
+    # How each state is coloured: "active", "bad", "late" or "done".
+    tones: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class SourceKind(Generic[C]):
-    """A source type: its config schema and how to build it."""
+    """A source type: its config schema, how to build it, how it is shown, and how its
+    API's error envelope reads."""
 
     type_name: str
     config_model: type[C]
-    create: Callable[[C, Telemetry, Shard], Source[C]]
+    create: Callable[[C, UpstreamClient], Source[C, Any]]
+    display: Display
+    # (code, message, correlation id) out of an error body; None where absent
+    error_fields: Callable[[Any], tuple[str | None, str, str | None]]
+    correlation_headers: tuple[str, ...] = ()

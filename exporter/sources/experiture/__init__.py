@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
-from ..base import SourceKind
+from ..base import Display, SourceKind
 from .config import ExperitureConfig
+from .errors import CORRELATION_HEADERS, error_fields
 from .source import ExperitureSource
 
-KIND: SourceKind[ExperitureConfig] = SourceKind("experiture", ExperitureConfig, ExperitureSource)
+KIND: SourceKind[ExperitureConfig] = SourceKind(
+    "experiture",
+    ExperitureConfig,
+    ExperitureSource,
+    display=Display(
+        progress="sent / scheduled",
+        ratio="failed / scheduled",
+        state_rank={
+            "running": 0,
+            "pending_or_overdue": 1,
+            "failed": 2,
+            "scheduled": 4,
+            "completed": 6,
+            "not_scheduled": 7,
+        },
+        tones={
+            "running": "active",
+            "failed": "bad",
+            "pending_or_overdue": "late",
+            "completed": "done",
+        },
+    ),
+    error_fields=error_fields,
+    correlation_headers=CORRELATION_HEADERS,
+)
 
 __all__ = ["KIND", "ExperitureConfig", "ExperitureSource"]

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 from ...exposition import MetricFamily
+from ...ledger import Entry
 from .model import STAGES, STATES
-
-if TYPE_CHECKING:
-    from .source import CampaignRecord
+from .records import CampaignRecord
 
 POLLED = (
     " Polled in the background: running and overdue campaigns every poll_interval of the "
@@ -96,12 +94,12 @@ def _families() -> dict[str, MetricFamily]:
 
 
 def render_families(
-    source: str, records: Iterable[CampaignRecord], analytics: bool
+    source: str, entries: Iterable[Entry[CampaignRecord]], analytics: bool
 ) -> list[MetricFamily]:
     fams = _families()
     by_state: Counter[str] = Counter()
-    for rec in records:
-        _render_campaign(source, rec, analytics, fams, by_state)
+    for entry in entries:
+        _render_campaign(source, entry.snapshot, entry.updated_at, analytics, fams, by_state)
     for state in STATES:
         fams[CAMPAIGNS].add((source, state), by_state.pop(state, 0))
     for state, count in sorted(by_state.items()):
@@ -113,13 +111,14 @@ def render_families(
 def _render_campaign(
     source: str,
     rec: CampaignRecord,
+    updated_at: float,
     analytics: bool,
     fams: dict[str, MetricFamily],
     by_state: Counter[str],
 ) -> None:
     key = (source, rec.campaign_id)
     status, setup, listing = rec.status, rec.setup, rec.listing
-    name = (setup and setup.name) or (status and status.name) or (listing and listing.name)
+    name = rec.name
     channel = (setup and setup.channel) or (listing and listing.channel)
     authoring = (
         (status and status.authoring_status)
@@ -130,8 +129,7 @@ def _render_campaign(
         (*key, name or "", channel or "", (setup and setup.campaign_type) or "", authoring or ""),
         1.0,
     )
-    if rec.updated_at is not None:
-        fams[UPDATED].add(key, rec.updated_at)
+    fams[UPDATED].add(key, updated_at)
     if status is not None and status.state is not None:
         by_state[status.state] += 1
         state_fam = fams[EXECUTION_STATE]

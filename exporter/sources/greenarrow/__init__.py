@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from ..base import SourceKind
+from ..base import Display, SourceKind
 from .config import GreenArrowConfig
+from .errors import CORRELATION_HEADERS, error_fields
 from .source import GreenArrowSource
 
-KIND: SourceKind[GreenArrowConfig] = SourceKind("greenarrow", GreenArrowConfig, GreenArrowSource)
+KIND: SourceKind[GreenArrowConfig] = SourceKind(
+    "greenarrow",
+    GreenArrowConfig,
+    GreenArrowSource,
+    display=Display(
+        progress="sent / recipients",
+        ratio="bounced / sent",
+        state_rank={"sending": 0, "failed": 2, "cancelled": 5, "finished": 6},
+        tones={"sending": "active", "failed": "bad", "cancelled": "bad", "finished": "done"},
+    ),
+    error_fields=error_fields,
+    correlation_headers=CORRELATION_HEADERS,
+)
 
 __all__ = ["KIND", "GreenArrowConfig", "GreenArrowSource"]

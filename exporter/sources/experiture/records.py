@@ -1,0 +1,44 @@
+"""What the exporter knows of one Experiture campaign: the last good answer of each
+endpoint, and when each pipeline stage last moved."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .model import CampaignSetup, Counts, ExecutionStatus, ListedCampaign
+
+
+@dataclass
+class CampaignRecord:
+    """One campaign's snapshot, built anew from the last one on each read."""
+
+    campaign_id: str
+    listing: ListedCampaign | None = None
+    status: ExecutionStatus | None = None
+    counts: Counts | None = None  # from /metrics (analytics:read)
+    setup: CampaignSetup | None = None
+    setup_read: float = -math.inf  # monotonic time /summary was last read
+    setup_version: str | None = None  # the listing's updatedAt when it was read
+    next_due: float = -math.inf  # monotonic time /status is due again
+    # When each stage's count last grew. First seen counts count as progress: after a
+    # restart nobody knows better, and "now" never raises a false stall.
+    progress: dict[str, float] = field(default_factory=dict)
+
+    def pipeline_counts(self, analytics: bool) -> Counts | None:
+        if analytics and self.counts is not None:
+            return self.counts
+        return self.status.counts if self.status else None
+
+    def note_progress(self, before: Counts | None, after: Counts | None, now: float) -> None:
+        for stage, count in (after or {}).items():
+            previous = (before or {}).get(stage)
+            if previous is None or count != previous or stage not in self.progress:
+                self.progress[stage] = now
+
+    @property
+    def name(self) -> str | None:
+        for part in (self.setup, self.status, self.listing):
+            if part is not None and part.name:
+                return part.name
+        return None

@@ -1,0 +1,55 @@
+"""When each Experiture campaign is read again: pure functions of the config, the
+campaign's record and the time, so every cadence is a table test."""
+
+from __future__ import annotations
+
+from .config import ExperitureConfig
+from .model import TERMINAL_STATES, ExecutionStatus, ListedCampaign
+from .records import CampaignRecord
+
+
+def due(
+    config: ExperitureConfig,
+    record: CampaignRecord | None,
+    listing: ListedCampaign | None,
+    monotonic: float,
+) -> bool:
+    """Whether /status is due: never read, not adaptive, its time came, or edited."""
+    if record is None or not config.polling.adaptive or monotonic >= record.next_due:
+        return True
+    # an edit seen by discovery makes it due now, whatever its state
+    return (
+        listing is not None
+        and record.listing is not None
+        and listing.updated_at != record.listing.updated_at
+    )
+
+
+def cadence(config: ExperitureConfig, status: ExecutionStatus, now: float) -> float:
+    """Seconds until this campaign's /status is due again, from its state."""
+    interval, plan = config.poll_interval, config.polling
+    if not plan.adaptive:
+        return interval
+    state = status.state
+    if state == "scheduled" and status.send_at is not None:
+        until_fast = status.send_at - plan.send_lead - now
+        return max(interval, min(plan.scheduled_interval, until_fast))
+    if state in TERMINAL_STATES:
+        done = status.completed_at
+        if done is not None and now - done < plan.settle_for:
+            return max(interval, plan.settle_interval)
+        return max(interval, plan.idle_interval)
+    if state == "not_scheduled":
+        return max(interval, plan.idle_interval)
+    return interval  # running, pending_or_overdue, and anything undocumented
+
+
+def setup_due(config: ExperitureConfig, record: CampaignRecord, monotonic: float) -> bool:
+    """Whether /summary is due: never read, edited since, or (not adaptive) stale."""
+    if record.setup is None:
+        return True
+    if record.listing and record.listing.updated_at != record.setup_version:
+        return True
+    if config.polling.adaptive and record.listing is not None:
+        return False  # discovery tells when it changed
+    return monotonic - record.setup_read >= config.summary_interval

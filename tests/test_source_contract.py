@@ -1,0 +1,511 @@
+"""The source contract: what the ledger promises for every source kind, run against both
+real sources (on the simulator) and a third, test-only vendor defined here.
+
+The third kind proves the README's claim that a new upstream is one module plus one
+registration: it lives in this file, is registered with one line, and passes the same
+cases, status page included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pytest
+from aiohttp import web
+
+from exporter.clock import ManualClock
+from exporter.config import parse_config
+from exporter.exposition import MetricFamily
+from exporter.ledger import Book, Entry, Ledger, Refresh, RefreshReport
+from exporter.reasons import ErrorReason, SkipReason
+from exporter.schema import HttpUrl, SourceConfig
+from exporter.shard import Shard
+from exporter.simulator import Simulator
+from exporter.simulator.faults import Fault
+from exporter.sources import SOURCE_KINDS
+from exporter.sources.base import CampaignRow, Display, Source, SourceError, SourceKind
+from exporter.sources.fields import InvalidId, count, identifier, text
+from exporter.statuspage import render_status_page
+from exporter.telemetry import Telemetry
+from exporter.upstream import UpstreamClient, UpstreamError
+
+from .helpers import experiture_source, ga_source, running_simulator
+
+pytestmark = pytest.mark.anyio
+DAY = 86400.0
+
+# -- a third vendor, test-only: one module's worth of code ----------------------------
+
+
+@dataclass(frozen=True)
+class ParcelSnapshot:
+    campaign_id: str
+    name: str | None
+    state: str | None
+    delivered: int | None
+
+
+class ParcelConfig(SourceConfig):
+    type: Literal["parcel"]
+    base_url: HttpUrl
+
+
+class ParcelSource(Source[ParcelConfig, ParcelSnapshot]):
+    """Parcel Post's campaign list: ``GET /campaigns`` answers every campaign at once."""
+
+    terminal_states = frozenset({"delivered", "lost"})
+
+    async def fetch(self, book: Book[ParcelSnapshot]) -> Refresh[ParcelSnapshot]:
+        refresh: Refresh[ParcelSnapshot] = Refresh()
+        try:
+            resp = await self.client.request(
+                "GET", self.config.base_url + "/campaigns", "campaigns"
+            )
+        except UpstreamError as exc:
+            refresh.failure = SourceError(str(exc), exc.reason)
+            return refresh
+        entries = resp.body.get("campaigns") if isinstance(resp.body, dict) else None
+        if not isinstance(entries, list):
+            refresh.errors[ErrorReason.MALFORMED] += 1
+            refresh.failure = SourceError("campaigns is not a list", ErrorReason.MALFORMED)
+            return refresh
+        found: dict[str, ParcelSnapshot] = {}
+        for raw in entries:
+            try:
+                cid = identifier(raw, "id")
+            except InvalidId:
+                cid = None
+            if cid is None:
+                refresh.errors[ErrorReason.MALFORMED] += 1
+                refresh.complete = False
+                continue
+            found[cid] = ParcelSnapshot(
+                cid, text(raw, "name"), text(raw, "state"), count(raw, "delivered")
+            )
+        wanted = book.select((cid, snap.state) for cid, snap in found.items())
+        refresh.read = {cid: found[cid] for cid in wanted}
+        refresh.polled = len(refresh.read)
+        return refresh
+
+    def state_of(self, snapshot: ParcelSnapshot) -> str | None:
+        return snapshot.state
+
+    def render(self, entries: Sequence[Entry[ParcelSnapshot]]) -> list[MetricFamily]:
+        fam = MetricFamily(
+            "parcel_campaign_delivered", "gauge", "Parcels delivered.", ("source", "campaign_id")
+        )
+        for e in entries:
+            if e.snapshot.delivered is not None:
+                fam.add((self.name, e.campaign_id), e.snapshot.delivered)
+        return [fam]
+
+    def row(self, entry: Entry[ParcelSnapshot]) -> CampaignRow:
+        snap = entry.snapshot
+        return CampaignRow(
+            snap.campaign_id,
+            snap.name or "",
+            snap.state or "unknown",
+            snap.delivered,
+            None,
+            None,
+            entry.updated_at,
+            entry.error,
+        )
+
+
+def _parcel_errors(body: Any) -> tuple[str | None, str, str | None]:
+    return text(body, "fault"), text(body, "detail") or "", None
+
+
+PARCEL = SourceKind(
+    "parcel",
+    ParcelConfig,
+    ParcelSource,
+    display=Display("parcels delivered / sent", "lost / sent", state_rank={"lost": 0}),
+    error_fields=_parcel_errors,
+)
+
+
+@dataclass
+class ParcelVendor:
+    """Parcel Post's API on loopback: ``campaigns`` is what it lists."""
+
+    campaigns: dict[str, dict[str, Any]] = field(default_factory=dict)
+    broken: bool = False
+    extra: list[Any] = field(default_factory=list)
+
+    async def answer(self, request: web.Request) -> web.StreamResponse:
+        if self.broken:
+            return web.Response(body=b'{"campaigns": [', content_type="application/json")
+        return web.json_response({"campaigns": [*self.campaigns.values(), *self.extra]})
+
+
+# -- one driver per kind: how a case starts the vendor and changes what it says -------
+
+
+class Driver:
+    kind: str
+    url: str
+
+    def config(self, **overrides: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def listed(self) -> set[str]:
+        """Every campaign the vendor lists now that the source should export."""
+        raise NotImplementedError
+
+    def listing_size(self) -> int:
+        """Campaigns the listing shows, exportable or not (a cap counts them all)."""
+        return len(self.listed())
+
+    def finished_before(self, cutoff: float) -> set[str]:
+        raise NotImplementedError
+
+    def change_state(self) -> str:
+        """Move one listed campaign to another state; its id."""
+        raise NotImplementedError
+
+    def break_listing(self) -> None:
+        """The next listing answers with a body that cannot be read."""
+        raise NotImplementedError
+
+    def add_unreadable_entries(self) -> None:
+        """The listing gains entries that cannot be read."""
+        raise NotImplementedError
+
+    def now(self) -> float:
+        raise NotImplementedError
+
+
+class ExperitureDriver(Driver):
+    kind = "experiture"
+
+    def __init__(self, sim: Simulator, url: str) -> None:
+        self.sim, self.url = sim, url
+
+    def config(self, **overrides: Any) -> dict[str, Any]:
+        return experiture_source(self.url, name="c", **overrides)
+
+    def _truth(self) -> list[dict[str, Any]]:
+        return [
+            c
+            for c in self.sim.experiture.truth(self.now())
+            if c["authoring_status"] == "published" and c["campaign_type"] == "broadcast"
+        ]
+
+    def listed(self) -> set[str]:
+        return {c["campaign_id"] for c in self._truth()}
+
+    def listing_size(self) -> int:
+        truth = self.sim.experiture.truth(self.now())
+        return len([c for c in truth if c["authoring_status"] == "published"])
+
+    def finished_before(self, cutoff: float) -> set[str]:
+        return {
+            c["campaign_id"]
+            for c in self._truth()
+            if c["state"] in ("completed", "failed") and c["completed_at"] < cutoff
+        }
+
+    def change_state(self) -> str:
+        running = next(c for c in self._truth() if c["state"] == "running")
+        self.sim.experiture.fail(running["campaign_id"], self.now())
+        return str(running["campaign_id"])
+
+    def break_listing(self) -> None:
+        self.sim.faults.add(Fault(kind="malformed", api="experiture", endpoint="list"))
+
+    def add_unreadable_entries(self) -> None:
+        self.sim.faults.add(Fault(kind="bad_ids", api="experiture", endpoint="list"))
+
+    def now(self) -> float:
+        return self.sim.clock.now()
+
+
+class GreenArrowDriver(ExperitureDriver):
+    kind = "greenarrow"
+
+    def config(self, **overrides: Any) -> dict[str, Any]:
+        overrides.setdefault("retention", "365d")
+        return ga_source(self.url, name="c", per_page=500, **overrides)
+
+    def listed(self) -> set[str]:
+        return {c["campaign_id"] for c in self.sim.greenarrow.truth(self.now())}
+
+    def listing_size(self) -> int:
+        return len(self.listed())
+
+    def finished_before(self, cutoff: float) -> set[str]:
+        return {
+            c["campaign_id"]
+            for c in self.sim.greenarrow.truth(self.now())
+            if c["state"] in ("finished", "failed", "cancelled")
+            and c["finished_at"] is not None
+            and c["finished_at"] < cutoff
+        }
+
+    def change_state(self) -> str:
+        sending = {
+            c["campaign_id"]
+            for c in self.sim.greenarrow.truth(self.now())
+            if c["state"] == "sending"
+        }
+        self.sim.clock.advance(30 * DAY)
+        now = {c["campaign_id"]: c["state"] for c in self.sim.greenarrow.truth(self.now())}
+        return str(next(cid for cid in sorted(sending) if now.get(cid) not in (None, "sending")))
+
+    def break_listing(self) -> None:
+        self.sim.faults.add(Fault(kind="malformed", api="greenarrow"))
+
+    def add_unreadable_entries(self) -> None:
+        self.sim.faults.add(Fault(kind="bad_ids", api="greenarrow"))
+
+
+class ParcelDriver(Driver):
+    kind = "parcel"
+
+    def __init__(self, vendor: ParcelVendor, url: str, clock: float) -> None:
+        self.vendor, self.url, self.clock = vendor, url, clock
+
+    def config(self, **overrides: Any) -> dict[str, Any]:
+        return {"name": "c", "type": "parcel", "base_url": self.url, **overrides}
+
+    def listed(self) -> set[str]:
+        return set(self.vendor.campaigns)
+
+    def finished_before(self, cutoff: float) -> set[str]:
+        return set()
+
+    def change_state(self) -> str:
+        cid = next(iter(self.vendor.campaigns))
+        self.vendor.campaigns[cid]["state"] = "lost"
+        return cid
+
+    def break_listing(self) -> None:
+        self.vendor.broken = True
+
+    def add_unreadable_entries(self) -> None:
+        self.vendor.extra = [{"name": "no id"}, {"id": "../x"}]
+
+    def now(self) -> float:
+        return self.clock
+
+
+@contextlib.asynccontextmanager
+async def parcel_vendor() -> AsyncIterator[tuple[ParcelVendor, str]]:
+    vendor = ParcelVendor(
+        {
+            f"p{i}": {"id": f"p{i}", "name": f"Parcel {i}", "state": "in_transit", "delivered": i}
+            for i in range(12)
+        }
+    )
+    app = web.Application()
+    app.router.add_get("/campaigns", vendor.answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield vendor, f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+KINDS = ["experiture", "greenarrow", "parcel"]
+
+
+@contextlib.asynccontextmanager
+async def vendor(kind: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Driver]:
+    monkeypatch.setitem(SOURCE_KINDS, "parcel", PARCEL)  # the one line a new kind needs
+    if kind == "parcel":
+        async with parcel_vendor() as (parcel, url):
+            yield ParcelDriver(parcel, url, 1_800_000_000.0)
+        return
+    async with running_simulator(experiture_campaigns=60, greenarrow_campaigns=60) as (sim, url):
+        yield ExperitureDriver(sim, url) if kind == "experiture" else GreenArrowDriver(sim, url)
+
+
+@dataclass
+class Books:
+    """A source, its ledger on a manual clock, and telemetry recording each refresh."""
+
+    source: Source[Any, Any]
+    ledger: Ledger[Any]
+    clock: ManualClock
+    telemetry: Telemetry
+    name: str = "c"
+
+    async def refresh(self) -> RefreshReport:
+        report = await self.ledger.refresh()
+        rows = [self.source.row(e) for e in self.ledger.current()]
+        error = str(report.failure) if report.failure else None
+        self.telemetry.record_refresh(
+            self.name, report, started=self.clock.time(), duration=0.0, error=error, rows=rows
+        )
+        return report
+
+    @property
+    def ids(self) -> set[str]:
+        return set(self.ledger.entries)
+
+    def entry(self, cid: str) -> Entry[Any]:
+        return self.ledger.entries[cid]
+
+    def errors(self, reason: ErrorReason) -> float:
+        return self.telemetry.upstream_errors.get((self.name, reason))
+
+    def skipped(self, reason: SkipReason) -> float:
+        return self.telemetry.campaigns_skipped.get((self.name, reason))
+
+
+@contextlib.asynccontextmanager
+async def books(
+    driver: Driver, shard: Shard | None = None, **overrides: Any
+) -> AsyncIterator[Books]:
+    cfg = parse_config({"sources": [driver.config(**overrides)]}).sources[0]
+    kind = SOURCE_KINDS[cfg.type]
+    telemetry = Telemetry()
+    telemetry.register(cfg.name, cfg.type, cfg.poll_interval)
+    client = UpstreamClient(
+        cfg.name,
+        telemetry,
+        timeout=5,
+        concurrency=8,
+        retries=False,
+        error_fields=kind.error_fields,
+    )
+    clock = ManualClock(wall=driver.now())
+    source = kind.create(cfg, client)
+    ledger: Ledger[Any] = Ledger(source, shard=shard or Shard(), clock=clock)
+    try:
+        yield Books(source, ledger, clock, telemetry)
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_every_listed_campaign_is_kept_and_reported(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with vendor(kind, monkeypatch) as driver, books(driver) as b:
+        report = await b.refresh()
+        assert report.failure is None
+        assert b.ids == driver.listed()
+        assert report.campaigns == len(driver.listed())
+        assert report.polled == driver.listing_size()
+        assert all(e.updated_at == b.clock.time() and e.error is None for e in b.ledger.current())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_the_cap_keeps_max_campaigns_and_counts_the_rest(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with vendor(kind, monkeypatch) as driver, books(driver, max_campaigns=5) as b:
+        await b.refresh()
+        assert len(b.ids) == 5 and b.ids <= driver.listed()
+        assert b.skipped(SkipReason.MAX_CAMPAIGNS) == driver.listing_size() - 5
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_shards_split_the_campaigns_exactly(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with vendor(kind, monkeypatch) as driver:
+        owned = []
+        for index in range(3):
+            async with books(driver, shard=Shard(index, 3)) as b:
+                await b.refresh()
+                owned.append(b.ids)
+        assert set().union(*owned) == driver.listed()
+        assert sum(len(ids) for ids in owned) == len(driver.listed())
+        assert all(owned), "every shard owns some of 12 or more campaigns"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_finished_campaigns_retire_after_retention(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with vendor(kind, monkeypatch) as driver:
+        if kind == "parcel":  # the vendor gives no finish time: the ledger's own is used
+            cid = driver.change_state()
+            async with books(driver, retention="1d") as b:
+                await b.refresh()
+                assert cid in b.ids
+                b.clock.advance(DAY + 1)
+                await b.refresh()
+                assert cid not in b.ids
+                await b.refresh()
+                assert b.skipped(SkipReason.RETIRED) == 1
+            return
+        old = driver.finished_before(driver.now() - DAY)
+        assert old
+        async with books(driver, retention="1d") as b:
+            await b.refresh()
+            assert not old & b.ids
+            assert b.ids == driver.listed() - old
+            await b.refresh()
+            assert b.skipped(SkipReason.RETIRED) == len(old)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_an_unreadable_listing_keeps_every_last_good_value(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with vendor(kind, monkeypatch) as driver, books(driver) as b:
+        await b.refresh()
+        before = {cid: b.entry(cid).updated_at for cid in b.ids}
+        driver.break_listing()
+        b.clock.advance(60)
+        report = await b.refresh()
+        assert report.failure is not None
+        assert {cid: b.entry(cid).updated_at for cid in b.ids} == before
+        assert b.errors(ErrorReason.MALFORMED) >= 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_unreadable_entries_are_counted_and_forget_nothing(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with vendor(kind, monkeypatch) as driver, books(driver) as b:
+        await b.refresh()
+        known = set(b.ids)
+        driver.add_unreadable_entries()
+        report = await b.refresh()
+        assert report.failure is None
+        assert b.ids == known
+        assert b.errors(ErrorReason.MALFORMED) >= 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_the_time_a_campaign_entered_its_state_is_when_it_was_first_seen_so(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with vendor(kind, monkeypatch) as driver, books(driver) as b:
+        await b.refresh()
+        first = b.clock.time()
+        assert all(e.state_since == first for e in b.ledger.current())
+        b.clock.advance(60)
+        await b.refresh()
+        assert all(e.state_since == first for e in b.ledger.current())
+        cid = driver.change_state()
+        b.clock.advance(60)
+        await b.refresh()
+        assert b.entry(cid).state_since == first + 120
+        others = [e for e in b.ledger.current() if e.campaign_id != cid]
+        assert any(e.state_since == first for e in others)
+
+
+async def test_a_third_kind_shows_on_the_status_page_as_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with vendor("parcel", monkeypatch) as driver, books(driver) as b:
+        driver.change_state()
+        await b.refresh()
+        page = render_status_page(b.telemetry)
+    assert "parcels delivered / sent" in page and "lost / sent" in page
+    assert "sent / recipients" not in page and "failed / scheduled" not in page
+    assert page.index("Parcel 0") < page.index("Parcel 1"), "lost ranks first"

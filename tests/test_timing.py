@@ -1,0 +1,229 @@
+"""Logic that depends on time, on a manual clock: the polling cadence, the poll loop's
+delay and backoff, the failure streak, the analytics re-check after a 403, and what a
+nulled field keeps. Each fails when its behaviour is broken, in milliseconds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from exporter.clock import ManualClock
+from exporter.config import parse_config
+from exporter.exposition import MetricFamily
+from exporter.ledger import Book, Entry, Ledger, Refresh, RefreshReport, SourceError
+from exporter.poller import poll_forever
+from exporter.sources.base import CampaignRow, Source
+from exporter.sources.experiture import schedule
+from exporter.sources.experiture.config import ExperitureConfig
+from exporter.sources.experiture.model import ExecutionStatus, ListedCampaign
+from exporter.sources.experiture.records import CampaignRecord
+from exporter.sources.greenarrow.model import GACampaignSnapshot
+from exporter.sources.greenarrow.source import GreenArrowSource
+from exporter.store import ExpositionStore
+from exporter.telemetry import Telemetry
+from exporter.upstream import UpstreamClient
+
+from .helpers import experiture_source, ga_source, running_simulator
+
+pytestmark = pytest.mark.anyio
+NOW = 1_800_000_000.0
+MINUTE, HOUR = 60.0, 3600.0
+
+
+def exp_config(**overrides: Any) -> ExperitureConfig:
+    overrides.setdefault("poll_interval", "30s")
+    source = experiture_source("http://sim.invalid", **overrides)
+    config = parse_config({"sources": [source]}).sources[0]
+    assert isinstance(config, ExperitureConfig)
+    return config
+
+
+def status(state: str, send_at: float | None = None, done: float | None = None) -> ExecutionStatus:
+    return ExecutionStatus(None, None, state, None, done, None, send_at)
+
+
+# Defaults: poll_interval 30s, scheduled_interval 10m, send_lead 10m, settle_for 1h,
+# settle_interval 5m, idle_interval 1h.
+CADENCE = [
+    ("running", status("running"), 30.0),
+    ("overdue", status("pending_or_overdue"), 30.0),
+    ("undocumented", status("paused_by_ops"), 30.0),
+    ("scheduled in a day", status("scheduled", send_at=NOW + 24 * HOUR), 10 * MINUTE),
+    ("scheduled in 15m", status("scheduled", send_at=NOW + 15 * MINUTE), 5 * MINUTE),
+    ("scheduled in 5m", status("scheduled", send_at=NOW + 5 * MINUTE), 30.0),
+    ("scheduled, no time", status("scheduled"), 30.0),
+    ("completed just now", status("completed", done=NOW - MINUTE), 5 * MINUTE),
+    ("failed 2h ago", status("failed", done=NOW - 2 * HOUR), HOUR),
+    ("completed, no time", status("completed"), HOUR),
+    ("not scheduled", status("not_scheduled"), HOUR),
+]
+
+
+@pytest.mark.parametrize(("case", "st", "seconds"), CADENCE, ids=[c[0] for c in CADENCE])
+def test_cadence_by_state(case: str, st: ExecutionStatus, seconds: float) -> None:
+    assert schedule.cadence(exp_config(), st, NOW) == seconds
+
+
+def test_without_adaptive_polling_every_campaign_is_read_every_interval() -> None:
+    config = exp_config(polling={"adaptive": False})
+    for _, st, _ in CADENCE:
+        assert schedule.cadence(config, st, NOW) == 30.0
+
+
+def listing(updated: str) -> ListedCampaign:
+    return ListedCampaign("c1", None, None, None, updated)
+
+
+def test_due_when_new_when_its_time_comes_or_when_edited() -> None:
+    config = exp_config()
+    rec = CampaignRecord("c1", listing=listing("v1"), next_due=100.0)
+    assert schedule.due(config, None, listing("v1"), 50.0)
+    assert not schedule.due(config, rec, listing("v1"), 99.9)
+    assert schedule.due(config, rec, listing("v1"), 100.0)
+    assert schedule.due(config, rec, listing("v2"), 50.0)
+    assert schedule.due(exp_config(polling={"adaptive": False}), rec, listing("v1"), 50.0)
+
+
+def test_summary_is_read_again_when_edited_or_stale() -> None:
+    config, fixed = exp_config(summary_interval="10m"), exp_config(polling={"adaptive": False})
+    rec = CampaignRecord("c1", listing=listing("v1"))
+    assert schedule.setup_due(config, rec, 0.0), "never read"
+    rec.setup = object()  # type: ignore[assignment]
+    rec.setup_version, rec.setup_read = "v1", 1000.0
+    assert not schedule.setup_due(config, rec, 1000.0 + 10 * HOUR), "adaptive: on change only"
+    rec.listing = listing("v2")
+    assert schedule.setup_due(config, rec, 1001.0)
+    rec.listing = listing("v1")
+    assert not schedule.setup_due(fixed, rec, 1000.0 + 599)
+    assert schedule.setup_due(fixed, rec, 1000.0 + 600)
+
+
+class Flaky(Source[Any, Any]):
+    """A source whose refreshes fail or succeed as scripted."""
+
+    def __init__(self, config: Any, outcomes: list[bool]) -> None:
+        self.config, self.outcomes = config, outcomes
+
+    async def fetch(self, book: Book[Any]) -> Refresh[Any]:
+        book.select([])
+        ok = self.outcomes.pop(0)
+        return Refresh(failure=None if ok else SourceError("down"))
+
+    def state_of(self, snapshot: Any) -> str | None:
+        return None
+
+    def render(self, entries: Sequence[Entry[Any]]) -> list[MetricFamily]:
+        return []
+
+    def row(self, entry: Entry[Any]) -> CampaignRow:
+        raise AssertionError
+
+
+class Stop(Exception):
+    pass
+
+
+async def run_loop(outcomes: list[bool]) -> tuple[list[float], Telemetry, list[int]]:
+    """Run the poll loop over scripted refreshes; the delays it asked for, and the streak
+    after each refresh."""
+    clock = ManualClock()
+    telemetry = Telemetry()
+    source = Flaky(exp_config(), list(outcomes))
+    ledger: Ledger[Any] = Ledger(source, clock=clock)
+    delays: list[float] = []
+    streaks: list[int] = []
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+        streaks.append(telemetry.sources["prod"].consecutive_failures)
+        clock.advance(seconds)
+        if not source.outcomes:
+            raise Stop
+
+    with pytest.raises(Stop):
+        await poll_forever(source, ledger, ExpositionStore(telemetry), telemetry, clock, sleep)
+    return delays, telemetry, streaks
+
+
+async def test_a_failing_source_waits_twice_as_long_after_each_further_failure() -> None:
+    delays, _, _ = await run_loop([False] * 7)
+    assert delays == [30, 60, 120, 240, 300, 300, 300]
+
+
+async def test_one_success_resets_the_streak_and_the_delay() -> None:
+    delays, telemetry, streaks = await run_loop([False, False, False, True, False])
+    assert streaks == [1, 2, 3, 0, 1]
+    assert delays == [30, 60, 120, 30, 30]
+    assert telemetry.sources["prod"].refreshes == {"success": 1, "failure": 4}
+
+
+def test_the_failure_streak_is_telemetrys_to_keep() -> None:
+    telemetry = Telemetry()
+    telemetry.register("s", "experiture", 30)
+    failed, ok = RefreshReport(failure=SourceError("x")), RefreshReport()
+    for report, streak in [(failed, 1), (failed, 2), (ok, 0), (failed, 1)]:
+        error = str(report.failure) if report.failure else None
+        telemetry.record_refresh("s", report, started=0, duration=0, error=error, rows=())
+        assert telemetry.sources["s"].consecutive_failures == streak
+
+
+async def test_metrics_is_asked_again_only_after_summary_interval_once_refused() -> None:
+    async with running_simulator(experiture_campaigns=20) as (sim, url):
+        sim.experiture.static_tokens["narrow"] = frozenset({"campaigns:read"})
+        source_cfg = experiture_source(
+            url,
+            authorization={"credentials": "narrow"},
+            summary_interval="10m",
+            polling={"adaptive": False},
+        )
+        config = parse_config({"sources": [source_cfg]}).sources[0]
+        assert isinstance(config, ExperitureConfig)
+        clock = ManualClock(wall=sim.clock.now())
+        client = UpstreamClient("prod", Telemetry(), timeout=5, concurrency=4)
+        from exporter.sources.experiture.source import ExperitureSource
+
+        source = ExperitureSource(config, client)
+        ledger: Ledger[Any] = Ledger(source, clock=clock)
+        try:
+            asked = []
+            for advance in (0, 60, 8 * MINUTE, 2 * MINUTE):
+                clock.advance(advance)
+                before = sim.stats[("experiture", "metrics", 403)]
+                await ledger.refresh()
+                asked.append(sim.stats[("experiture", "metrics", 403)] - before)
+        finally:
+            await client.aclose()
+    # refused at first; not asked at +1m nor at +9m; asked again at +11m
+    assert asked[0] >= 1 and asked[1] == 0 and asked[2] == 0 and asked[3] >= 1
+    assert not source.analytics
+
+
+def snapshot(**changes: Any) -> GACampaignSnapshot:
+    base: dict[str, Any] = {
+        "campaign_id": "7",
+        "name": "Spring",
+        "state": "sending",
+        "paused": False,
+        "organization_id": "1",
+        "organization": "Org",
+        "mailing_list_id": "2",
+        "mailing_list": "List",
+        "started_at": NOW - HOUR,
+        "finished_at": None,
+        "stats": {"sent": {"total": 10, "bounced": 1}, "open": {"total": 4}},
+    }
+    base.update(changes)
+    return GACampaignSnapshot(**base)
+
+
+def test_nulled_fields_and_stats_groups_keep_their_last_good_values() -> None:
+    config = parse_config({"sources": [ga_source("http://ga.invalid")]}).sources[0]
+    source = GreenArrowSource(config, None)  # type: ignore[arg-type]
+    previous = snapshot(finished_at=NOW)
+    new = snapshot(name=None, organization=None, finished_at=None, stats={"sent": {"total": 12}})
+    merged = source.merge(previous, new)
+    assert merged.name == "Spring" and merged.organization == "Org"
+    assert merged.stats == {"sent": {"total": 12}, "open": {"total": 4}}
+    assert merged.finished_at is None, "a campaign sending again has no finish time"
