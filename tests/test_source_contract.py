@@ -173,7 +173,8 @@ class Driver:
         raise NotImplementedError
 
     def add_unreadable_entries(self) -> None:
-        """The listing gains entries that cannot be read."""
+        """The listing gains entries that cannot be read, and stops showing a campaign the
+        source knows (it may be one of the unreadable ones)."""
         raise NotImplementedError
 
     def now(self) -> float:
@@ -219,6 +220,8 @@ class ExperitureDriver(Driver):
         self.sim.faults.add(Fault(kind="malformed", api="experiture", endpoint="list"))
 
     def add_unreadable_entries(self) -> None:
+        hidden = sorted(self.listed())[0]
+        self.sim.experiture.campaigns[hidden].deleted = True
         self.sim.faults.add(Fault(kind="bad_ids", api="experiture", endpoint="list"))
 
     def now(self) -> float:
@@ -230,7 +233,8 @@ class GreenArrowDriver(ExperitureDriver):
 
     def config(self, **overrides: Any) -> dict[str, Any]:
         overrides.setdefault("retention", "365d")
-        return ga_source(self.url, name="c", per_page=500, **overrides)
+        # ten a page: unreadable entries put first push listed campaigns off each page
+        return ga_source(self.url, name="c", per_page=10, **overrides)
 
     def listed(self) -> set[str]:
         return {c["campaign_id"] for c in self.sim.greenarrow.truth(self.now())}
@@ -289,6 +293,7 @@ class ParcelDriver(Driver):
 
     def add_unreadable_entries(self) -> None:
         self.vendor.extra = [{"name": "no id"}, {"id": "../x"}]
+        del self.vendor.campaigns["p3"]
 
     def now(self) -> float:
         return self.clock
