@@ -7,6 +7,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
+import re
+import secrets
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -34,9 +37,9 @@ _TLS_VERSIONS = {
     "TLS12": ssl.TLSVersion.TLSv1_2,
     "TLS13": ssl.TLSVersion.TLSv1_3,
 }
-# A real bcrypt hash of a random string: unknown users are checked against it, so a
-# wrong user name costs as much time as a wrong password (no timing oracle).
-_DUMMY_HASH = b"$2b$10$DzUpRYyr1D5pAkVr6b79h.4Uz82XaJjwJCqrsJagttyTxpgx3cUCy"
+_BCRYPT_ALPHABET = "./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+# Which dummy cost a made-up user name gets: keyed, so nobody can predict it.
+_NAME_KEY = secrets.token_bytes(32)
 REALM = 'Basic realm="campaign-exporter", charset="UTF-8"'
 
 
@@ -69,7 +72,7 @@ class WebConfig(Strict):
     @classmethod
     def _hashes_are_bcrypt(cls, users: dict[str, str]) -> dict[str, str]:
         for user, hashed in users.items():
-            if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
+            if not re.fullmatch(r"\$2[aby]\$\d\d\$.{53}", hashed):
                 raise ValueError(f'the password of "{user}" is not a bcrypt hash')
         return users
 
@@ -120,8 +123,19 @@ def ssl_context(tls: TLSServerConfig) -> ssl.SSLContext:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def dummy_hash(cost: int) -> bytes:
+    """A well-formed bcrypt hash that no password matches (its digest is random); checking a
+    password against it takes as long as against a real hash of the same cost."""
+    digest = "".join(secrets.choice(_BCRYPT_ALPHABET) for _ in range(31))
+    return bcrypt.gensalt(cost) + digest.encode()
+
+
 class BasicAuthGate:
     """Checks ``Authorization: Basic`` against bcrypt hashes, off the event loop.
+
+    A name that is not a user is checked against a dummy hash of a cost one of the users
+    has, so a wrong name takes as long to refuse as a wrong password: with a fixed-cost
+    dummy, users whose hash has another cost would show by timing.
 
     A successful check is remembered (keyed by a hash of the credentials and the stored
     hash) so a scraping Prometheus does not pay bcrypt's cost on every scrape.
@@ -129,14 +143,25 @@ class BasicAuthGate:
 
     def __init__(self, users: dict[str, str]) -> None:
         self.users = {u: h.encode() for u, h in users.items()}
+        self.costs = sorted(int(h.split("$")[2]) for h in users.values())
+        self.dummies = {cost: dummy_hash(cost) for cost in set(self.costs)}
         self.verified: set[bytes] = set()
 
     def _key(self, user: str, password: bytes, hashed: bytes) -> bytes:
         return hashlib.sha256(user.encode() + b"\0" + password + b"\0" + hashed).digest()
 
+    def hash_for(self, user: str) -> bytes:
+        hashed = self.users.get(user)
+        if hashed is not None:
+            return hashed
+        # With mixed costs, made-up names follow the users' own mix of costs, each name
+        # always the same cost, so timing a name does not tell whether it is a user.
+        digest = hmac.digest(_NAME_KEY, user.encode(), "sha256")
+        return self.dummies[self.costs[int.from_bytes(digest[:8], "big") % len(self.costs)]]
+
     async def allowed(self, header: str | None) -> bool:
         user, password = _basic(header)
-        hashed = self.users.get(user, _DUMMY_HASH)
+        hashed = self.hash_for(user)
         key = self._key(user, password, hashed)
         if key in self.verified:
             return user in self.users

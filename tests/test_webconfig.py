@@ -197,8 +197,7 @@ async def test_basic_auth_and_headers(tmp_path: Path) -> None:
             assert headers["X-Content-Type-Options"] == "nosniff"
 
 
-async def test_unknown_users_cost_a_bcrypt_check_too(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No timing oracle: a wrong user name runs bcrypt just as a wrong password does."""
+def spy_on_bcrypt(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     checked: list[bytes] = []
     real = webconfig._checkpw
 
@@ -207,10 +206,42 @@ async def test_unknown_users_cost_a_bcrypt_check_too(monkeypatch: pytest.MonkeyP
         return real(password, hashed)
 
     monkeypatch.setattr(webconfig, "_checkpw", spy)
-    gate = webconfig.BasicAuthGate({"prometheus": bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode()})
+    return checked
+
+
+def cost(hashed: bytes) -> int:
+    return int(hashed.split(b"$")[2])
+
+
+async def test_unknown_users_cost_a_bcrypt_check_of_the_users_cost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No timing oracle: a wrong name runs bcrypt at the same cost as a wrong password."""
+    checked = spy_on_bcrypt(monkeypatch)
+    gate = webconfig.BasicAuthGate({"prometheus": bcrypt.hashpw(b"pw", bcrypt.gensalt(5)).decode()})
     assert not await gate.allowed(basic("nobody", "pw")["Authorization"])
-    assert checked == [webconfig._DUMMY_HASH]
-    assert bcrypt.checkpw(b"x", webconfig._DUMMY_HASH) is False  # a real, valid hash
+    assert not await gate.allowed(basic("prometheus", "wrong")["Authorization"])
+    assert [cost(h) for h in checked] == [5, 5]
+    assert checked[0] != checked[1]
+    assert bcrypt.checkpw(b"pw", checked[0]) is False  # a well-formed hash that never matches
+
+
+async def test_with_mixed_costs_each_unknown_name_gets_one_of_the_users_costs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    checked = spy_on_bcrypt(monkeypatch)
+    gate = webconfig.BasicAuthGate(
+        {
+            "alice": bcrypt.hashpw(b"a", bcrypt.gensalt(4)).decode(),
+            "bob": bcrypt.hashpw(b"b", bcrypt.gensalt(6)).decode(),
+        }
+    )
+    names = [f"guess-{i}" for i in range(24)]
+    for name in [*names, *names]:
+        assert not await gate.allowed(basic(name, "pw")["Authorization"])
+    costs = [cost(h) for h in checked]
+    assert set(costs) == {4, 6}
+    assert costs[:24] == costs[24:]  # a name always costs the same
 
 
 @pytest.mark.parametrize(
