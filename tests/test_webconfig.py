@@ -441,6 +441,10 @@ async def assert_refused(addr: str, ctx: ssl.SSLContext) -> None:
         await handshake(addr, ctx)
 
 
+def der(leaf: trustme.LeafCert) -> bytes:
+    return ssl.PEM_cert_to_DER_cert(leaf.cert_chain_pems[0].bytes().decode())
+
+
 async def test_tls_with_a_ca_made_in_the_test(pki: Pki) -> None:
     async with secured_exporter(materialize("tls_files.yml", pki)) as addr:
         status, _, body = await fetch(f"https://{addr}/metrics", client_context(pki.ca))
@@ -470,6 +474,34 @@ async def test_inline_certificate_key_and_client_ca(pki: Pki) -> None:
             await fetch(url, client_context(pki.ca))
         ctx = client_context(pki.ca, pki.ca.issue_cert("prometheus.example"))
         status, _, _ = await fetch(url, ctx)
+        assert status == 200
+
+
+async def test_a_rotated_certificate_reaches_the_next_connection(pki: Pki) -> None:
+    """Certificate and key rewritten in place: the next handshake serves the new pair."""
+    first = pki.server
+    async with secured_exporter(materialize("tls_files.yml", pki)) as addr:
+        _, served = await handshake(addr, client_context(pki.ca))
+        assert served == der(first)
+        renewed = pki.ca.issue_cert("127.0.0.1", "localhost")
+        pki.write_server(renewed)
+        _, served = await handshake(addr, client_context(pki.ca))
+        assert served == der(renewed) != der(first)
+        status, _, _ = await fetch(f"https://{addr}/-/healthy", client_context(pki.ca))
+        assert status == 200
+
+
+async def test_an_invalid_file_at_runtime_refuses_until_fixed(pki: Pki) -> None:
+    """Like the toolkit: no falling back to the last good file, which may grant too much."""
+    path = materialize("tls_files.yml", pki)
+    good = path.read_text()
+    async with secured_exporter(path) as addr:
+        url = f"https://{addr}/-/healthy"
+        path.write_text(good + "  cipher_suites: [TLS_NO_SUCH_SUITE]\n")
+        with pytest.raises(aiohttp.ClientError):
+            await fetch(url, client_context(pki.ca))
+        path.write_text(good)
+        status, _, _ = await fetch(url, client_context(pki.ca))
         assert status == 200
 
 
@@ -540,24 +572,24 @@ def tls12_client(ca: trustme.CA, openssl_ciphers: str) -> ssl.SSLContext:
     return ctx
 
 
-@pytest.mark.parametrize(
-    ("prefer_server", "chosen"),
-    [(True, "ECDHE-ECDSA-AES256-GCM-SHA384"), (False, "ECDHE-ECDSA-AES128-GCM-SHA256")],
-)
-async def test_cipher_suites_and_whose_preference_wins(
-    pki: Pki, prefer_server: bool, chosen: str
-) -> None:
+async def test_cipher_suites_and_whose_preference_wins(pki: Pki) -> None:
     """The listed suites only; the server's order, or the client's once
-    prefer_server_cipher_suites is false."""
+    prefer_server_cipher_suites is false (applied without a restart)."""
     suites = ["TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"]
-    config = tls_section(
-        max_version="TLS12", cipher_suites=suites, prefer_server_cipher_suites=prefer_server
-    )
+    path = write_web_config(pki.dir, tls_section(max_version="TLS12", cipher_suites=suites))
     client_order = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"
-    async with secured_exporter(write_web_config(pki.dir, config)) as addr:
+    async with secured_exporter(path) as addr:
         cipher, _ = await handshake(addr, tls12_client(pki.ca, client_order))
-        assert cipher == chosen
+        assert cipher == "ECDHE-ECDSA-AES256-GCM-SHA384"
         await assert_refused(addr, tls12_client(pki.ca, "ECDHE-ECDSA-CHACHA20-POLY1305"))
+        write_web_config(
+            pki.dir,
+            tls_section(
+                max_version="TLS12", cipher_suites=suites, prefer_server_cipher_suites=False
+            ),
+        )
+        cipher, _ = await handshake(addr, tls12_client(pki.ca, client_order))
+        assert cipher == "ECDHE-ECDSA-AES128-GCM-SHA256"
 
 
 async def test_listing_only_tls13_suites_leaves_tls12_clients_nothing(pki: Pki) -> None:
@@ -634,9 +666,16 @@ async def test_headers_on_every_response(pki: Pki) -> None:
             assert {k: resp_headers.get(k) for k in expected} == expected, path_
 
 
-async def test_basic_auth(tmp_path: Path) -> None:
-    hashed = bcrypt.hashpw(b"scrape-pass", bcrypt.gensalt(4)).decode()
-    path = write_web_config(tmp_path, {"basic_auth_users": {"prometheus": hashed}})
+async def test_basic_auth_and_a_users_change_without_restart(tmp_path: Path) -> None:
+    def users(**passwords: str) -> dict[str, Any]:
+        return {
+            "basic_auth_users": {
+                user: bcrypt.hashpw(pw.encode(), bcrypt.gensalt(4)).decode()
+                for user, pw in passwords.items()
+            }
+        }
+
+    path = write_web_config(tmp_path, users(prometheus="scrape-pass"))
     async with secured_exporter(path) as addr:
         url = f"http://{addr}/metrics"
         status, headers, _ = await fetch(url)
@@ -648,6 +687,23 @@ async def test_basic_auth(tmp_path: Path) -> None:
         for _ in range(2):  # the second time comes from the cache of verified credentials
             status, _, body = await fetch(url, headers=basic("prometheus", "scrape-pass"))
             assert status == 200 and "campaign_exporter_build_info" in body
+        write_web_config(tmp_path, users(grafana="new-pass"))
+        status, _, _ = await fetch(url, headers=basic("prometheus", "scrape-pass"))
+        assert status == 401
+        status, _, _ = await fetch(url, headers=basic("grafana", "new-pass"))
+        assert status == 200
+
+
+async def test_an_invalid_users_file_at_runtime_answers_500(tmp_path: Path) -> None:
+    hashed = bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode()
+    path = write_web_config(tmp_path, {"basic_auth_users": {"u": hashed}})
+    async with secured_exporter(path) as addr:
+        write_web_config(tmp_path, {"basic_auth_users": {"u": "pw"}})
+        status, _, _ = await fetch(f"http://{addr}/-/healthy", headers=basic("u", "pw"))
+        assert status == 500
+        write_web_config(tmp_path, {"basic_auth_users": {"u": hashed}})
+        status, _, _ = await fetch(f"http://{addr}/-/healthy", headers=basic("u", "pw"))
+        assert status == 200
 
 
 def spy_on_bcrypt(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:

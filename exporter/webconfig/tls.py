@@ -89,6 +89,13 @@ def _go_ip(text: str) -> str:
     return str(ip)
 
 
+def watched_files(config: WebConfig, base: Path) -> tuple[Path, ...]:
+    """The files a change of which changes the served TLS."""
+    tls = config.tls_server_config
+    keys = ("cert_file", "key_file", "client_ca_file")
+    return tuple(p for p in (tls.path(k, base) for k in keys) if p is not None)
+
+
 def server_context(config: WebConfig, base: Path) -> ServerContext | None:
     """The TLS to serve, or None for plain HTTP; ConfigError names the first problem, in
     the order the toolkit checks."""
