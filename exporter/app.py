@@ -18,7 +18,7 @@ from .shard import Shard
 from .store import ExpositionStore
 from .telemetry import Telemetry
 from .web import make_app, serve
-from .webconfig import WebConfig, ssl_context
+from .webconfig import WebConfigFile
 
 log = logging.getLogger("campaign_exporter")
 
@@ -29,7 +29,7 @@ class RunOptions:
     config_file: Path | None = None
     on_listening: Callable[[list[str]], None] | None = None
     handle_signals: bool = True
-    web_config: WebConfig | None = None
+    web_config: WebConfigFile | None = None
     shard: Shard = field(default_factory=Shard)
 
 
@@ -82,8 +82,7 @@ async def run(config: Config, options: RunOptions) -> None:
         await fleet.apply(config)
         reloader = Reloader(options.config_file, fleet, telemetry) if options.config_file else None
         app = make_app(store, telemetry, reloader.reload if reloader else None, options.web_config)
-        tls = options.web_config.tls_server_config if options.web_config else None
-        ctx = ssl_context(tls) if tls else None
+        ctx = options.web_config.ssl_context() if options.web_config else None
         tg.start_soon(serve, app, options.listen_address, ctx, options.on_listening)
         if options.handle_signals:
             tg.start_soon(_signals, tg, reloader)

@@ -11,7 +11,7 @@ from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 from .statuspage import render_status_page
 from .store import ExpositionStore
 from .telemetry import Telemetry
-from .webconfig import WebConfig, middlewares
+from .webconfig import WebConfigFile
 
 ReloadFn = Callable[[], Awaitable[str | None]]
 
@@ -96,10 +96,12 @@ def make_app(
     store: ExpositionStore,
     telemetry: Telemetry,
     reload: ReloadFn | None = None,
-    web_config: WebConfig | None = None,
+    web_config: WebConfigFile | None = None,
 ) -> web.Application:
     h = Handlers(store, telemetry, reload)
-    app = web.Application(middlewares=middlewares(web_config) if web_config else ())
+    app = web.Application()
+    if web_config is not None:
+        web_config.install(app)
     app.router.add_get("/", h.landing)
     app.router.add_get("/metrics", h.metrics)
     app.router.add_get("/-/healthy", h.healthy)
