@@ -114,6 +114,10 @@ class ToyApi(VendorApi):
     def truth(self, now: float) -> list[dict[str, Any]]:
         return self.widgets
 
+    def entries(self, body: dict[str, Any]) -> list[Any] | None:
+        data = body.get("data")
+        return data if isinstance(data, list) else None
+
 
 async def fetch(session: ClientSession, url: str) -> tuple[int, Any, CIMultiDictProxy[str]]:
     async with session.get(url) as resp:
@@ -122,7 +126,8 @@ async def fetch(session: ClientSession, url: str) -> tuple[int, Any, CIMultiDict
 
 @pytest.mark.anyio
 async def test_a_third_vendor_is_served_through_the_shared_plumbing() -> None:
-    """A vendor module registered at construction gets routes, truth, faults and stats."""
+    """A vendor module registered at construction gets routes, truth, faults, the hostile kit
+    (through its listing hooks) and stats."""
     sim = Simulator(
         SimulatorSettings(experiture_campaigns=2, greenarrow_campaigns=2), (*VENDORS, ToyApi)
     )
@@ -153,11 +158,15 @@ async def test_a_third_vendor_is_served_through_the_shared_plumbing() -> None:
                 "7",
             )
 
+            sim.faults.add(Fault(kind="oversized_page", api="toy", count=1))
+            status, body, _ = await fetch(session, f"{url}/toy/widgets")
+            assert (status, len(body["data"]), body["data"][-1]) == (200, 150, widgets[2])
+
             status, _, _ = await fetch(session, f"{url}/ga/api/v2/system_campaigns")
             assert status == 401  # the default vendors are still there beside it
     finally:
         await runner.cleanup()
-    assert sim.stats[("toy", "widgets", 200)] == 1
+    assert sim.stats[("toy", "widgets", 200)] == 2
     assert sim.stats[("toy", "widgets", 503)] == 1
     assert sim.stats[("toy", "widgets", 429)] == 1
 

@@ -419,6 +419,17 @@ class ExperitureApi(VendorApi):
     def truth(self, now: float) -> list[dict[str, Any]]:
         return self.world.truth(now)
 
+    def entries(self, body: dict[str, Any]) -> list[Any] | None:
+        data = body.get("data")
+        return data if isinstance(data, list) else None
+
+    def set_entry_id(self, entry: dict[str, Any], value: Any) -> None:
+        entry["campaignId"] = value
+
+    def claim_total(self, body: dict[str, Any], total: int) -> None:
+        if isinstance(body.get("pagination"), dict):
+            body["pagination"]["total"] = total
+
     # -- the API -------------------------------------------------------------------------
 
     def _scoped(self, request: web.Request, scope: str, produce: Produce) -> Produce:

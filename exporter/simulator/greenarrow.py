@@ -311,6 +311,20 @@ class GreenArrowApi(VendorApi):
     def truth(self, now: float) -> list[dict[str, Any]]:
         return self.world.truth(now)
 
+    def entries(self, body: dict[str, Any]) -> list[Any] | None:
+        data = body.get("data")
+        report = data.get("campaign_report") if isinstance(data, dict) else None
+        return report if isinstance(report, list) else None
+
+    def set_entry_id(self, entry: dict[str, Any], value: Any) -> None:
+        if isinstance(entry.get("campaign"), dict):
+            entry["campaign"]["id"] = value
+
+    def claim_total(self, body: dict[str, Any], total: int) -> None:
+        for key in ("num_records", "num_pages"):
+            if key in body:
+                body[key] = total
+
     async def system_campaigns(self, request: web.Request) -> Produce:
         q = request.query
 

@@ -120,7 +120,7 @@ class Simulator:
         elif fault.kind == "unknown_values":
             body["data"] = unknown_values(body.get("data"))
         elif fault.kind in hostile.BODY_MUTATIONS:
-            return hostile.BODY_MUTATIONS[fault.kind](body)
+            return hostile.BODY_MUTATIONS[fault.kind](body, vendor)
         return body
 
     def _within_rate(self, api: str) -> bool:

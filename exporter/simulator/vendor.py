@@ -70,6 +70,18 @@ class VendorApi(ABC):
         """Control endpoints of this vendor beyond its truth, under /_sim/<name>/."""
         return ()
 
+    # What the hostile kit needs to know about the shape of a listing.
+
+    def entries(self, body: dict[str, Any]) -> list[Any] | None:
+        """The campaigns of a listing answer (None when the body is not a listing)."""
+        return None
+
+    def set_entry_id(self, entry: dict[str, Any], value: Any) -> None:  # noqa: B027 - optional hook
+        """Give one listing entry another campaign id."""
+
+    def claim_total(self, body: dict[str, Any], total: int) -> None:  # noqa: B027 - optional hook
+        """Make a listing claim ``total`` campaigns (and pages, where it counts them)."""
+
 
 VendorFactory = Callable[[SimulatorSettings, random.Random, SimClock], VendorApi]
 """Builds a vendor's world from the settings, the shared seeded random source and clock."""
