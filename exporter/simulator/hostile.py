@@ -1,8 +1,9 @@
 """Hostile answers: what a broken or malicious upstream can send that is still valid HTTP
 (and mostly valid JSON). Used by the fault plan; none of it is in the vendors' contract.
 
-The kit knows no vendor: where it must find a listing's entries, ids or totals, it asks
-the vendor serving the answer, through ``Listing``.
+The kit knows no vendor's listing: where it must find entries, ids or totals, it asks the
+vendor serving the answer, through ``Listing``. Only ``echo_credentials`` answers in both
+vendors' error shapes at once, so that a reader of either finds the echoed text.
 """
 
 from __future__ import annotations

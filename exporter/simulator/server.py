@@ -4,7 +4,7 @@ The server knows vendors only through ``vendor.VendorApi``; what they share live
 once: faults and hostile answers, the rate limit, request stats, the clock and the control
 API. None of the control API is a vendor's.
 
-Control endpoints (for tests, benchmarks and the curious):
+Control endpoints (for tests, benchmarks and the curious; the experiture ones are its own):
   GET  /_sim/<api>/truth                      every campaign of that API as the simulator sees it
   POST /_sim/experiture/campaigns/{id}/fail   make its execution fail now
   POST /_sim/experiture/campaigns/{id}/delete answer 404 for it from now on
