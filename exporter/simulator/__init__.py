@@ -1,5 +1,20 @@
-"""A simulator of the upstream APIs: a real HTTP server on loopback, for the demo and tests."""
+"""A simulator of the upstream APIs: a real HTTP server on loopback, for the demo and tests.
 
-from .server import Simulator, SimulatorSettings, SimulatorThread
+One module per vendor API (``experiture``, ``greenarrow``) behind ``vendor.VendorApi``;
+``server`` serves the registered vendors with the plumbing they share.
+"""
 
-__all__ = ["Simulator", "SimulatorSettings", "SimulatorThread"]
+from .server import VENDORS, Simulator, SimulatorThread
+from .settings import SimulatorSettings
+from .vendor import Produce, Route, Trouble, VendorApi
+
+__all__ = [
+    "VENDORS",
+    "Produce",
+    "Route",
+    "Simulator",
+    "SimulatorSettings",
+    "SimulatorThread",
+    "Trouble",
+    "VendorApi",
+]

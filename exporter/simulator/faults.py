@@ -85,3 +85,28 @@ class FaultPlan:
             self.injected[fault.kind] = self.injected.get(fault.kind, 0) + 1
             return fault
         return None
+
+
+def sprinkle_nulls(value: Any, rng: random.Random) -> Any:
+    """The ``nulls`` fault: some values, at any depth, turned to null."""
+    if isinstance(value, dict):
+        return {k: None if rng.random() < 0.3 else sprinkle_nulls(v, rng) for k, v in value.items()}
+    if isinstance(value, list):
+        return [None if rng.random() < 0.2 else sprinkle_nulls(v, rng) for v in value]
+    return value
+
+
+def unknown_values(value: Any) -> Any:
+    """The ``unknown_values`` fault: every state, status and channel one no doc lists."""
+    if isinstance(value, dict):
+        return {
+            k: (
+                "surprising_new_value"
+                if k in ("state", "status", "channel") and isinstance(v, str)
+                else unknown_values(v)
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [unknown_values(v) for v in value]
+    return value

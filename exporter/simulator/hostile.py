@@ -1,12 +1,18 @@
 """Hostile answers: what a broken or malicious upstream can send that is still valid HTTP
-(and mostly valid JSON). Used by the fault plan; none of it is in the vendors' contract."""
+(and mostly valid JSON). Used by the fault plan; none of it is in the vendors' contract.
+
+The kit knows no vendor's listing: where it must find entries, ids or totals, it asks the
+vendor serving the answer, through ``Listing``. Only ``echo_credentials`` answers in both
+vendors' error shapes at once, so that a reader of either finds the echoed text.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
 import zlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -18,6 +24,16 @@ BOGUS_TOTAL = 999_999_999
 ENVELOPE_HEAD = b'{"success": true, "data": ['
 ENVELOPE_TAIL = b"]}"
 DEPTH = 10_000
+
+
+class Listing(Protocol):
+    """Where a vendor's listing keeps its entries, their ids and its claimed totals."""
+
+    def entries(self, body: dict[str, Any]) -> list[Any] | None: ...
+
+    def set_entry_id(self, entry: dict[str, Any], value: Any) -> None: ...
+
+    def claim_total(self, body: dict[str, Any], total: int) -> None: ...
 
 
 def bad_text(value: Any) -> Any:
@@ -43,44 +59,29 @@ def huge_numbers(value: Any) -> Any:
     return value
 
 
-def _report(body: dict[str, Any]) -> list[Any] | None:
-    """The list of entries of a list-endpoint body, whichever API's shape it has."""
-    data = body.get("data")
-    if isinstance(data, dict):
-        data = data.get("campaign_report")
-    return data if isinstance(data, list) else None
-
-
-def oversized_page(body: dict[str, Any]) -> dict[str, Any]:
+def oversized_page(body: dict[str, Any], listing: Listing) -> dict[str, Any]:
     """Far more entries than the page size asked for."""
-    entries = _report(body)
+    entries = listing.entries(body)
     if entries:
         entries[:] = entries * OVERSIZE
     return body
 
 
-def bogus_total(body: dict[str, Any]) -> dict[str, Any]:
+def bogus_total(body: dict[str, Any], listing: Listing) -> dict[str, Any]:
     """A claimed total far beyond what the listing holds."""
-    if isinstance(body.get("pagination"), dict):
-        body["pagination"]["total"] = BOGUS_TOTAL
-    for key in ("num_records", "num_pages"):
-        if key in body:
-            body[key] = BOGUS_TOTAL
+    listing.claim_total(body, BOGUS_TOTAL)
     return body
 
 
-def bad_ids(body: dict[str, Any]) -> dict[str, Any]:
+def bad_ids(body: dict[str, Any], listing: Listing) -> dict[str, Any]:
     """Entries whose ids would change the request path, or are too long to label by."""
-    entries = _report(body)
+    entries = listing.entries(body)
     if not entries or not isinstance(entries[0], dict):
         return body
     bad_entries = []
     for bad in [*BAD_IDS, BIG]:
         entry = json.loads(json.dumps(entries[0]))
-        if isinstance(entry.get("campaign"), dict):
-            entry["campaign"]["id"] = bad
-        else:
-            entry["campaignId"] = bad
+        listing.set_entry_id(entry, bad)
         bad_entries.append(entry)
     entries[:0] = bad_entries  # first, so a reader that stops at the page size meets them
     return body
@@ -127,6 +128,7 @@ def early_answer(kind: str, request: web.Request, size: int) -> web.Response | N
         host = "localhost" if url.host == "127.0.0.1" else "127.0.0.1"
         return web.Response(status=302, headers={"Location": str(url.with_host(host))})
     if kind == "echo_credentials":
+        # Both vendors' error shapes at once, so a reader of either finds the message.
         echoed = request.headers.get("Authorization", "")
         message = f"credentials {echoed} are not valid for this tenant {BAD_TEXT}"
         body = {"success": False, "error": {"code": "BAD_REQUEST", "message": message}}
@@ -135,9 +137,9 @@ def early_answer(kind: str, request: web.Request, size: int) -> web.Response | N
     return None
 
 
-BODY_MUTATIONS = {
-    "bad_text": bad_text,
-    "huge_numbers": huge_numbers,
+BODY_MUTATIONS: dict[str, Callable[[dict[str, Any], Listing], Any]] = {
+    "bad_text": lambda body, _: bad_text(body),
+    "huge_numbers": lambda body, _: huge_numbers(body),
     "oversized_page": oversized_page,
     "bogus_total": bogus_total,
     "bad_ids": bad_ids,
