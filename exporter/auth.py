@@ -31,11 +31,11 @@ class AuthProvider(ABC):
         return False
 
 
-def _read(ref: SecretRef) -> Secret:
+async def _read(ref: SecretRef) -> Secret:
     try:
-        return ref.get()
+        return await ref.get()
     except SecretFileError as exc:
-        raise AuthError(f"cannot read secret file {exc}") from None
+        raise AuthError(f"cannot read the secret file {exc}") from None
 
 
 class StaticAuth(AuthProvider):
@@ -46,7 +46,7 @@ class StaticAuth(AuthProvider):
         self.secret = secret
 
     async def header(self, client: UpstreamClient) -> str:
-        return f"{self.auth_type} {_read(self.secret).reveal()}"
+        return f"{self.auth_type} {(await _read(self.secret)).reveal()}"
 
 
 class BasicAuthProvider(AuthProvider):
@@ -55,7 +55,7 @@ class BasicAuthProvider(AuthProvider):
         self.secret = secret
 
     async def header(self, client: UpstreamClient) -> str:
-        raw = f"{self.username}:{_read(self.secret).reveal()}".encode()
+        raw = f"{self.username}:{(await _read(self.secret)).reveal()}".encode()
         return "Basic " + base64.b64encode(raw).decode()
 
 
@@ -85,7 +85,7 @@ class OAuth2Provider(AuthProvider):
         form = {"grant_type": "client_credentials", **self.config.endpoint_params}
         if self.config.scopes:
             form["scope"] = " ".join(self.config.scopes)
-        basic = f"{self.config.client_id}:{_read(self.secret).reveal()}".encode()
+        basic = f"{self.config.client_id}:{(await _read(self.secret)).reveal()}".encode()
         try:
             resp = await client.request(
                 "POST",

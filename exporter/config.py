@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from .localfile import FileRefused, read_local_file
 from .schema import SourceConfig, Strict
+from .secrets import check_secret_file
 from .sources import SOURCE_KINDS
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -138,23 +139,13 @@ def parse_config(raw: Any) -> Config:
             )
         seen.setdefault(source.name, i)
         for path, file in source.secret_files():
-            problem = _unreadable(file)
+            problem = check_secret_file(file)
             if problem:
                 errors.append(f"{key_path(loc)}.{path}: {problem}: {file}")
         sources.append(source)
     if errors:
         raise ConfigError(errors)
     return Config(sources=tuple(sources))
-
-
-def _unreadable(path: Path) -> str | None:
-    if not path.exists():
-        return "file not found"
-    if not path.is_file():
-        return "not a regular file"
-    if not os.access(path, os.R_OK):
-        return "file not readable"
-    return None
 
 
 # Limits on what a config file may make us build. A real config is a few KiB: a few

@@ -24,6 +24,7 @@ class FileRefused(Exception):
 @dataclass(frozen=True, slots=True)
 class LocalFile:
     data: bytes
+    version: tuple[int, ...]  # changes when the file is rewritten or replaced
 
 
 def size_text(limit: int) -> str:
@@ -32,6 +33,19 @@ def size_text(limit: int) -> str:
     if limit % (1 << 10) == 0:
         return f"{limit >> 10} KiB"
     return f"{limit} bytes"
+
+
+def file_version(path: Path) -> tuple[int, ...]:
+    """What changes when ``path`` is rewritten or replaced (a Kubernetes Secret swaps a
+    symlink to a new file); stat(2) never blocks on a FIFO."""
+    try:
+        return _version(os.stat(path))
+    except OSError as exc:
+        raise FileRefused(_problem(exc)) from None
+
+
+def _version(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def read_local_file(path: Path, limit: int) -> LocalFile:
@@ -57,7 +71,7 @@ def read_local_file(path: Path, limit: int) -> LocalFile:
         raise FileRefused(_problem(exc)) from None
     finally:
         os.close(fd)
-    return LocalFile(b"".join(chunks))
+    return LocalFile(b"".join(chunks), _version(st))
 
 
 def _problem(exc: OSError) -> str:

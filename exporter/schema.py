@@ -128,8 +128,9 @@ def one_of(model: BaseModel, value_key: str, file_key: str, *, required: bool = 
         raise ValueError(f"one of {value_key} or {file_key} is required")
 
 
-def secret_ref(value: Secret | None, path: Path | None) -> SecretRef:
-    return SecretRef(inline=value) if value is not None else SecretRef(path=path)
+def secret_ref(value: Secret | None, path: Path | None, key: str) -> SecretRef:
+    """``key`` names the file's config key in errors (the sources use one key per section)."""
+    return SecretRef(inline=value) if value is not None else SecretRef(path=path, key=key)
 
 
 class Authorization(Strict):
@@ -145,7 +146,7 @@ class Authorization(Strict):
         return self
 
     def secret(self) -> SecretRef:
-        return secret_ref(self.credentials, self.credentials_file)
+        return secret_ref(self.credentials, self.credentials_file, "authorization.credentials_file")
 
 
 class OAuth2(Strict):
@@ -164,7 +165,7 @@ class OAuth2(Strict):
         return self
 
     def secret(self) -> SecretRef:
-        return secret_ref(self.client_secret, self.client_secret_file)
+        return secret_ref(self.client_secret, self.client_secret_file, "oauth2.client_secret_file")
 
 
 class BasicAuth(Strict):
@@ -178,7 +179,7 @@ class BasicAuth(Strict):
         return self
 
     def secret(self) -> SecretRef:
-        return secret_ref(self.password, self.password_file)
+        return secret_ref(self.password, self.password_file, "basic_auth.password_file")
 
 
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
