@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import math
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 import anyio
 
@@ -15,6 +17,12 @@ from .upstream import UpstreamClient, UpstreamError
 TOKEN_ENDPOINT = "oauth_token"  # noqa: S105 - an endpoint label, not a password
 REFRESH_MARGIN = 60.0
 DEFAULT_TOKEN_LIFETIME = 300.0
+# expires_in is clamped: a tiny one would fetch a token for nearly every call, a huge one
+# would keep a token for ever. The floor caps token requests near one a second per source
+# and still honours real short-lived tokens; a token claiming to outlive a day is fetched
+# again daily all the same.
+MIN_TOKEN_LIFETIME = 1.0
+MAX_TOKEN_LIFETIME = 86400.0
 
 
 class AuthError(Exception):
@@ -60,10 +68,14 @@ class BasicAuthProvider(AuthProvider):
 
 
 class OAuth2Provider(AuthProvider):
-    """Client-credentials grant; the token is kept until shortly before it expires."""
+    """Client-credentials grant; the token is kept until shortly before it expires.
 
-    def __init__(self, config: OAuth2) -> None:
+    ``clock`` is a monotonic clock in seconds (injectable for tests).
+    """
+
+    def __init__(self, config: OAuth2, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
+        self.clock = clock
         self.secret = config.secret()
         self.token: Secret | None = None
         self.expires = 0.0
@@ -76,7 +88,7 @@ class OAuth2Provider(AuthProvider):
 
     async def header(self, client: UpstreamClient) -> str:
         async with self.lock:
-            if self.token is None or time.monotonic() >= self.expires:
+            if self.token is None or self.clock() >= self.expires:
                 await self._fetch(client)
             assert self.token is not None
             return f"Bearer {self.token.reveal()}"
@@ -100,12 +112,20 @@ class OAuth2Provider(AuthProvider):
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise AuthError("OAuth2 token response has no access_token")
-        lifetime = body.get("expires_in") if isinstance(body, dict) else None
-        if not isinstance(lifetime, (int, float)) or isinstance(lifetime, bool) or lifetime <= 0:
-            lifetime = DEFAULT_TOKEN_LIFETIME
+        lifetime = token_lifetime(body.get("expires_in") if isinstance(body, dict) else None)
         margin = min(REFRESH_MARGIN, lifetime * 0.1)
         self.token = Secret(token)
-        self.expires = time.monotonic() + lifetime - margin
+        self.expires = self.clock() + lifetime - margin
+
+
+def token_lifetime(expires_in: object) -> float:
+    """Seconds a token may be used: ``expires_in`` clamped, or the default when it is no
+    positive finite number (JSON parsers accept NaN and Infinity)."""
+    if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool):
+        return DEFAULT_TOKEN_LIFETIME
+    if not math.isfinite(expires_in) or expires_in <= 0:
+        return DEFAULT_TOKEN_LIFETIME
+    return min(max(float(expires_in), MIN_TOKEN_LIFETIME), MAX_TOKEN_LIFETIME)
 
 
 def provider_for(
