@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .localfile import FileRefused, read_local_file
 from .schema import SourceConfig, Strict
@@ -271,6 +271,30 @@ def load_config(path: Path) -> Config:
 
 
 def render_config(config: Config) -> str:
-    """The config as loaded, defaults filled in and secrets shown as ``<secret>``."""
-    data = {"sources": [s.model_dump(mode="json", exclude_none=True) for s in config.sources]}
+    """The config as loaded, defaults filled in and secrets shown as ``<secret>``.
+
+    The output loads back to the same config once the secrets are put back: a ``null``
+    that differs from its default is kept, and ``$`` is written as ``$$``.
+    """
+    data = {"sources": [_escape_dollars(_dump(s)) for s in config.sources]}
     return yaml.safe_dump(data, sort_keys=False)
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    """``model_dump`` without the ``None`` values that are their field's default anyway."""
+    out = model.model_dump(mode="json")
+    for key, info in type(model).model_fields.items():
+        value = getattr(model, key)
+        if value is None and info.default is None:
+            del out[key]
+        elif isinstance(value, BaseModel):
+            out[key] = _dump(value)
+    return out
+
+
+def _escape_dollars(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _escape_dollars(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escape_dollars(v) for v in value]
+    return value.replace("$", "$$") if isinstance(value, str) else value

@@ -5,7 +5,9 @@ These only describe the YAML; ``exporter.config`` loads a file through them.
 
 from __future__ import annotations
 
+import math
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -41,6 +43,8 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("invalid duration: expected a string like 30s, 5m or 1h30m")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError("invalid duration: must be a finite number")
         if value < 0:
             raise ValueError("invalid duration: must not be negative")
         return float(value)
@@ -59,11 +63,14 @@ def parse_duration(value: object) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    for unit in ("d", "h", "m", "s"):
-        size = _UNIT_SECONDS[unit]
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
+    """The duration in the largest whole unit that reads back as exactly ``seconds``."""
+    for unit in ("d", "h", "m", "s", "ms"):
+        count = round(seconds / _UNIT_SECONDS[unit])
+        text = f"{count}{unit}"
+        if count >= 1 and parse_duration(text) == seconds:
+            return text
+    # Decimal, not float formatting: never an exponent, which the parser would refuse.
+    return f"{Decimal(repr(seconds)).normalize():f}s"
 
 
 def _positive(value: float) -> float:

@@ -55,6 +55,16 @@ BAD_CONFIGS: list[tuple[str, Any, str]] = [
         "sources[0].timeout: invalid duration: must not be negative",
     ),
     (
+        "NaN duration",
+        {"sources": [source(poll_interval=float("nan"))]},
+        "sources[0].poll_interval: invalid duration: must be a finite number",
+    ),
+    (
+        "infinite duration",
+        {"sources": [source(retention=float("inf"))]},
+        "sources[0].retention: invalid duration: must be a finite number",
+    ),
+    (
         "duplicate names",
         {"sources": [source(), source()]},
         'sources[1].name: duplicate source name "prod" (also sources[0])',
@@ -422,3 +432,53 @@ def test_bad_listen_address_is_one_line(tmp_path: Path) -> None:
         'campaign-exporter: --web.listen-address: invalid listen address "nowhere": '
         "expected host:port"
     )
+
+
+def test_printed_config_loads_back_to_the_same_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the secrets put back. The old output dropped ``discovery.status: null``, which
+    read back as the default ``published``."""
+    monkeypatch.setenv("ROUND_TRIP_TOKEN", "env-s3cret")
+    key_file = tmp_path / "ga-key"
+    key_file.write_text("file-s3cret\n")
+    experiture = source(
+        authorization={"credentials": "${ROUND_TRIP_TOKEN}"},
+        discovery={"status": None, "channels": ["email"]},
+        campaigns=["a$$b", "c-2"],
+        poll_interval="300ms",
+        timeout=0.00001,
+        retention="1h30m",
+        rate_limit={"requests_per_second": 2.5, "burst": 3},
+        polling={"adaptive": False, "settle_for": "90s"},
+    )
+    oauth = source(
+        name="oauth",
+        authorization=None,
+        oauth2={
+            "token_url": "https://id.example.com/token",
+            "client_id": "c",
+            "client_secret": "${ROUND_TRIP_TOKEN}",
+            "scopes": ["campaigns:read"],
+            "endpoint_params": {"audience": "x$$y"},
+        },
+    )
+    ga = {
+        "name": "ga",
+        "type": "greenarrow",
+        "base_url": "https://ga.example.com",
+        "basic_auth": {"username": "1", "password_file": str(key_file)},
+        "lookback": "2w",
+    }
+    path = write_config(tmp_path, {"sources": [experiture, oauth, ga]})
+    result = run_cli(f"--config.file={path}", "--config.print")
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["sources"][0]["discovery"]["status"] is None
+    assert "s3cret" not in result.stdout
+    printed = tmp_path / "printed.yml"
+    printed.write_text(result.stdout.replace("<secret>", "${ROUND_TRIP_TOKEN}"))
+    loaded = load_config(printed)
+    assert loaded == load_config(path)
+    assert loaded.sources[0].discovery.status is None  # type: ignore[attr-defined]
+    assert loaded.sources[0].campaigns == ["a$b", "c-2"]  # type: ignore[attr-defined]
+    assert loaded.sources[0].timeout == 0.00001
