@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -122,7 +123,7 @@ def token_lifetime(expires_in: object) -> float:
     positive finite number (JSON parsers accept NaN, Infinity and 400-digit integers)."""
     if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool):
         return DEFAULT_TOKEN_LIFETIME
-    if expires_in != expires_in or expires_in <= 0:  # NaN is never equal to itself
+    if expires_in != expires_in or expires_in <= 0 or expires_in == math.inf:  # NaN != NaN
         return DEFAULT_TOKEN_LIFETIME
     if expires_in >= MAX_TOKEN_LIFETIME:  # compared before any float(): no overflow
         return MAX_TOKEN_LIFETIME
