@@ -249,6 +249,11 @@ class ExporterProcess:
             time.sleep(0.02)
         pytest.fail("the exporter never said where it listens")
 
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.base.removeprefix("http://").rsplit(":", 1)
+        return host, int(port)
+
     def get(self, path: str) -> tuple[int, str]:
         return http_get(self.base + path)
 
