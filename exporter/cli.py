@@ -15,7 +15,7 @@ from .app import RunOptions, run
 from .config import ConfigError, load_config, render_config
 from .logs import LEVELS, setup_logging
 from .shard import Shard
-from .web import parse_listen_address
+from .web import ServingLimits, parse_listen_address
 from .webconfig import load_web_config
 
 log = logging.getLogger("campaign_exporter")
@@ -58,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="TLS, basic auth and headers (exporter-toolkit web config format)",
+    )
+    p.add_argument(
+        "--web.max-requests",
+        dest="max_requests",
+        type=int,
+        default=40,
+        help="most /metrics requests served at once; more get 503 (0 = no limit, default 40)",
     )
     p.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
     p.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt")
@@ -125,10 +132,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         shard = Shard(args.shard, args.total_shards)
     except ValueError as exc:
         return _fail(f"--shard: {exc}")
+    if args.max_requests < 0:
+        return _fail(f"--web.max-requests: must be 0 (no limit) or more, got {args.max_requests}")
+    limits = ServingLimits(max_requests=args.max_requests)
     if args.demo:
         from .demo import run_demo
 
-        return _run(lambda: run_demo(args.listen_address, args.demo_campaigns, args.demo_speed))
+        return _run(
+            lambda: run_demo(args.listen_address, args.demo_campaigns, args.demo_speed, limits)
+        )
     try:
         config = load_config(args.config_file)
     except ConfigError as exc:
@@ -147,7 +159,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     log.info("starting", extra={"kv": {"version": __version__, "sources": len(config.sources)}})
     options = RunOptions(
-        args.listen_address, args.config_file, _announce, web_config=web_config, shard=shard
+        args.listen_address,
+        args.config_file,
+        _announce,
+        web_config=web_config,
+        shard=shard,
+        limits=limits,
     )
     return _run(lambda: run(config, options))
 

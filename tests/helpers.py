@@ -254,6 +254,12 @@ class ExporterProcess:
         host, port = self.base.removeprefix("http://").rsplit(":", 1)
         return host, int(port)
 
+    def rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        pytest.fail("no VmRSS line for the exporter")
+
     def get(self, path: str) -> tuple[int, str]:
         return http_get(self.base + path)
 

@@ -1,20 +1,100 @@
-"""Serving under hostile clients: malformed requests."""
+"""Serving under hostile clients: scrapers that never read, malformed requests, and a
+SIGTERM while stalled scrapers hang on.
+
+Most tests run the real command at its defaults (--web.max-requests 40, a 10 s write
+timeout); the ones that need a short write timeout run the server in this process with
+those limits, over real sockets.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
+import select
+import signal
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import anyio
 import pytest
 
+from exporter.exposition import MetricFamily, pre_render
 from exporter.logs import RateLimit
+from exporter.store import ExpositionStore
+from exporter.telemetry import Telemetry
+from exporter.web import ServingLimits, make_app, serve
 
 from .helpers import DEADLINE, ExporterProcess
 
+Address = tuple[str, int]
+# Big enough that the kernel's socket buffers cannot take a whole body for a client that
+# does not read (8.7 MB against a few MB), so its scrape stays in flight.
 DEMO = ("--demo", "--demo.campaigns=3000")
 MALFORMED = b"GET /metrics HTTP/1.1\r\nHost: test\r\nContent-Length: many\r\n\r\n"
+
+
+def stalled_scrape(address: Address, path: str = "/metrics") -> socket.socket:
+    """A client that asks for ``path`` and never reads; its receive window stays tiny."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(address)
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+    return sock
+
+
+def wait_answered(socks: list[socket.socket]) -> None:
+    """Until the server has started its response on every one of ``socks``."""
+    waiting = set(socks)
+    end = time.monotonic() + DEADLINE
+    while waiting:
+        if time.monotonic() > end:
+            pytest.fail(f"{len(waiting)} of {len(socks)} requests never got a response")
+        readable, _, _ = select.select(list(waiting), [], [], 0.5)
+        waiting -= set(readable)
+
+
+def wait_reset(sock: socket.socket, deadline: float = DEADLINE) -> float:
+    """Seconds until the server resets ``sock``, which is never read from."""
+    start = time.monotonic()
+    while sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != errno.ECONNRESET:
+        if time.monotonic() - start > deadline:
+            pytest.fail(f"the server kept the connection for more than {deadline:g}s")
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def fetch(address: Address, path: str = "/metrics", method: str = "GET") -> tuple[int, bytes]:
+    """One request on a fresh connection: status and the raw bytes after the head."""
+    with socket.create_connection(address, timeout=DEADLINE) as sock:
+        sock.sendall(
+            f"{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n".encode()
+        )
+        data = b"".join(iter(lambda: sock.recv(1 << 20), b""))
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+def wait_status(address: Address, status: int) -> bytes:
+    """Ask for /metrics until the answer has ``status``; its body."""
+    end = time.monotonic() + DEADLINE
+    while True:
+        got, body = fetch(address)
+        if got == status:
+            return body
+        if time.monotonic() > end:
+            pytest.fail(f"/metrics never answered {status} (last {got})")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def closing_all(socks: list[socket.socket]) -> Iterator[list[socket.socket]]:
+    try:
+        yield socks
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 @pytest.fixture(scope="module")
@@ -23,6 +103,38 @@ def demo() -> Iterator[ExporterProcess]:
     with ExporterProcess(*DEMO) as exporter:
         exporter.wait_ready()
         yield exporter
+
+
+def test_the_41st_concurrent_scrape_gets_503_until_a_slot_frees(demo: ExporterProcess) -> None:
+    with closing_all([stalled_scrape(demo.address) for _ in range(40)]) as stalled:
+        wait_answered(stalled)
+        body = wait_status(demo.address, 503)
+        assert body == b"Limit of concurrent requests reached (40), try again later.\n"
+        assert demo.get("/-/healthy")[0] == 200  # the cap is on /metrics only
+    status, body = fetch(demo.address)
+    assert status == 200 and b"campaign_exporter_build_info" in body
+
+
+def test_scrapers_that_do_not_read_do_not_each_pin_a_copy_of_the_body(
+    demo: ExporterProcess,
+) -> None:
+    for _ in range(3):
+        assert fetch(demo.address)[0] == 200
+    before = demo.rss_mib()
+    with closing_all([stalled_scrape(demo.address) for _ in range(40)]) as stalled:
+        wait_answered(stalled)
+        grown = demo.rss_mib() - before
+    # A copy each would be 40 x ~5 MB (the 8.7 MB body less what the kernel holds).
+    assert grown < 64, f"RSS grew {grown:.0f} MiB with 40 stalled scrapers"
+
+
+def test_a_scraper_that_stops_reading_is_reset_after_the_write_timeout(
+    demo: ExporterProcess,
+) -> None:
+    with closing_all([stalled_scrape(demo.address)]) as (sock,):
+        wait_answered([sock])
+        assert wait_reset(sock, deadline=30) > 5  # 10 s without progress
+    assert fetch(demo.address)[0] == 200
 
 
 def test_malformed_requests_make_one_log_line_per_interval(demo: ExporterProcess) -> None:
@@ -39,6 +151,82 @@ def test_malformed_requests_make_one_log_line_per_interval(demo: ExporterProcess
         assert time.monotonic() < end, "no log line for 50 malformed requests"
         time.sleep(0.05)
     assert logged() - before <= 2  # one per 10 s; 2 if the requests straddled a boundary
+
+
+def test_sigterm_with_stalled_scrapers_stops_within_seconds() -> None:
+    with ExporterProcess(*DEMO) as exporter:
+        exporter.wait_ready()
+        with closing_all([stalled_scrape(exporter.address) for _ in range(5)]) as stalled:
+            wait_answered(stalled)
+            started = time.monotonic()
+            assert exporter.stop(signal.SIGTERM) == 0
+            assert time.monotonic() - started < 5  # a 1 s grace, then everyone is cut off
+
+
+def big_family(size: int) -> MetricFamily:
+    fam = MetricFamily("synthetic_value", "gauge", "Filler.", ("series",))
+    for i in range(size // 40):
+        fam.add((f"{i:020d}",), float(i))
+    return fam
+
+
+@contextlib.asynccontextmanager
+async def serving(limits: ServingLimits, body_size: int = 0) -> AsyncIterator[Address]:
+    """The HTTP server alone, in this event loop, with a cached body of about ``body_size``."""
+    telemetry = Telemetry()
+    store = ExpositionStore(telemetry)
+    if body_size:
+        store.publish("synthetic", pre_render([big_family(body_size)]))
+    addresses: list[str] = []
+    listening = anyio.Event()
+
+    def on_listening(addrs: list[str]) -> None:
+        addresses.extend(addrs)
+        listening.set()
+
+    app = make_app(store, telemetry, limits=limits)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(serve, app, "127.0.0.1:0", None, on_listening)
+        with anyio.fail_after(10):
+            await listening.wait()
+        host, port = addresses[0].rsplit(":", 1)
+        yield host, int(port)
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_stalled_scrapes_free_their_slots_after_the_write_timeout() -> None:
+    limits = ServingLimits(max_requests=1, write_timeout=1.0)
+
+    def stall_then_scrape(address: Address) -> None:
+        with closing_all([stalled_scrape(address)]) as (sock,):
+            wait_answered([sock])
+            assert fetch(address)[0] == 503
+            wait_reset(sock)
+            status, body = fetch(address)
+            assert status == 200 and body.startswith(b"# HELP synthetic_value Filler.\n")
+
+    async with serving(limits, body_size=8 << 20) as address:
+        await anyio.to_thread.run_sync(stall_then_scrape, address)
+
+
+@pytest.mark.anyio
+async def test_head_of_metrics_has_the_length_and_no_body() -> None:
+    def head_then_get(address: Address) -> tuple[bytes, bytes]:
+        with socket.create_connection(address, timeout=DEADLINE) as sock:
+            sock.sendall(b"HEAD /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+            head = sock.recv(4096)
+            sock.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+            rest = b"".join(iter(lambda: sock.recv(4096), b""))
+        return head, rest
+
+    async with serving(ServingLimits(), body_size=100_000) as address:
+        head, rest = await anyio.to_thread.run_sync(head_then_get, address)
+    length = int(head.split(b"Content-Length: ", 1)[1].split(b"\r\n", 1)[0])
+    assert length > 100_000  # the cached body and the exporter's own families
+    assert head.endswith(b"\r\n\r\n")  # nothing after the head...
+    assert rest.startswith(b"HTTP/1.1 200 OK\r\n")  # ...so the next answer comes out whole
+    assert rest.endswith(b"Healthy\n")
 
 
 def test_rate_limit_lets_one_line_through_per_interval_and_counts_the_rest() -> None:
