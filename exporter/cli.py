@@ -66,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=40,
         help="most /metrics requests served at once; more get 503 (0 = no limit, default 40)",
     )
+    p.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=int,
+        default=512,
+        help="most open HTTP connections; past it the oldest idle one is closed "
+        "(0 = no limit; at most half the open-files limit; default 512)",
+    )
     p.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
     p.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt")
     p.add_argument(
@@ -132,9 +140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         shard = Shard(args.shard, args.total_shards)
     except ValueError as exc:
         return _fail(f"--shard: {exc}")
-    if args.max_requests < 0:
-        return _fail(f"--web.max-requests: must be 0 (no limit) or more, got {args.max_requests}")
-    limits = ServingLimits(max_requests=args.max_requests)
+    for flag, value in (
+        ("--web.max-requests", args.max_requests),
+        ("--web.max-connections", args.max_connections),
+    ):
+        if value < 0:
+            return _fail(f"{flag}: must be 0 (no limit) or more, got {value}")
+    limits = ServingLimits(max_requests=args.max_requests, max_connections=args.max_connections)
     if args.demo:
         from .demo import run_demo
 

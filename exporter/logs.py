@@ -61,8 +61,8 @@ class JsonFormatter(logging.Formatter):
 
 
 # Loggers a client can make write: aiohttp's line per malformed request (written before any
-# authentication).
-CLIENT_DRIVEN_LOGGERS = ("aiohttp.server",)
+# authentication), and the server's own lines on accept errors and the connection limit.
+CLIENT_DRIVEN_LOGGERS = ("aiohttp.server", "campaign_exporter.http")
 CLIENT_DRIVEN_INTERVAL = 10.0
 
 

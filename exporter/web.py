@@ -1,16 +1,15 @@
 """The HTTP side: /metrics from the cached exposition, landing page, health, readiness, reload.
 
-What a client can hold of the server is bounded: concurrent scrapes, how long a stalled
-reader may take, and how long shutdown waits for requests in flight.
+What a client can hold of the server is bounded: concurrent scrapes, open connections,
+how long a request head, an idle keep-alive or a stalled reader may take, and how long
+shutdown waits for any of them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
-import struct
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import anyio
 from aiohttp import web
 
+from .connections import BACKLOG, Connections, descriptor_cap, reset
 from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 from .statuspage import render_status_page
 from .store import ExpositionStore
@@ -38,16 +38,24 @@ class ServingLimits:
     """How much of the server one client may hold, and for how long (seconds).
 
     ``max_requests`` bounds concurrent /metrics requests (node_exporter's
-    --web.max-requests); 0 lifts it. ``write_timeout`` resets a client whose socket takes
-    no ``CHUNK`` of its body for that long. On shutdown, requests in flight get
-    ``shutdown_grace``.
+    --web.max-requests) and ``max_connections`` open connections (Prometheus'
+    --web.max-connections); 0 lifts either. A request head is due ``header_timeout``
+    after a connection opens (a scraper sends its head in one packet). A kept-alive
+    connection may idle ``idle_timeout``: longer than Prometheus' default 1m scrape
+    interval, so a scraper keeps its connection, and as long as Go's HTTP client keeps an
+    idle one. ``write_timeout`` resets a client whose socket takes no ``CHUNK`` of its
+    body for that long. On shutdown, requests in flight get ``shutdown_grace``.
     """
 
     max_requests: int = 40
+    max_connections: int = 512
+    header_timeout: float = 5.0
+    idle_timeout: float = 90.0
     write_timeout: float = 10.0
     shutdown_grace: float = 1.0
 
 
+CONNECTIONS = web.AppKey("connections", Connections)
 LIMITS = web.AppKey("limits", ServingLimits)
 
 
@@ -179,21 +187,6 @@ async def _within(seconds: float, step: Awaitable[Any]) -> bool:
     return False
 
 
-def reset(transport: asyncio.Transport) -> None:
-    """Close with a reset, dropping unsent bytes at once.
-
-    ``close()`` waits for a reader that may never come, keeping the descriptor and the
-    buffer; even ``abort()`` leaves what the kernel holds to be sent after our close. A
-    zero linger time makes the kernel discard it too, and tells the client plainly.
-    """
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        # OSError: the peer closed first, so there is nothing left to discard.
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    transport.abort()
-
-
 def _drop(request: web.Request) -> bool:
     if request.transport is not None:
         log.debug("dropping a client that stopped reading", extra={"kv": {"path": request.path}})
@@ -209,8 +202,14 @@ def make_app(
     limits: ServingLimits | None = None,
 ) -> web.Application:
     limits = limits or ServingLimits()
+    conns = Connections(
+        limits.header_timeout, limits.idle_timeout, descriptor_cap(limits.max_connections)
+    )
     h = Handlers(store, telemetry, reload, limits)
-    app = web.Application(middlewares=middlewares(web_config) if web_config else ())
+    app = web.Application(
+        middlewares=[conns.track, *(middlewares(web_config) if web_config else ())]
+    )
+    app[CONNECTIONS] = conns
     app[LIMITS] = limits
     if web_config is not None and web_config.http_server_config.headers:
         extra = dict(web_config.http_server_config.headers)
@@ -244,22 +243,76 @@ async def serve(
     ssl_context: object | None = None,
     on_listening: Callable[[list[str]], None] | None = None,
 ) -> None:
-    """Serve until cancelled; then stop within about twice ``shutdown_grace`` seconds."""
+    """Serve until cancelled; then stop within about ``shutdown_grace`` seconds."""
+    conns, limits = app[CONNECTIONS], app[LIMITS]
     host, port = parse_listen_address(address)
-    # aiohttp waits this long for handlers in flight, then as long again for them to take
-    # their cancellation (its default is a minute each).
-    grace = app[LIMITS].shutdown_grace
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=grace)
+    # aiohttp's own keep-alive timer is only a backstop: the connections' deadlines
+    # come first, and they close with abort(), which frees a stalled socket at once.
+    keepalive = limits.idle_timeout + limits.header_timeout
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=keepalive,
+        shutdown_timeout=limits.shutdown_grace,
+    )
     await runner.setup()
+    assert runner.server is not None
+    loop = asyncio.get_running_loop()
+    previous_handler = loop.get_exception_handler()
+    loop.set_exception_handler(_accept_errors(previous_handler))
+    server: asyncio.Server | None = None
     try:
-        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)  # type: ignore[arg-type]
-        await site.start()
+        # A TLS handshake has the same deadline as a request head (asyncio's default: 60 s).
+        tls: dict[str, Any] = (
+            {"ssl": ssl_context, "ssl_handshake_timeout": limits.header_timeout}
+            if ssl_context is not None
+            else {}
+        )
+        server = await loop.create_server(
+            conns.wrap(runner.server), host, port, backlog=BACKLOG, reuse_address=True, **tls
+        )
         if on_listening is not None:
-            on_listening([_format_addr(a) for a in runner.addresses])
-        await anyio.sleep_forever()
+            on_listening([_format_addr(s.getsockname()) for s in server.sockets])
+        await conns.enforce()
     finally:
         with anyio.CancelScope(shield=True):
-            await runner.cleanup()
+            await _stop(server, conns, runner, limits.shutdown_grace)
+            loop.set_exception_handler(previous_handler)
+
+
+async def _stop(
+    server: asyncio.Server | None, conns: Connections, runner: web.AppRunner, grace: float
+) -> None:
+    """Stop accepting, give requests in flight ``grace`` seconds, then cut everyone off."""
+    if server is not None:
+        server.close()
+    with anyio.move_on_after(grace):
+        while conns.busy_count():
+            await anyio.sleep(0.02)
+    conns.abort_all()
+    await runner.cleanup()
+
+
+ExceptionHandler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
+
+
+def _accept_errors(previous: ExceptionHandler | None) -> ExceptionHandler:
+    """asyncio hands each accept() that fails for want of descriptors to the loop's
+    exception handler, with a traceback, up to a hundred times per second; make it one
+    line of the server's logger, which is rate-limited."""
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if context.get("message") == "socket.accept() out of system resource":
+            err = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else str(exc)
+            log.error("cannot accept connections", extra={"kv": {"err": err}})
+        elif previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    return handler
 
 
 def _format_addr(addr: object) -> str:

@@ -1,9 +1,9 @@
-"""Serving under hostile clients: scrapers that never read, malformed requests, and a
-SIGTERM while stalled scrapers hang on.
+"""Serving under hostile clients: scrapers that never read, silent or idle sockets, floods
+of connections and malformed requests, and a SIGTERM while all of that goes on.
 
-Most tests run the real command at its defaults (--web.max-requests 40, a 10 s write
-timeout); the ones that need a short write timeout run the server in this process with
-those limits, over real sockets.
+Most tests run the real command at its defaults (--web.max-requests 40, a 5 s header
+timeout, a 10 s write timeout); the ones that need a short idle timeout or a tiny
+connection cap run the server in this process with those limits, over real sockets.
 """
 
 from __future__ import annotations
@@ -62,6 +62,20 @@ def wait_reset(sock: socket.socket, deadline: float = DEADLINE) -> float:
         if time.monotonic() - start > deadline:
             pytest.fail(f"the server kept the connection for more than {deadline:g}s")
         time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def wait_closed(sock: socket.socket, deadline: float = DEADLINE) -> float:
+    """Seconds until the server closes ``sock``, reading whatever it sends meanwhile."""
+    start = time.monotonic()
+    sock.settimeout(deadline)
+    try:
+        while sock.recv(65536):
+            pass
+    except TimeoutError:
+        pytest.fail(f"the server kept the connection for more than {deadline:g}s")
+    except ConnectionResetError:
+        pass
     return time.monotonic() - start
 
 
@@ -137,6 +151,30 @@ def test_a_scraper_that_stops_reading_is_reset_after_the_write_timeout(
     assert fetch(demo.address)[0] == 200
 
 
+def test_a_silent_connection_is_closed_after_the_header_timeout(demo: ExporterProcess) -> None:
+    with closing_all([socket.create_connection(demo.address)]) as (sock,):
+        assert 3 < wait_closed(sock, deadline=30) < 20  # 5 s
+
+
+def test_a_request_head_sent_byte_by_byte_is_cut_off_too(demo: ExporterProcess) -> None:
+    """Trickling a head (slowloris) does not reset the header deadline."""
+    with closing_all([socket.create_connection(demo.address)]) as (sock,):
+        sock.sendall(b"GET /metrics HTTP/1.1\r\n")
+        start = time.monotonic()
+        while trickle(sock):
+            assert time.monotonic() - start < 20, "still open after 20 s of a trickled head"
+            time.sleep(0.2)
+
+
+def trickle(sock: socket.socket) -> bool:
+    """Send one more byte of a header line; False once the server has closed the socket."""
+    try:
+        sock.sendall(b"X")
+    except (BrokenPipeError, ConnectionResetError):
+        return False
+    return True
+
+
 def test_malformed_requests_make_one_log_line_per_interval(demo: ExporterProcess) -> None:
     def logged() -> int:
         return sum("Error handling request" in line for line in list(demo.lines))
@@ -161,6 +199,21 @@ def test_sigterm_with_stalled_scrapers_stops_within_seconds() -> None:
             started = time.monotonic()
             assert exporter.stop(signal.SIGTERM) == 0
             assert time.monotonic() - started < 5  # a 1 s grace, then everyone is cut off
+
+
+def test_a_flood_of_idle_connections_does_not_lock_out_a_scraper() -> None:
+    """With 300 descriptors, 600 silent sockets: the oldest are closed to make room."""
+    with ExporterProcess("--demo", "--demo.campaigns=20", open_files=300) as exporter:
+        exporter.wait_ready()
+        flood: list[socket.socket] = []
+        with closing_all(flood):
+            for _ in range(600):
+                flood.append(socket.create_connection(exporter.address, timeout=5))
+            started = time.monotonic()
+            assert fetch(exporter.address)[0] == 200
+            assert time.monotonic() - started < 3  # not waiting on the 5 s header timeout
+        http_lines = [line for line in exporter.lines if "logger=http" in line]
+        assert 1 <= len(http_lines) <= 4, http_lines
 
 
 def big_family(size: int) -> MetricFamily:
@@ -192,6 +245,38 @@ async def serving(limits: ServingLimits, body_size: int = 0) -> AsyncIterator[Ad
         host, port = addresses[0].rsplit(":", 1)
         yield host, int(port)
         tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() -> None:
+    limits = ServingLimits(header_timeout=0.5, idle_timeout=1.5)
+
+    def keep_alive_then_idle(address: Address) -> float:
+        with closing_all([socket.create_connection(address, timeout=DEADLINE)]) as (sock,):
+            for _ in range(3):  # one connection, several requests, each within the timeouts
+                sock.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: test\r\n\r\n")
+                assert sock.recv(4096).endswith(b"Healthy\n")
+                time.sleep(0.8)  # longer than the header timeout: idle is not a head
+            return 0.8 + wait_closed(sock)
+
+    async with serving(limits) as address:
+        idle = await anyio.to_thread.run_sync(keep_alive_then_idle, address)
+    assert 1.0 < idle < 10
+
+
+@pytest.mark.anyio
+async def test_past_max_connections_the_oldest_idle_one_is_closed() -> None:
+    limits = ServingLimits(max_connections=4)
+
+    def crowd(address: Address) -> None:
+        with closing_all([socket.create_connection(address) for _ in range(4)]) as silent:
+            assert fetch(address, "/-/healthy") == (200, b"Healthy\n")
+            wait_reset(silent[0])
+            assert fetch(address, "/-/healthy") == (200, b"Healthy\n")
+            wait_reset(silent[1])
+
+    async with serving(limits) as address:
+        await anyio.to_thread.run_sync(crowd, address)
 
 
 @pytest.mark.anyio
