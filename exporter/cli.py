@@ -186,6 +186,16 @@ def _run(entry: object) -> int:
         anyio.run(entry)  # type: ignore[arg-type]
     except KeyboardInterrupt:
         return 0
-    except OSError as exc:
-        return _fail(f"cannot serve: {exc.strerror or exc}")
+    except (OSError, BaseExceptionGroup) as exc:
+        # The server runs in a task group, which wraps its bind error in a group.
+        error = _os_error(exc)
+        if error is None:
+            raise
+        return _fail(f"cannot serve: {error.strerror or error}")
     return 0
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc if isinstance(exc, OSError) else None

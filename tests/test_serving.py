@@ -14,6 +14,7 @@ import logging
 import select
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -26,7 +27,7 @@ from exporter.store import ExpositionStore
 from exporter.telemetry import Telemetry
 from exporter.web import ServingLimits, make_app, serve
 
-from .helpers import DEADLINE, ExporterProcess
+from .helpers import COMMAND, DEADLINE, ExporterProcess
 
 Address = tuple[str, int]
 # Big enough that the kernel's socket buffers cannot take a whole body for a client that
@@ -214,6 +215,23 @@ def test_a_flood_of_idle_connections_does_not_lock_out_a_scraper() -> None:
             assert time.monotonic() - started < 3  # not waiting on the 5 s header timeout
         http_lines = [line for line in exporter.lines if "logger=http" in line]
         assert 1 <= len(http_lines) <= 4, http_lines
+
+
+def test_a_busy_port_is_one_line_and_exit_1() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [COMMAND, "--demo", "--demo.campaigns=5", f"--web.listen-address=127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE,
+        )
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("campaign-exporter: cannot serve: ") and "address already in use" in last
+    assert "Traceback" not in done.stderr
 
 
 def big_family(size: int) -> MetricFamily:
