@@ -15,7 +15,7 @@ from .app import RunOptions, run
 from .config import ConfigError, load_config, render_config
 from .logs import LEVELS, setup_logging
 from .shard import Shard
-from .web import parse_listen_address
+from .web import ServingLimits, parse_listen_address
 from .webconfig import load_web_config
 
 log = logging.getLogger("campaign_exporter")
@@ -58,6 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="TLS, basic auth and headers (exporter-toolkit web config format)",
+    )
+    p.add_argument(
+        "--web.max-requests",
+        dest="max_requests",
+        type=int,
+        default=40,
+        help="most /metrics requests served at once; more get 503 (0 = no limit, default 40)",
+    )
+    p.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=int,
+        default=512,
+        help="most open HTTP connections; past it the oldest idle one is closed "
+        "(0 = no limit; at most half the open-files limit; default 512)",
     )
     p.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
     p.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt")
@@ -127,10 +142,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         shard = Shard(args.shard, args.total_shards)
     except ValueError as exc:
         return _fail(f"--shard: {exc}")
+    for flag, value in (
+        ("--web.max-requests", args.max_requests),
+        ("--web.max-connections", args.max_connections),
+    ):
+        if value < 0:
+            return _fail(f"{flag}: must be 0 (no limit) or more, got {value}")
+    limits = ServingLimits(max_requests=args.max_requests, max_connections=args.max_connections)
     if args.demo:
         from .demo import run_demo
 
-        return _run(lambda: run_demo(args.listen_address, args.demo_campaigns, args.demo_speed))
+        return _run(
+            lambda: run_demo(args.listen_address, args.demo_campaigns, args.demo_speed, limits)
+        )
     try:
         config = load_config(args.config_file)
     except ConfigError as exc:
@@ -149,7 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     log.info("starting", extra={"kv": {"version": __version__, "sources": len(config.sources)}})
     options = RunOptions(
-        args.listen_address, args.config_file, _announce, web_config=web_config, shard=shard
+        args.listen_address,
+        args.config_file,
+        _announce,
+        web_config=web_config,
+        shard=shard,
+        limits=limits,
     )
     return _run(lambda: run(config, options))
 
@@ -159,6 +188,16 @@ def _run(entry: object) -> int:
         anyio.run(entry)  # type: ignore[arg-type]
     except KeyboardInterrupt:
         return 0
-    except OSError as exc:
-        return _fail(f"cannot serve: {exc.strerror or exc}")
+    except (OSError, BaseExceptionGroup) as exc:
+        # The server runs in a task group, which wraps its bind error in a group.
+        error = _os_error(exc)
+        if error is None:
+            raise
+        return _fail(f"cannot serve: {error.strerror or error}")
     return 0
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc if isinstance(exc, OSError) else None
