@@ -201,12 +201,12 @@ def _parse_json(raw: bytes | bytearray) -> tuple[Any, bool]:
         return None, False
 
 
-def _classify(status: int) -> str:
+def _classify(status: int, code: str | None, unsupported: frozenset[str]) -> str:
     if status in (401, 403):
         return "auth"
     if status == 404:
         return "not_found"
-    if status == 409:
+    if status == 409 and code in unsupported:
         return "unsupported"
     if status == 429:
         return "rate_limited"
@@ -237,11 +237,15 @@ class UpstreamClient:
         max_response_size: int = DEFAULT_MAX_RESPONSE,
         error_fields: ErrorFields = no_error_fields,
         correlation_headers: tuple[str, ...] = (),
+        unsupported_codes: frozenset[str] = frozenset(),
     ) -> None:
         # The vendor's error envelope (code, message, correlation id) and the response
         # headers that carry its correlation id: the source kind knows them.
         self.error_fields = error_fields
         self.correlation_headers = correlation_headers
+        # 409 with one of these codes: the campaign's type is not exposed (skipped, not an
+        # error); any other 409 is an http_4xx like the rest.
+        self.unsupported_codes = unsupported_codes
         self.source = source
         self.telemetry = telemetry
         self.timeout = timeout
@@ -367,7 +371,7 @@ class UpstreamClient:
                     "malformed", endpoint, "response is not JSON", status=status, correlation_id=cid
                 )
             return UpstreamResponse(status, body, cid)
-        reason = _classify(status)
+        reason = _classify(status, code, self.unsupported_codes)
         retry_after = _retry_after(resp_headers) if status == 429 else None
         if reason == "rate_limited":
             self.telemetry.record_rate_limited(self.source)

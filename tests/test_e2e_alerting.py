@@ -1,6 +1,8 @@
 """End to end on the real binaries: simulator -> exporter -> Prometheus (rules) ->
-Alertmanager -> a webhook this test runs. A campaign made to fail must page; the healthy
-fleet must not; every dashboard query must return data from that Prometheus.
+Alertmanager -> a webhook this test runs, the simulator serving only what the vendors
+document. A campaign made to fail must page; the healthy fleet must not; every dashboard
+query must return data from that Prometheus; a GreenArrow failure seen while watching
+pages, an old one seen first after a restart does not.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -205,16 +208,20 @@ def test_failed_campaign_pages_and_dashboards_have_data(tmp_path: Path) -> None:
         assert check.returncode == 0, check.stdout + check.stderr
         prom_url = f"http://127.0.0.1:{prom_port}"
 
-        with (
-            process(
+        exporter_log = tmp_path / "exporter.log"
+
+        def run_exporter() -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+            return process(
                 [
                     COMMAND,
                     f"--config.file={config}",
                     f"--web.listen-address=127.0.0.1:{exporter_port}",
                 ],
-                tmp_path / "exporter.log",
+                exporter_log,
                 f"http://127.0.0.1:{exporter_port}/-/ready",
-            ),
+            )
+
+        with (
             process(
                 [
                     alertmanager,
@@ -244,59 +251,150 @@ def test_failed_campaign_pages_and_dashboards_have_data(tmp_path: Path) -> None:
                 assert body["status"] == "success", body
                 return list(body["data"]["result"])
 
-            wait_for(
-                lambda: query(
-                    "count(experiture_campaign_info) > 0 and "
-                    "count(rate(campaign_exporter_upstream_requests_total[1m])) > 0"
-                    " and count(source_organization:greenarrow_bounce:ratio) > 0"
-                ),
-                "Prometheus to have the exporter's series, rates and recording rules",
-            )
-            truth = get_json(f"{sim.url}/_sim/experiture/truth")["campaigns"]
-            victim = next(
-                c["campaign_id"]
-                for c in truth
-                if c["state"] == "running"
-                and c["campaign_type"] == "broadcast"
-                and c["authoring_status"] == "published"
-            )
-            assert not hook.alerts(), "a healthy fleet raised an alert"
+            with run_exporter():
+                wait_for(
+                    lambda: query(
+                        "count(experiture_campaign_info) > 0 and "
+                        "count(rate(campaign_exporter_upstream_requests_total[1m])) > 0"
+                        " and count(source_organization:greenarrow_bounce:ratio) > 0"
+                    ),
+                    "Prometheus to have the exporter's series, rates and recording rules",
+                )
+                truth = get_json(f"{sim.url}/_sim/experiture/truth")["campaigns"]
+                victim = next(
+                    c["campaign_id"]
+                    for c in truth
+                    if c["state"] == "running"
+                    and c["campaign_type"] == "broadcast"
+                    and c["authoring_status"] == "published"
+                )
+                assert not hook.alerts(), "a healthy fleet raised an alert"
 
-            request = urllib.request.Request(  # noqa: S310 - loopback URL
-                f"{sim.url}/_sim/experiture/campaigns/{victim}/fail", method="POST"
-            )
-            with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback URL
+                post(f"{sim.url}/_sim/experiture/campaigns/{victim}/fail")
                 failed_at = time.monotonic()
 
-            def paged() -> float | None:
-                for arrived, alert in hook.alerts():
-                    labels = alert["labels"]
-                    if (
-                        labels["alertname"] == "CampaignExecutionFailed"
-                        and labels["campaign_id"] == victim
-                    ):
-                        return arrived
-                return None
+                def paged() -> float | None:
+                    for arrived, alert in hook.alerts():
+                        labels = alert["labels"]
+                        if (
+                            labels["alertname"] == "CampaignExecutionFailed"
+                            and labels["campaign_id"] == victim
+                        ):
+                            return arrived
+                    return None
 
-            arrived = wait_for(paged, "CampaignExecutionFailed at the webhook")
-            print(f"\nfailure-to-page: {arrived - failed_at:.2f}s")
-            names = {a["labels"]["alertname"] for _, a in hook.alerts()}
-            assert names == {"CampaignExecutionFailed"}
-            [page] = [a for _, a in hook.alerts()]
-            assert page["labels"]["severity"] == "critical"
-            assert page["annotations"]["runbook_url"].endswith("#campaignexecutionfailed")
-            active = get_json(f"{prom_url}/api/v1/alerts")["data"]["alerts"]
-            assert {a["labels"]["alertname"] for a in active} == {"CampaignExecutionFailed"}
-            assert {a["labels"]["campaign_id"] for a in active} == {victim}
+                arrived = wait_for(paged, "CampaignExecutionFailed at the webhook")
+                print(f"\nfailure-to-page: {arrived - failed_at:.2f}s")
+                names = {a["labels"]["alertname"] for _, a in hook.alerts()}
+                assert names == {"CampaignExecutionFailed"}
+                [page] = [a for _, a in hook.alerts()]
+                assert page["labels"]["severity"] == "critical"
+                assert page["annotations"]["runbook_url"].endswith("#campaignexecutionfailed")
+                active = get_json(f"{prom_url}/api/v1/alerts")["data"]["alerts"]
+                assert {a["labels"]["alertname"] for a in active} == {"CampaignExecutionFailed"}
+                assert {a["labels"]["campaign_id"] for a in active} == {victim}
 
-            values = {
-                "job": "campaign-exporter",
-                "instance": ".*",
-                "source": ".*",
-                "organization": ".*",
-                "campaign": victim,
-                "__rate_interval": "1m",
-                "datasource": "",
-            }
-            empty = [title for title, expr in dashboard_queries(values) if not query(expr)]
-            assert sorted(empty) == sorted(MAY_BE_EMPTY), empty
+                values = {
+                    "job": "campaign-exporter",
+                    "instance": ".*",
+                    "source": ".*",
+                    "organization": ".*",
+                    "campaign": victim,
+                    "__rate_interval": "1m",
+                    "datasource": "",
+                }
+                empty = [title for title, expr in dashboard_queries(values) if not query(expr)]
+                assert sorted(empty) == sorted(MAY_BE_EMPTY), empty
+
+                on_documented_shape(sim.url, query, hook, prom_url)
+
+            # A restart: a GreenArrow campaign that started days ago fails while the exporter is
+            # down. The report has no timestamps; the exporter first sees it failed, in its
+            # oldest start window: it must not page.
+            ga = get_json(f"{sim.url}/_sim/greenarrow/truth")["campaigns"]
+            now = time.time()
+            old = next(
+                c["campaign_id"]
+                for c in ga
+                if c["state"] == "finished"
+                and now - 20 * 86400 < c["started_at"] < now - 2 * 86400  # in the lookback
+            )
+            post(f"{sim.url}/_sim/greenarrow/campaigns/{old}/fail")
+            with run_exporter():
+                seen = f'greenarrow_campaign_state{{campaign_id="{old}",state="failed"}} == 1'
+                wait_for(lambda: query(seen), "Prometheus to see the old failure after the restart")
+                evaluated_after(prom_url, time.time() + 3)
+                assert not query(
+                    f'ALERTS{{alertname="GreenArrowCampaignFailed",campaign_id="{old}"}}'
+                )
+                assert not [a for _, a in hook.alerts() if a["labels"].get("campaign_id") == old]
+
+
+def post(url: str) -> None:
+    request = urllib.request.Request(url, method="POST")  # noqa: S310 - loopback URL
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback URL
+        pass
+
+
+def evaluated_after(prom_url: str, moment: float) -> None:
+    """Wait until every rule group has been evaluated after ``moment`` (Unix time)."""
+
+    def done() -> bool:
+        groups = get_json(f"{prom_url}/api/v1/rules")["data"]["groups"]
+        stamps = [g["lastEvaluation"][:26].rstrip("Z") for g in groups]
+        return all(
+            datetime.fromisoformat(s).replace(tzinfo=UTC).timestamp() > moment for s in stamps
+        )
+
+    wait_for(done, "a rule evaluation after the moment")
+
+
+def on_documented_shape(sim_url: str, query: Any, hook: Webhook, prom_url: str) -> None:
+    """What the vendors' documented answers alone must alert on: a GreenArrow campaign
+    failing while watched pages; one bouncing hard is pending (its for: is 15 minutes); a
+    direct-mail batch whose day has passed is pending overdue (its for: is a minute)."""
+    ga = get_json(f"{sim_url}/_sim/greenarrow/truth")["campaigns"]
+    now = time.time()
+    sending = [c for c in ga if c["state"] == "sending" and not c["paused"]]
+    failing = sending[0]["campaign_id"]
+    bouncy = next(
+        c["campaign_id"]
+        for c in ga
+        if c["stats"]["sent"]["total"] >= 2000
+        and c["started_at"] > now - 6 * 86400
+        and c["campaign_id"] != failing
+    )
+    exp = get_json(f"{sim_url}/_sim/experiture/truth")["campaigns"]
+    batch = next(
+        c["campaign_id"]
+        for c in exp
+        if c["state"] == "completed"
+        and c["campaign_type"] == "broadcast"
+        and c["authoring_status"] == "published"
+    )
+    post(f"{sim_url}/_sim/greenarrow/campaigns/{failing}/fail")
+    post(f"{sim_url}/_sim/greenarrow/campaigns/{bouncy}/bounce")
+    post(f"{sim_url}/_sim/experiture/campaigns/{batch}/overdue-batch")
+
+    def paged() -> bool:
+        return any(
+            a["labels"]["alertname"] == "GreenArrowCampaignFailed"
+            and a["labels"]["campaign_id"] == failing
+            for _, a in hook.alerts()
+        )
+
+    wait_for(paged, "GreenArrowCampaignFailed at the webhook")
+
+    def pending(alertname: str, campaign_id: str) -> bool:
+        active = get_json(f"{prom_url}/api/v1/alerts")["data"]["alerts"]
+        return any(
+            a["labels"]["alertname"] == alertname
+            and a["labels"]["campaign_id"] == campaign_id
+            and a["state"] in ("pending", "firing")
+            for a in active
+        )
+
+    wait_for(lambda: pending("GreenArrowHighBounceRate", bouncy), "a bounce-rate alert")
+    wait_for(lambda: pending("CampaignSendOverdue", batch), "an overdue direct-mail batch")
+    [mode] = query(f'experiture_campaign_schedule_info{{campaign_id="{batch}"}}')
+    assert mode["metric"]["mode"] == "batch_on_date"

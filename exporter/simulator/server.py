@@ -8,6 +8,9 @@ Control endpoints (for tests, benchmarks and the curious; the experiture ones ar
   GET  /_sim/<api>/truth                      every campaign of that API as the simulator sees it
   POST /_sim/experiture/campaigns/{id}/fail   make its execution fail now
   POST /_sim/experiture/campaigns/{id}/delete answer 404 for it from now on
+  POST /_sim/experiture/campaigns/{id}/overdue-batch  a direct-mail batch due two days ago
+  POST /_sim/greenarrow/campaigns/{id}/fail   it fails now
+  POST /_sim/greenarrow/campaigns/{id}/bounce a fifth of what it sends bounces
   POST /_sim/experiture/expire-tokens         every issued OAuth token stops working
   POST /_sim/faults  {"kind": ..., "api": ..., "endpoint": ..., "count": ...}; DELETE clears
   POST /_sim/clock   {"speed": 0} freezes time, {"advance": 60} moves it on
@@ -168,6 +171,8 @@ class Simulator:
             resp = self._error(vendor, 429, Trouble.RATE_LIMITED, correlation)
             resp.headers["Retry-After"] = f"{fault.retry_after:g}"
             return resp
+        if fault.kind == "conflict":
+            return self._error(vendor, 409, Trouble.CONFLICT, correlation)
         if fault.kind == "envelope_error":
             return self._error(vendor, 200, Trouble.FAILURE, correlation)
         if fault.kind == "malformed":

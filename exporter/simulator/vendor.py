@@ -30,6 +30,7 @@ class Trouble(enum.Enum):
 
     RATE_LIMITED = "rate limit exceeded"
     FAILURE = "simulated failure"
+    CONFLICT = "the request conflicts with the campaign's current state"
 
 
 @dataclass(frozen=True)
