@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from _common import COMMAND, experiture_source, free_port, rss_mib
+from _common import COMMAND, experiture_source, free_port, peak_rss_mib, rss_mib
 
 from exporter.simulator import SimulatorSettings, SimulatorThread
 from exporter.simulator.faults import Fault
@@ -152,13 +152,6 @@ def sigterm_seconds(tree: Path, campaigns: int, clients: int, deadline: float) -
         finally:
             for sock in socks:
                 sock.close()
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def bomb_peak(tree: Path, sim_url: str, seconds: float, cap_mib: float) -> str:

@@ -14,7 +14,7 @@ import yaml
 
 from exporter.config import ConfigError, load_config, parse_config, render_config
 
-from .helpers import COMMAND, write_config
+from .helpers import COMMAND, run_cli, write_config
 from .hostile_yaml import alias_chain, billion_laughs, deep_nesting
 
 
@@ -337,10 +337,6 @@ def test_example_config_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                     auth[field] = str(secret)
     config = parse_config(data)
     assert config.sources
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([COMMAND, *args], capture_output=True, text=True, timeout=60, check=False)
 
 
 def run_cli_measured(*args: str) -> tuple[int, str, int]:

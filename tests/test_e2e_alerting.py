@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -22,23 +21,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from exporter.simulator import SimulatorSettings, SimulatorThread
 
-from .helpers import COMMAND, require_binary
+from .helpers import COMMAND, free_port, require_binary, wait_for_sync
 
 ROOT = Path(__file__).parent.parent
 DEADLINE = 90.0
 # Dashboard panels whose query may rightly return nothing here, with the reason.
 MAY_BE_EMPTY: dict[str, str] = {}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def get_json(url: str) -> Any:
@@ -47,14 +39,7 @@ def get_json(url: str) -> Any:
 
 
 def wait_for(check: Any, what: str, deadline: float = DEADLINE) -> Any:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        with contextlib.suppress(OSError, ValueError):
-            result = check()
-            if result:
-                return result
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {deadline:g}s waiting for {what}")
+    return wait_for_sync(check, what, deadline, ignore=(OSError, ValueError))
 
 
 @contextlib.contextmanager
