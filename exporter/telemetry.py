@@ -12,6 +12,7 @@ from typing import Any
 from . import __version__
 from .exposition import MetricFamily
 from .shard import Shard
+from .upstream_metrics import UpstreamMetrics
 
 UPSTREAM_REQUESTS = "campaign_exporter_upstream_requests_total"
 UPSTREAM_ERRORS = "campaign_exporter_upstream_errors_total"
@@ -86,6 +87,7 @@ class Telemetry:
         self.upstream_errors = Counter()
         self.rate_limited = Counter()
         self.campaigns_skipped = Counter()
+        self.upstream = UpstreamMetrics()  # latency, pace, throttled: kept by the client
         self.sources: dict[str, SourceStatus] = {}
         self.shard = Shard()
         self.config_reload_ok = True
@@ -105,6 +107,7 @@ class Telemetry:
     def forget(self, name: str) -> None:
         """Drop a source removed from the config, with all its series."""
         self.sources.pop(name, None)
+        self.upstream.forget(name)
         for counter in (
             self.upstream_requests,
             self.upstream_errors,
@@ -244,6 +247,7 @@ class Telemetry:
             reload_ts.add((), self.config_reload_ts)
         return [
             *fams,
+            *self.upstream.families(),
             up,
             last,
             duration,
