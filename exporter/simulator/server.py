@@ -20,8 +20,8 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -47,8 +47,12 @@ class SimulatorSettings:
     max_page_size: int = 100
     greenarrow_omit_num_pages: bool = False
     healthy: bool = False  # no failed, overdue, stalled or badly delivering campaigns
-    rate_limit: float | None = None  # requests per second per API; more get 429
+    rate_limit: float | None = None  # requests per second per API and endpoint class
     rate_burst: int = 10
+    # Endpoint classes with a limit of their own, e.g. {"analytics": 1.0}. Experiture's
+    # limits are per endpoint class and independent: campaigns (list, summary, status,
+    # preflight) and analytics (metrics).
+    class_rate_limits: Mapping[str, float] = field(default_factory=dict)
 
 
 class Simulator:
@@ -67,7 +71,7 @@ class Simulator:
         self.faults = FaultPlan(self.rng)
         self.stats: Counter[tuple[str, str, int]] = Counter()
         self.request_times: list[float] = []
-        self.buckets: dict[str, tuple[float, float]] = {}  # api -> (tokens, stamp)
+        self.buckets: dict[tuple[str, str], tuple[float, float]] = {}  # (tokens, stamp)
 
     # -- shared plumbing -------------------------------------------------------------
 
@@ -77,7 +81,7 @@ class Simulator:
         """Answer one API request, through any fault that matches it, and count it."""
         self.request_times.append(time.monotonic())
         correlation = uuid.uuid4().hex
-        if not self._within_rate(api):
+        if not self._within_rate(api, endpoint):
             self.stats[(api, endpoint, 429)] += 1
             resp = self._error(api, 429, "CDP_ETL.RATE.LIMITED", "rate limit exceeded", correlation)
             resp.headers["Retry-After"] = "1"
@@ -100,18 +104,19 @@ class Simulator:
         self.stats[(api, endpoint, status)] += 1
         return self._json(api, status, body, correlation)
 
-    def _within_rate(self, api: str) -> bool:
-        """The vendor's own limit (per API), when the settings give one."""
-        rate = self.settings.rate_limit
+    def _within_rate(self, api: str, endpoint: str) -> bool:
+        """The vendor's own limit (per API and endpoint class), when the settings give one."""
+        kind = "analytics" if (api, endpoint) == ("experiture", "metrics") else "campaigns"
+        rate = self.settings.class_rate_limits.get(kind, self.settings.rate_limit)
         if rate is None:
             return True
         now, burst = time.monotonic(), float(self.settings.rate_burst)
-        tokens, stamp = self.buckets.get(api, (burst, now))
+        tokens, stamp = self.buckets.get((api, kind), (burst, now))
         tokens = min(burst, tokens + (now - stamp) * rate)
         if tokens < 1.0:
-            self.buckets[api] = (tokens, now)
+            self.buckets[(api, kind)] = (tokens, now)
             return False
-        self.buckets[api] = (tokens - 1.0, now)
+        self.buckets[(api, kind)] = (tokens - 1.0, now)
         return True
 
     def max_per_second(self) -> int:
