@@ -32,6 +32,10 @@ from .telemetry import Telemetry
 from .untrusted import clean_text, scrub
 
 log = logging.getLogger("campaign_exporter.upstream")
+# httpx2 logs every request at info, and httpcore2 every step at debug: the client's own
+# debug line per request says what an operator needs, at the level they chose.
+for _library in ("httpx2", "httpcore2"):
+    logging.getLogger(_library).setLevel(logging.WARNING)
 
 CORRELATION_HEADERS = ("x-correlation-id", "x-request-id")
 MAX_ATTEMPTS = 3  # for timeouts, connection errors and 5xx

@@ -333,3 +333,11 @@ async def test_an_unusable_expires_in_still_gives_a_token(expires_in: object) ->
     assert await provider.header(client) == "Bearer tok-1"
     assert await provider.header(client) == "Bearer tok-1"  # a default lifetime, not 0
     assert len(seen) == 1
+
+
+async def test_a_request_writes_no_log_line_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    """httpx2 would log every request at info: an exporter's log is not an access log."""
+    caplog.set_level("INFO")
+    handler, _ = answers()
+    await client_for(handler, FakeClock()).request("GET", URL, "things")
+    assert [r.getMessage() for r in caplog.records] == []
