@@ -13,8 +13,9 @@ from typing import Protocol
 
 import anyio
 
-# After its first 429 a class starts from what the vendor accepted in the last second
-# (its burst, most likely) and doubles its pace each period of use, until a 429.
+# After its first 429 a class starts from 0.9 of what the vendor accepted in the last
+# second (its burst, most likely; at least 1 request) and doubles its pace each period of
+# use, until a 429.
 GROWTH_PERIOD = 0.5
 GROWTH_ANSWERS = 2  # a period lasts at least this many answers at the current pace
 SEED_SECONDS = 1.0
@@ -25,7 +26,7 @@ SEED_SECONDS = 1.0
 # first, the step doubling every 5 s without a 429, so a probe past the vendor's pace
 # (which costs a 429 and a pause) comes rarely, yet a ceiling set by a passing 429 is
 # left behind within a minute. Without a measured ceiling the pace probes by a step that
-# starts at 1% of it and doubles each period, up to 8%.
+# starts at 2% of it and doubles each period, up to 16%.
 PLATEAU = 0.93
 SNAP = 0.01  # a gap this small (of the ceiling) is closed at once
 PROBE_MEASURED = 0.001  # of the ceiling, per second
@@ -38,7 +39,6 @@ PROBE_MOST = 0.16
 # doubling drew none); after any other, to 0.8 of the pace that drew it.
 MEASURE_SECONDS = 1.0
 MEASURE_ANSWERS = 8
-KEEP_ANSWERS = 60.0
 SLOW_TO = 0.9
 SLOW_UNMEASURED = 0.8
 MIN_RATE = 0.1
@@ -138,7 +138,8 @@ class Pace:
     def answered(self, now: float) -> None:
         """An answer other than 429 arrived."""
         self.answers.append(now)
-        while self.answers[0] < now - KEEP_ANSWERS:
+        keep = now - self._memory()
+        while self.answers[0] < keep:
             self.answers.popleft()
         self.streak = 0
         if self.rate is not None and now - self.grown_at >= self._period():
@@ -159,13 +160,24 @@ class Pace:
         self.next_at = self.paused_until
         self.stretch_from = self.grown_at = self.paused_until
 
+    def _memory(self) -> float:
+        """How far back answers are needed: for the seed, a measure, or a period."""
+        if self.rate is None:
+            return SEED_SECONDS
+        return max(MEASURE_SECONDS, MEASURE_ANSWERS / self.rate, self._period())
+
     def _count_since(self, since: float) -> int:
-        return sum(1 for t in self.answers if t > since)
+        count = 0
+        for t in reversed(self.answers):  # newest first: only the window is walked
+            if t <= since:
+                break
+            count += 1
+        return count
 
     def _drop(self, now: float) -> None:
         if self.rate is None:
-            seed = self._count_since(now - SEED_SECONDS) / SEED_SECONDS
-            self.rate = max(MIN_RATE, SLOW_TO * seed)
+            seed = max(1, self._count_since(now - SEED_SECONDS)) / SEED_SECONDS
+            self.rate = SLOW_TO * seed
             self.doubling = True
             return
         span = max(MEASURE_SECONDS, MEASURE_ANSWERS / self.rate)

@@ -247,7 +247,7 @@ async def test_latency_and_pace_are_exported_as_valid_families() -> None:
     assert [(s.labels, s.value) for s in counts] == [({"source": "src", "endpoint": "things"}, 2)]
     pace = parsed["campaign_exporter_upstream_pace_requests_per_second"]
     assert [(s.labels, s.value) for s in pace.samples] == [
-        ({"source": "src", "class": "campaigns"}, 0.1)  # nothing accepted before the 429
+        ({"source": "src", "class": "campaigns"}, 0.9)  # 0.9 of the 1/s floor: none accepted
     ]
 
 
