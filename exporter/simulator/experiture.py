@@ -474,6 +474,10 @@ class ExperitureApi(VendorApi):
     def error_body(self, status: int, trouble: Trouble) -> dict[str, Any]:
         return error_envelope(ERROR_CODES[trouble], trouble.value)
 
+    def endpoint_class(self, endpoint: str) -> str:
+        """Limits are per endpoint class and independent: analytics is /metrics."""
+        return "analytics" if endpoint == "metrics" else "campaigns"
+
     def mark(self, body: Any, correlation: str) -> None:
         if isinstance(body, dict):
             body.setdefault("correlationId", correlation)

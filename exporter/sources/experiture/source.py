@@ -235,7 +235,13 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
             header = await self.auth.header(self.client)
             try:
                 resp = await self.client.request(
-                    "GET", url, endpoint, headers={"Authorization": header}, params=params
+                    "GET",
+                    url,
+                    endpoint,
+                    headers={"Authorization": header},
+                    params=params,
+                    # Experiture limits each endpoint class on its own: analytics is /metrics
+                    endpoint_class="analytics" if endpoint == "metrics" else "campaigns",
                 )
             except UpstreamError as exc:
                 if exc.status == 401 and attempt == 1 and self.auth.invalidate(header):
