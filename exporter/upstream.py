@@ -49,6 +49,7 @@ RETRY_AFTER_CAP = 120.0
 DEFAULT_MAX_RESPONSE = 16 * 1024**2
 READ_CHUNK = 64 * 1024
 PARSE_OFF_LOOP = 256 * 1024  # larger bodies are parsed in a worker thread
+INFLATE_STEP = 256 * 1024  # the most a compressed body inflates by in one step
 MAX_REDIRECTS = 3
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 DEFAULT_CLASS = "default"
@@ -163,26 +164,30 @@ class Inflater:
         else:
             raise ValueError(f"unsupported Content-Encoding {clean_text(coding, 32)!r}")
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes, out: bytearray) -> None:
+        """Decode ``chunk`` onto ``out``, a bounded step at a time: no allocation is larger
+        than STEP, however far the chunk inflates, and ``out`` never passes the limit."""
         if self.zlib is None:
-            return self._count(chunk)
-        out = bytearray()
+            self._count(len(chunk))
+            out += chunk
+            return
         data = chunk
         while data:
-            # Never inflate past the limit in one step, whatever the ratio.
-            piece = self.zlib.decompress(data, self.limit - self.size + 1)
-            out += self._count(piece)
+            piece = self.zlib.decompress(data, INFLATE_STEP)
+            self._count(len(piece))
+            out += piece
             data = self.zlib.unconsumed_tail
-        return bytes(out)
 
-    def finish(self) -> bytes:
-        return self._count(self.zlib.flush()) if self.zlib is not None else b""
+    def finish(self, out: bytearray) -> None:
+        if self.zlib is not None:
+            piece = self.zlib.flush(INFLATE_STEP)
+            self._count(len(piece))
+            out += piece
 
-    def _count(self, piece: bytes) -> bytes:
-        self.size += len(piece)
+    def _count(self, size: int) -> None:
+        self.size += size
         if self.size > self.limit:
             raise BodyTooLarge
-        return piece
 
 
 def _parse_json(raw: bytes | bytearray) -> tuple[Any, bool]:
@@ -552,14 +557,16 @@ class UpstreamClient:
         if resp.is_stream_consumed:
             # An in-process transport (httpx2.MockTransport) whose answer was in memory
             # and is already decoded: only the size cap is left to apply.
-            return bytearray(Inflater("", limit).feed(resp.content))
+            out = bytearray()
+            Inflater("", limit).feed(resp.content, out)
+            return out
         inflater = Inflater(resp.headers.get("content-encoding", ""), limit)
         if inflater.zlib is None and _content_length(resp.headers) > limit:
             raise BodyTooLarge
         out = bytearray()
         async for chunk in resp.aiter_raw():
-            out += inflater.feed(chunk)
-        out += inflater.finish()
+            inflater.feed(chunk, out)
+        inflater.finish(out)
         return out
 
     def _correlation_id(self, headers: Mapping[str, str], body: Any) -> str | None:
