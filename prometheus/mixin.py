@@ -666,11 +666,11 @@ def defaults_text() -> str:
     """The defaults as a config file, each key with its meaning."""
     out = []
     for f in dataclasses.fields(Config):
-        value = f.default
-        if isinstance(value, tuple):
-            value = list(value)
         out.append(f"# {f.metadata['meaning']}")
-        out.append(yaml.safe_dump({f.name: value}, width=1000, default_flow_style=None).strip())
+        if isinstance(f.default, tuple):
+            out.append(f"{f.name}: [{', '.join(f.default)}]")
+        else:
+            out.append(yaml.safe_dump({f.name: f.default}, width=1000).strip())
     return "\n".join(out) + "\n"
 
 
