@@ -503,6 +503,14 @@ def test_an_ha_pair_pages_once_per_failed_campaign(tmp_path: Path) -> None:
                 [alert] = bodies[0]["alerts"]
                 assert alert["labels"]["alertname"] == failing[campaign_id][0]
 
+            # The campaign boards show each campaign once: no series of theirs is a replica's.
+            ga_failed = next(c for c, (name, _) in failing.items() if name.startswith("Green"))
+            for title, expr in dashboard_queries({**BOARD_VALUES, "campaign": ga_failed}):
+                if title.startswith("Campaigns / Exporter health") or "/ variable " in title:
+                    continue
+                for row in stack.query(expr):
+                    assert "instance" not in row["metric"], f"{title}: {row['metric']}"
+
 
 def post(url: str) -> None:
     request = urllib.request.Request(url, method="POST")  # noqa: S310 - loopback URL
