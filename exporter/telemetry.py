@@ -156,7 +156,7 @@ FAMILIES = (
         SOURCE_POLL_INTERVAL,
         "gauge",
         "How often the source is polled in the background, in seconds.",
-        ("source", "type"),
+        ("source", "source_type"),
         lambda t: [((n, st.type_name), st.poll_interval) for n, st in sorted(t.sources.items())],
     ),
     Family(
