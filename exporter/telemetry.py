@@ -221,7 +221,7 @@ class Telemetry:
     config_reload_ok: bool
     config_reload_ts: float | None
 
-    def __init__(self, shard: Shard | None = None) -> None:
+    def __init__(self, shard: Shard | None = None, *, process_metrics: bool = True) -> None:
         self.upstream_requests = Counter()
         self.upstream_errors = Counter()
         self.rate_limited = Counter()
@@ -230,6 +230,7 @@ class Telemetry:
         self.shard = shard or Shard()
         self.config_reload_ok = True
         self.config_reload_ts: float | None = None
+        self.process_metrics = process_metrics
 
     # -- what the upstream client tells -------------------------------------------------
 
@@ -311,13 +312,14 @@ class Telemetry:
         return bool(self.sources) and all(s.ready for s in self.sources.values())
 
     def families(self) -> list[MetricFamily]:
-        """The exporter's own families, then this process's CPU, memory and descriptors."""
+        """The exporter's own families, then (unless left out) this process's CPU, memory,
+        descriptors and garbage collector."""
         out = []
         for spec in FAMILIES:
             fam = MetricFamily(spec.name, spec.kind, spec.help, spec.labels)
             fam.samples.extend(spec.samples(self))
             out.append(fam)
-        return out + process_families()
+        return out + process_families() if self.process_metrics else out
 
 
 def _from_client(metric: Metric) -> MetricFamily | None:
