@@ -78,6 +78,13 @@ def render_header(name: str, kind: Kind, help_text: str, openmetrics: bool) -> s
     return f"# HELP {family_name} {_escape_help(help_text)}\n# TYPE {family_name} {kind}\n"
 
 
+def selected(name: str, kind: Kind, names: frozenset[str]) -> bool:
+    """Whether a ``name[]`` selection asks for this family: by the name its samples carry
+    (as prometheus_client's ``name[]`` does), or for a counter by its OpenMetrics family
+    name, without ``_total``, too."""
+    return name in names or (kind == "counter" and name.removesuffix("_total") in names)
+
+
 @dataclass(frozen=True, slots=True)
 class RenderedFamily:
     """A family's header fields and its sample lines, already encoded."""

@@ -84,6 +84,13 @@ def wants_gzip(accept_encoding: str) -> bool:
     return False
 
 
+def requested_names(request: web.Request) -> frozenset[str] | None:
+    """The families a scrape asks for with ``name[]=...`` (repeated), as prometheus_client
+    reads it; None when it asks for all."""
+    names = request.query.getall("name[]", [])
+    return frozenset(names) if names else None
+
+
 class Handlers:
     def __init__(
         self,
@@ -114,10 +121,11 @@ class Handlers:
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
         openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
         gzip = wants_gzip(request.headers.get("Accept-Encoding", ""))
-        variant = self.store.cached(openmetrics, gzip)
+        names = requested_names(request)
+        variant = self.store.cached(openmetrics, gzip, names)
         if variant is None:
-            variant = await anyio.to_thread.run_sync(self.store.build, openmetrics, gzip)
-        tail = self.store.dynamic(openmetrics)
+            variant = await anyio.to_thread.run_sync(self.store.build, openmetrics, gzip, names)
+        tail = self.store.dynamic(openmetrics, names)
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
         headers = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
         parts = (variant.body, tail)
