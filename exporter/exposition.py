@@ -22,7 +22,8 @@ class MetricFamily:
     """One metric family: a name, its type and help, and its samples.
 
     A counter's ``name`` ends in ``_total``, which is also its sample name; the
-    OpenMetrics family name drops the suffix.
+    OpenMetrics family name drops the suffix. A ``state_set`` has a series per state of a
+    campaign, 1 for the current one and 0 for the others.
     """
 
     name: str
@@ -30,6 +31,7 @@ class MetricFamily:
     help: str
     label_names: tuple[str, ...]
     samples: list[tuple[tuple[str, ...], float]] = field(default_factory=list)
+    state_set: bool = False
 
     def add(self, label_values: tuple[str, ...], value: float) -> None:
         self.samples.append((label_values, value))

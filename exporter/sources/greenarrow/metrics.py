@@ -195,6 +195,7 @@ def _families() -> dict[str, MetricFamily]:
             "(sending, finished, failed, cancelled); an undocumented value gets its own "
             "series." + POLLED,
             (*ID, "state"),
+            state_set=True,
         ),
         PAUSED: MetricFamily(PAUSED, "gauge", "1 when the campaign is paused." + POLLED, ID),
         INFO: MetricFamily(
@@ -244,6 +245,9 @@ def _families() -> dict[str, MetricFamily]:
             labels = (*ID, extra[0]) if extra else ID
             fams[name] = MetricFamily(name, kind, help_text + POLLED, labels)
     return fams
+
+
+FAMILY_NAMES = tuple(_families())  # every family a source of this type renders
 
 
 def render_families(
