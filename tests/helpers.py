@@ -166,6 +166,16 @@ async def running_simulator(**settings: Any) -> AsyncIterator[tuple[Simulator, s
         await runner.cleanup()
 
 
+def exported(truth: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The simulator's Experiture campaigns discovery finds (published) and the API
+    exposes (broadcast)."""
+    return [
+        c
+        for c in truth
+        if c["authoring_status"] == "published" and c["campaign_type"] == "broadcast"
+    ]
+
+
 def experiture_source(sim_url: str, **overrides: Any) -> dict[str, Any]:
     source: dict[str, Any] = {
         "name": "prod",

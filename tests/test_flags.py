@@ -36,11 +36,14 @@ def bound_socket() -> socket.socket:
     return sock
 
 
-def run_command(*args: str) -> subprocess.CompletedProcess[str]:
+def refused(*args: str) -> list[str]:
+    """The command with these flags exits 1: its stderr lines."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
-    return subprocess.run(
+    done = subprocess.run(
         [COMMAND, *args], capture_output=True, text=True, timeout=DEADLINE, env=env, check=False
     )
+    assert done.returncode == 1, done.stderr
+    return done.stderr.splitlines()
 
 
 def test_the_telemetry_path_moves_the_metrics_and_keeps_the_other_endpoints() -> None:
@@ -66,14 +69,10 @@ def test_metrics_on_the_root_path_take_the_place_of_the_status_page() -> None:
 
 
 def test_a_telemetry_path_an_endpoint_has_is_one_line_and_exit_1() -> None:
-    done = run_command(*DEMO, "--web.telemetry-path=/-/ready")
-    assert done.returncode == 1
-    assert done.stderr.splitlines() == [
+    assert refused(*DEMO, "--web.telemetry-path=/-/ready") == [
         'campaign-exporter: --web.telemetry-path: "/-/ready" is taken by the endpoint of that name'
     ]
-    done = run_command(*DEMO, "--web.telemetry-path=metrics")
-    assert done.returncode == 1
-    assert done.stderr.splitlines() == [
+    assert refused(*DEMO, "--web.telemetry-path=metrics") == [
         'campaign-exporter: --web.telemetry-path: invalid path "metrics": expected an '
         "absolute path such as /metrics"
     ]
@@ -122,9 +121,7 @@ def test_the_sockets_systemd_passes_are_served_instead_of_the_listen_address() -
 
 
 def test_systemd_socket_without_sockets_is_one_line_and_exit_1() -> None:
-    done = run_command(*DEMO, "--web.systemd-socket")
-    assert done.returncode == 1
-    assert done.stderr.splitlines() == [
+    assert refused(*DEMO, "--web.systemd-socket") == [
         "campaign-exporter: --web.systemd-socket: no sockets passed: LISTEN_PID and "
         "LISTEN_FDS are not set (start it from a systemd socket unit)"
     ]

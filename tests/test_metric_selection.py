@@ -18,6 +18,7 @@ from .helpers import (
     Samples,
     config_of,
     experiture_source,
+    exported,
     ga_source,
     running_exporter,
     running_simulator,
@@ -35,20 +36,11 @@ def families_of(samples: Samples, source: str) -> set[str]:
     }
 
 
-def published(truth: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The Experiture campaigns discovery finds and the API exposes."""
-    return [
-        c
-        for c in truth
-        if c["authoring_status"] == "published" and c["campaign_type"] == "broadcast"
-    ]
-
-
 @pytest.mark.anyio
 async def test_sparse_state_sets_have_only_each_campaigns_current_state() -> None:
     sparse = {"state_sets": "sparse"}
     async with running_simulator(experiture_campaigns=200, greenarrow_campaigns=200) as (sim, url):
-        exp_truth = published(sim.experiture.truth(sim.clock.now()))
+        exp_truth = exported(sim.experiture.truth(sim.clock.now()))
         ga_truth = sim.greenarrow.truth(sim.clock.now())
         config = config_of(experiture_source(url, metrics=sparse), ga_source(url, metrics=sparse))
         async with running_exporter(config) as exp:
