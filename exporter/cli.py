@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
@@ -11,11 +12,12 @@ from pathlib import Path
 import anyio
 
 from . import __version__, memory
+from .activation import systemd_sockets
 from .app import RunOptions, run
 from .config import ConfigError, load_config, render_config
 from .logs import LEVELS, setup_logging
 from .shard import Shard
-from .web import ServingLimits, parse_listen_address
+from .web import Listener, ServingLimits, check_telemetry_path, parse_listen_address
 from .webconfig import load_web_config
 
 log = logging.getLogger("campaign_exporter")
@@ -49,8 +51,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--web.listen-address",
         dest="listen_address",
-        default=":10123",
+        action="append",
+        default=None,
         help="address to serve /metrics on (default :10123)",
+    )
+    p.add_argument(
+        "--web.systemd-socket",
+        dest="systemd_socket",
+        action="store_true",
+        help="serve on the listening sockets systemd passes (socket activation) "
+        "instead of --web.listen-address",
+    )
+    p.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        default="/metrics",
+        help="path under which to expose metrics (default /metrics)",
+    )
+    p.add_argument(
+        "--web.disable-exporter-metrics",
+        dest="disable_exporter_metrics",
+        action="store_true",
+        help="leave out the metrics about the exporter process (process_*, python_gc_*)",
     )
     p.add_argument(
         "--web.config.file",
@@ -127,17 +149,48 @@ def _config_error(path: Path, exc: ConfigError) -> int:
 
 
 def _announce(addresses: list[str]) -> None:
-    log.info("listening", extra={"kv": {"address": ",".join(addresses)}})
+    for address in addresses:
+        log.info("listening", extra={"kv": {"address": address}})
+
+
+def _web_options(args: argparse.Namespace, limits: ServingLimits) -> RunOptions:
+    """How to serve, from the --web.* flags; takes systemd's sockets, so call it last."""
+    return RunOptions(
+        _listeners(args),
+        on_listening=_announce,
+        limits=limits,
+        telemetry_path=args.telemetry_path,
+        process_metrics=not args.disable_exporter_metrics,
+    )
+
+
+def _listeners(args: argparse.Namespace) -> tuple[Listener, ...]:
+    """The addresses to bind, or with --web.systemd-socket the sockets systemd passed,
+    which replace them (as in exporter-toolkit). ``ValueError`` names the flag."""
+    if not args.systemd_socket:
+        return tuple(args.listen_address or [":10123"])
+    try:
+        sockets = systemd_sockets()
+    except ValueError as exc:
+        raise ValueError(f"--web.systemd-socket: {exc}") from None
+    if args.listen_address:
+        log.info("serving on the sockets systemd passed; --web.listen-address is not used")
+    return tuple(sockets)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_format)
     memory.tune()
+    for address in args.listen_address or ():
+        try:
+            parse_listen_address(address)
+        except ValueError as exc:
+            return _fail(f"--web.listen-address: {exc}")
     try:
-        parse_listen_address(args.listen_address)
+        check_telemetry_path(args.telemetry_path)
     except ValueError as exc:
-        return _fail(f"--web.listen-address: {exc}")
+        return _fail(f"--web.telemetry-path: {exc}")
     try:
         shard = Shard(args.shard, args.total_shards)
     except ValueError as exc:
@@ -152,9 +205,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.demo:
         from .demo import run_demo
 
-        return _run(
-            lambda: run_demo(args.listen_address, args.demo_campaigns, args.demo_speed, limits)
-        )
+        try:
+            demo = _web_options(args, limits)
+        except ValueError as exc:
+            return _fail(str(exc))
+        return _run(lambda: run_demo(demo, args.demo_campaigns, args.demo_speed))
     try:
         config = load_config(args.config_file)
     except ConfigError as exc:
@@ -172,13 +227,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.config_file}: config OK ({len(config.sources)} sources)")
         return 0
     log.info("starting", extra={"kv": {"version": __version__, "sources": len(config.sources)}})
-    options = RunOptions(
-        args.listen_address,
-        args.config_file,
-        _announce,
-        web_config=web_config,
-        shard=shard,
-        limits=limits,
+    try:
+        web = _web_options(args, limits)
+    except ValueError as exc:
+        return _fail(str(exc))
+    options = dataclasses.replace(
+        web, config_file=args.config_file, web_config=web_config, shard=shard
     )
     return _run(lambda: run(config, options))
 

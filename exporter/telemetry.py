@@ -157,7 +157,7 @@ FAMILIES = (
         SOURCE_POLL_INTERVAL,
         "gauge",
         "How often the source is polled in the background, in seconds.",
-        ("source", "type"),
+        ("source", "source_type"),
         lambda t: [((n, st.type_name), st.poll_interval) for n, st in sorted(t.sources.items())],
     ),
     Family(
@@ -222,7 +222,7 @@ class Telemetry:
     config_reload_ok: bool
     config_reload_ts: float | None
 
-    def __init__(self, shard: Shard | None = None) -> None:
+    def __init__(self, shard: Shard | None = None, *, process_metrics: bool = True) -> None:
         self.upstream_requests = Counter()
         self.upstream_errors = Counter()
         self.rate_limited = Counter()
@@ -232,6 +232,7 @@ class Telemetry:
         self.shard = shard or Shard()
         self.config_reload_ok = True
         self.config_reload_ts: float | None = None
+        self.process_metrics = process_metrics
 
     # -- what the upstream client tells -------------------------------------------------
 
@@ -315,13 +316,15 @@ class Telemetry:
 
     def families(self) -> list[MetricFamily]:
         """The exporter's own families (the upstream client's latency, pace and throttled
-        series among them), then this process's CPU, memory and descriptors."""
+        series among them), then (unless left out) this process's CPU, memory, descriptors
+        and garbage collector."""
         out = []
         for spec in FAMILIES:
             fam = MetricFamily(spec.name, spec.kind, spec.help, spec.labels)
             fam.samples.extend(spec.samples(self))
             out.append(fam)
-        return out + self.upstream.families() + process_families()
+        out += self.upstream.families()
+        return out + process_families() if self.process_metrics else out
 
 
 def _from_client(metric: Metric) -> MetricFamily | None:

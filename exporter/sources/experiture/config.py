@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from ...schema import Authorization, HttpUrl, OAuth2, PositiveDuration, SourceConfig, Strict
+from .metrics import FAMILY_NAMES
 
 CHANNELS = ("email", "sms", "push", "direct_mail")
 
@@ -33,6 +34,7 @@ class Polling(Strict):
 
 
 class ExperitureConfig(SourceConfig):
+    metric_families: ClassVar[tuple[str, ...]] = FAMILY_NAMES
     type: Literal["experiture"]
     base_url: HttpUrl = "https://api.experiture.ai/public/v1"
     authorization: Authorization | None = None

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from ...schema import Authorization, BasicAuth, PositiveDuration, SourceConfig
+from .metrics import FAMILY_NAMES
 
 
 class GreenArrowConfig(SourceConfig):
+    metric_families: ClassVar[tuple[str, ...]] = FAMILY_NAMES
     type: Literal["greenarrow"]
     basic_auth: BasicAuth | None = None
     authorization: Authorization | None = None
