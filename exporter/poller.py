@@ -6,7 +6,7 @@ A slow or failing source never stalls another, and scrapes never wait on upstrea
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,6 @@ async def poll_forever(
     store: ExpositionStore,
     telemetry: Telemetry,
     clock: Clock = SYSTEM_CLOCK,
-    sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
 ) -> None:
     telemetry.register(source.name, source.config.type, source.config.poll_interval)
     interval = source.config.poll_interval
@@ -64,7 +63,7 @@ async def poll_forever(
             last_error = error
         failures = 0 if failure is None else failures + 1
         next_start = started + next_delay(interval, failures)
-        await sleep(max(0.0, next_start - clock.monotonic()))
+        await clock.sleep(max(0.0, next_start - clock.monotonic()))
 
 
 def next_delay(interval: float, failures: int) -> float:

@@ -129,22 +129,23 @@ class Stop(Exception):
 async def run_loop(outcomes: list[bool]) -> tuple[list[float], Telemetry, list[int]]:
     """Run the poll loop over scripted refreshes; the delays it asked for, and the streak
     after each refresh."""
-    clock = ManualClock()
     telemetry = Telemetry()
     source = Flaky(exp_config(), list(outcomes))
-    ledger: Ledger[Any] = Ledger(source, clock=clock)
     delays: list[float] = []
     streaks: list[int] = []
 
-    async def sleep(seconds: float) -> None:
-        delays.append(seconds)
-        streaks.append(telemetry.sources["prod"].consecutive_failures)
-        clock.advance(seconds)
-        if not source.outcomes:
-            raise Stop
+    class Recording(ManualClock):
+        async def sleep(self, seconds: float) -> None:
+            delays.append(seconds)
+            streaks.append(telemetry.sources["prod"].consecutive_failures)
+            self.advance(seconds)
+            if not source.outcomes:
+                raise Stop
 
+    clock = Recording()
+    ledger: Ledger[Any] = Ledger(source, clock=clock)
     with pytest.raises(Stop):
-        await poll_forever(source, ledger, ExpositionStore(telemetry), telemetry, clock, sleep)
+        await poll_forever(source, ledger, ExpositionStore(telemetry), telemetry, clock)
     return delays, telemetry, streaks
 
 
