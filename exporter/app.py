@@ -47,7 +47,7 @@ class Reloader:
             try:
                 config = await anyio.to_thread.run_sync(load_config, self.path)
             except ConfigError as exc:
-                self.telemetry.record_reload(False, time.time())
+                self.telemetry.record_reload(False, time.time(), "; ".join(exc.lines))
                 for line in exc.lines:
                     log.error(
                         "config reload failed, keeping the running config",

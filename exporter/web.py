@@ -11,6 +11,7 @@ from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 from .statuspage import render_status_page
 from .store import ExpositionStore
 from .telemetry import Telemetry
+from .triage import Query
 from .webconfig import WebConfigFile
 
 ReloadFn = Callable[[], Awaitable[str | None]]
@@ -86,7 +87,9 @@ class Handlers:
         return web.Response(text="config reloaded\n")
 
     async def landing(self, request: web.Request) -> web.Response:
-        page = await anyio.to_thread.run_sync(render_status_page, self.telemetry)
+        query = Query.from_params(request.query)
+        recent = self.telemetry.recent()  # on the loop: telemetry's tallies are not shared
+        page = await anyio.to_thread.run_sync(render_status_page, self.telemetry, query, recent)
         # Upstream text is made safe where it enters; "replace" is the last line of defence.
         body = page.encode("utf-8", "replace")
         return web.Response(body=body, content_type="text/html", charset="utf-8")
