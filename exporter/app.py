@@ -73,16 +73,25 @@ async def _signals(tg: TaskGroup, reloader: Reloader | None) -> None:
 
 
 async def run(config: Config, options: RunOptions) -> None:
-    """Poll and serve until SIGTERM or SIGINT."""
+    """Listen, then poll and serve until SIGTERM or SIGINT. An address that cannot be
+    served fails before any upstream is asked anything."""
     telemetry = Telemetry(options.shard)
     telemetry.record_reload(True, time.time())
     store = ExpositionStore(telemetry)
+    listening = anyio.Event()
+
+    def on_listening(addresses: list[str]) -> None:
+        if options.on_listening is not None:
+            options.on_listening(addresses)
+        listening.set()
+
     async with anyio.create_task_group() as tg:
         fleet = Fleet(store, telemetry, tg, options.shard)
-        await fleet.apply(config)
         reloader = Reloader(options.config_file, fleet, telemetry) if options.config_file else None
         app = make_app(store, telemetry, reloader.reload if reloader else None, options.web_config)
         ctx = options.web_config.ssl_context() if options.web_config else None
-        tg.start_soon(serve, app, options.listen_address, ctx, options.on_listening)
+        tg.start_soon(serve, app, options.listen_address, ctx, on_listening)
+        await listening.wait()
+        await fleet.apply(config)
         if options.handle_signals:
             tg.start_soon(_signals, tg, reloader)

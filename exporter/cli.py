@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -15,7 +15,7 @@ from .app import RunOptions, run
 from .config import ConfigError, load_config, render_config
 from .logs import LEVELS, setup_logging
 from .shard import Shard
-from .web import parse_listen_address
+from .web import ListenError, parse_listen_address
 from .webconfig import load_web_config
 
 log = logging.getLogger("campaign_exporter")
@@ -109,8 +109,12 @@ def _config_error(path: Path, exc: ConfigError) -> int:
     return 1
 
 
-def _announce(addresses: list[str]) -> None:
-    log.info("listening", extra={"kv": {"address": ",".join(addresses)}})
+def _announcer(sources: int) -> Callable[[list[str]], None]:
+    def announce(addresses: list[str]) -> None:
+        kv = {"address": ",".join(addresses), "version": __version__, "sources": sources}
+        log.info("listening", extra={"kv": kv})
+
+    return announce
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,9 +149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config_check:
         print(f"{args.config_file}: config OK ({len(config.sources)} sources)")
         return 0
-    log.info("starting", extra={"kv": {"version": __version__, "sources": len(config.sources)}})
     options = RunOptions(
-        args.listen_address, args.config_file, _announce, web_config=web_config, shard=shard
+        args.listen_address,
+        args.config_file,
+        _announcer(len(config.sources)),
+        web_config=web_config,
+        shard=shard,
     )
     return _run(lambda: run(config, options))
 
@@ -157,6 +164,19 @@ def _run(entry: object) -> int:
         anyio.run(entry)  # type: ignore[arg-type]
     except KeyboardInterrupt:
         return 0
-    except OSError as exc:
-        return _fail(f"cannot serve: {exc.strerror or exc}")
+    except BaseException as exc:
+        leaves = _leaves(exc)
+        if any(isinstance(e, KeyboardInterrupt) for e in leaves):
+            return 0
+        listen = next((e for e in leaves if isinstance(e, ListenError)), None)
+        if listen is not None:
+            return _fail(str(listen))
+        raise  # a bug: the traceback is what its report needs
     return 0
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside anyio's exception groups (nested or not)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]

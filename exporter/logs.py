@@ -58,6 +58,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(_fields(record), ensure_ascii=False, default=str)
 
 
+class DisconnectsAtDebug(logging.Filter):
+    """A client that hangs up before its response is written (Prometheus does on every
+    scrape timeout) is routine, not an error: aiohttp logs it at error, this at debug."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, ConnectionError):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.msg, record.args = "client disconnected before its response was written", ()
+        record.exc_info = None
+        record.__dict__["kv"] = {"err": f"{type(exc).__name__}: {exc}"}
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
 def setup_logging(level: str, fmt: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else LogfmtFormatter())
@@ -66,3 +81,6 @@ def setup_logging(level: str, fmt: str) -> None:
     root.setLevel(LEVELS[level])
     # aiohttp's access log would write a line per scrape.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, DisconnectsAtDebug) for f in server.filters):
+        server.addFilter(DisconnectsAtDebug())

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -135,13 +138,36 @@ async def serve(
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, ssl_context=ssl_context)  # type: ignore[arg-type]
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            raise ListenError(address, host, exc) from None
         if on_listening is not None:
             on_listening([_format_addr(a) for a in runner.addresses])
         await anyio.sleep_forever()
     finally:
         with anyio.CancelScope(shield=True):
             await runner.cleanup()
+
+
+class ListenError(Exception):
+    """The listen address cannot be served; the message is one line for an operator."""
+
+    def __init__(self, address: str, host: str | None, exc: OSError) -> None:
+        super().__init__(f'cannot listen on "{address}": {_bind_problem(host, exc)}')
+
+
+def _bind_problem(host: str | None, exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f'cannot resolve host name "{host}": {exc.strerror or exc}'
+    known = {
+        errno.EADDRINUSE: "address already in use (another process listens there)",
+        errno.EADDRNOTAVAIL: "this host has no such address",
+        errno.EACCES: "permission denied (ports below 1024 need privileges)",
+    }
+    if exc.errno in known:
+        return known[exc.errno]
+    return os.strerror(exc.errno).lower() if exc.errno else str(exc)
 
 
 def _format_addr(addr: object) -> str:
