@@ -47,13 +47,13 @@ class Reloader:
             try:
                 config = await anyio.to_thread.run_sync(load_config, self.path)
             except ConfigError as exc:
-                self.telemetry.record_reload(False, time.time(), "; ".join(exc.lines))
-                for line in exc.lines:
-                    log.error(
-                        "config reload failed, keeping the running config",
-                        extra={"kv": {"err": line}},
-                    )
-                return "; ".join(exc.lines)
+                problems = "; ".join(exc.lines)
+                self.telemetry.record_reload(False, time.time(), problems)
+                log.error(
+                    "config reload failed, keeping the running config",
+                    extra={"kv": {"file": str(self.path), "err": problems}},
+                )
+                return f"{self.path}: {problems}"
             await self.fleet.apply(config)
             self.telemetry.record_reload(True, time.time())
             log.info("config reloaded", extra={"kv": {"sources": len(config.sources)}})

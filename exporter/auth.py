@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import math
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 import anyio
 
@@ -15,6 +17,12 @@ from .upstream import UpstreamClient, UpstreamError
 TOKEN_ENDPOINT = "oauth_token"  # noqa: S105 - an endpoint label, not a password
 REFRESH_MARGIN = 60.0
 DEFAULT_TOKEN_LIFETIME = 300.0
+# expires_in is clamped: a tiny one would fetch a token for nearly every call, a huge one
+# would keep a token for ever. The floor caps token requests near one a second per source
+# and still honours real short-lived tokens; a token claiming to outlive a day is fetched
+# again daily all the same.
+MIN_TOKEN_LIFETIME = 1.0
+MAX_TOKEN_LIFETIME = 86400.0
 
 
 class AuthError(Exception):
@@ -31,11 +39,11 @@ class AuthProvider(ABC):
         return False
 
 
-def _read(ref: SecretRef) -> Secret:
+async def _read(ref: SecretRef) -> Secret:
     try:
-        return ref.get()
+        return await ref.get()
     except SecretFileError as exc:
-        raise AuthError(f"cannot read secret file {exc}") from None
+        raise AuthError(f"cannot read the secret file {exc}") from None
 
 
 class StaticAuth(AuthProvider):
@@ -46,7 +54,7 @@ class StaticAuth(AuthProvider):
         self.secret = secret
 
     async def header(self, client: UpstreamClient) -> str:
-        return f"{self.auth_type} {_read(self.secret).reveal()}"
+        return f"{self.auth_type} {(await _read(self.secret)).reveal()}"
 
 
 class BasicAuthProvider(AuthProvider):
@@ -55,15 +63,19 @@ class BasicAuthProvider(AuthProvider):
         self.secret = secret
 
     async def header(self, client: UpstreamClient) -> str:
-        raw = f"{self.username}:{_read(self.secret).reveal()}".encode()
+        raw = f"{self.username}:{(await _read(self.secret)).reveal()}".encode()
         return "Basic " + base64.b64encode(raw).decode()
 
 
 class OAuth2Provider(AuthProvider):
-    """Client-credentials grant; the token is kept until shortly before it expires."""
+    """Client-credentials grant; the token is kept until shortly before it expires.
 
-    def __init__(self, config: OAuth2) -> None:
+    ``clock`` is a monotonic clock in seconds (injectable for tests).
+    """
+
+    def __init__(self, config: OAuth2, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
+        self.clock = clock
         self.secret = config.secret()
         self.token: Secret | None = None
         self.expires = 0.0
@@ -76,7 +88,7 @@ class OAuth2Provider(AuthProvider):
 
     async def header(self, client: UpstreamClient) -> str:
         async with self.lock:
-            if self.token is None or time.monotonic() >= self.expires:
+            if self.token is None or self.clock() >= self.expires:
                 await self._fetch(client)
             assert self.token is not None
             return f"Bearer {self.token.reveal()}"
@@ -85,7 +97,7 @@ class OAuth2Provider(AuthProvider):
         form = {"grant_type": "client_credentials", **self.config.endpoint_params}
         if self.config.scopes:
             form["scope"] = " ".join(self.config.scopes)
-        basic = f"{self.config.client_id}:{_read(self.secret).reveal()}".encode()
+        basic = f"{self.config.client_id}:{(await _read(self.secret)).reveal()}".encode()
         try:
             resp = await client.request(
                 "POST",
@@ -100,18 +112,22 @@ class OAuth2Provider(AuthProvider):
         token = body.get("access_token") if isinstance(body, dict) else None
         if not isinstance(token, str) or not token:
             raise AuthError("OAuth2 token response has no access_token")
-        lifetime = _lifetime(body.get("expires_in") if isinstance(body, dict) else None)
+        lifetime = token_lifetime(body.get("expires_in") if isinstance(body, dict) else None)
         margin = min(REFRESH_MARGIN, lifetime * 0.1)
         self.token = Secret(token)
-        self.expires = time.monotonic() + lifetime - margin
+        self.expires = self.clock() + lifetime - margin
 
 
-def _lifetime(value: object) -> float:
-    """``expires_in`` when it is a number of seconds a token could live (NaN and 400-digit
-    numbers are not), else a default."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < 10**9:
-        return float(value)
-    return DEFAULT_TOKEN_LIFETIME
+def token_lifetime(expires_in: object) -> float:
+    """Seconds a token may be used: ``expires_in`` clamped, or the default when it is no
+    positive finite number (JSON parsers accept NaN, Infinity and 400-digit integers)."""
+    if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool):
+        return DEFAULT_TOKEN_LIFETIME
+    if expires_in != expires_in or expires_in <= 0 or expires_in == math.inf:  # NaN != NaN
+        return DEFAULT_TOKEN_LIFETIME
+    if expires_in >= MAX_TOKEN_LIFETIME:  # compared before any float(): no overflow
+        return MAX_TOKEN_LIFETIME
+    return max(float(expires_in), MIN_TOKEN_LIFETIME)
 
 
 def provider_for(

@@ -105,7 +105,9 @@ def _fail(message: str) -> int:
 def _config_error(path: Path, exc: ConfigError) -> int:
     """One line per problem, each naming the file and the key."""
     for line in exc.lines:
-        print(f"{PROG}: {path}: {line}", file=sys.stderr)
+        # a key or value quoted from the file may hold a newline: still one line
+        text = line if line.isprintable() else line.encode("unicode_escape").decode("ascii")
+        print(f"{PROG}: {path}: {text}", file=sys.stderr)
     return 1
 
 

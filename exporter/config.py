@@ -1,4 +1,5 @@
-"""Loads the YAML config: ``${VAR}`` expansion, per-source schema, cross-checks.
+"""Loads the YAML config: size, nesting and alias limits, ``${VAR}`` expansion, per-source
+schema, cross-checks.
 
 Every problem becomes one ``key.path: problem`` line; nothing here raises anything
 but ``ConfigError``.
@@ -13,16 +14,21 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from .localfile import FileRefused, read_local_file
 from .schema import SourceConfig, Strict
+from .secrets import check_secret_file
 from .sources import SOURCE_KINDS
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class ConfigError(Exception):
-    """An invalid config: one line per problem, each naming its key."""
+    """An invalid config: one line per problem, each naming its key or place in the file.
+
+    The lines do not name the file: whoever reports them does.
+    """
 
     def __init__(self, lines: list[str]) -> None:
         super().__init__("\n".join(lines))
@@ -133,7 +139,7 @@ def parse_config(raw: Any) -> Config:
             )
         seen.setdefault(source.name, i)
         for path, file in source.secret_files():
-            problem = _unreadable(file)
+            problem = check_secret_file(file)
             if problem:
                 errors.append(f"{key_path(loc)}.{path}: {problem}: {file}")
         sources.append(source)
@@ -142,35 +148,153 @@ def parse_config(raw: Any) -> Config:
     return Config(sources=tuple(sources))
 
 
-def _unreadable(path: Path) -> str | None:
-    if not path.exists():
-        return "file not found"
-    if not path.is_file():
-        return "not a regular file"
-    if not os.access(path, os.R_OK):
-        return "file not readable"
-    return None
+# Limits on what a config file may make us build. A real config is a few KiB: a few
+# hundred sources with campaign lists stay under 100 KiB and 10,000 values.
+# 1 MiB of text, comments included, is ten times that.
+MAX_CONFIG_BYTES = 1 << 20
+# Loading costs about 700 bytes and 25 us a value (PyYAML keeps a node with two position
+# marks for each): an alias-free MiB of "[a,a,a,...]", half a million values, peaked at
+# 400 MB RSS after 11 s; 100,000 peak at 130 MB (50 MB idle) after 3 s. The same cap
+# applies once aliases are expanded, which stops the billion laughs.
+MAX_VALUES = 100_000
+# The schema is five levels deep; deeper input is an attack or an accident, and PyYAML's
+# recursive composer would otherwise run out of stack.
+MAX_DEPTH = 64
+
+
+class _Refused(Exception):
+    def __init__(self, problem: str, mark: yaml.Mark | None = None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.mark = mark
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that stops composing at MAX_DEPTH or MAX_VALUES nodes, before the
+    stack or memory runs out."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.depth = 0
+        self.nodes = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.depth += 1
+        self.nodes += 1
+        try:
+            if self.nodes > MAX_VALUES:
+                raise _Refused(f"more than {MAX_VALUES} values")
+            if self.depth > MAX_DEPTH:
+                raise _Refused(
+                    f"nested deeper than {MAX_DEPTH} levels",
+                    self.peek_event().start_mark,  # type: ignore[no-untyped-call]
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _measure(node: yaml.Node, depth: int, seen: dict[int, tuple[int, int]], open_: set[int]) -> int:
+    """Values under ``node`` with every alias expanded, counted without expanding them.
+
+    An alias is the same node object met again, so ``seen`` (id -> values, height) makes
+    this linear in the file, however much the aliases multiply.
+    """
+    key = id(node)
+    if key in seen:
+        values, height = seen[key]
+        if depth + height - 1 > MAX_DEPTH:
+            raise _Refused(f"YAML aliases nest deeper than {MAX_DEPTH} levels")
+        return values
+    if key in open_:
+        raise _Refused("a YAML alias refers to a node that contains it", node.start_mark)
+    if depth > MAX_DEPTH:
+        raise _Refused(f"YAML aliases nest deeper than {MAX_DEPTH} levels")
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    open_.add(key)
+    values, height = 1, 0
+    for child in children:
+        values += _measure(child, depth + 1, seen, open_)
+        if values > MAX_VALUES:
+            raise _Refused(f"YAML aliases expand to more than {MAX_VALUES} values")
+        height = max(height, seen[id(child)][1])
+    open_.discard(key)
+    seen[key] = (values, height + 1)
+    return values
+
+
+def read_yaml(path: Path) -> Any:
+    """The YAML document in ``path``, within the size, depth and alias limits above.
+
+    Raises only ``ConfigError``, with one line: the problem and where in the file.
+    """
+    try:
+        text = read_local_file(path, MAX_CONFIG_BYTES).data.decode("utf-8")
+    except FileRefused as exc:
+        raise ConfigError([str(exc)]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(["not UTF-8 text"]) from None
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _measure(node, 1, {}, set())
+        return loader.construct_document(node)
+    except _Refused as exc:
+        raise ConfigError([f"{_where(exc.mark)}{exc.problem}"]) from None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        where = _where(getattr(exc, "problem_mark", None))
+        raise ConfigError([f"{where}YAML syntax error: {problem}"]) from None
+    finally:
+        loader.dispose()
+
+
+def _where(mark: yaml.Mark | None) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
 
 
 def load_config(path: Path) -> Config:
+    """The config in ``path``; any failure at all is a ``ConfigError``, never a crash."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: file not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or type(exc).__name__
-        raise ConfigError([f"{path}: cannot read: {reason}"]) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError([f"{where}: YAML syntax error: {problem}"]) from None
-    return parse_config(raw)
+        return parse_config(read_yaml(path))
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a reload must survive whatever the file does
+        # Only the type: an unexpected exception's text may quote the file, secrets included.
+        raise ConfigError([f"cannot load: unexpected {type(exc).__name__}"]) from None
 
 
 def render_config(config: Config) -> str:
-    """The config as loaded, defaults filled in and secrets shown as ``<secret>``."""
-    data = {"sources": [s.model_dump(mode="json", exclude_none=True) for s in config.sources]}
+    """The config as loaded, defaults filled in and secrets shown as ``<secret>``.
+
+    The output loads back to the same config once the secrets are put back: a ``null``
+    that differs from its default is kept, and ``$`` is written as ``$$``.
+    """
+    data = {"sources": [_escape_dollars(_dump(s)) for s in config.sources]}
     return yaml.safe_dump(data, sort_keys=False)
+
+
+def _dump(model: BaseModel) -> dict[str, Any]:
+    """``model_dump`` without the ``None`` values that are their field's default anyway."""
+    out = model.model_dump(mode="json")
+    for key, info in type(model).model_fields.items():
+        value = getattr(model, key)
+        if value is None and info.default is None:
+            del out[key]
+        elif isinstance(value, BaseModel):
+            out[key] = _dump(value)
+    return out
+
+
+def _escape_dollars(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _escape_dollars(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escape_dollars(v) for v in value]
+    return value.replace("$", "$$") if isinstance(value, str) else value

@@ -5,7 +5,9 @@ These only describe the YAML; ``exporter.config`` loads a file through them.
 
 from __future__ import annotations
 
+import math
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -41,6 +43,8 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("invalid duration: expected a string like 30s, 5m or 1h30m")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError("invalid duration: must be a finite number")
         if value < 0:
             raise ValueError("invalid duration: must not be negative")
         return float(value)
@@ -59,11 +63,14 @@ def parse_duration(value: object) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    for unit in ("d", "h", "m", "s"):
-        size = _UNIT_SECONDS[unit]
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    return f"{seconds:g}s"
+    """The duration in the largest whole unit that reads back as exactly ``seconds``."""
+    for unit in ("d", "h", "m", "s", "ms"):
+        count = round(seconds / _UNIT_SECONDS[unit])
+        text = f"{count}{unit}"
+        if count >= 1 and parse_duration(text) == seconds:
+            return text
+    # Decimal, not float formatting: never an exponent, which the parser would refuse.
+    return f"{Decimal(repr(seconds)).normalize():f}s"
 
 
 def _positive(value: float) -> float:
@@ -170,8 +177,9 @@ def one_of(model: BaseModel, value_key: str, file_key: str, *, required: bool = 
         raise ValueError(f"one of {value_key} or {file_key} is required")
 
 
-def secret_ref(value: Secret | None, path: Path | None) -> SecretRef:
-    return SecretRef(inline=value) if value is not None else SecretRef(path=path)
+def secret_ref(value: Secret | None, path: Path | None, key: str) -> SecretRef:
+    """``key`` names the file's config key in errors (the sources use one key per section)."""
+    return SecretRef(inline=value) if value is not None else SecretRef(path=path, key=key)
 
 
 class Authorization(Strict):
@@ -187,7 +195,7 @@ class Authorization(Strict):
         return self
 
     def secret(self) -> SecretRef:
-        return secret_ref(self.credentials, self.credentials_file)
+        return secret_ref(self.credentials, self.credentials_file, "authorization.credentials_file")
 
 
 class OAuth2(Strict):
@@ -206,7 +214,7 @@ class OAuth2(Strict):
         return self
 
     def secret(self) -> SecretRef:
-        return secret_ref(self.client_secret, self.client_secret_file)
+        return secret_ref(self.client_secret, self.client_secret_file, "oauth2.client_secret_file")
 
 
 class BasicAuth(Strict):
@@ -220,7 +228,7 @@ class BasicAuth(Strict):
         return self
 
     def secret(self) -> SecretRef:
-        return secret_ref(self.password, self.password_file)
+        return secret_ref(self.password, self.password_file, "basic_auth.password_file")
 
 
 _SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")

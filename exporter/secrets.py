@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import anyio
+
+from .localfile import FileRefused, file_version, read_local_file
 
 
 class Secret:
@@ -34,47 +37,69 @@ class Secret:
         raise TypeError("secrets are not pickled")
 
 
+MAX_SECRET_BYTES = 64 << 10  # a long JWT is a few KiB; nothing larger is a credential
+
+
 class SecretFileError(Exception):
-    """A secret file that cannot be read; the message names the path, never the content."""
+    """A secret file that cannot be read: ``key: problem: path``, never the content."""
+
+
+def check_secret_file(path: Path) -> str | None:
+    """What is wrong with ``path`` as a secret file, or None; the content is not kept."""
+    try:
+        _decode(read_local_file(path, MAX_SECRET_BYTES).data)
+    except FileRefused as exc:
+        return str(exc)
+    return None
+
+
+def _decode(data: bytes) -> Secret:
+    try:
+        return Secret(data.decode("utf-8").strip())
+    except UnicodeDecodeError:
+        # the exception's text quotes the offending byte: a piece of the secret
+        raise FileRefused("not UTF-8 text") from None
 
 
 @dataclass(eq=False)
 class SecretRef:
     """Where a credential comes from: a value given in the config, or a file.
 
-    A file is read again when its modification time or size changes, so a rotated
-    secret (a Kubernetes Secret update, say) is picked up without a restart.
+    A file is read again when it is replaced or its modification time or size changes,
+    so a rotated secret (a Kubernetes Secret update, say) is picked up without a restart.
+    It is read in a worker thread, so a slow disk never stalls the event loop. ``key`` is
+    the config key that named the file, for error messages.
     """
 
     inline: Secret | None = None
     path: Path | None = None
-    _cache: tuple[tuple[int, int], Secret] | None = field(default=None, repr=False)
+    key: str = "secret"
+    _cache: tuple[tuple[int, ...], Secret] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         if (self.inline is None) == (self.path is None):
             raise ValueError("a secret needs exactly one of a value or a file")
 
-    def get(self) -> Secret:
+    async def get(self) -> Secret:
         if self.inline is not None:
             return self.inline
+        return await anyio.to_thread.run_sync(self._read_file)
+
+    def _read_file(self) -> Secret:
+        """The file's secret, from the cache while the file is unchanged; blocking."""
         assert self.path is not None
         try:
-            st = os.stat(self.path)
-        except OSError as exc:
-            raise SecretFileError(f"{self.path}: {exc.strerror or 'cannot stat'}") from None
-        key = (st.st_mtime_ns, st.st_size)
-        with self._lock:
-            if self._cache is not None and self._cache[0] == key:
-                return self._cache[1]
-            try:
-                value = self.path.read_text(encoding="utf-8").strip()
-            except (OSError, UnicodeDecodeError) as exc:
-                reason = getattr(exc, "strerror", None) or type(exc).__name__
-                raise SecretFileError(f"{self.path}: {reason}") from None
-            secret = Secret(value)
-            self._cache = (key, secret)
-            return secret
+            version = file_version(self.path)
+            with self._lock:
+                if self._cache is not None and self._cache[0] == version:
+                    return self._cache[1]
+                read = read_local_file(self.path, MAX_SECRET_BYTES)
+                secret = _decode(read.data)
+                self._cache = (read.version, secret)
+                return secret
+        except FileRefused as exc:
+            raise SecretFileError(f"{self.key}: {exc}: {self.path}") from None
 
     def __repr__(self) -> str:
         return f"SecretRef(file={self.path})" if self.path else "SecretRef(<secret>)"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ import yaml
 from exporter.config import ConfigError, load_config, parse_config, render_config
 
 from .helpers import COMMAND, write_config
+from .hostile_yaml import alias_chain, billion_laughs, deep_nesting
 
 
 def source(**overrides: Any) -> dict[str, Any]:
@@ -49,6 +53,16 @@ BAD_CONFIGS: list[tuple[str, Any, str]] = [
         "negative duration",
         {"sources": [source(timeout=-1)]},
         "sources[0].timeout: invalid duration: must not be negative",
+    ),
+    (
+        "NaN duration",
+        {"sources": [source(poll_interval=float("nan"))]},
+        "sources[0].poll_interval: invalid duration: must be a finite number",
+    ),
+    (
+        "infinite duration",
+        {"sources": [source(retention=float("inf"))]},
+        "sources[0].retention: invalid duration: must be a finite number",
     ),
     (
         "duplicate names",
@@ -207,13 +221,90 @@ def test_bad_config_is_refused_with_its_exact_message(data: Any, message: str) -
     assert caught.value.lines == [message]
 
 
-def test_yaml_syntax_error_names_file_line_and_column(tmp_path: Path) -> None:
-    path = write_config(tmp_path, "sources:\n  - name: [unclosed\n")
+def test_yaml_syntax_error_names_line_and_column(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write_config(tmp_path, "sources:\n  - name: [unclosed\n"))
+    assert caught.value.lines == [
+        "line 3, column 1: YAML syntax error: expected ',' or ']', but got '<stream end>'"
+    ]
+
+
+HOSTILE_FILES: list[tuple[str, Callable[[Path], object], str]] = [
+    (
+        "deep nesting",
+        lambda p: p.write_text(deep_nesting()),
+        "line 1, column 73: nested deeper than 64 levels",
+    ),
+    (
+        "billion laughs",
+        lambda p: p.write_text(billion_laughs()),
+        "YAML aliases expand to more than 100000 values",
+    ),
+    (
+        "aliases nesting deep",
+        lambda p: p.write_text(alias_chain(70)),
+        "YAML aliases nest deeper than 64 levels",
+    ),
+    (
+        "alias inside itself",
+        lambda p: p.write_text("sources: &s [*s]\n"),
+        "line 1, column 10: a YAML alias refers to a node that contains it",
+    ),
+    (
+        "too many values",
+        lambda p: p.write_text("sources: [" + "0," * 100_000 + "]\n"),
+        "more than 100000 values",
+    ),
+    (
+        "over 1 MiB",
+        lambda p: p.write_text("#" * (1 << 20) + "\n"),
+        "file is larger than 1 MiB",
+    ),
+    ("a FIFO", os.mkfifo, "not a regular file"),
+    ("a directory", os.mkdir, "not a regular file"),
+    ("not UTF-8", lambda p: p.write_bytes(b"sources: [\xff]\n"), "not UTF-8 text"),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"), [c[1:] for c in HOSTILE_FILES], ids=[c[0] for c in HOSTILE_FILES]
+)
+def test_hostile_file_is_refused_with_one_line(
+    tmp_path: Path, make: Callable[[Path], object], message: str
+) -> None:
+    path = tmp_path / "config.yml"
+    make(path)
     with pytest.raises(ConfigError) as caught:
         load_config(path)
-    assert caught.value.lines == [
-        f"{path}:3:1: YAML syntax error: expected ',' or ']', but got '<stream end>'"
-    ]
+    assert caught.value.lines == [message]
+
+
+def test_anchors_aliases_and_merge_keys_still_work(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path,
+        """
+sources:
+  - &prod
+    name: prod
+    type: experiture
+    authorization: &auth {credentials: t0ken}
+    campaigns: [c-1]
+  - <<: *prod
+    name: staging
+    base_url: https://staging.example.com/public/v1
+  - name: ga
+    type: greenarrow
+    base_url: https://ga.example.com
+    authorization: {<<: *auth, type: Basic}
+""",
+    )
+    prod, staging, ga = load_config(path).sources
+    assert (prod.name, staging.name) == ("prod", "staging")
+    assert staging.base_url == "https://staging.example.com/public/v1"
+    assert staging.campaigns == ["c-1"]  # type: ignore[attr-defined]
+    assert staging.authorization.credentials.reveal() == "t0ken"  # type: ignore[attr-defined]
+    assert ga.authorization.type == "Basic"  # type: ignore[attr-defined]
+    assert ga.authorization.credentials.reveal() == "t0ken"  # type: ignore[attr-defined]
 
 
 def test_variables_expand_and_dollar_dollar_is_literal(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -250,6 +341,51 @@ def test_example_config_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([COMMAND, *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def run_cli_measured(*args: str) -> tuple[int, str, int]:
+    """Exit code, stderr and peak RSS in KiB of one ``campaign-exporter`` run."""
+    proc = subprocess.Popen(
+        [COMMAND, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    killer = threading.Timer(60, proc.kill)  # a deadline, so a regression fails, not hangs
+    killer.start()
+    assert proc.stderr is not None
+    with proc.stderr as stream:
+        stderr = stream.read()
+    # wait4, not wait: the rusage of this child alone, not the peak of every child so far
+    _, status, usage = os.wait4(proc.pid, 0)
+    killer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, stderr, usage.ru_maxrss
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (deep_nesting(), "line 1, column 73: nested deeper than 64 levels"),
+        (billion_laughs(), "YAML aliases expand to more than 100000 values"),
+    ],
+    ids=["deep nesting", "billion laughs"],
+)
+@pytest.mark.parametrize("mode", ["--config.check", "--log.level=info"], ids=["check", "start"])
+def test_hostile_yaml_is_refused_in_one_line_and_bounded_memory(
+    tmp_path: Path, text: str, message: str, mode: str
+) -> None:
+    """The old code died of RecursionError on the first and grew past 3 GB on the second."""
+    path = write_config(tmp_path, text)
+    code, stderr, peak_kib = run_cli_measured(f"--config.file={path}", mode)
+    assert code == 1
+    assert stderr.splitlines() == [f"campaign-exporter: {path}: {message}"]
+    assert peak_kib < 300 * 1024, f"peak RSS {peak_kib} KiB"
+
+
+def test_cli_error_lines_stay_one_line(tmp_path: Path) -> None:
+    """A key quoted from the file cannot split an error over two lines."""
+    path = write_config(tmp_path, {"sources": [source()], "bad\nkey": 1})
+    result = run_cli(f"--config.file={path}", "--config.check")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"campaign-exporter: {path}: bad\\nkey: unknown key"]
 
 
 def test_cli_bad_config_exits_1_with_one_line_and_no_traceback(tmp_path: Path) -> None:
@@ -296,3 +432,53 @@ def test_bad_listen_address_is_one_line(tmp_path: Path) -> None:
         'campaign-exporter: --web.listen-address: invalid listen address "nowhere": '
         "expected host:port"
     )
+
+
+def test_printed_config_loads_back_to_the_same_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the secrets put back. The old output dropped ``discovery.status: null``, which
+    read back as the default ``published``."""
+    monkeypatch.setenv("ROUND_TRIP_TOKEN", "env-s3cret")
+    key_file = tmp_path / "ga-key"
+    key_file.write_text("file-s3cret\n")
+    experiture = source(
+        authorization={"credentials": "${ROUND_TRIP_TOKEN}"},
+        discovery={"status": None, "channels": ["email"]},
+        campaigns=["a$$b", "c-2"],
+        poll_interval="300ms",
+        timeout=0.00001,
+        retention="1h30m",
+        rate_limit={"requests_per_second": 2.5, "burst": 3},
+        polling={"adaptive": False, "settle_for": "90s"},
+    )
+    oauth = source(
+        name="oauth",
+        authorization=None,
+        oauth2={
+            "token_url": "https://id.example.com/token",
+            "client_id": "c",
+            "client_secret": "${ROUND_TRIP_TOKEN}",
+            "scopes": ["campaigns:read"],
+            "endpoint_params": {"audience": "x$$y"},
+        },
+    )
+    ga = {
+        "name": "ga",
+        "type": "greenarrow",
+        "base_url": "https://ga.example.com",
+        "basic_auth": {"username": "1", "password_file": str(key_file)},
+        "lookback": "2w",
+    }
+    path = write_config(tmp_path, {"sources": [experiture, oauth, ga]})
+    result = run_cli(f"--config.file={path}", "--config.print")
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["sources"][0]["discovery"]["status"] is None
+    assert "s3cret" not in result.stdout
+    printed = tmp_path / "printed.yml"
+    printed.write_text(result.stdout.replace("<secret>", "${ROUND_TRIP_TOKEN}"))
+    loaded = load_config(printed)
+    assert loaded == load_config(path)
+    assert loaded.sources[0].discovery.status is None  # type: ignore[attr-defined]
+    assert loaded.sources[0].campaigns == ["a$b", "c-2"]  # type: ignore[attr-defined]
+    assert loaded.sources[0].timeout == 0.00001

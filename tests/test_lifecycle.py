@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from .helpers import (
     running_exporter,
     running_simulator,
 )
+from .hostile_yaml import billion_laughs, deep_nesting
 
 
 def exported(truth: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -197,3 +200,68 @@ def test_sighup_reloads_and_sigterm_stops_within_two_seconds(tmp_path: Path) -> 
             started = time.monotonic()
             assert exporter.stop(signal.SIGTERM) == 0
             assert time.monotonic() - started < 2.0
+
+
+def post(url: str) -> tuple[int, str]:
+    request = urllib.request.Request(url, method="POST")  # noqa: S310 - loopback
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - loopback
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def reload_ok(exporter: ExporterProcess) -> float | None:
+    return Samples(exporter.get("/metrics")[1]).value(
+        "campaign_exporter_config_last_reload_successful"
+    )
+
+
+def test_a_hostile_config_file_never_takes_the_process_down(tmp_path: Path) -> None:
+    """SIGHUP with a file PyYAML recursed on used to exit 1; POST answered 500 and left
+    the reload metric at 1. Both now keep the running config and say so once."""
+    from exporter.simulator import SimulatorSettings, SimulatorThread
+
+    with SimulatorThread(SimulatorSettings(experiture_campaigns=20, speed=0)) as sim:
+        path = tmp_path / "config.yml"
+        good = {"sources": [experiture_source(sim.url, poll_interval="1h")]}
+        write(path, good)
+        with ExporterProcess(f"--config.file={path}") as exporter:
+            exporter.wait_ready()
+            campaigns = Samples(exporter.get("/metrics")[1]).by_campaign("experiture_campaign_info")
+            assert campaigns
+
+            path.write_text(deep_nesting())
+            exporter.proc.send_signal(signal.SIGHUP)
+            end = time.monotonic() + 30
+            while not any("config reload failed" in line for line in exporter.lines):
+                assert exporter.proc.poll() is None, "".join(exporter.lines)[-2000:]
+                assert time.monotonic() < end, "SIGHUP never reported the bad file"
+                time.sleep(0.05)
+            assert reload_ok(exporter) == 0
+
+            write(path, good)
+            assert post(f"{exporter.base}/-/reload")[0] == 200
+            assert reload_ok(exporter) == 1
+            # the SIGHUP reload is long over: every line it wrote is in
+            failures = [line for line in exporter.lines if "config reload failed" in line]
+            assert len(failures) == 1
+            assert (
+                f'file={path} err="line 1, column 73: nested deeper than 64 levels"'
+                in (failures[0])
+            )
+            for text, problem in (
+                (deep_nesting(), "line 1, column 73: nested deeper than 64 levels"),
+                (billion_laughs(), "YAML aliases expand to more than 100000 values"),
+            ):
+                path.write_text(text)
+                assert post(f"{exporter.base}/-/reload") == (
+                    500,
+                    f"failed to reload config: {path}: {problem}\n",
+                )
+                assert reload_ok(exporter) == 0
+            samples = Samples(exporter.get("/metrics")[1])
+            assert samples.by_campaign("experiture_campaign_info") == campaigns
+            assert samples.value("campaign_exporter_source_up", source="prod") == 1
+            assert exporter.proc.poll() is None
+    assert "Traceback" not in "".join(exporter.lines)
