@@ -1,4 +1,5 @@
-"""The ``campaign-exporter`` command: Prometheus-style flags, config check, demo."""
+"""The ``campaign-exporter`` command: Prometheus-style flags, config check, demo,
+health check."""
 
 from __future__ import annotations
 
@@ -12,89 +13,28 @@ import anyio
 
 from . import __version__, memory
 from .app import RunOptions, run
+from .build import build_info
 from .config import ConfigError, load_config, render_config
-from .logs import LEVELS, setup_logging
+from .flags import PROG, UsageError, help_text, parse_flags
+from .healthcheck import main_process_args, probe
+from .logs import setup_logging
 from .shard import Shard
 from .web import ListenError, parse_listen_address
 from .webconfig import load_web_config
 
 log = logging.getLogger("campaign_exporter")
-PROG = "campaign-exporter"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description="Prometheus exporter for marketing-campaign sends.",
-    )
-    p.add_argument(
-        "--config.file",
-        dest="config_file",
-        type=Path,
-        default=Path("campaign-exporter.yml"),
-        help="config file (YAML)",
-    )
-    p.add_argument(
-        "--config.check",
-        dest="config_check",
-        action="store_true",
-        help="validate the config file (and --web.config.file) and exit",
-    )
-    p.add_argument(
-        "--config.print",
-        dest="config_print",
-        action="store_true",
-        help="print the loaded config (secrets hidden) and exit",
-    )
-    p.add_argument(
-        "--web.listen-address",
-        dest="listen_address",
-        default=":10123",
-        help="address to serve /metrics on (default :10123)",
-    )
-    p.add_argument(
-        "--web.config.file",
-        dest="web_config_file",
-        type=Path,
-        default=None,
-        help="TLS, basic auth and headers (exporter-toolkit web config format)",
-    )
-    p.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
-    p.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt")
-    p.add_argument(
-        "--shard",
-        type=int,
-        default=0,
-        help="this replica's share of the campaigns, 0 to --total-shards - 1",
-    )
-    p.add_argument(
-        "--total-shards",
-        dest="total_shards",
-        type=int,
-        default=1,
-        help="how many replicas split the campaigns between them (default 1)",
-    )
-    p.add_argument(
-        "--demo",
-        action="store_true",
-        help="run against the built-in simulator of both APIs; no account needed",
-    )
-    p.add_argument(
-        "--demo.campaigns",
-        dest="demo_campaigns",
-        type=int,
-        default=300,
-        help="simulated campaigns per API in --demo (default 300)",
-    )
-    p.add_argument(
-        "--demo.speed",
-        dest="demo_speed",
-        type=float,
-        default=60.0,
-        help="how much faster than real time the demo's campaigns move (default 60)",
-    )
-    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    return p
+# What --demo runs without: it has its own simulator, config and single replica.
+NOT_WITH_DEMO = (
+    "--config.file",
+    "--config.check",
+    "--config.print",
+    "--web.config.file",
+    "--shard",
+    "--total-shards",
+    "--healthcheck",
+)
+ONLY_WITH_DEMO = ("--demo.campaigns", "--demo.speed")
+HEALTHCHECK_FLAGS = frozenset({"--web.listen-address", "--web.config.file"})
 
 
 def _fail(message: str) -> int:
@@ -120,21 +60,55 @@ def _announcer(sources: int) -> Callable[[list[str]], None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args.log_level, args.log_format)
-    memory.tune()
     try:
-        parse_listen_address(args.listen_address)
+        args, given = parse_flags(sys.argv[1:] if argv is None else argv)
+    except UsageError as exc:
+        return _fail(f"{exc} (see --help)")
+    if args.help:
+        print(help_text(), end="")
+        return 0
+    if args.version:
+        print(build_info().text(PROG), end="")
+        return 0
+    problem = _conflict(given)
+    if problem:
+        return _fail(problem)
+    setup_logging(args.log_level, args.log_format)
+    try:
+        parse_listen_address(args.web_listen_address)
     except ValueError as exc:
         return _fail(f"--web.listen-address: {exc}")
+    if args.healthcheck:
+        return _healthcheck(args, given)
     try:
         shard = Shard(args.shard, args.total_shards)
     except ValueError as exc:
         return _fail(f"--shard: {exc}")
+    memory.tune()
     if args.demo:
         from .demo import run_demo
 
-        return _run(lambda: run_demo(args.listen_address, args.demo_campaigns, args.demo_speed))
+        return _run(lambda: run_demo(args.web_listen_address, args.demo_campaigns, args.demo_speed))
+    return _serve(args, shard)
+
+
+def _conflict(given: frozenset[str]) -> str | None:
+    """Flags that would be silently ignored: refused instead."""
+    if "--demo" in given:
+        ignored = [name for name in NOT_WITH_DEMO if name in given]
+        if ignored:
+            return (
+                f"--demo runs against its own simulator and would ignore {', '.join(ignored)}: "
+                "drop them, or drop --demo"
+            )
+    else:
+        needs = [name for name in ONLY_WITH_DEMO if name in given]
+        if needs:
+            return f"{', '.join(needs)} {'needs' if len(needs) == 1 else 'need'} --demo"
+    return None
+
+
+def _serve(args: argparse.Namespace, shard: Shard) -> int:
     try:
         config = load_config(args.config_file)
     except ConfigError as exc:
@@ -152,13 +126,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{args.config_file}: config OK ({len(config.sources)} sources)")
         return 0
     options = RunOptions(
-        args.listen_address,
+        args.web_listen_address,
         args.config_file,
         _announcer(len(config.sources)),
         web_config=web_config,
         shard=shard,
     )
     return _run(lambda: run(config, options))
+
+
+def _healthcheck(args: argparse.Namespace, given: frozenset[str]) -> int:
+    """The flags given, or else those the container's main process runs with."""
+    address, web_config = args.web_listen_address, args.web_config_file
+    if not given & HEALTHCHECK_FLAGS and (main := main_process_args()) is not None:
+        main_args, cwd = main
+        try:
+            theirs, _ = parse_flags(main_args)
+        except UsageError:
+            theirs = args
+        address, web_config = theirs.web_listen_address, theirs.web_config_file
+        if web_config is not None:
+            web_config = cwd / web_config  # as that process reads it; absolute stays so
+    problem = probe(address, web_config)
+    if problem:
+        return _fail(f"not healthy: {problem}")
+    return 0
 
 
 def _run(entry: object) -> int:

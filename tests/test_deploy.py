@@ -62,7 +62,18 @@ def test_the_image_install_steps_work_in_a_fresh_venv(tmp_path: Path) -> None:
     shutil.copy(ROOT / "pyproject.toml", src)
     shutil.copy(ROOT / "README.md", src)
     shutil.copytree(
-        ROOT / "exporter", src / "exporter", ignore=shutil.ignore_patterns("__pycache__")
+        ROOT / "exporter",
+        src / "exporter",
+        ignore=shutil.ignore_patterns("__pycache__", "build_info.json"),
+    )
+    # the build stage's printf, with the build arguments a release would pass
+    stamp = """printf '{"revision": "%s", "build_date": "%s"}\\n' """ + '"$REVISION" "$BUILD_DATE"'
+    assert stamp in dockerfile
+    subprocess.run(
+        ["sh", "-c", stamp + " > exporter/build_info.json"],
+        cwd=src,
+        env={"REVISION": "0123abc", "BUILD_DATE": "2030-01-02T03:04:05Z"},
+        check=True,
     )
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", venv)
@@ -76,7 +87,10 @@ def test_the_image_install_steps_work_in_a_fresh_venv(tmp_path: Path) -> None:
         WHEELHOUSE,
         src,
     )
-    assert "campaign-exporter" in run(venv / "bin" / "campaign-exporter", "--version")
+    version = run(venv / "bin" / "campaign-exporter", "--version").splitlines()
+    assert version[0] == "campaign-exporter, version 0.1.0 (revision: 0123abc)"
+    assert version[1] == "  build date:       2030-01-02T03:04:05Z"
+    assert '  CMD ["campaign-exporter", "--healthcheck"]' in dockerfile
     run(
         venv / "bin" / "campaign-exporter",
         "--config.check",
