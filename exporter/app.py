@@ -17,7 +17,7 @@ from .poller import Fleet
 from .shard import Shard
 from .store import ExpositionStore
 from .telemetry import Telemetry
-from .web import make_app, serve
+from .web import ServingLimits, make_app, serve
 from .webconfig import WebConfigFile
 
 log = logging.getLogger("campaign_exporter")
@@ -31,6 +31,7 @@ class RunOptions:
     handle_signals: bool = True
     web_config: WebConfigFile | None = None
     shard: Shard = field(default_factory=Shard)
+    limits: ServingLimits = field(default_factory=ServingLimits)
 
 
 class Reloader:
@@ -88,7 +89,13 @@ async def run(config: Config, options: RunOptions) -> None:
     async with anyio.create_task_group() as tg:
         fleet = Fleet(store, telemetry, tg, options.shard)
         reloader = Reloader(options.config_file, fleet, telemetry) if options.config_file else None
-        app = make_app(store, telemetry, reloader.reload if reloader else None, options.web_config)
+        app = make_app(
+            store,
+            telemetry,
+            reloader.reload if reloader else None,
+            options.web_config,
+            options.limits,
+        )
         ctx = options.web_config.ssl_context() if options.web_config else None
         tg.start_soon(serve, app, options.listen_address, ctx, on_listening)
         await listening.wait()

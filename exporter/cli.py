@@ -19,7 +19,7 @@ from .flags import PROG, UsageError, help_text, parse_flags
 from .healthcheck import main_process_args, probe
 from .logs import setup_logging
 from .shard import Shard
-from .web import ListenError, parse_listen_address
+from .web import ListenError, ServingLimits, parse_listen_address
 from .webconfig import load_web_config
 
 log = logging.getLogger("campaign_exporter")
@@ -84,12 +84,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         shard = Shard(args.shard, args.total_shards)
     except ValueError as exc:
         return _fail(f"--shard: {exc}")
+    for flag, value in (
+        ("--web.max-requests", args.web_max_requests),
+        ("--web.max-connections", args.web_max_connections),
+    ):
+        if value < 0:
+            return _fail(f"{flag}: must be 0 (no limit) or more, got {value}")
+    limits = ServingLimits(
+        max_requests=args.web_max_requests, max_connections=args.web_max_connections
+    )
     memory.tune()
     if args.demo:
         from .demo import run_demo
 
-        return _run(lambda: run_demo(args.web_listen_address, args.demo_campaigns, args.demo_speed))
-    return _serve(args, shard)
+        demo = args.web_listen_address, args.demo_campaigns, args.demo_speed, limits
+        return _run(lambda: run_demo(*demo))
+    return _serve(args, shard, limits)
 
 
 def _conflict(given: frozenset[str]) -> str | None:
@@ -108,7 +118,7 @@ def _conflict(given: frozenset[str]) -> str | None:
     return None
 
 
-def _serve(args: argparse.Namespace, shard: Shard) -> int:
+def _serve(args: argparse.Namespace, shard: Shard, limits: ServingLimits) -> int:
     try:
         config = load_config(args.config_file)
     except ConfigError as exc:
@@ -131,6 +141,7 @@ def _serve(args: argparse.Namespace, shard: Shard) -> int:
         _announcer(len(config.sources)),
         web_config=web_config,
         shard=shard,
+        limits=limits,
     )
     return _run(lambda: run(config, options))
 

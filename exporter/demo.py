@@ -11,6 +11,7 @@ import anyio
 from .app import RunOptions, run
 from .config import Config, parse_config
 from .simulator import Simulator, SimulatorSettings
+from .web import ServingLimits
 
 log = logging.getLogger("campaign_exporter.demo")
 
@@ -42,7 +43,9 @@ def demo_config(sim_url: str) -> Config:
     return parse_config(raw)
 
 
-async def run_demo(listen_address: str, campaigns: int, speed: float) -> None:
+async def run_demo(
+    listen_address: str, campaigns: int, speed: float, limits: ServingLimits | None = None
+) -> None:
     sim = Simulator(
         SimulatorSettings(
             experiture_campaigns=campaigns, greenarrow_campaigns=campaigns, speed=speed
@@ -61,7 +64,8 @@ async def run_demo(listen_address: str, campaigns: int, speed: float) -> None:
                 flush=True,
             )
 
-        await run(demo_config(sim_url), RunOptions(listen_address, None, announce))
+        options = RunOptions(listen_address, None, announce, limits=limits or ServingLimits())
+        await run(demo_config(sim_url), options)
     finally:
         with anyio.CancelScope(shield=True):
             await runner.cleanup()

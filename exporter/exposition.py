@@ -133,6 +133,8 @@ class GzipPrefix:
         data = comp.compress(prefix) + comp.flush(zlib.Z_SYNC_FLUSH)
         return cls(data, comp)
 
-    def finish(self, tail: bytes) -> bytes:
+    def closing(self, tail: bytes) -> bytes:
+        """What follows ``data`` to end the stream with ``tail``: a scrape sends the two
+        without joining them, which would copy the whole body."""
         comp = self.compressor.copy()
-        return self.data + comp.compress(tail) + comp.flush(zlib.Z_FINISH)
+        return comp.compress(tail) + comp.flush(zlib.Z_FINISH)

@@ -98,6 +98,19 @@ FLAGS: tuple[Flag, ...] = (
         "exporter-toolkit format; read again when it or a file it names changes.",
         parse=Path,
     ),
+    Flag(
+        "--web.max-requests",
+        "Most /metrics requests served at once; more get 503. 0: no limit.",
+        40,
+        _whole,
+    ),
+    Flag(
+        "--web.max-connections",
+        "Most open HTTP connections; past it the oldest one not being served is closed. "
+        "0: no limit; never more than half the open-files limit less 100.",
+        512,
+        _whole,
+    ),
     Flag("--log.level", "Log at this level and above.", "info", choices=tuple(LEVELS)),
     Flag("--log.format", "How log lines are written.", "logfmt", choices=("logfmt", "json")),
     Flag(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,19 +60,42 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(_fields(record), ensure_ascii=False, default=str)
 
 
-class DisconnectsAtDebug(logging.Filter):
-    """A client that hangs up before its response is written (Prometheus does on every
-    scrape timeout) is routine, not an error: aiohttp logs it at error, this at debug."""
+# Loggers a client can make write: aiohttp's line per malformed request (written before any
+# authentication), and the server's own lines on accept errors and the connection limit.
+CLIENT_DRIVEN_LOGGERS = ("aiohttp.server", "campaign_exporter.http")
+CLIENT_DRIVEN_INTERVAL = 10.0
+
+
+class RateLimit(logging.Filter):
+    """Lets each message (by its format string) through once per ``interval`` seconds.
+
+    The next line let through says how many were held back (``suppressed``), so a flood
+    shows as one line every ``interval`` with a count instead of one line per request.
+    """
+
+    MAX_KEYS = 1000  # a logger formatting its own messages would make every key new
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.interval = interval
+        self.clock = clock
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        exc = record.exc_info[1] if record.exc_info else None
-        if not isinstance(exc, ConnectionError):
-            return True
-        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        record.msg, record.args = "client disconnected before its response was written", ()
-        record.exc_info = None
-        record.__dict__["kv"] = {"err": f"{type(exc).__name__}: {exc}"}
-        return logging.getLogger().isEnabledFor(logging.DEBUG)
+        key = str(record.msg)
+        now = self.clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            self._held[key] = self._held.get(key, 0) + 1
+            return False
+        if len(self._last) >= self.MAX_KEYS:
+            self._last.clear()
+        self._last[key] = now
+        held = self._held.pop(key, 0)
+        if held:
+            record.kv = {**(getattr(record, "kv", None) or {}), "suppressed": held}
+        return True
 
 
 def setup_logging(level: str, fmt: str) -> None:
@@ -81,6 +106,8 @@ def setup_logging(level: str, fmt: str) -> None:
     root.setLevel(LEVELS[level])
     # aiohttp's access log would write a line per scrape.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    server = logging.getLogger("aiohttp.server")
-    if not any(isinstance(f, DisconnectsAtDebug) for f in server.filters):
-        server.addFilter(DisconnectsAtDebug())
+    for name in CLIENT_DRIVEN_LOGGERS:
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, RateLimit)]:
+            logger.removeFilter(old)
+        logger.addFilter(RateLimit(CLIENT_DRIVEN_INTERVAL))

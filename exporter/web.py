@@ -1,15 +1,25 @@
-"""The HTTP side: /metrics from the cached exposition, landing page, health, readiness, reload."""
+"""The HTTP side: /metrics from the cached exposition, landing page, health, readiness, reload.
+
+What a client can hold of the server is bounded: concurrent scrapes, open connections,
+how long a request head, an idle keep-alive or a stalled reader may take, and how long
+shutdown waits for any of them.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import anyio
 from aiohttp import web
 
+from .connections import BACKLOG, Connections, descriptor_cap, reset
 from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 from .statuspage import render_status_page
 from .store import ExpositionStore
@@ -17,7 +27,39 @@ from .telemetry import Telemetry
 from .triage import Query
 from .webconfig import WebConfigFile
 
+log = logging.getLogger("campaign_exporter.http")
+
 ReloadFn = Callable[[], Awaitable[str | None]]
+# The largest piece of a body handed to the socket at once. The event loop copies what the
+# socket does not take into its own buffer; bounded pieces keep that copy small, where one
+# write of the cached body would copy all of it for every client that reads slowly.
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ServingLimits:
+    """How much of the server one client may hold, and for how long (seconds).
+
+    ``max_requests`` bounds concurrent /metrics requests (node_exporter's
+    --web.max-requests) and ``max_connections`` open connections (Prometheus'
+    --web.max-connections); 0 lifts either. A request head is due ``header_timeout``
+    after a connection opens (a scraper sends its head in one packet). A kept-alive
+    connection may idle ``idle_timeout``: longer than Prometheus' default 1m scrape
+    interval, so a scraper keeps its connection, and as long as Go's HTTP client keeps an
+    idle one. ``write_timeout`` resets a client whose socket takes no ``CHUNK`` of its
+    body for that long. On shutdown, requests in flight get ``shutdown_grace``.
+    """
+
+    max_requests: int = 40
+    max_connections: int = 512
+    header_timeout: float = 5.0
+    idle_timeout: float = 90.0
+    write_timeout: float = 10.0
+    shutdown_grace: float = 1.0
+
+
+CONNECTIONS = web.AppKey("connections", Connections)
+LIMITS = web.AppKey("limits", ServingLimits)
 
 
 def wants_openmetrics(accept: str) -> bool:
@@ -41,13 +83,32 @@ def wants_gzip(accept_encoding: str) -> bool:
 
 class Handlers:
     def __init__(
-        self, store: ExpositionStore, telemetry: Telemetry, reload: ReloadFn | None
+        self,
+        store: ExpositionStore,
+        telemetry: Telemetry,
+        reload: ReloadFn | None,
+        limits: ServingLimits,
     ) -> None:
         self.store = store
         self.telemetry = telemetry
         self.reload_fn = reload
+        self.limits = limits
+        self.scrapes_in_flight = 0
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
+        limit = self.limits.max_requests
+        if limit and self.scrapes_in_flight >= limit:
+            return web.Response(
+                status=503,
+                text=f"Limit of concurrent requests reached ({limit}), try again later.\n",
+            )
+        self.scrapes_in_flight += 1
+        try:
+            return await self._metrics(request)
+        finally:
+            self.scrapes_in_flight -= 1
+
+    async def _metrics(self, request: web.Request) -> web.StreamResponse:
         openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
         gzip = wants_gzip(request.headers.get("Accept-Encoding", ""))
         variant = self.store.cached(openmetrics, gzip)
@@ -56,17 +117,14 @@ class Handlers:
         tail = self.store.dynamic(openmetrics)
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
         headers = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
+        parts = (variant.body, tail)
         if gzip:
             assert variant.gzip is not None
             headers["Content-Encoding"] = "gzip"
-            return web.Response(body=variant.gzip.finish(tail), headers=headers)
-        # Two writes: joining the cached body and the tail would copy the whole body.
+            parts = (variant.gzip.data, variant.gzip.closing(tail))
         resp = web.StreamResponse(headers=headers)
-        resp.content_length = len(variant.body) + len(tail)
-        await resp.prepare(request)
-        await resp.write(variant.body)
-        await resp.write(tail)
-        await resp.write_eof()
+        resp.content_length = sum(len(p) for p in parts)
+        await send(request, resp, () if request.method == "HEAD" else parts, self.limits)
         return resp
 
     async def healthy(self, request: web.Request) -> web.Response:
@@ -98,16 +156,68 @@ class Handlers:
         return web.Response(body=body, content_type="text/html", charset="utf-8")
 
 
+async def send(
+    request: web.Request,
+    resp: web.StreamResponse,
+    parts: Sequence[bytes],
+    limits: ServingLimits,
+) -> bool:
+    """Write the response in ``CHUNK`` pieces, waiting for the socket to take each.
+
+    A client that takes nothing for ``write_timeout`` is reset, and the unsent rest
+    dropped. False when the body did not go out whole.
+    """
+    try:
+        if not await _within(limits.write_timeout, resp.prepare(request)):
+            return _drop(request)
+        for part in parts:
+            view = memoryview(part)
+            for start in range(0, len(view), CHUNK):
+                chunk = view[start : start + CHUNK]
+                if not await _within(limits.write_timeout, _write(request, resp, chunk)):
+                    return _drop(request)
+        return await _within(limits.write_timeout, resp.write_eof()) or _drop(request)
+    except ConnectionError:
+        return False  # the client went away; aiohttp closes the connection
+
+
+async def _write(request: web.Request, resp: web.StreamResponse, chunk: memoryview) -> None:
+    await resp.write(chunk)
+    # aiohttp waits for the socket only every second piece or so; wait after each.
+    await request.writer.drain()
+
+
+async def _within(seconds: float, step: Awaitable[Any]) -> bool:
+    with anyio.move_on_after(seconds):
+        await step
+        return True
+    return False
+
+
+def _drop(request: web.Request) -> bool:
+    if request.transport is not None:
+        log.debug("dropping a client that stopped reading", extra={"kv": {"path": request.path}})
+        reset(request.transport)
+    return False
+
+
 def make_app(
     store: ExpositionStore,
     telemetry: Telemetry,
     reload: ReloadFn | None = None,
     web_config: WebConfigFile | None = None,
+    limits: ServingLimits | None = None,
 ) -> web.Application:
-    h = Handlers(store, telemetry, reload)
-    app = web.Application()
+    limits = limits or ServingLimits()
+    conns = Connections(
+        limits.header_timeout, limits.idle_timeout, descriptor_cap(limits.max_connections)
+    )
+    h = Handlers(store, telemetry, reload, limits)
+    app = web.Application(middlewares=[conns.track])
+    app[CONNECTIONS] = conns
+    app[LIMITS] = limits
     if web_config is not None:
-        web_config.install(app)
+        web_config.install(app)  # access control, rate limit and headers, per request
     app.router.add_get("/", h.landing)
     app.router.add_get("/metrics", h.metrics)
     app.router.add_get("/-/healthy", h.healthy)
@@ -132,29 +242,87 @@ async def serve(
     ssl_context: object | None = None,
     on_listening: Callable[[list[str]], None] | None = None,
 ) -> None:
-    """Serve until cancelled."""
+    """Serve until cancelled; then stop within about ``shutdown_grace`` seconds."""
+    conns, limits = app[CONNECTIONS], app[LIMITS]
     host, port = parse_listen_address(address)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # aiohttp's own keep-alive timer is only a backstop: the connections' deadlines
+    # come first, and they close with abort(), which frees a stalled socket at once.
+    keepalive = limits.idle_timeout + limits.header_timeout
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        keepalive_timeout=keepalive,
+        shutdown_timeout=limits.shutdown_grace,
+    )
     await runner.setup()
+    assert runner.server is not None
+    loop = asyncio.get_running_loop()
+    previous_handler = loop.get_exception_handler()
+    loop.set_exception_handler(_accept_errors(previous_handler))
+    server: asyncio.Server | None = None
     try:
-        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)  # type: ignore[arg-type]
+        # A TLS handshake has the same deadline as a request head (asyncio's default: 60 s).
+        tls: dict[str, Any] = (
+            {"ssl": ssl_context, "ssl_handshake_timeout": limits.header_timeout}
+            if ssl_context is not None
+            else {}
+        )
         try:
-            await site.start()
+            server = await loop.create_server(
+                conns.wrap(runner.server), host, port, backlog=BACKLOG, reuse_address=True, **tls
+            )
         except OSError as exc:
             raise ListenError(address, host, exc) from None
         if on_listening is not None:
-            on_listening([_format_addr(a) for a in runner.addresses])
-        await anyio.sleep_forever()
+            on_listening([_format_addr(s.getsockname()) for s in server.sockets])
+        await conns.enforce()
     finally:
         with anyio.CancelScope(shield=True):
-            await runner.cleanup()
+            await _stop(server, conns, runner, limits.shutdown_grace)
+            loop.set_exception_handler(previous_handler)
+
+
+async def _stop(
+    server: asyncio.Server | None, conns: Connections, runner: web.AppRunner, grace: float
+) -> None:
+    """Stop accepting, give requests in flight ``grace`` seconds, then cut everyone off."""
+    if server is not None:
+        server.close()
+    with anyio.move_on_after(grace):
+        while conns.busy_count():
+            await anyio.sleep(0.02)
+    conns.abort_all()
+    await runner.cleanup()
+
+
+ExceptionHandler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
+
+
+def _accept_errors(previous: ExceptionHandler | None) -> ExceptionHandler:
+    """asyncio hands each accept() that fails for want of descriptors to the loop's
+    exception handler, with a traceback, up to a hundred times per second; make it one
+    line of the server's logger, which is rate-limited."""
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if context.get("message") == "socket.accept() out of system resource":
+            err = os.strerror(exc.errno) if isinstance(exc, OSError) and exc.errno else str(exc)
+            log.error("cannot accept connections", extra={"kv": {"err": err}})
+        elif previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    return handler
 
 
 class ListenError(Exception):
     """The listen address cannot be served; the message is one line for an operator."""
 
     def __init__(self, address: str, host: str | None, exc: OSError) -> None:
-        super().__init__(f'cannot listen on "{address}": {_bind_problem(host, exc)}')
+        problem = _bind_problem(host, exc)
+        super().__init__(f'cannot serve: --web.listen-address "{address}": {problem}')
 
 
 def _bind_problem(host: str | None, exc: OSError) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -233,13 +234,22 @@ class ExporterProcess:
     stall it) and kept in ``lines``; ``base`` is its URL once it listens.
     """
 
-    def __init__(self, *args: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, *args: str, env: Mapping[str, str] | None = None, open_files: int | None = None
+    ) -> None:
+        def limit_open_files() -> None:
+            if open_files is not None:
+                hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+                resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, hard))
+
         self.proc = subprocess.Popen(
             [COMMAND, "--web.listen-address=127.0.0.1:0", *args],
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,
             env=dict(env) if env is not None else None,
+            # setrlimit between fork and exec: the only moment it applies to the child alone
+            preexec_fn=limit_open_files if open_files is not None else None,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._drain, daemon=True)
@@ -260,6 +270,17 @@ class ExporterProcess:
             assert self.proc.poll() is None, "exporter exited: " + "".join(self.lines)[-2000:]
             time.sleep(0.02)
         pytest.fail("the exporter never said where it listens")
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.base.removeprefix("http://").rsplit(":", 1)
+        return host, int(port)
+
+    def rss_mib(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        pytest.fail("no VmRSS line for the exporter")
 
     def get(self, path: str) -> tuple[int, str]:
         return http_get(self.base + path)

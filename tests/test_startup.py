@@ -1,5 +1,5 @@
 """Starting and serving as an operator meets it: an address that cannot be served is one
-line and exit 1, never a traceback; a client hanging up mid-scrape is routine (debug)."""
+line and exit 1, never a traceback; a client hanging up mid-scrape is routine, no error."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .helpers import COMMAND, DEADLINE, ExporterProcess, experiture_source
+from .helpers import COMMAND, ExporterProcess, experiture_source
 
 
 @pytest.fixture
@@ -39,8 +39,8 @@ def test_a_busy_port_is_one_line(config: Path, busy_port: int) -> None:
     result = run(f"--config.file={config}", f"--web.listen-address=127.0.0.1:{busy_port}")
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f'campaign-exporter: cannot listen on "127.0.0.1:{busy_port}": address already in use '
-        "(another process listens there)"
+        f'campaign-exporter: cannot serve: --web.listen-address "127.0.0.1:{busy_port}": '
+        "address already in use (another process listens there)"
     ]
 
 
@@ -48,8 +48,8 @@ def test_the_demo_twice_on_one_port_is_one_line(busy_port: int) -> None:
     result = run("--demo", f"--web.listen-address=127.0.0.1:{busy_port}")
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f'campaign-exporter: cannot listen on "127.0.0.1:{busy_port}": address already in use '
-        "(another process listens there)"
+        f'campaign-exporter: cannot serve: --web.listen-address "127.0.0.1:{busy_port}": '
+        "address already in use (another process listens there)"
     ]
 
 
@@ -58,7 +58,8 @@ def test_an_address_the_host_lacks_is_one_line(config: Path) -> None:
     result = run(f"--config.file={config}", "--web.listen-address=192.0.2.1:10123")
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        'campaign-exporter: cannot listen on "192.0.2.1:10123": this host has no such address'
+        'campaign-exporter: cannot serve: --web.listen-address "192.0.2.1:10123": '
+        "this host has no such address"
     ]
 
 
@@ -68,7 +69,7 @@ def test_an_unknown_host_name_is_one_line(config: Path) -> None:
     [line] = result.stderr.splitlines()
     # the resolver's own words after the last colon differ between C libraries
     assert line.startswith(
-        'campaign-exporter: cannot listen on "no-such-host.invalid:10123": '
+        'campaign-exporter: cannot serve: --web.listen-address "no-such-host.invalid:10123": '
         'cannot resolve host name "no-such-host.invalid": '
     )
 
@@ -85,15 +86,13 @@ def hang_up_mid_response(base: str) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
-def test_a_client_hanging_up_mid_scrape_is_logged_at_debug_not_error() -> None:
-    with ExporterProcess("--demo", "--demo.campaigns=2500", "--log.level=debug") as demo:
+def test_a_client_hanging_up_mid_scrape_is_no_error() -> None:
+    """Every Prometheus scrape timeout hangs up mid-response: routine, not an error."""
+    with ExporterProcess("--demo", "--demo.campaigns=2500") as demo:
         demo.wait_ready()
-        hang_up_mid_response(demo.base)
-        end = time.monotonic() + DEADLINE
-        while not any("client disconnected" in line for line in demo.lines):
-            assert time.monotonic() < end, "the disconnect was never logged"
-            time.sleep(0.05)
+        for _ in range(3):
+            hang_up_mid_response(demo.base)
+        # a request after the hang-ups is served after them: their handling is done
         assert demo.get("/-/healthy")[0] == 200
-    hung_up = [line for line in demo.lines if "client disconnected" in line]
-    assert all("level=debug" in line and "Connection" in line for line in hung_up)
-    assert not [line for line in demo.lines if "level=error" in line]
+        assert demo.get("/metrics")[0] == 200
+    assert not [line for line in demo.lines if "level=error" in line or "level=warn" in line]
