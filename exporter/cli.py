@@ -34,6 +34,11 @@ NOT_WITH_DEMO = (
     "--healthcheck",
 )
 ONLY_WITH_DEMO = ("--demo.campaigns", "--demo.speed")
+FILE_NOT_FOUND = "file not found"
+FIRST_RUN = (
+    "no --config.file given; --demo runs the exporter against its built-in simulator, "
+    "--help lists the flags"
+)
 HEALTHCHECK_FLAGS = frozenset({"--web.listen-address", "--web.config.file"})
 
 
@@ -99,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         demo = args.web_listen_address, args.demo_campaigns, args.demo_speed, limits
         return _run(lambda: run_demo(*demo))
-    return _serve(args, shard, limits)
+    return _serve(args, given, shard, limits)
 
 
 def _conflict(given: frozenset[str]) -> str | None:
@@ -118,10 +123,15 @@ def _conflict(given: frozenset[str]) -> str | None:
     return None
 
 
-def _serve(args: argparse.Namespace, shard: Shard, limits: ServingLimits) -> int:
+def _serve(
+    args: argparse.Namespace, given: frozenset[str], shard: Shard, limits: ServingLimits
+) -> int:
     try:
         config = load_config(args.config_file)
     except ConfigError as exc:
+        if "--config.file" not in given and exc.lines == [FILE_NOT_FOUND]:
+            # most likely a first run: say where to start
+            return _fail(f"{args.config_file}: {FILE_NOT_FOUND} ({FIRST_RUN})")
         return _config_error(args.config_file, exc)
     web_config = None
     if args.web_config_file is not None:

@@ -140,12 +140,14 @@ def test_failed_campaign_pages_and_dashboards_have_data(tmp_path: Path) -> None:
                             "base_url": f"{sim.url}/public/v1",
                             "authorization": {"credentials": "demo-token"},
                             "poll_interval": "1s",
+                            "timeout": "1s",
                         },
                         {
                             "name": "ga",
                             "type": "greenarrow",
                             "base_url": sim.url,
                             "poll_interval": "1s",
+                            "timeout": "1s",
                             "basic_auth": {"username": "1", "password": "demo-ga-key"},
                         },
                     ]
