@@ -177,9 +177,10 @@ FAMILIES = (
     Family(
         CAMPAIGNS_SKIPPED,
         "counter",
-        "Campaigns passed over in a refresh, by reason: unsupported_type (the API does not "
-        "expose this campaign type), max_campaigns (past the cap), retired (finished "
-        "longer ago than retention), invalid_id (an id unsafe to request).",
+        "Campaigns passed over, counted on every refresh that passes them over (one "
+        "skipped on each refresh adds one each time), by reason: unsupported_type (the API "
+        "does not expose this campaign type), max_campaigns (past the cap), retired "
+        "(finished longer ago than retention), invalid_id (an id unsafe to request).",
         ("source", "reason"),
         _counter("campaigns_skipped"),
     ),
