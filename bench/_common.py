@@ -1,57 +1,34 @@
-"""What the benchmarks share: ports, memory readings, an exporter process."""
+"""What the benchmarks share: the tests' helpers (one module for waiting, running the CLI
+and starting the exporter), and the source configs the published figures were measured
+with."""
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-COMMAND = str(Path(sys.executable).parent / "campaign-exporter")
+from tests.helpers import (
+    COMMAND,
+    exporter_process,
+    free_port,
+    peak_rss_mib,
+    rss_mib,
+)
 
+exporter = exporter_process
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-@contextlib.contextmanager
-def exporter(
-    sources: list[dict[str, Any]],
-    log_level: str = "warn",
-) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """The exporter as a child process with these sources; yields it and its port."""
-    with tempfile.TemporaryDirectory() as tmp:
-        config = Path(tmp) / "config.yml"
-        config.write_text(yaml.safe_dump({"sources": sources}))
-        port = free_port()
-        proc = subprocess.Popen(
-            [
-                COMMAND,
-                f"--config.file={config}",
-                f"--web.listen-address=127.0.0.1:{port}",
-                f"--log.level={log_level}",
-            ]
-        )
-        try:
-            yield proc, port
-        finally:
-            proc.terminate()
-            proc.wait(10)
+__all__ = [
+    "COMMAND",
+    "experiture_source",
+    "exporter",
+    "free_port",
+    "greenarrow_source",
+    "peak_rss_mib",
+    "rss_mib",
+]
 
 
 def experiture_source(sim_url: str, **overrides: Any) -> dict[str, Any]:

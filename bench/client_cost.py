@@ -1,33 +1,38 @@
-"""CPU per upstream request of HTTP clients, at a paced 1,000 requests per second.
+"""CPU per upstream request of the exporter's client, side by side, at a paced 1,000/s.
 
-    .venv/bin/pip install -e '.[bench]'      # httpx and httpx-aiohttp, for comparison
     .venv/bin/python bench/client_cost.py
 
 A small aiohttp server in a child process answers a /status-sized JSON body. This process
 makes --requests requests with each client (16 in flight, paced to --rate per second) and
 divides the CPU time it used (time.process_time) by the request count. Clients: the
-exporter's UpstreamClient (aiohttp, with its bookkeeping), a bare aiohttp session, and,
-when installed, httpx with its default transport and with the httpx-aiohttp transport.
+exporter's UpstreamClient as it was on bare aiohttp (commit 4abac90, loaded from git),
+today's UpstreamClient on httpx2 with httpx's own transport (httpcore) and over aiohttp's
+connection pool (httpx-aiohttp, the default), and a bare aiohttp session as the floor.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import aiohttp
+import httpx2
 from _common import free_port
 
 from exporter.telemetry import Telemetry
 from exporter.upstream import UpstreamClient
 
+BEFORE = "4abac90"  # the last commit whose UpstreamClient ran on bare aiohttp
 BODY = json.dumps(
     {
         "success": True,
@@ -77,6 +82,24 @@ def serve(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
+def client_before() -> ModuleType:
+    """exporter/upstream.py as of BEFORE, as a module of today's package."""
+    root = Path(__file__).resolve().parent.parent
+    source = subprocess.run(
+        ["git", "-C", str(root), "show", f"{BEFORE}:exporter/upstream.py"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    spec = importlib.util.spec_from_loader(f"exporter._upstream_{BEFORE}", loader=None)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    module.__package__ = "exporter"
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    exec(compile(source, f"{BEFORE}:exporter/upstream.py", "exec"), module.__dict__)  # noqa: S102 - our own history
+    return module
+
+
 async def paced(fetch: Fetch, url: str, requests: int, rate: float) -> float:
     """CPU seconds per request for ``requests`` calls paced at ``rate`` per second."""
     queue: asyncio.Queue[None] = asyncio.Queue()
@@ -103,44 +126,37 @@ async def paced(fetch: Fetch, url: str, requests: int, rate: float) -> float:
     return (time.process_time() - cpu) / requests
 
 
-async def measure(url: str, requests: int, rate: float) -> list[tuple[str, float]]:
-    results = []
-    client = UpstreamClient("bench", Telemetry(), timeout=10, concurrency=16)
-
-    async def ours(u: str) -> Any:
+async def ours(client: Any, url: str, requests: int, rate: float) -> float:
+    async def fetch(u: str) -> Any:
         return (await client.request("GET", u, "status")).body
 
-    results.append(("exporter UpstreamClient (aiohttp)", await paced(ours, url, requests, rate)))
-    await client.aclose()
+    try:
+        return await paced(fetch, url, requests, rate)
+    finally:
+        await client.aclose()
 
+
+async def measure(url: str, requests: int, rate: float) -> list[tuple[str, float]]:
+    results = []
+    before = client_before().UpstreamClient("bench", Telemetry(), timeout=10, concurrency=16)
+    cost = await ours(before, url, requests, rate)
+    results.append((f"UpstreamClient at {BEFORE}, bare aiohttp", cost))
+    own = httpx2.AsyncHTTPTransport(limits=httpx2.Limits(max_connections=16))
+    client = UpstreamClient("bench", Telemetry(), timeout=10, concurrency=16, transport=own)
+    results.append(
+        ("UpstreamClient, httpx2 own transport", await ours(client, url, requests, rate))
+    )
+    client = UpstreamClient("bench", Telemetry(), timeout=10, concurrency=16)
+    cost = await ours(client, url, requests, rate)
+    results.append(("UpstreamClient, httpx2 over aiohttp (default)", cost))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16)) as session:
 
         async def bare(u: str) -> Any:
             async with session.get(u) as resp:
                 return json.loads(await resp.read())
 
-        results.append(("bare aiohttp ClientSession", await paced(bare, url, requests, rate)))
-    try:
-        import httpx
-    except ImportError:
-        return results
-    async with httpx.AsyncClient() as hx:
-
-        async def default(u: str) -> Any:
-            return (await hx.get(u)).json()
-
-        results.append(("httpx, default transport", await paced(default, url, requests, rate)))
-    try:
-        from httpx_aiohttp import AiohttpTransport
-    except ImportError:
-        return results
-    async with httpx.AsyncClient(transport=AiohttpTransport()) as hx2:
-
-        async def via_aiohttp(u: str) -> Any:
-            return (await hx2.get(u)).json()
-
         results.append(
-            ("httpx, httpx-aiohttp transport", await paced(via_aiohttp, url, requests, rate))
+            ("bare aiohttp ClientSession (floor)", await paced(bare, url, requests, rate))
         )
     return results
 
@@ -168,7 +184,7 @@ def main() -> None:
         server.wait(10)
     print(f"{args.requests} requests per client at {args.rate:g}/s, 16 in flight:")
     for name, cpu in results:
-        print(f"  {name:36s} {cpu * 1e3:.3f} ms CPU per request")
+        print(f"  {name:48s} {cpu * 1e3:.3f} ms CPU per request")
 
 
 if __name__ == "__main__":

@@ -96,6 +96,9 @@ def main() -> None:
     parser.add_argument("--scrapers", type=int, default=20)
     parser.add_argument("--fault-rate", type=float, default=0.2)
     parser.add_argument(
+        "--kinds", nargs="+", default=list(FAULT_KINDS), help="fault kinds in the mix (all)"
+    )
+    parser.add_argument(
         "--warmup",
         type=float,
         default=60.0,
@@ -115,8 +118,8 @@ def main() -> None:
     )
     thread = SimulatorThread(settings)
     # one rule per kind; together they hit about fault_rate of all requests
-    share = args.fault_rate / len(FAULT_KINDS)
-    for i, kind in enumerate(FAULT_KINDS):
+    share = args.fault_rate / len(args.kinds)
+    for i, kind in enumerate(args.kinds):
         thread.sim.faults.add(
             Fault.from_json(
                 {

@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import base64
 import math
-import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from urllib.parse import urlencode
 
 import anyio
+import httpx2
+from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
+from authlib.oauth2.rfc6749 import OAuth2Token
 
 from .schema import Authorization, BasicAuth, OAuth2
 from .secrets import Secret, SecretFileError, SecretRef
-from .upstream import UpstreamClient, UpstreamError
+from .untrusted import clean_text, scrub
+from .upstream import DEFAULT_HEADERS, UpstreamClient, UpstreamError
 
 TOKEN_ENDPOINT = "oauth_token"  # noqa: S105 - an endpoint label, not a password
 REFRESH_MARGIN = 60.0
 DEFAULT_TOKEN_LIFETIME = 300.0
-# expires_in is clamped: a tiny one would fetch a token for nearly every call, a huge one
-# would keep a token for ever. The floor caps token requests near one a second per source
-# and still honours real short-lived tokens; a token claiming to outlive a day is fetched
-# again daily all the same.
 MIN_TOKEN_LIFETIME = 1.0
 MAX_TOKEN_LIFETIME = 86400.0
 
@@ -43,7 +42,7 @@ async def _read(ref: SecretRef) -> Secret:
     try:
         return await ref.get()
     except SecretFileError as exc:
-        raise AuthError(f"cannot read the secret file {exc}") from None
+        raise AuthError(f"cannot read secret file {exc}") from None
 
 
 class StaticAuth(AuthProvider):
@@ -68,60 +67,107 @@ class BasicAuthProvider(AuthProvider):
 
 
 class OAuth2Provider(AuthProvider):
-    """Client-credentials grant; the token is kept until shortly before it expires.
+    """Client-credentials grant, done by authlib: it builds the token request (the client
+    authenticated by HTTP Basic or by form fields), reads the answer and keeps the token
+    with its expiry. The token is fetched again shortly before it expires, and after a
+    401. Token requests go through the source's UpstreamClient (``transport_for``), so
+    they are paced, retried, size-capped, counted and scrubbed like every other call."""
 
-    ``clock`` is a monotonic clock in seconds (injectable for tests).
-    """
-
-    def __init__(self, config: OAuth2, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, config: OAuth2) -> None:
         self.config = config
-        self.clock = clock
         self.secret = config.secret()
-        self.token: Secret | None = None
-        self.expires = 0.0
+        self.session: AsyncOAuth2Client | None = None
+        self.bound: UpstreamClient | None = None
         self.lock = anyio.Lock()
 
     def invalidate(self, header: str) -> bool:
-        if self.token is not None and header == f"Bearer {self.token.reveal()}":
-            self.token = None
+        session = self.session
+        if session is not None and session.token and header == _bearer(session.token):
+            session.token = None
         return True
 
     async def header(self, client: UpstreamClient) -> str:
         async with self.lock:
-            if self.token is None or self.clock() >= self.expires:
-                await self._fetch(client)
-            assert self.token is not None
-            return f"Bearer {self.token.reveal()}"
+            session = self._session(client)
+            token = session.token
+            if not token or token.is_expired(leeway=_early_by(token)):
+                token = await self._fetch(session)
+            return _bearer(token)
 
-    async def _fetch(self, client: UpstreamClient) -> None:
-        form = {"grant_type": "client_credentials", **self.config.endpoint_params}
-        if self.config.scopes:
-            form["scope"] = " ".join(self.config.scopes)
-        basic = f"{self.config.client_id}:{(await _read(self.secret)).reveal()}".encode()
+    def _session(self, client: UpstreamClient) -> AsyncOAuth2Client:
+        if self.session is None or self.bound is not client:
+            session = AsyncOAuth2Client(
+                client_id=self.config.client_id,
+                token_endpoint_auth_method=self.config.client_auth_method,
+                scope=" ".join(self.config.scopes) or None,
+                transport=client.transport_for(TOKEN_ENDPOINT, TOKEN_ENDPOINT),
+                headers=DEFAULT_HEADERS,
+                trust_env=False,
+            )
+            session.register_compliance_hook("access_token_response", _sane_lifetime)
+            self.session, self.bound = session, client
+        return self.session
+
+    async def _fetch(self, session: AsyncOAuth2Client) -> OAuth2Token:
+        secret = (await _read(self.secret)).reveal()
+        session.client_secret = secret  # a rotated secret file counts from the next token
         try:
-            resp = await client.request(
-                "POST",
+            token = await session.fetch_token(
                 self.config.token_url,
-                TOKEN_ENDPOINT,
-                headers={"Authorization": "Basic " + base64.b64encode(basic).decode()},
-                data=form,
+                body=urlencode(self.config.endpoint_params),
+                grant_type="client_credentials",
             )
         except UpstreamError as exc:
             raise AuthError(f"OAuth2 token request failed: {exc.detail}") from None
-        body = resp.body
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not isinstance(token, str) or not token:
+        except OAuthError as exc:
+            code = clean_text(str(exc.error), 64)
+            raise AuthError(f"OAuth2 token endpoint refused: {scrub(code, [secret])}") from None
+        except (ValueError, TypeError, LookupError, OverflowError) as exc:
+            session.token = None
+            raise AuthError(f"OAuth2 token response unreadable: {type(exc).__name__}") from None
+        access = token.get("access_token") if isinstance(token, dict) else None
+        if not isinstance(access, str) or not access:
+            session.token = None
             raise AuthError("OAuth2 token response has no access_token")
-        lifetime = token_lifetime(body.get("expires_in") if isinstance(body, dict) else None)
-        margin = min(REFRESH_MARGIN, lifetime * 0.1)
-        self.token = Secret(token)
-        self.expires = self.clock() + lifetime - margin
+        result: OAuth2Token = token
+        return result
+
+
+def _bearer(token: OAuth2Token) -> str:
+    return f"Bearer {token['access_token']}"
+
+
+def _early_by(token: OAuth2Token) -> float:
+    """How long before its expiry a token is fetched again: a minute, or a tenth of its
+    lifetime when that is shorter."""
+    lifetime = token.get("expires_in")
+    if isinstance(lifetime, int | float) and not isinstance(lifetime, bool):
+        return min(REFRESH_MARGIN, lifetime * 0.1)
+    return REFRESH_MARGIN
+
+
+def _sane_lifetime(resp: httpx2.Response) -> httpx2.Response:
+    """The answer with ``expires_in`` clamped (``token_lifetime``): authlib turns it into
+    an expiry with ``int()``, which NaN, infinity, a string or a 400-digit number would
+    break or make meaningless, and 0.001 would renew the token on almost every call."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return resp
+    if not isinstance(body, dict) or "expires_in" not in body:
+        return resp
+    lifetime = token_lifetime(body["expires_in"])
+    if body["expires_in"] == lifetime:
+        return resp
+    body["expires_in"] = int(lifetime)
+    return httpx2.Response(resp.status_code, json=body, request=resp.request)
 
 
 def token_lifetime(expires_in: object) -> float:
-    """Seconds a token may be used: ``expires_in`` clamped, or the default when it is no
-    positive finite number (JSON parsers accept NaN, Infinity and 400-digit integers)."""
-    if not isinstance(expires_in, (int, float)) or isinstance(expires_in, bool):
+    """Seconds a token may be used: ``expires_in`` clamped to a second..a day, or the
+    default when it is no positive finite number (JSON parsers accept NaN, Infinity and
+    400-digit integers; 0.001 would fetch a token every few calls)."""
+    if not isinstance(expires_in, int | float) or isinstance(expires_in, bool):
         return DEFAULT_TOKEN_LIFETIME
     if expires_in != expires_in or expires_in <= 0 or expires_in == math.inf:  # NaN != NaN
         return DEFAULT_TOKEN_LIFETIME

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["gauge", "counter"]
+Kind = Literal["gauge", "counter", "histogram"]
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -22,7 +22,8 @@ class MetricFamily:
     """One metric family: a name, its type and help, and its samples.
 
     A counter's ``name`` ends in ``_total``, which is also its sample name; the
-    OpenMetrics family name drops the suffix.
+    OpenMetrics family name drops the suffix. A histogram's samples each carry their
+    suffix (``_bucket``, ``_sum``, ``_count``); a bucket's last label value is its ``le``.
     """
 
     name: str
@@ -30,9 +31,12 @@ class MetricFamily:
     help: str
     label_names: tuple[str, ...]
     samples: list[tuple[tuple[str, ...], float]] = field(default_factory=list)
+    suffixes: list[str] = field(default_factory=list)  # histograms only, one per sample
 
-    def add(self, label_values: tuple[str, ...], value: float) -> None:
+    def add(self, label_values: tuple[str, ...], value: float, suffix: str = "") -> None:
         self.samples.append((label_values, value))
+        if self.kind == "histogram":
+            self.suffixes.append(suffix)
 
 
 def format_value(value: float) -> str:
@@ -57,6 +61,8 @@ def _escape_help(text: str) -> str:
 
 def render_samples(family: MetricFamily) -> str:
     """The sample lines of one family: identical in both formats."""
+    if family.kind == "histogram":
+        return _render_histogram(family)
     name = family.name
     names = family.label_names
     lines: list[str] = []
@@ -68,6 +74,15 @@ def render_samples(family: MetricFamily) -> str:
     for values, value in family.samples:
         labels = ",".join(f'{k}="{_escape_label(v)}"' for k, v in zip(names, values, strict=True))
         append(f"{name}{{{labels}}} {format_value(value)}\n")
+    return "".join(lines)
+
+
+def _render_histogram(family: MetricFamily) -> str:
+    lines = []
+    for (values, value), suffix in zip(family.samples, family.suffixes, strict=True):
+        names = (*family.label_names, "le") if suffix == "_bucket" else family.label_names
+        labels = ",".join(f'{k}="{_escape_label(v)}"' for k, v in zip(names, values, strict=True))
+        lines.append(f"{family.name}{suffix}{{{labels}}} {format_value(value)}\n")
     return "".join(lines)
 
 

@@ -64,6 +64,7 @@ class Entry(Generic[S]):
     updated_at: float  # Unix time of the last successful read
     state: str | None
     state_since: float  # Unix time the exporter first saw it in ``state``
+    first_seen: float  # Unix time the exporter first saw it at all (since it last started)
     finished_at: float | None = None  # when it finished: the vendor's time, or first seen so
     error: str | None = None  # the last read's failure, while the values shown are older
 
@@ -224,7 +225,8 @@ class Ledger(Generic[S]):
             finished = source.finished_at(snapshot)
             if finished is None and state in source.terminal_states:
                 finished = previous.finished_at if previous and previous.state == state else now
-            self.entries[cid] = Entry(cid, snapshot, now, state, since, finished)
+            first = previous.first_seen if previous else now
+            self.entries[cid] = Entry(cid, snapshot, now, state, since, first, finished)
         for cid, error in fetched.failed.items():
             entry = self.entries.get(cid)
             if entry is not None:

@@ -23,7 +23,6 @@ from .shard import Shard
 from .sources import SOURCE_KINDS, CampaignRow, Source, SourceError
 from .store import ExpositionStore
 from .telemetry import Telemetry
-from .upstream import UpstreamClient
 
 log = logging.getLogger("campaign_exporter.poller")
 MAX_BACKOFF = 300.0
@@ -155,16 +154,7 @@ class Fleet:
 
     async def _start(self, cfg: SourceConfig) -> None:
         kind = SOURCE_KINDS[cfg.type]
-        client = UpstreamClient(
-            cfg.name,
-            self.telemetry,
-            timeout=cfg.timeout,
-            concurrency=cfg.concurrency,
-            rate_limit=cfg.rate_limit,
-            max_response_size=cfg.max_response_size,
-            error_fields=kind.error_fields,
-            correlation_headers=kind.correlation_headers,
-        )
+        client = kind.client(cfg, self.telemetry)
         source = kind.create(cfg, client)
         ledger: Ledger[Any] = Ledger(source, shard=self.shard)
         scope = anyio.CancelScope()

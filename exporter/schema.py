@@ -9,7 +9,7 @@ import math
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -227,6 +227,9 @@ class OAuth2(Strict):
     client_id: str = Field(min_length=1)
     client_secret: SecretStr | None = None
     client_secret_file: SecretPath | None = None
+    # How the client authenticates to the token endpoint (RFC 6749 2.3.1): HTTP Basic, or
+    # client_id and client_secret as form fields.
+    client_auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
     scopes: list[str] = Field(default_factory=list)
     endpoint_params: dict[str, str] = Field(default_factory=dict)
 

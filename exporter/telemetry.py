@@ -21,6 +21,7 @@ from .exposition import Kind, MetricFamily
 from .ledger import RefreshReport
 from .reasons import ErrorReason, SkipReason
 from .shard import Shard
+from .upstream_metrics import UpstreamMetrics
 
 UPSTREAM_REQUESTS = "campaign_exporter_upstream_requests_total"
 UPSTREAM_ERRORS = "campaign_exporter_upstream_errors_total"
@@ -279,6 +280,7 @@ class Telemetry:
         self.upstream_errors = Counter()
         self.rate_limited = Counter()
         self.campaigns_skipped = Counter()
+        self.upstream = UpstreamMetrics()  # latency, pace, throttled: kept by the client
         self.sources: dict[str, SourceStatus] = {}
         self.shard = shard or Shard()
         self.clock = clock
@@ -316,6 +318,7 @@ class Telemetry:
     def forget(self, name: str) -> None:
         """Drop a source removed from the config, with all its series."""
         self.sources.pop(name, None)
+        self.upstream.forget(name)
         for counter in (
             self.upstream_requests,
             self.upstream_errors,
@@ -409,13 +412,14 @@ class Telemetry:
         return bool(self.sources) and all(s.ready for s in self.sources.values())
 
     def families(self) -> list[MetricFamily]:
-        """The exporter's own families, then this process's CPU, memory and descriptors."""
+        """The exporter's own families (the upstream client's latency, pace and throttled
+        series among them), then this process's CPU, memory and descriptors."""
         out = []
         for spec in FAMILIES:
             fam = MetricFamily(spec.name, spec.kind, spec.help, spec.labels)
             fam.samples.extend(spec.samples(self))
             out.append(fam)
-        return out + process_families()
+        return out + self.upstream.families() + process_families()
 
 
 def _from_client(metric: Metric) -> MetricFamily | None:

@@ -70,11 +70,11 @@ def findings(row: CampaignRow, display: Display, now: float) -> list[Finding]:
         text = f"{row.state} {span(now - when)} ago" if when is not None else row.state
         found.append(Finding(Problem.FAILED, text, now - when if when is not None else 0.0))
     if row.state in display.overdue_states:
-        since = row.send_at if row.send_at is not None else row.state_since
+        due = row.send_deadline if row.send_deadline is not None else row.send_at
+        since = due if due is not None else row.state_since
         if since is not None and now - since > display.overdue_after:
             late = now - since
-            known = row.send_at is not None
-            text = f"overdue by {span(late)}" if known else f"pending for {span(late)}"
+            text = f"overdue by {span(late)}" if due is not None else f"pending for {span(late)}"
             found.append(Finding(Problem.OVERDUE, text, -late))
     stall = display.stall_after
     active = display.tones.get(row.state) == "active" and not row.paused

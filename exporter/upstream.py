@@ -1,9 +1,10 @@
-"""HTTP calls to one upstream API: timeouts, bounded concurrency, a rate budget, retries,
-bounded reads and a redirect policy.
+"""HTTP calls to one upstream API, on httpx: timeouts, bounded concurrency, pacing (a
+configured ceiling, and a pace per endpoint class learned from 429s), retries, bounded
+reads and a redirect policy.
 
-Every call is counted; every failure comes out as an ``UpstreamError`` with one of a
-small fixed set of reasons, never as a library exception. Whatever the answer holds, it
-costs at most ``max_response_size`` bytes of memory (after decompression), and no text
+Every call is counted and timed; every failure comes out as an ``UpstreamError`` with one
+of a small fixed set of reasons, never as a library exception. Whatever the answer holds,
+it costs at most ``max_response_size`` bytes of memory (after decompression), and no text
 from it carries the request's own credential.
 """
 
@@ -14,32 +15,50 @@ import binascii
 import json
 import logging
 import random
-import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import aiohttp
 import anyio
-from yarl import URL
+import httpx2
+from httpx_aiohttp.httpx2 import AiohttpTransport
 
+from .clock import SYSTEM_CLOCK, Clock
+from .pacing import Pace, TokenBucket
 from .reasons import ErrorReason
 from .schema import RateLimit
 from .telemetry import Telemetry
 from .untrusted import clean_text, scrub
 
 log = logging.getLogger("campaign_exporter.upstream")
+# httpx2 logs every request at info, and httpcore2 every step at debug: the client's own
+# debug line per request says what an operator needs, at the level they chose.
+for _library in ("httpx2", "httpcore2"):
+    logging.getLogger(_library).setLevel(logging.WARNING)
 
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 3  # for timeouts, connection errors and 5xx
+# 429s have their own allowance: after each the call waits for its class's pace, so a
+# call that keeps drawing them means a vendor refusing everything, not our own herd.
+MAX_RATE_LIMITED = 6
 BACKOFF_BASE = 0.25
 BACKOFF_CAP = 8.0
 RETRY_AFTER_CAP = 120.0
 DEFAULT_MAX_RESPONSE = 16 * 1024**2
 READ_CHUNK = 64 * 1024
 PARSE_OFF_LOOP = 256 * 1024  # larger bodies are parsed in a worker thread
+INFLATE_STEP = 256 * 1024  # the most a compressed body inflates by in one step
 MAX_REDIRECTS = 3
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+DEFAULT_CLASS = "default"
+DEFAULT_HEADERS = {
+    "Accept": "application/json",
+    "Accept-Encoding": "gzip, deflate",  # what Inflater decodes
+    "User-Agent": "campaign-exporter",
+}
+KEEPALIVE = 15.0
 
 
 class UpstreamError(Exception):
@@ -71,30 +90,6 @@ class UpstreamResponse:
     status: int
     body: Any
     correlation_id: str | None
-
-
-class TokenBucket:
-    """Requests per second with a burst, shared by every call of a source."""
-
-    def __init__(self, limit: RateLimit) -> None:
-        self.rate = limit.requests_per_second
-        self.capacity = float(limit.burst)
-        self.tokens = self.capacity
-        self.stamp = time.monotonic()
-        self.lock = anyio.Lock()
-
-    async def take(self) -> None:
-        async with self.lock:
-            while True:
-                now = time.monotonic()
-                # Tokens accrue from the last stamp, oversleep included: a timer that
-                # wakes late must not cost the budget anything.
-                self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-                self.stamp = now
-                if self.tokens >= 1.0:
-                    self.tokens -= 1.0
-                    return
-                await anyio.sleep((1.0 - self.tokens) / self.rate)
 
 
 def _first_header(headers: Mapping[str, str], names: Iterable[str]) -> str | None:
@@ -169,26 +164,30 @@ class Inflater:
         else:
             raise ValueError(f"unsupported Content-Encoding {clean_text(coding, 32)!r}")
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes, out: bytearray) -> None:
+        """Decode ``chunk`` onto ``out``, a bounded step at a time: no allocation is larger
+        than STEP, however far the chunk inflates, and ``out`` never passes the limit."""
         if self.zlib is None:
-            return self._count(chunk)
-        out = bytearray()
+            self._count(len(chunk))
+            out += chunk
+            return
         data = chunk
         while data:
-            # Never inflate past the limit in one step, whatever the ratio.
-            piece = self.zlib.decompress(data, self.limit - self.size + 1)
-            out += self._count(piece)
+            piece = self.zlib.decompress(data, INFLATE_STEP)
+            self._count(len(piece))
+            out += piece
             data = self.zlib.unconsumed_tail
-        return bytes(out)
 
-    def finish(self) -> bytes:
-        return self._count(self.zlib.flush()) if self.zlib is not None else b""
+    def finish(self, out: bytearray) -> None:
+        if self.zlib is not None:
+            piece = self.zlib.flush(INFLATE_STEP)
+            self._count(len(piece))
+            out += piece
 
-    def _count(self, piece: bytes) -> bytes:
-        self.size += len(piece)
+    def _count(self, size: int) -> None:
+        self.size += size
         if self.size > self.limit:
             raise BodyTooLarge
-        return piece
 
 
 def _parse_json(raw: bytes | bytearray) -> tuple[Any, bool]:
@@ -201,12 +200,12 @@ def _parse_json(raw: bytes | bytearray) -> tuple[Any, bool]:
         return None, False
 
 
-def _classify(status: int) -> str:
+def _classify(status: int, code: str | None, unsupported: frozenset[str]) -> str:
     if status in (401, 403):
         return "auth"
     if status == 404:
         return "not_found"
-    if status == 409:
+    if status == 409 and code in unsupported:
         return "unsupported"
     if status == 429:
         return "rate_limited"
@@ -215,15 +214,70 @@ def _classify(status: int) -> str:
     return "http_4xx"
 
 
-def _same_origin(a: URL, b: URL) -> bool:
-    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+async def _parse(raw: bytes | bytearray) -> tuple[Any, bool]:
+    if len(raw) > PARSE_OFF_LOOP:
+        return await anyio.to_thread.run_sync(_parse_json, raw)
+    return _parse_json(raw)
+
+
+def _origin(url: httpx2.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port or default
+
+
+def _content_length(headers: Mapping[str, str]) -> int:
+    try:
+        return int(headers.get("content-length", "0"))
+    except ValueError:
+        return 0
+
+
+def _transport_reason(exc: httpx2.HTTPError) -> str:
+    """``timeout`` or ``connect``. httpx-aiohttp maps every dropped aiohttp connection to
+    ``ConnectTimeout``; the aiohttp error it chains tells which it was."""
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientError):
+        return "timeout" if isinstance(cause, aiohttp.ServerTimeoutError) else "connect"
+    return "timeout" if isinstance(exc, httpx2.TimeoutException) else "connect"
+
+
+def _exception_name(exc: Exception) -> str:
+    cause = exc.__cause__
+    return type(cause if isinstance(cause, aiohttp.ClientError) else exc).__name__
+
+
+def default_transport(concurrency: int) -> httpx2.AsyncBaseTransport:
+    """httpx over aiohttp's connection pool: the cheapest CPU per request of the transports
+    ``bench/client_cost.py`` compares."""
+
+    def session() -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(
+            limit=concurrency, ttl_dns_cache=300, keepalive_timeout=KEEPALIVE
+        )
+        return aiohttp.ClientSession(connector=connector)
+
+    return AiohttpTransport(client=session)
 
 
 RETRYABLE = frozenset({"timeout", "connect", "http_5xx", "rate_limited"})
 
 
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A 2xx answer: its status, headers and decoded body."""
+
+    status: int
+    headers: httpx2.Headers
+    raw: bytearray
+
+
 class UpstreamClient:
-    """One source's HTTP client. Create inside a running event loop; close with ``aclose``."""
+    """One source's HTTP client. Create inside a running event loop; close with ``aclose``.
+
+    ``endpoint_class`` groups endpoints a vendor rate-limits together: a 429 pauses and
+    slows only its class. ``transport`` (an httpx transport, e.g. ``httpx2.MockTransport``)
+    and ``clock`` are seams for tests; ``rng`` draws the backoff jitter.
+    """
 
     def __init__(
         self,
@@ -235,34 +289,57 @@ class UpstreamClient:
         rate_limit: RateLimit | None = None,
         retries: bool = True,
         max_response_size: int = DEFAULT_MAX_RESPONSE,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+        rng: random.Random | None = None,
         error_fields: ErrorFields = no_error_fields,
         correlation_headers: tuple[str, ...] = (),
+        unsupported_codes: frozenset[str] = frozenset(),
     ) -> None:
-        # The vendor's error envelope (code, message, correlation id) and the response
-        # headers that carry its correlation id: the source kind knows them.
+        self.source = source
+        # The vendor's error envelope (code, message, correlation id), the response headers
+        # that carry its correlation id, and the codes of a 409 that means "this campaign's
+        # type is not exposed" (any other 409 is an http_4xx): the source kind knows them.
         self.error_fields = error_fields
         self.correlation_headers = correlation_headers
-        self.source = source
+        self.unsupported_codes = unsupported_codes
         self.telemetry = telemetry
         self.timeout = timeout
         self.max_response_size = max_response_size
-        self.bucket = TokenBucket(rate_limit) if rate_limit else None
+        self.clock = clock
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self.bucket = (
+            TokenBucket(rate_limit.requests_per_second, rate_limit.burst, clock)
+            if rate_limit
+            else None
+        )
         self.max_attempts = MAX_ATTEMPTS if retries else 1
-        self.paused_until = 0.0
-        self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=concurrency, ttl_dns_cache=300),
-            timeout=aiohttp.ClientTimeout(total=timeout),
-            headers={
-                "Accept": "application/json",
-                "Accept-Encoding": "gzip, deflate",
-                "User-Agent": "campaign-exporter",
-            },
-            raise_for_status=False,
-            auto_decompress=False,  # Inflater bounds what a compressed body may become
+        self.max_rate_limited = MAX_RATE_LIMITED if retries else 1
+        self.paces: dict[str, Pace] = {}
+        self.turns: dict[str, anyio.Lock] = {}
+        # Calls that ended in a transient failure (timeout, connection, 5xx, 429) after
+        # all their attempts, or were turned away by their class's pace: what a source
+        # could not read in a refresh for reasons that may pass.
+        self.gave_up = 0
+        self.http = httpx2.AsyncClient(
+            transport=transport or default_transport(concurrency),
+            timeout=timeout,
+            headers=DEFAULT_HEADERS,
+            follow_redirects=False,  # _once follows them, within the origin only
+            trust_env=False,
         )
 
     async def aclose(self) -> None:
-        await self.session.close()
+        await self.http.aclose()
+
+    def pace(self, endpoint_class: str = DEFAULT_CLASS) -> Pace:
+        """The learned pace of one endpoint class."""
+        pace = self.paces.get(endpoint_class)
+        if pace is None:
+            pace = self.paces[endpoint_class] = Pace()
+            self.turns[endpoint_class] = anyio.Lock()  # anyio's Lock is FIFO
+            self.telemetry.upstream.track_pace(self.source, endpoint_class, lambda: pace.rate)
+        return pace
 
     async def request(
         self,
@@ -274,62 +351,121 @@ class UpstreamClient:
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
         data: Mapping[str, str] | None = None,
+        endpoint_class: str = DEFAULT_CLASS,
     ) -> UpstreamResponse:
-        """One call, retried on transient failures; raises ``UpstreamError``."""
-        attempt = 0
+        """One call, paced and retried on transient failures; raises ``UpstreamError``."""
         secrets = credential_values(headers, data)
+        request = self.http.build_request(
+            method, url, headers=headers, params=params, json=json_body, data=data
+        )
+        answer = await self._call(request, endpoint, endpoint_class, secrets)
+        body, parsed = await _parse(answer.raw)
+        cid = self._correlation_id(answer.headers, body)
+        if not parsed:
+            raise self._fail(
+                "malformed",
+                endpoint,
+                "response is not JSON",
+                status=answer.status,
+                correlation_id=scrub(cid, secrets) if cid else None,
+            )
+        return UpstreamResponse(answer.status, body, cid)
+
+    def transport_for(
+        self, endpoint: str, endpoint_class: str = DEFAULT_CLASS
+    ) -> httpx2.AsyncBaseTransport:
+        """An httpx transport that sends through this client, for a library that speaks
+        httpx (authlib): its calls get the same pacing, retries, size cap, redirect rule,
+        counting and error reasons as the source's own."""
+        return _ThroughClient(self, endpoint, endpoint_class)
+
+    async def _call(
+        self,
+        request: httpx2.Request,
+        endpoint: str,
+        endpoint_class: str,
+        secrets: Iterable[str],
+    ) -> _Answer:
+        pace = self.pace(endpoint_class)
+        failures = limited = 0
         while True:
-            attempt += 1
+            epoch = await self._wait_turn(pace, endpoint, endpoint_class, failures + limited)
             try:
-                return await self._once(
-                    method, url, endpoint, headers, params, json_body, data, secrets
-                )
+                answer = await self._once(request, endpoint, secrets)
             except UpstreamError as exc:
-                if exc.reason not in RETRYABLE or attempt >= self.max_attempts:
-                    raise
-                await anyio.sleep(self._backoff(exc, attempt))
+                now = self.clock.monotonic()
+                if exc.reason == "rate_limited":
+                    pace.limited(now, epoch, exc.retry_after)
+                    limited += 1
+                    if limited < self.max_rate_limited:
+                        continue  # _wait_turn waits for the pause and the new pace
+                else:
+                    if exc.status is not None:
+                        pace.answered(now)
+                    failures += 1
+                    if exc.reason in RETRYABLE and failures < self.max_attempts:
+                        await self.clock.sleep(self._backoff(failures))
+                        continue
+                if exc.reason in RETRYABLE:
+                    self.gave_up += 1
+                raise
+            pace.answered(self.clock.monotonic())
+            return answer
 
-    def _backoff(self, exc: UpstreamError, attempt: int) -> float:
-        ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
-        jitter = random.uniform(0, ceiling)  # noqa: S311 - jitter, not cryptography
-        if exc.retry_after is not None:
-            return exc.retry_after + jitter
-        return jitter
+    def _backoff(self, failures: int) -> float:
+        """Full jitter: anywhere up to a ceiling that doubles with each failure."""
+        return self.rng.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (failures - 1)))
 
-    async def _wait_turn(self) -> None:
-        pause = self.paused_until - time.monotonic()
-        if pause > 0:
-            await anyio.sleep(pause)
+    async def _wait_turn(self, pace: Pace, endpoint: str, endpoint_class: str, tries: int) -> int:
+        """Wait for the class's pause and pace, then the configured budget; the pace epoch
+        the call is sent in."""
+        if not tries and pace.crowded():
+            self.gave_up += 1
+            self.telemetry.upstream.turned_away(self.source, endpoint_class)
+            raise self._fail(
+                "rate_limited",
+                endpoint,
+                f"not sent: {pace.waiting} calls already wait for the {endpoint_class!r} "
+                f"class's pace of {pace.rate:.3g} requests/s",
+            )
+        pace.waiting += 1
+        try:
+            # One call at a time, first come first served, sleeps for its class's slot.
+            async with self.turns[endpoint_class]:
+                while True:
+                    now = self.clock.monotonic()
+                    start = pace.start(now)
+                    if start <= now:
+                        break
+                    await self.clock.sleep(start - now)
+                    if self.clock.monotonic() >= pace.start(start):
+                        break  # no 429 moved the slot while this call slept
+                pace.took(start)
+        finally:
+            pace.waiting -= 1
         if self.bucket is not None:
             await self.bucket.take()
+        return pace.epoch
 
     async def _once(
-        self,
-        method: str,
-        url: str,
-        endpoint: str,
-        headers: Mapping[str, str] | None,
-        params: Mapping[str, str] | None,
-        json_body: Any,
-        data: Mapping[str, str] | None,
-        secrets: Iterable[str],
-    ) -> UpstreamResponse:
-        # In-flight requests are bounded by the connector's limit (``concurrency``).
-        await self._wait_turn()
-        started = time.monotonic()
-        target = URL(url)
+        self, request: httpx2.Request, endpoint: str, secrets: Iterable[str]
+    ) -> _Answer:
+        """One attempt, redirects within the origin followed; raises for any non-2xx."""
+        started = self.clock.monotonic()
+        target = request
         hops = 0
         while True:
-            status, resp_headers, raw = await self._exchange(
-                method, target, endpoint, headers, params, json_body, data
-            )
-            location = resp_headers.get("Location") if status in REDIRECTS else None
+            status, headers, raw = await self._exchange(target, endpoint)
+            location = headers.get("location") if status in REDIRECTS else None
             if location is None:
                 break
             # Only within the same origin, and only a few times: a redirect elsewhere
             # would export another host's data under this source's name.
-            nxt = target.join(URL(location))
-            if not _same_origin(target, nxt) or hops >= MAX_REDIRECTS:
+            try:
+                nxt = target.url.join(location)
+            except httpx2.InvalidURL:
+                nxt = None
+            if nxt is None or _origin(target.url) != _origin(nxt) or hops >= MAX_REDIRECTS:
                 raise self._fail(
                     "redirect",
                     endpoint,
@@ -337,42 +473,31 @@ class UpstreamClient:
                     status=status,
                 )
             hops += 1
-            target, params = nxt, None
-            if status not in (307, 308):
-                method, json_body, data = "GET", None, None
+            target = _redirected(target, nxt, status)
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "upstream request",
                 extra={
                     "kv": {
                         "source": self.source,
-                        "method": method,
+                        "method": target.method,
                         "endpoint": endpoint,
-                        "path": target.path,
+                        "path": target.url.path,
                         "status": status,
-                        "duration": f"{time.monotonic() - started:.3f}s",
+                        "duration": f"{self.clock.monotonic() - started:.3f}s",
                     }
                 },
             )
-        if len(raw) > PARSE_OFF_LOOP:
-            body, parsed = await anyio.to_thread.run_sync(_parse_json, raw)
-        else:
-            body, parsed = _parse_json(raw)
+        if 200 <= status < 300:
+            return _Answer(status, headers, raw)
+        body, _ = await _parse(raw)
         del raw
         code, message, cid = self.error_fields(body)
-        cid = cid or _first_header(resp_headers, self.correlation_headers)
-        if 200 <= status < 300:
-            if not parsed:
-                raise self._fail(
-                    "malformed", endpoint, "response is not JSON", status=status, correlation_id=cid
-                )
-            return UpstreamResponse(status, body, cid)
-        reason = _classify(status)
-        retry_after = _retry_after(resp_headers) if status == 429 else None
+        cid = cid or _first_header(headers, self.correlation_headers)
+        reason = _classify(status, code, self.unsupported_codes)
+        retry_after = _retry_after(headers) if status == 429 else None
         if reason == "rate_limited":
             self.telemetry.record_rate_limited(self.source)
-            pause = retry_after if retry_after is not None else BACKOFF_BASE
-            self.paused_until = max(self.paused_until, time.monotonic() + pause)
         detail = f"HTTP {status}" + (f" {code}" if code else "")
         detail += f": {message}" if message else ""
         raise self._fail(
@@ -386,36 +511,29 @@ class UpstreamClient:
         )
 
     async def _exchange(
-        self,
-        method: str,
-        target: URL,
-        endpoint: str,
-        headers: Mapping[str, str] | None,
-        params: Mapping[str, str] | None,
-        json_body: Any,
-        data: Mapping[str, str] | None,
-    ) -> tuple[int, Mapping[str, str], bytearray]:
-        """One HTTP exchange, redirects not followed; the body read within the size cap."""
+        self, request: httpx2.Request, endpoint: str
+    ) -> tuple[int, httpx2.Headers, bytearray]:
+        """One HTTP exchange, redirects not followed; the body read within the size cap
+        and the whole of it within ``timeout``."""
+        started = self.clock.monotonic()
+        status = 0
         try:
-            async with self.session.request(
-                method,
-                target,
-                headers=headers,
-                params=params,
-                json=json_body,
-                data=data,
-                allow_redirects=False,
-            ) as resp:
-                status = resp.status
-                resp_headers = resp.headers  # case-insensitive; kept after release
-                self._count(endpoint, str(status))
-                raw = await self._read(resp)
+            with anyio.fail_after(self.timeout):
+                resp = await self.http.send(request, stream=True)
+                try:
+                    status = resp.status_code
+                    self._count(endpoint, str(status))
+                    raw = await self._read(resp)
+                finally:
+                    await resp.aclose()
         except TimeoutError:
             self._count(endpoint, "error")
             raise self._fail("timeout", endpoint, f"no answer within {self.timeout:g}s") from None
-        except aiohttp.ClientError as exc:
+        except httpx2.HTTPError as exc:
             self._count(endpoint, "error")
-            raise self._fail("connect", endpoint, type(exc).__name__) from None
+            reason = _transport_reason(exc)
+            detail = f"no answer within {self.timeout:g}s" if reason == "timeout" else ""
+            raise self._fail(reason, endpoint, detail or _exception_name(exc)) from None
         except BodyTooLarge:
             raise self._fail(
                 "too_large",
@@ -427,19 +545,33 @@ class UpstreamClient:
             raise self._fail(
                 "malformed", endpoint, f"body cannot be decoded: {type(exc).__name__}"
             ) from None
-        return status, resp_headers, raw
+        finally:
+            elapsed = self.clock.monotonic() - started
+            self.telemetry.upstream.observe(self.source, endpoint, elapsed)
+        return status, resp.headers, raw
 
-    async def _read(self, resp: aiohttp.ClientResponse) -> bytearray:
-        """The decoded body, streamed, never more than ``max_response_size`` bytes."""
+    async def _read(self, resp: httpx2.Response) -> bytearray:
+        """The decoded body, streamed raw through our own Inflater, never more than
+        ``max_response_size`` bytes."""
         limit = self.max_response_size
-        inflater = Inflater(resp.headers.get("Content-Encoding", ""), limit)
-        if inflater.zlib is None and (resp.content_length or 0) > limit:
+        if resp.is_stream_consumed:
+            # An in-process transport (httpx2.MockTransport) whose answer was in memory
+            # and is already decoded: only the size cap is left to apply.
+            out = bytearray()
+            Inflater("", limit).feed(resp.content, out)
+            return out
+        inflater = Inflater(resp.headers.get("content-encoding", ""), limit)
+        if inflater.zlib is None and _content_length(resp.headers) > limit:
             raise BodyTooLarge
         out = bytearray()
-        async for chunk in resp.content.iter_chunked(READ_CHUNK):
-            out += inflater.feed(chunk)
-        out += inflater.finish()
+        async for chunk in resp.aiter_raw():
+            inflater.feed(chunk, out)
+        inflater.finish(out)
         return out
+
+    def _correlation_id(self, headers: Mapping[str, str], body: Any) -> str | None:
+        _, _, cid = self.error_fields(body)
+        return cid or _first_header(headers, self.correlation_headers)
 
     def _count(self, endpoint: str, code: str) -> None:
         self.telemetry.record_request(self.source, endpoint, code)
@@ -447,6 +579,46 @@ class UpstreamClient:
     def _fail(self, reason: str, endpoint: str, detail: str, **fields: Any) -> UpstreamError:
         self.telemetry.record_error(self.source, ErrorReason(reason))
         return UpstreamError(reason, endpoint, detail, **fields)
+
+
+def _redirected(request: httpx2.Request, url: httpx2.URL, status: int) -> httpx2.Request:
+    headers = request.headers.copy()
+    del headers["host"]
+    if status in (307, 308):
+        return httpx2.Request(request.method, url, headers=headers, content=request.content)
+    for name in ("content-type", "content-length", "transfer-encoding"):
+        headers.pop(name, None)
+    return httpx2.Request("GET", url, headers=headers)
+
+
+# Set by the transport for the body it sends, or describing a body already decoded.
+_REQUEST_ONLY = frozenset({"host", "content-length", "transfer-encoding", "accept-encoding"})
+_DECODED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+class _ThroughClient(httpx2.AsyncBaseTransport):
+    def __init__(self, client: UpstreamClient, endpoint: str, endpoint_class: str) -> None:
+        self.client = client
+        self.endpoint = endpoint
+        self.endpoint_class = endpoint_class
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        content = await request.aread()
+        form = None
+        if request.headers.get("content-type", "").startswith("application/x-www-form"):
+            form = dict(parse_qsl(content.decode("utf-8", "replace")))
+        secrets = credential_values(request.headers, form)
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _REQUEST_ONLY]
+        outgoing = self.client.http.build_request(
+            request.method, request.url, headers=headers, content=content
+        )
+        answer = await self.client._call(outgoing, self.endpoint, self.endpoint_class, secrets)
+        return httpx2.Response(
+            answer.status,
+            headers=[(k, v) for k, v in answer.headers.items() if k.lower() not in _DECODED],
+            content=bytes(answer.raw),
+            request=request,
+        )
 
 
 class FailureDigest:

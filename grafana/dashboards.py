@@ -1,8 +1,9 @@
 """The Grafana dashboards as code: ``python grafana/dashboards.py`` writes dashboards/*.json.
 
 A test rebuilds them and compares with the committed files, and checks the house rules
-(explicit uid, a datasource variable on every panel, job/instance variables, units and a
-description on every panel, $__rate_interval in every range, not editable).
+(explicit uid, a datasource variable on every panel, job and instance on every query,
+units and a description on every panel, $__rate_interval in every range, not editable,
+links between the boards, tables that open the campaign detail).
 """
 
 from __future__ import annotations
@@ -12,11 +13,40 @@ from pathlib import Path
 from typing import Any
 
 OUT = Path(__file__).parent / "dashboards"
+# Grafana's dashboard JSON (classic model) version: 41 is what Grafana 11.6 and 12.0 write;
+# 12.x's later migrations (42, 43) change nothing these boards use, and a Grafana older than
+# the version it is given loads it as it is.
+SCHEMA_VERSION = 41
+TAG = "campaign-exporter"
+CAMPAIGN_UID = "campaign-exporter-campaign"
 DS = {"type": "prometheus", "uid": "${datasource}"}
-SEL = 'job=~"$job", instance=~"$instance", source=~"$source"'
+NODE = 'job=~"$job", instance=~"$instance"'
+SEL = NODE + ', source=~"$source"'
 GA_SEL = SEL + ', organization=~"$organization"'
+ONE = SEL + ', campaign_id="$campaign"'
+FAILURES = "CampaignExecutionFailed|GreenArrowCampaignFailed"
 
 Panel = dict[str, Any]
+
+
+def merged(expr: str) -> str:
+    """Per campaign, one series however many replicas (an HA pair) export it."""
+    return f"max without(instance, pod) ({expr})"
+
+
+def per_shard(expr: str) -> str:
+    """An exporter-wide gauge, one series per shard: the replicas of a shard merged, so a
+    sum over shards counts each campaign once."""
+    return merged(
+        f"{expr} * on(job, instance) group_left(shard) campaign_exporter_shard_info{{{NODE}}}"
+    )
+
+
+def joined(expr: str, labels: str, info: str = "experiture_campaign_info", sel: str = SEL) -> str:
+    """``expr`` with labels of the campaign's info series (matched within one target)."""
+    return merged(
+        f"{expr} * on(job, instance, source, campaign_id) group_left({labels}) {info}{{{sel}}}"
+    )
 
 
 def panel(
@@ -29,12 +59,18 @@ def panel(
     height: int = 8,
     **options: Any,
 ) -> Panel:
+    extra: dict[str, Any] = {
+        k: options.pop(k) for k in ("links", "transformations") if k in options
+    }
+    defaults = {"unit": unit, **options.pop("defaults", {})}
+    if "links" in extra:
+        defaults["links"] = extra.pop("links")
     return {
         "type": kind,
         "title": title,
         "description": description,
         "datasource": DS,
-        "fieldConfig": {"defaults": {"unit": unit, **options.pop("defaults", {})}, "overrides": []},
+        "fieldConfig": {"defaults": defaults, "overrides": []},
         "options": options,
         "targets": [
             {
@@ -47,10 +83,44 @@ def panel(
             for i, (expr, legend) in enumerate(targets)
         ],
         "gridPos": {"w": width, "h": height},
+        **extra,
     }
 
 
-def query_var(name: str, label: str, query: str, multi: bool = True) -> dict[str, Any]:
+def campaign_table(
+    title: str, description: str, unit: str, expr: str, value: str, width: int = 24
+) -> Panel:
+    """A table of campaigns, each row opening the campaign detail board on that campaign."""
+    return panel(
+        "table",
+        title,
+        description,
+        unit,
+        (expr, ""),
+        width=width,
+        links=[
+            {
+                "title": "Campaign detail: ${__data.fields.name}",
+                "url": f"/d/{CAMPAIGN_UID}?${{datasource:queryparam}}&${{job:queryparam}}"
+                "&${instance:queryparam}&var-source=${__data.fields.source}"
+                "&var-campaign=${__data.fields.campaign_id}&${__url_time_range}",
+            }
+        ],
+        transformations=[
+            {
+                "id": "organize",
+                "options": {
+                    "excludeByName": {"Time": True, "job": True},
+                    "renameByName": {"Value": value},
+                },
+            }
+        ],
+    )
+
+
+def query_var(
+    name: str, label: str, query: str, multi: bool = True, regex: str = ""
+) -> dict[str, Any]:
     return {
         "name": name,
         "label": label,
@@ -58,6 +128,7 @@ def query_var(name: str, label: str, query: str, multi: bool = True) -> dict[str
         "datasource": DS,
         "query": {"query": query, "refId": name},
         "definition": query,
+        "regex": regex,
         "refresh": 2,
         "includeAll": multi,
         "multi": multi,
@@ -87,13 +158,34 @@ def variables(*extra: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def source_var(metric: str) -> dict[str, Any]:
-    return query_var(
-        "source", "Source", f'label_values({metric}{{job=~"$job", instance=~"$instance"}}, source)'
-    )
+    return query_var("source", "Source", f"label_values({metric}{{{NODE}}}, source)")
+
+
+def failures(name: str, alertnames: str, extra: str = 'source=~"$source"') -> dict[str, Any]:
+    """An annotation at each alert of ``alertnames`` while it fires (the rules keep ``job``
+    and merge replicas, so ALERTS has no ``instance``)."""
+    return {
+        "name": name,
+        "datasource": DS,
+        "enable": True,
+        "hide": False,
+        "iconColor": "red",
+        "expr": f'ALERTS{{alertstate="firing", alertname=~"{alertnames}", job=~"$job", {extra}}}',
+        "step": "1m",
+        "titleFormat": "{{alertname}}",
+        "textFormat": "{{source}} {{campaign_id}}",
+        "tagKeys": "alertname,source,campaign_id",
+        "useValueForTime": False,
+    }
 
 
 def dashboard(
-    uid: str, title: str, description: str, panels: list[Panel], templating: list[dict[str, Any]]
+    uid: str,
+    title: str,
+    description: str,
+    panels: list[Panel],
+    templating: list[dict[str, Any]],
+    annotations: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     x = y = row_height = 0
     for i, p in enumerate(panels, start=1):
@@ -107,34 +199,55 @@ def dashboard(
         "uid": uid,
         "title": title,
         "description": description,
-        "tags": ["campaign-exporter"],
+        "tags": [TAG],
         "editable": False,
         "graphTooltip": 1,
-        "schemaVersion": 39,
+        "schemaVersion": SCHEMA_VERSION,
         "version": 1,
         "refresh": "1m",
         "timezone": "browser",
         "time": {"from": "now-24h", "to": "now"},
         "templating": {"list": templating},
-        "annotations": {"list": []},
-        "links": [],
+        "annotations": {"list": annotations or []},
+        # every board with the tag, the variables and time range carried over
+        "links": [
+            {
+                "title": "Campaign dashboards",
+                "type": "dashboards",
+                "tags": [TAG],
+                "asDropdown": False,
+                "includeVars": True,
+                "keepTime": True,
+                "targetBlank": False,
+                "icon": "external link",
+                "tooltip": "",
+                "url": "",
+            }
+        ],
         "panels": panels,
     }
-
-
-def with_info(expr: str, labels: str, info: str = "experiture_campaign_info") -> str:
-    return f"{expr} * on(source, campaign_id) group_left({labels}) {info}{{{SEL}}}"
 
 
 def stage(name: str) -> str:
     return f'experiture_campaign_pipeline_records{{{SEL}, stage="{name}"}}'
 
 
+def records_ratio(numerator: str, denominator: str, by: str) -> str:
+    """A ratio of the recording rule's per-target sums: filtered by job and instance, and
+    the same whether an HA pair counts each campaign twice or not."""
+    rule = "instance_source_channel:experiture_campaign_pipeline_records:sum"
+    return (
+        f'sum by({by}) ({rule}{{{SEL}, stage="{numerator}"}}) / '
+        f'(sum by({by}) ({rule}{{{SEL}, stage="{denominator}"}}) > 0)'
+    )
+
+
 def fleet() -> dict[str, Any]:
-    running = f'experiture_campaign_execution_state{{{SEL}, state="running"}} == 1'
+    state = "experiture_campaign_execution_state"
+    running = f'{state}{{{SEL}, state="running"}} == 1'
+    overdue = f'{state}{{{SEL}, state="pending_or_overdue"}} == 1'
     failed_recent = (
-        f'experiture_campaign_execution_state{{{SEL}, state="failed"}} == 1 '
-        f"and on(source, campaign_id) (time() - "
+        f'{state}{{{SEL}, state="failed"}} == 1 and ignoring(state) (time() - '
         f"experiture_campaign_last_execution_completed_timestamp_seconds{{{SEL}}} < 86400)"
     )
     return dashboard(
@@ -147,7 +260,7 @@ def fleet() -> dict[str, Any]:
                 "Running sends",
                 "Campaigns executing now.",
                 "none",
-                (f"count({running}) or vector(0)", "running"),
+                (f"count({merged(running)}) or vector(0)", "running"),
                 width=6,
                 height=5,
             ),
@@ -156,7 +269,7 @@ def fleet() -> dict[str, Any]:
                 "Failed in the last 24h",
                 "Executions that ended failed today.",
                 "none",
-                (f"count({failed_recent}) or vector(0)", "failed"),
+                (f"count({merged(failed_recent)}) or vector(0)", "failed"),
                 width=6,
                 height=5,
                 defaults={
@@ -171,7 +284,7 @@ def fleet() -> dict[str, Any]:
                 "Overdue sends",
                 "Send time passed, execution not started.",
                 "none",
-                (f'sum(experiture_campaigns{{{SEL}, state="pending_or_overdue"}})', "overdue"),
+                (f"count({merged(overdue)}) or vector(0)", "overdue"),
                 width=6,
                 height=5,
             ),
@@ -181,9 +294,12 @@ def fleet() -> dict[str, Any]:
                 "Records scheduled but not yet sent or failed, over running sends.",
                 "short",
                 (
-                    f"sum(({stage('scheduled')} - ignoring(stage) {stage('sent')} "
-                    f"- ignoring(stage) {stage('failed')})"
-                    f" and on(source, campaign_id) ({running})) or vector(0)",
+                    "sum("
+                    + merged(
+                        f"({stage('scheduled')} - ignoring(stage) {stage('sent')} "
+                        f"- ignoring(stage) {stage('failed')}) and ignoring(state) ({running})"
+                    )
+                    + ") or vector(0)",
                     "in flight",
                 ),
                 width=6,
@@ -194,50 +310,106 @@ def fleet() -> dict[str, Any]:
                 "Campaigns by state",
                 "How many campaigns are in each state.",
                 "none",
-                (f"sum by(state) (experiture_campaigns{{{SEL}}})", "{{state}}"),
+                (f"sum by(state) ({per_shard(f'experiture_campaigns{{{SEL}}}')})", "{{state}}"),
             ),
             panel(
                 "timeseries",
                 "Failure ratio by channel",
-                "Failed over scheduled records, across every campaign of a channel "
-                "(recording rule source_channel:experiture_pipeline_failure:ratio).",
+                "Failed over scheduled records, across every campaign of a channel (from the "
+                "recording rule instance_source_channel:experiture_campaign_pipeline_records:sum).",
                 "percentunit",
-                (
-                    'source_channel:experiture_pipeline_failure:ratio{source=~"$source"}',
-                    "{{source}} {{channel}}",
-                ),
+                (records_ratio("failed", "scheduled", "source, channel"), "{{source}} {{channel}}"),
             ),
-            panel(
-                "table",
+            campaign_table(
                 "Worst failure ratios",
-                "The 20 campaigns losing the largest share of their records.",
+                "The 20 campaigns losing the largest share of their records; a row opens the "
+                "campaign.",
                 "percentunit",
-                (
-                    "topk(20, "
-                    + with_info(f"experiture_campaign_failure_ratio{{{SEL}}}", "name, channel")
-                    + ")",
-                    "",
-                ),
-                width=24,
+                "topk(20, "
+                + joined(f"experiture_campaign_failure_ratio{{{SEL}}}", "name, channel")
+                + ")",
+                "failure ratio",
             ),
         ],
         variables(source_var("experiture_campaigns")),
+        [failures("Campaign failures", "CampaignExecutionFailed")],
+    )
+
+
+def campaign_picker() -> dict[str, Any]:
+    """Campaigns of both vendors by name, the id as the value: Grafana renders each result
+    as ``{campaign_id="…",name="…"} 1 <ms>`` and the regex's named groups pick text and
+    value."""
+    info = " or ".join(
+        f"max by(campaign_id, name) ({vendor}_campaign_info{{{SEL}}})"
+        for vendor in ("experiture", "greenarrow")
+    )
+    return query_var(
+        "campaign",
+        "Campaign",
+        f"query_result({info})",
+        multi=False,
+        regex='/campaign_id="(?<value>.*?)",name="(?<text>.*)"\\}/',
     )
 
 
 def campaign() -> dict[str, Any]:
-    one = f'{SEL}, campaign_id="$campaign"'
+    state = (
+        f"experiture_campaign_execution_state{{{ONE}}} == 1 "
+        f"or greenarrow_campaign_state{{{ONE}}} == 1"
+    )
+    updated = (
+        f"experiture_campaign_last_updated_timestamp_seconds{{{ONE}}} "
+        f"or greenarrow_campaign_last_updated_timestamp_seconds{{{ONE}}}"
+    )
+    ga = "greenarrow_campaign_"
+
+    def ga_ratio(numerator: str, denominator: str) -> str:
+        return merged(f"{ga}{numerator}{{{ONE}}} / ({ga}{denominator}{{{ONE}}} > 0)")
+
     return dashboard(
-        "campaign-exporter-campaign",
+        CAMPAIGN_UID,
         "Campaigns / Campaign detail",
-        "One Experiture campaign: its pipeline funnel, state over time and failure ratio.",
+        "One campaign of either vendor: state over time; for Experiture its pipeline funnel "
+        "and failure ratio, for GreenArrow its messages and deliverability.",
         [
+            panel(
+                "state-timeline",
+                "State over time",
+                "The campaign's state (Experiture execution state or GreenArrow state).",
+                "none",
+                (merged(state), "{{state}}"),
+                width=12,
+                height=4,
+            ),
+            panel(
+                "stat",
+                "Data age",
+                "Seconds since this campaign was last read by any replica.",
+                "s",
+                (f"time() - {merged(updated)}", "age"),
+                width=6,
+                height=4,
+            ),
+            panel(
+                "stat",
+                "Scheduled send",
+                "Experiture: when the send is due from (sendAt, or the start of a batch day).",
+                "dateTimeAsIso",
+                (
+                    merged(f"experiture_campaign_scheduled_send_timestamp_seconds{{{ONE}}}")
+                    + " * 1000",
+                    "send at",
+                ),
+                width=6,
+                height=4,
+            ),
             panel(
                 "bargauge",
                 "Funnel",
-                "Records at each pipeline stage of the last execution.",
+                "Experiture: records at each pipeline stage of the last execution.",
                 "short",
-                (f"experiture_campaign_pipeline_records{{{one}}}", "{{stage}}"),
+                (merged(f"experiture_campaign_pipeline_records{{{ONE}}}"), "{{stage}}"),
                 width=12,
                 height=8,
                 orientation="horizontal",
@@ -246,84 +418,91 @@ def campaign() -> dict[str, Any]:
             panel(
                 "stat",
                 "Failure ratio",
-                "Failed over scheduled records.",
+                "Experiture: failed over scheduled records.",
                 "percentunit",
-                (f"experiture_campaign_failure_ratio{{{one}}}", "failure ratio"),
-                width=4,
-                height=4,
-            ),
-            panel(
-                "stat",
-                "Scheduled send",
-                "schedule.sendAt of the campaign.",
-                "dateTimeAsIso",
-                (
-                    f"experiture_campaign_scheduled_send_timestamp_seconds{{{one}}} * 1000",
-                    "send at",
-                ),
-                width=4,
-                height=4,
-            ),
-            panel(
-                "stat",
-                "Data age",
-                "Seconds since this campaign was last read.",
-                "s",
-                (f"time() - experiture_campaign_last_updated_timestamp_seconds{{{one}}}", "age"),
-                width=4,
-                height=4,
-            ),
-            panel(
-                "state-timeline",
-                "State over time",
-                "The execution state, over time.",
-                "none",
-                (f"experiture_campaign_execution_state{{{one}}} == 1", "{{state}}"),
+                (merged(f"experiture_campaign_failure_ratio{{{ONE}}}"), "failure ratio"),
                 width=12,
-                height=4,
+                height=8,
             ),
             panel(
                 "timeseries",
                 "Pipeline over time",
-                "Records at each stage, over time.",
+                "Experiture: records at each stage, over time.",
                 "short",
-                (f"experiture_campaign_pipeline_records{{{one}}}", "{{stage}}"),
+                (merged(f"experiture_campaign_pipeline_records{{{ONE}}}"), "{{stage}}"),
                 width=24,
+            ),
+            panel(
+                "timeseries",
+                "Messages",
+                "GreenArrow: messages sent, accepted by the remote server, bounced, and still "
+                "in the local queue.",
+                "short",
+                (merged(f"{ga}messages_sent_total{{{ONE}}}"), "sent"),
+                (merged(f"{ga}messages_accepted_total{{{ONE}}}"), "accepted"),
+                (merged(f"{ga}messages_bounced_total{{{ONE}}}"), "bounced"),
+                (merged(f"{ga}messages_queued{{{ONE}}}"), "in queue"),
+            ),
+            panel(
+                "timeseries",
+                "Deliverability",
+                "GreenArrow: bounces over sent messages; complaints, unique opens and unique "
+                "clicks over accepted ones.",
+                "percentunit",
+                (ga_ratio("bounces_total", "messages_sent_total"), "bounce rate"),
+                (ga_ratio("complaints_total", "messages_accepted_total"), "complaint rate"),
+                (ga_ratio("unique_opens_total", "messages_accepted_total"), "open rate"),
+                (ga_ratio("unique_clicks_total", "messages_accepted_total"), "click rate"),
             ),
             panel(
                 "table",
                 "Setup",
-                "Name, channel, type and authoring status.",
+                "Experiture: name, channel, type and authoring status. GreenArrow: name, "
+                "organization and mailing list.",
                 "none",
-                (f"experiture_campaign_info{{{one}}}", ""),
+                (
+                    merged(
+                        f"experiture_campaign_info{{{ONE}}} or greenarrow_campaign_info{{{ONE}}}"
+                    ),
+                    "",
+                ),
                 width=24,
                 height=5,
             ),
         ],
-        variables(
-            source_var("experiture_campaigns"),
-            query_var(
-                "campaign",
-                "Campaign",
-                'label_values(experiture_campaign_info{source=~"$source"}, campaign_id)',
-                multi=False,
-            ),
-        ),
+        variables(source_var("campaign_exporter_source_up"), campaign_picker()),
+        [failures("This campaign's alerts", ".+", 'source=~"$source", campaign_id="$campaign"')],
+    )
+
+
+def ga_sums(numerator: str, denominator: str, by: str = "organization") -> str:
+    """A ratio of the recording rules' per-target sums by organization."""
+    rule = "instance_source_organization:greenarrow_campaign_{}:sum"
+    return (
+        f"sum by({by}) ({rule.format(numerator)}{{{GA_SEL}}}) / "
+        f"(sum by({by}) ({rule.format(denominator)}{{{GA_SEL}}}) > 0)"
     )
 
 
 def ga_ratio(numerator: str, denominator: str, by: str) -> str:
     def part(metric: str) -> str:
         return (
-            f"sum by({by}) ({metric}{{{SEL}}} * on(source, campaign_id) "
-            f"group_left(organization, mailing_list) greenarrow_campaign_info{{{GA_SEL}}})"
+            f"sum by({by}) ("
+            + joined(
+                f"{metric}{{{SEL}}}",
+                "organization, mailing_list",
+                "greenarrow_campaign_info",
+                GA_SEL,
+            )
+            + ")"
         )
 
     return f"{part(numerator)} / ({part(denominator)} > 0)"
 
 
 def deliverability() -> dict[str, Any]:
-    org = 'source=~"$source", organization=~"$organization"'
+    ga = "greenarrow_campaign_"
+    by_org = {"sel": GA_SEL, "info": "greenarrow_campaign_info"}
     return dashboard(
         "campaign-exporter-greenarrow",
         "Campaigns / GreenArrow deliverability",
@@ -332,10 +511,10 @@ def deliverability() -> dict[str, Any]:
             panel(
                 "timeseries",
                 "Bounce rate by organization",
-                "Bounces over sent messages (recording rule "
-                "source_organization:greenarrow_bounce:ratio).",
+                "Bounces over sent messages (from the recording rules "
+                "instance_source_organization:greenarrow_campaign_*:sum).",
                 "percentunit",
-                (f"source_organization:greenarrow_bounce:ratio{{{org}}}", "{{organization}}"),
+                (ga_sums("bounces_total", "messages_sent_total"), "{{organization}}"),
             ),
             panel(
                 "timeseries",
@@ -343,7 +522,7 @@ def deliverability() -> dict[str, Any]:
                 "Spam complaints over accepted messages; 0.1% and 0.3% are the mailbox "
                 "providers' thresholds.",
                 "percentunit",
-                (f"source_organization:greenarrow_complaint:ratio{{{org}}}", "{{organization}}"),
+                (ga_sums("complaints_total", "messages_accepted_total"), "{{organization}}"),
                 defaults={
                     "thresholds": {
                         "mode": "absolute",
@@ -361,28 +540,14 @@ def deliverability() -> dict[str, Any]:
                 "Open rate by organization",
                 "Unique opens over accepted messages.",
                 "percentunit",
-                (
-                    ga_ratio(
-                        "greenarrow_campaign_unique_opens_total",
-                        "greenarrow_campaign_messages_accepted_total",
-                        "organization",
-                    ),
-                    "{{organization}}",
-                ),
+                (ga_sums("unique_opens_total", "messages_accepted_total"), "{{organization}}"),
             ),
             panel(
                 "timeseries",
                 "Click rate by organization",
                 "Unique clicks over accepted messages.",
                 "percentunit",
-                (
-                    ga_ratio(
-                        "greenarrow_campaign_unique_clicks_total",
-                        "greenarrow_campaign_messages_accepted_total",
-                        "organization",
-                    ),
-                    "{{organization}}",
-                ),
+                (ga_sums("unique_clicks_total", "messages_accepted_total"), "{{organization}}"),
             ),
             panel(
                 "timeseries",
@@ -390,9 +555,13 @@ def deliverability() -> dict[str, Any]:
                 "Send rate by organization.",
                 "cps",
                 (
-                    f"sum by(organization) (rate(greenarrow_campaign_messages_sent_total{{{SEL}}}"
-                    "[$__rate_interval]) * on(source, campaign_id) group_left(organization) "
-                    f"greenarrow_campaign_info{{{GA_SEL}}})",
+                    "sum by(organization) ("
+                    + joined(
+                        f"rate({ga}messages_sent_total{{{SEL}}}[$__rate_interval])",
+                        "organization",
+                        **by_org,
+                    )
+                    + ")",
                     "{{organization}}",
                 ),
             ),
@@ -402,9 +571,9 @@ def deliverability() -> dict[str, Any]:
                 "Messages waiting in the local queue, by organization.",
                 "short",
                 (
-                    f"sum by(organization) (greenarrow_campaign_messages_queued{{{SEL}}} "
-                    "* on(source, campaign_id) group_left(organization) "
-                    f"greenarrow_campaign_info{{{GA_SEL}}})",
+                    "sum by(organization) ("
+                    + joined(f"{ga}messages_queued{{{SEL}}}", "organization", **by_org)
+                    + ")",
                     "{{organization}}",
                 ),
             ),
@@ -415,8 +584,8 @@ def deliverability() -> dict[str, Any]:
                 "percentunit",
                 (
                     ga_ratio(
-                        "greenarrow_campaign_bounces_total",
-                        "greenarrow_campaign_messages_sent_total",
+                        f"{ga}bounces_total",
+                        f"{ga}messages_sent_total",
                         "organization, mailing_list",
                     ),
                     "",
@@ -424,10 +593,39 @@ def deliverability() -> dict[str, Any]:
             ),
             panel(
                 "bargauge",
+                "Bounces by class",
+                "Bounces of the campaigns in view by class: hard (a stale list), soft (a "
+                "receiving-side problem) and other.",
+                "short",
+                (
+                    "sum by(class) ("
+                    + joined(f"{ga}classified_bounces_total{{{SEL}}}", "organization", **by_org)
+                    + ")",
+                    "{{class}}",
+                ),
+                orientation="horizontal",
+            ),
+            campaign_table(
+                "Campaigns bouncing most",
+                "The 20 campaigns (of 100 messages sent or more) with the highest bounce rate; a "
+                "row opens the campaign.",
+                "percentunit",
+                "topk(20, "
+                + joined(
+                    f"{ga}bounces_total{{{SEL}}} / ({ga}messages_sent_total{{{SEL}}} >= 100)",
+                    "name, organization, mailing_list",
+                    **by_org,
+                )
+                + ")",
+                "bounce rate",
+                width=12,
+            ),
+            panel(
+                "bargauge",
                 "Campaigns by state",
                 "GreenArrow campaigns in each state.",
                 "none",
-                (f"sum by(state) (greenarrow_campaigns{{{SEL}}})", "{{state}}"),
+                (f"sum by(state) ({per_shard(f'greenarrow_campaigns{{{SEL}}}')})", "{{state}}"),
                 orientation="horizontal",
             ),
         ],
@@ -436,26 +634,25 @@ def deliverability() -> dict[str, Any]:
             query_var(
                 "organization",
                 "Organization",
-                'label_values(greenarrow_campaign_info{source=~"$source"}, organization)',
+                f"label_values(greenarrow_campaign_info{{{SEL}}}, organization)",
             ),
         ),
+        [failures("GreenArrow campaign failures", "GreenArrowCampaignFailed")],
     )
 
 
 def health() -> dict[str, Any]:
-    sel = SEL
-    node = 'job=~"$job", instance=~"$instance"'
     return dashboard(
         "campaign-exporter-health",
         "Campaigns / Exporter health",
-        "Is the exporter reading its sources: refreshes, upstream traffic, rate limiting.",
+        "Is each exporter replica reading its sources: refreshes, upstream traffic, rate limiting.",
         [
             panel(
                 "stat",
                 "Sources up",
                 "1 when the last refresh of the source succeeded.",
                 "bool_yes_no",
-                (f"campaign_exporter_source_up{{{sel}}}", "{{source}}"),
+                (f"campaign_exporter_source_up{{{SEL}}}", "{{instance}} {{source}}"),
                 width=8,
                 height=5,
             ),
@@ -464,7 +661,7 @@ def health() -> dict[str, Any]:
                 "Campaigns exported",
                 "Campaigns each source exports now.",
                 "none",
-                (f"campaign_exporter_source_campaigns{{{sel}}}", "{{source}}"),
+                (f"campaign_exporter_source_campaigns{{{SEL}}}", "{{instance}} {{source}}"),
                 width=8,
                 height=5,
             ),
@@ -473,7 +670,7 @@ def health() -> dict[str, Any]:
                 "Config reload",
                 "1 when the last config (re)load succeeded.",
                 "bool_yes_no",
-                (f"campaign_exporter_config_last_reload_successful{{{node}}}", "{{instance}}"),
+                (f"campaign_exporter_config_last_reload_successful{{{NODE}}}", "{{instance}}"),
                 width=8,
                 height=5,
             ),
@@ -482,16 +679,25 @@ def health() -> dict[str, Any]:
                 "Refresh duration",
                 "Wall time of each source's last refresh.",
                 "s",
-                (f"campaign_exporter_source_refresh_duration_seconds{{{sel}}}", "{{source}}"),
+                (
+                    f"campaign_exporter_source_refresh_duration_seconds{{{SEL}}}",
+                    "{{instance}} {{source}}",
+                ),
             ),
             panel(
                 "timeseries",
-                "Data age",
-                "Seconds since each source's last good refresh.",
+                "Data age and poll interval",
+                "Seconds since each source's last good refresh, beside its poll interval: "
+                "an age of several intervals is CampaignExporterDataStale.",
                 "s",
                 (
-                    f"time() - campaign_exporter_source_last_success_timestamp_seconds{{{sel}}}",
-                    "{{source}}",
+                    f"time() - campaign_exporter_source_last_success_timestamp_seconds{{{SEL}}}",
+                    "{{instance}} {{source}}",
+                ),
+                (
+                    "max by(job, instance, source, source_type) "
+                    f"(campaign_exporter_source_poll_interval_seconds{{{SEL}}})",
+                    "{{instance}} {{source}} poll interval ({{source_type}})",
                 ),
             ),
             panel(
@@ -500,9 +706,9 @@ def health() -> dict[str, Any]:
                 "Requests per second to the upstream APIs, by HTTP status.",
                 "reqps",
                 (
-                    f"sum by(source, code) (rate(campaign_exporter_upstream_requests_total"
-                    f"{{{sel}}}[$__rate_interval]))",
-                    "{{source}} {{code}}",
+                    "sum by(instance, source, code) "
+                    f"(rate(campaign_exporter_upstream_requests_total{{{SEL}}}[$__rate_interval]))",
+                    "{{instance}} {{source}} {{code}}",
                 ),
             ),
             panel(
@@ -511,9 +717,9 @@ def health() -> dict[str, Any]:
                 "Failed upstream requests per second, by reason.",
                 "reqps",
                 (
-                    f"sum by(source, reason) (rate(campaign_exporter_upstream_errors_total"
-                    f"{{{sel}}}[$__rate_interval]))",
-                    "{{source}} {{reason}}",
+                    "sum by(instance, source, reason) "
+                    f"(rate(campaign_exporter_upstream_errors_total{{{SEL}}}[$__rate_interval]))",
+                    "{{instance}} {{source}} {{reason}}",
                 ),
             ),
             panel(
@@ -522,17 +728,17 @@ def health() -> dict[str, Any]:
                 "Answers of 429 per second.",
                 "reqps",
                 (
-                    f"sum by(source) (rate(campaign_exporter_upstream_rate_limited_total"
-                    f"{{{sel}}}[$__rate_interval]))",
-                    "{{source}}",
+                    f"sum by(instance, source) (rate(campaign_exporter_upstream_rate_limited_total"
+                    f"{{{SEL}}}[$__rate_interval]))",
+                    "{{instance}} {{source}}",
                 ),
             ),
             panel(
                 "timeseries",
                 "Memory",
-                "Resident memory of the exporter.",
+                "Resident memory of each replica.",
                 "bytes",
-                (f"process_resident_memory_bytes{{{node}}}", "{{instance}}"),
+                (f"process_resident_memory_bytes{{{NODE}}}", "{{instance}}"),
             ),
         ],
         variables(source_var("campaign_exporter_source_up")),

@@ -1,4 +1,9 @@
-"""Test helpers that read like the domain: run the exporter, scrape it, read samples back."""
+"""Helpers that read like the domain, for the tests and the benchmarks alike: run the
+exporter (in this event loop, or as a real process, or its CLI once), wait on a condition
+with a deadline, scrape it, read samples back, read a process's memory.
+
+Benchmarks import this module too (``bench/_common.py``): one place for waiting, running
+the CLI and starting the exporter."""
 
 from __future__ import annotations
 
@@ -8,13 +13,15 @@ import re
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,11 +90,19 @@ async def wait_for(
         await anyio.sleep(0.05)
 
 
-def wait_for_sync(check: Callable[[], Any], what: str, deadline: float = DEADLINE) -> Any:
-    """``wait_for`` for synchronous callers (a real exporter process, a simulator thread)."""
+def wait_for_sync(
+    check: Callable[[], Any],
+    what: str,
+    deadline: float = DEADLINE,
+    ignore: tuple[type[Exception], ...] = (),
+) -> Any:
+    """``wait_for`` for synchronous callers (a real process, a simulator thread); errors of
+    the ``ignore`` types count as "not yet" (a server still starting)."""
     end = time.monotonic() + deadline
     while True:
-        result = check()
+        result = None
+        with contextlib.suppress(*ignore):
+            result = check()
         if result:
             return result
         if time.monotonic() > end:
@@ -232,6 +247,64 @@ def require_binary(name: str) -> str:
 
 
 COMMAND = str(Path(sys.executable).parent / "campaign-exporter")
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``campaign-exporter`` once (``--config.check``, ``--version``...), its output kept."""
+    return subprocess.run(
+        [COMMAND, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _status_kib(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return float(line.split()[1])
+    return float("nan")
+
+
+def rss_mib(pid: int) -> float:
+    """A process's resident memory now (VmRSS), in MiB."""
+    return _status_kib(pid, "VmRSS") / 1024
+
+
+def peak_rss_mib(pid: int) -> float:
+    """A process's peak resident memory so far (VmHWM), in MiB."""
+    return _status_kib(pid, "VmHWM") / 1024
+
+
+@contextlib.contextmanager
+def exporter_process(
+    sources: list[dict[str, Any]], log_level: str = "warn", env: Mapping[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """The exporter as a child process with these sources, on a free port; yields it and
+    its port (for benchmarks: its output is not read)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.yml"
+        config.write_text(yaml.safe_dump({"sources": sources}))
+        port = free_port()
+        proc = subprocess.Popen(
+            [
+                COMMAND,
+                f"--config.file={config}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                f"--log.level={log_level}",
+            ],
+            env=dict(env) if env is not None else None,
+        )
+        try:
+            yield proc, port
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
 _PORT_LINE = re.compile(r"address=\S*:(\d+)|localhost:(\d+)/metrics|\"address\": \"\S*:(\d+)\"")
 
 
@@ -294,10 +367,7 @@ class ExporterProcess:
         return host, int(port)
 
     def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        pytest.fail("no VmRSS line for the exporter")
+        return rss_mib(self.proc.pid)
 
     def get(self, path: str) -> tuple[int, str]:
         return http_get(self.base + path)

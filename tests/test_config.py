@@ -17,7 +17,7 @@ from exporter.config import ConfigError, load_config, parse_config, render_confi
 from exporter.schema import SECRET_KEYS
 from exporter.sources import SOURCE_KINDS
 
-from .helpers import COMMAND, write_config
+from .helpers import COMMAND, run_cli, write_config
 from .hostile_yaml import alias_chain, billion_laughs, deep_nesting
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -530,10 +530,6 @@ def test_example_config_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                     auth[field] = str(secret)
     config = parse_config(data)
     assert config.sources
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([COMMAND, *args], capture_output=True, text=True, timeout=60, check=False)
 
 
 def run_cli_measured(*args: str) -> tuple[int, str, int]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -11,9 +13,17 @@ from exporter.simulator.faults import Fault
 
 from .expected import EXPERITURE_STAGES as STAGES
 from .expected import EXPERITURE_STATES as STATES
-from .helpers import config_of, experiture_source, running_exporter, running_simulator
+from .helpers import Samples, config_of, experiture_source, running_exporter, running_simulator
 
 pytestmark = pytest.mark.anyio
+
+
+def deadline(c: dict[str, Any]) -> float:
+    """sendAt, or the end of the batch day in the batch's time zone."""
+    if c["mode"] != "batch_on_date":
+        return float(c["send_at"])
+    day = date.fromisoformat(c["batch_date"]) + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(c["timezone"])).timestamp()
 
 
 def exported(truth: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -54,10 +64,19 @@ async def test_every_broadcast_campaign_matches_the_simulator_after_one_refresh(
     }
     assert ratios == pytest.approx(expected_ratios)
 
+    # a "now" send has no sendAt; a batch is due from the start of its day in its zone
+    timed = [c for c in want if c["send_at"] and c["mode"] != "now"]
     sends = text.by_campaign("experiture_campaign_scheduled_send_timestamp_seconds")
-    assert sends == pytest.approx(
-        {c["campaign_id"]: c["send_at"] for c in want if c["send_at"]}, abs=0.001
-    )
+    assert sends == pytest.approx({c["campaign_id"]: c["send_at"] for c in timed}, abs=0.001)
+    deadlines = text.by_campaign("experiture_campaign_send_deadline_timestamp_seconds")
+    assert deadlines == pytest.approx({c["campaign_id"]: deadline(c) for c in timed}, abs=0.001)
+    batches = [c for c in timed if c["mode"] == "batch_on_date"]
+    assert batches, "the fleet has date-only direct-mail batches"
+    for c in batches:
+        [(labels, _)] = text.values(
+            "experiture_campaign_schedule_info", campaign_id=c["campaign_id"]
+        )
+        assert labels["mode"] == "batch_on_date" and labels["timezone"] == c["timezone"]
     started = text.by_campaign("experiture_campaign_last_execution_started_timestamp_seconds")
     assert started == pytest.approx(
         {c["campaign_id"]: c["started_at"] for c in want if c["started_at"]}, abs=0.001
@@ -321,3 +340,59 @@ async def test_adaptive_polling_keeps_active_campaigns_fresh_and_leaves_idle_one
     ]
     polled = sim.stats[("experiture", "status", 200)] - status_before[("experiture", "status", 200)]
     assert idle and polled <= 3 * (len(before) - len(idle))
+
+
+async def test_a_409_of_another_code_is_an_error_and_the_campaign_stays() -> None:
+    """Only TYPE_UNSUPPORTED and SUMMARY_TYPE_UNSUPPORTED mean "not a broadcast"."""
+    async with running_simulator(experiture_campaigns=40) as (sim, url):
+        source = experiture_source(url, poll_interval="200ms", polling={"adaptive": False})
+        async with running_exporter(config_of(source)) as exp:
+            before = await exp.wait_refreshes("prod", 1)
+            sim.faults.add(Fault(kind="conflict", api="experiture", endpoint="status", count=5))
+            errors = "campaign_exporter_upstream_errors_total"
+            during = await exp.wait_until(
+                lambda s: (s.value(errors, source="prod", reason="http_4xx") or 0) >= 5,
+                "five 409s counted as http_4xx",
+            )
+            after = await exp.wait_refreshes("prod", await exp.refreshes("prod") + 2)
+    skipped = "campaign_exporter_campaigns_skipped_total"
+    assert during.value(errors, source="prod", reason="unsupported") == before.value(
+        errors, source="prod", reason="unsupported"
+    )
+    grew = (after.value(skipped, source="prod", reason="unsupported_type") or 0) - (
+        before.value(skipped, source="prod", reason="unsupported_type") or 0
+    )
+    refreshes = refreshes_between(before, after)
+    # the genuinely unsupported campaigns go on being skipped, nothing more
+    assert grew == refreshes * len(unsupported_of(sim))
+    assert set(after.by_campaign("experiture_campaign_info")) == set(
+        before.by_campaign("experiture_campaign_info")
+    )
+
+
+def refreshes_between(before: Samples, after: Samples) -> float:
+    name = "campaign_exporter_source_refreshes_total"
+    return sum(v for _, v in after.values(name, source="prod")) - sum(
+        v for _, v in before.values(name, source="prod")
+    )
+
+
+def unsupported_of(sim: Any) -> list[str]:
+    return [
+        c["campaign_id"]
+        for c in sim.experiture.truth(sim.clock.now())
+        if c["authoring_status"] == "published" and c["campaign_type"] != "broadcast"
+    ]
+
+
+async def test_reach_status_and_staleness_match_the_summary() -> None:
+    async with running_simulator(experiture_campaigns=200) as (sim, url):
+        truth = exported(sim.experiture.truth(sim.clock.now()))
+        async with running_exporter(config_of(experiture_source(url))) as exp:
+            samples = await exp.wait_refreshes("prod", 1)
+    assert {c["reach_status"] for c in truth} >= {"ok", "pending", "failed", "idle"}
+    for status in ("idle", "pending", "ok", "failed"):
+        got = samples.by_campaign("experiture_campaign_audience_reach_status", status=status)
+        assert got == {c["campaign_id"]: float(c["reach_status"] == status) for c in truth}
+    stale = samples.by_campaign("experiture_campaign_audience_reach_stale")
+    assert stale == {c["campaign_id"]: float(c["reach_stale"]) for c in truth}

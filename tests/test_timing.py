@@ -17,7 +17,7 @@ from exporter.poller import poll_forever
 from exporter.sources.base import CampaignRow, Source
 from exporter.sources.experiture import schedule
 from exporter.sources.experiture.config import ExperitureConfig
-from exporter.sources.experiture.model import ExecutionStatus, ListedCampaign
+from exporter.sources.experiture.model import ExecutionStatus, ListedCampaign, Schedule
 from exporter.sources.experiture.records import CampaignRecord
 from exporter.sources.greenarrow.model import GACampaignSnapshot
 from exporter.sources.greenarrow.source import GreenArrowSource
@@ -41,7 +41,8 @@ def exp_config(**overrides: Any) -> ExperitureConfig:
 
 
 def status(state: str, send_at: float | None = None, done: float | None = None) -> ExecutionStatus:
-    return ExecutionStatus(None, None, state, None, done, None, send_at)
+    schedule = Schedule("at", send_at, None, None) if send_at is not None else None
+    return ExecutionStatus(None, None, state, None, done, None, schedule)
 
 
 # Defaults: poll_interval 30s, scheduled_interval 10m, send_lead 10m, settle_for 1h,
@@ -210,8 +211,6 @@ def snapshot(**changes: Any) -> GACampaignSnapshot:
         "organization": "Org",
         "mailing_list_id": "2",
         "mailing_list": "List",
-        "started_at": NOW - HOUR,
-        "finished_at": None,
         "stats": {"sent": {"total": 10, "bounced": 1}, "open": {"total": 4}},
     }
     base.update(changes)
@@ -221,9 +220,9 @@ def snapshot(**changes: Any) -> GACampaignSnapshot:
 def test_nulled_fields_and_stats_groups_keep_their_last_good_values() -> None:
     config = parse_config({"sources": [ga_source("http://ga.invalid")]}).sources[0]
     source = GreenArrowSource(config, None)  # type: ignore[arg-type]
-    previous = snapshot(finished_at=NOW)
-    new = snapshot(name=None, organization=None, finished_at=None, stats={"sent": {"total": 12}})
+    previous = snapshot(started_after=NOW - HOUR)
+    new = snapshot(name=None, organization=None, stats={"sent": {"total": 12}})
     merged = source.merge(previous, new)
     assert merged.name == "Spring" and merged.organization == "Org"
     assert merged.stats == {"sent": {"total": 12}, "open": {"total": 4}}
-    assert merged.finished_at is None, "a campaign sending again has no finish time"
+    assert merged.started_after == NOW - HOUR

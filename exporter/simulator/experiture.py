@@ -7,8 +7,15 @@ Beyond the vendor's docs, and named so: the OAuth token endpoint's path (``/oaut
 the real URL is shown only in the vendor console), the fixed demo tokens, the statuses of
 a bad token (401) and a missing scope (403), and the error codes ``UNAUTHORIZED``,
 ``FORBIDDEN``, ``NOT_FOUND``, ``VALIDATION_FAILED`` and ``INTERNAL_ERROR``; the docs
-name only the 409 and 429 codes. Every schedule is ``mode: at`` in ``America/New_York``,
-as in the seed's example.
+name only the 409 and 429 codes (``CONFLICT``, the code of a 409 that is not about the
+campaign's type, is ours too).
+
+Schedules follow the channel, as the docs' Schedule & Send page has them: email, sms and
+push send ``at`` a ``sendAt`` (a few ``now``, without one); most direct mail goes out
+``batch_on_date`` (a ``batchDate``, no time of day), some ``at`` a ``sendAt`` as the seed's
+own direct-mail example shows. A batch is due from the start of its day in its time zone.
+Audience reach carries every documented ``status`` and ``isStale``; the summary's
+``preflight.status`` is ``not_evaluated``, the one value the docs show.
 """
 
 from __future__ import annotations
@@ -20,8 +27,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -39,6 +47,8 @@ DEFAULT_TOKENS = {
 }
 DEFAULT_CLIENTS = {"demo-client": ("demo-secret", FULL_SCOPES)}
 STAGE_LAG = 0.05  # each pipeline stage trails the one before by this share of the run
+TIMEZONES = ("America/New_York", "Europe/London", "UTC", "Asia/Tokyo")
+REACH_STATUSES = ("ok", "ok", "ok", "ok", "ok", "ok", "idle", "pending", "failed")
 
 
 def iso(ts: float | None) -> str | None:
@@ -66,6 +76,27 @@ class SimCampaign:
     has_audience: bool = True
     has_template: bool = True
     deleted: bool = False
+    mode: str = "at"  # at, now or batch_on_date
+    timezone: str = "America/New_York"
+    reach_status: str = "ok"
+    reach_stale: bool = False
+
+    def batch_date(self) -> str | None:
+        """The day of a ``batch_on_date`` send, in its time zone."""
+        if self.mode != "batch_on_date" or self.send_at is None:
+            return None
+        return datetime.fromtimestamp(self.send_at, ZoneInfo(self.timezone)).date().isoformat()
+
+    def schedule(self, now: float) -> dict[str, Any] | None:
+        """The schedule fields both /status and /summary serve for this mode."""
+        if self.send_at is None:
+            return None
+        fields: dict[str, Any] = {"mode": self.mode, "timezone": self.timezone}
+        if self.mode == "at":
+            fields["sendAt"] = iso(self.send_at)
+        elif self.mode == "batch_on_date":
+            fields["batchDate"] = self.batch_date()
+        return fields
 
     @property
     def start(self) -> float | None:
@@ -158,7 +189,7 @@ def make_campaign(rng: random.Random, index: int, t0: float, healthy: bool = Fal
         fail_at = rng.uniform(0.05, 0.95)
         send_at = t0 - duration * fail_at - delay - rng.uniform(0, 3 * 86400)
     else:
-        send_at = t0 - duration - delay - rng.uniform(0, 7 * 86400)
+        send_at = t0 - duration - delay - rng.uniform(0, 6 * 86400)  # within retention
     broadcast = rng.random() >= 0.07
     published = target != "not_scheduled" or rng.random() < 0.4
     gap = not healthy and rng.random() < 0.05
@@ -168,6 +199,17 @@ def make_campaign(rng: random.Random, index: int, t0: float, healthy: bool = Fal
     )
     created = (send_at or t0) - rng.uniform(86400, 30 * 86400)
     channel = CHANNELS[index % len(CHANNELS)] if rng.random() < 0.5 else rng.choice(CHANNELS)
+    tz = rng.choice(TIMEZONES)
+    mode = "at"
+    if channel == "direct_mail" and rng.random() < 0.75:
+        mode = "batch_on_date"
+        if send_at is not None:
+            send_at = _batch_start(send_at, tz, target)
+            if target == "pending_or_overdue":
+                delay = (t0 - send_at) + rng.uniform(10 * 60, 86400)
+    elif target in ("running", "completed", "failed") and rng.random() < 0.1:
+        mode = "now"
+    reach_status = "ok" if healthy else rng.choice(REACH_STATUSES)
     return SimCampaign(
         campaign_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
         name=f"{channel.replace('_', ' ').title()} campaign {index:05d}",
@@ -185,7 +227,21 @@ def make_campaign(rng: random.Random, index: int, t0: float, healthy: bool = Fal
         fail_at=fail_at,
         has_audience=healthy or rng.random() > 0.04,
         has_template=healthy or rng.random() > 0.04,
+        mode=mode,
+        timezone=tz,
+        reach_status=reach_status,
+        reach_stale=not healthy and rng.random() < 0.1,
     )
+
+
+def _batch_start(send_at: float, tz: str, target: str) -> float:
+    """The start of the batch day of a send due around ``send_at``; an overdue batch's day
+    has already ended (it was due yesterday or the day before)."""
+    zone = ZoneInfo(tz)
+    day: date = datetime.fromtimestamp(send_at, zone).date()
+    if target == "pending_or_overdue":
+        day -= timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()
 
 
 @dataclass
@@ -247,6 +303,14 @@ class ExperitureWorld:
             c.fail_at = p
         c.updated_at = now
 
+    def overdue_batch(self, cid: str, now: float) -> None:
+        """Make a campaign a direct-mail batch due two days ago that has not started."""
+        c = self.campaigns[cid]
+        c.channel, c.mode, c.fail_at = "direct_mail", "batch_on_date", None
+        c.send_at = _batch_start(now - 2 * 86400, c.timezone, "scheduled")
+        c.start_delay = 10 * 86400
+        c.updated_at = now
+
     def truth(self, now: float) -> list[dict[str, Any]]:
         return [
             {
@@ -258,6 +322,11 @@ class ExperitureWorld:
                 "state": c.state(now),
                 "counts": c.counts(now),
                 "send_at": c.send_at,
+                "mode": c.mode,
+                "batch_date": c.batch_date(),
+                "timezone": c.timezone,
+                "reach_status": c.reach_status,
+                "reach_stale": c.reach_stale,
                 "started_at": c.start if c.progress(now) is not None else None,
                 "completed_at": c.completed_at(now),
                 "configured": c.configured(),
@@ -293,14 +362,10 @@ def last_execution(c: SimCampaign, now: float) -> dict[str, Any] | None:
 
 
 def status_body(c: SimCampaign, now: float) -> dict[str, Any]:
-    schedule = None
-    if c.send_at is not None:
-        schedule = {
-            "scheduleId": f"sch-{c.campaign_id}",
-            "sendAt": iso(c.send_at),
-            "timezone": "America/New_York",
-            "active": now < c.send_at,
-        }
+    schedule = c.schedule(now)
+    if schedule is not None:
+        schedule = {"scheduleId": f"sch-{c.campaign_id}", **schedule}
+        schedule["active"] = c.send_at is not None and now < c.send_at
     return {
         "campaignId": c.campaign_id,
         "name": c.name,
@@ -339,22 +404,15 @@ def summary_body(c: SimCampaign, now: float) -> dict[str, Any]:
         "authoringStatus": c.authoring_status,
         "createdAt": iso(c.created_at),
         "updatedAt": iso(c.updated_at),
-        "schedule": None
-        if c.send_at is None
-        else {
-            "mode": "at",
-            "sendAt": iso(c.send_at),
-            "timezone": "America/New_York",
-            "scheduled": True,
-        },
+        "schedule": None if c.send_at is None else {**(c.schedule(now) or {}), "scheduled": True},
         "audience": {
             "included": included,
             "excluded": [],
             "reach": {
-                "status": "ok",
+                "status": c.reach_status,
                 "evaluatedCount": c.audience,
                 "evaluatedAt": iso(c.updated_at),
-                "isStale": False,
+                "isStale": c.reach_stale,
             },
         },
         "content": {"template": template, "proofStatus": "unavailable"},
@@ -375,7 +433,11 @@ def error_envelope(code: str, message: str) -> dict[str, Any]:
     }
 
 
-ERROR_CODES = {Trouble.RATE_LIMITED: "CDP_ETL.RATE.LIMITED", Trouble.FAILURE: "INTERNAL_ERROR"}
+ERROR_CODES = {
+    Trouble.RATE_LIMITED: "CDP_ETL.RATE.LIMITED",
+    Trouble.FAILURE: "INTERNAL_ERROR",
+    Trouble.CONFLICT: "CONFLICT",
+}
 
 
 def _client_credentials(request: web.Request, form: Any) -> tuple[str, str]:
@@ -411,6 +473,10 @@ class ExperitureApi(VendorApi):
 
     def error_body(self, status: int, trouble: Trouble) -> dict[str, Any]:
         return error_envelope(ERROR_CODES[trouble], trouble.value)
+
+    def endpoint_class(self, endpoint: str) -> str:
+        """Limits are per endpoint class and independent: analytics is /metrics."""
+        return "analytics" if endpoint == "metrics" else "campaigns"
 
     def mark(self, body: Any, correlation: str) -> None:
         if isinstance(body, dict):
@@ -542,8 +608,12 @@ class ExperitureApi(VendorApi):
             self.world.fail(cid, self.clock.now())
         elif action == "delete":
             self.world.campaigns[cid].deleted = True
+        elif action == "overdue-batch":
+            self.world.overdue_batch(cid, self.clock.now())
         else:
-            return web.json_response({"error": "action is fail or delete"}, status=400)
+            return web.json_response(
+                {"error": "action is fail, delete or overdue-batch"}, status=400
+            )
         return web.json_response({"ok": True})
 
     async def ctl_expire(self, request: web.Request) -> web.Response:

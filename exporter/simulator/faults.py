@@ -16,6 +16,7 @@ FaultKind = Literal[
     "unknown_values",
     "hang",
     "outage",
+    "conflict",  # a 409 whose code is not about the campaign's type
     # hostile answers (see hostile.py)
     "bad_text",
     "huge_numbers",

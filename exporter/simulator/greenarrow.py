@@ -4,11 +4,12 @@ mailing lists, and the one route that pages through them.
 Stats are pure functions of the simulated clock and never go down, as the real
 cumulative counts don't; campaigns appear in the report once they start sending.
 
-Beyond the vendor's docs, and named so: each campaign also carries ``started_at``,
-``finished_at`` and their ``*_epoch`` twins, which GreenArrow's docs do not list for this
-report (a reader that needs them would fail against the real API); errors answer 401
-(``not_authorized``) and 400 (the others), statuses the docs leave unsaid; and the API key
-is the fixed ``1:demo-ga-key``.
+A report item is what the docs list and nothing more: ``organization``, ``mailing_list``
+and ``campaign {id, name, state, paused, stats}``; no timestamps (the start time drives
+only the ``started_at__start``/``__end`` filters and the control API's truth).
+
+Beyond the vendor's docs, and named so: errors answer 401 (``not_authorized``) and 400 (the
+others), statuses the docs leave unsaid; and the API key is the fixed ``1:demo-ga-key``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -26,7 +27,6 @@ from .clock import SimClock
 from .settings import SimulatorSettings
 from .vendor import Produce, Route, Trouble, VendorApi, basic_credentials
 
-ORG_TZ = timezone(timedelta(hours=-5))  # organizations report in their own time zone
 STATES = ("sending", "finished", "failed", "cancelled")
 
 
@@ -69,7 +69,7 @@ class GACampaign:
     def paused(self) -> bool:
         return self.pause_at is not None
 
-    def finished_at(self, now: float) -> float | None:
+    def ended_at(self, now: float) -> float | None:
         if self.state(now) == "sending":
             return None
         return self.started_at + self.duration * self.stop_at
@@ -227,6 +227,20 @@ class GreenArrowWorld:
         found.sort(key=lambda c: (c.started_at, c.campaign_id))
         return found
 
+    def fail(self, campaign_id: int, now: float) -> None:
+        """Make a campaign fail now (started campaigns only)."""
+        c = self._campaign(campaign_id)
+        c.pause_at, c.outcome = None, "failed"
+        c.stop_at = max(0.01, min(1.0, (now - c.started_at) / c.duration))
+
+    def bounce(self, campaign_id: int, share: float) -> None:
+        """Make a share of the campaign's sent messages bounce (from now on)."""
+        c = self._campaign(campaign_id)
+        c.bounce = share
+
+    def _campaign(self, campaign_id: int) -> GACampaign:
+        return next(c for c in self.campaigns if c.campaign_id == campaign_id)
+
     def truth(self, now: float, start: float | None = None) -> list[dict[str, Any]]:
         return [
             {
@@ -239,21 +253,14 @@ class GreenArrowWorld:
                 "mailing_list_id": c.list_id,
                 "mailing_list": c.list_name,
                 "started_at": c.started_at,
-                "finished_at": c.finished_at(now),
+                "ended_at": c.ended_at(now),
                 "stats": c.stats(now),
             }
             for c in self.report(now, start, None, False)
         ]
 
 
-def _local(ts: float | None) -> str | None:
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, ORG_TZ).isoformat(timespec="seconds")
-
-
 def report_item(c: GACampaign, now: float, paused_as_string: bool) -> dict[str, Any]:
-    finished = c.finished_at(now)
     return {
         "organization": {"id": c.org_id, "name": c.org_name},
         "mailing_list": {"id": c.list_id, "name": c.list_name},
@@ -263,11 +270,6 @@ def report_item(c: GACampaign, now: float, paused_as_string: bool) -> dict[str, 
             "state": c.state(now),
             # one version of the docs has a boolean, another a string: serve both
             "paused": ("true" if c.paused() else "false") if paused_as_string else c.paused(),
-            # not in the docs for this report (see the module docstring)
-            "started_at": _local(c.started_at),
-            "started_at_epoch": int(c.started_at),
-            "finished_at": _local(finished),
-            "finished_at_epoch": None if finished is None else int(finished),
             "stats": c.stats(now),
         },
     }
@@ -310,6 +312,23 @@ class GreenArrowApi(VendorApi):
 
     def truth(self, now: float) -> list[dict[str, Any]]:
         return self.world.truth(now)
+
+    def control_routes(self) -> Iterable[web.RouteDef]:
+        return (web.post(f"/_sim/{self.name}/campaigns/{{cid}}/{{action}}", self.ctl_campaign),)
+
+    async def ctl_campaign(self, request: web.Request) -> web.Response:
+        """``fail``: it fails now; ``bounce``: a fifth of what it sends bounces."""
+        cid, action = request.match_info["cid"], request.match_info["action"]
+        known = {str(c.campaign_id) for c in self.world.campaigns}
+        if cid not in known:
+            return web.json_response({"error": "no such campaign"}, status=404)
+        if action == "fail":
+            self.world.fail(int(cid), self.clock.now())
+        elif action == "bounce":
+            self.world.bounce(int(cid), 0.2)
+        else:
+            return web.json_response({"error": "action is fail or bounce"}, status=400)
+        return web.json_response({"ok": True})
 
     def entries(self, body: dict[str, Any]) -> list[Any] | None:
         data = body.get("data")

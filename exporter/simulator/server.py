@@ -8,6 +8,9 @@ Control endpoints (for tests, benchmarks and the curious; the experiture ones ar
   GET  /_sim/<api>/truth                      every campaign of that API as the simulator sees it
   POST /_sim/experiture/campaigns/{id}/fail   make its execution fail now
   POST /_sim/experiture/campaigns/{id}/delete answer 404 for it from now on
+  POST /_sim/experiture/campaigns/{id}/overdue-batch  a direct-mail batch due two days ago
+  POST /_sim/greenarrow/campaigns/{id}/fail   it fails now
+  POST /_sim/greenarrow/campaigns/{id}/bounce a fifth of what it sends bounces
   POST /_sim/experiture/expire-tokens         every issued OAuth token stops working
   POST /_sim/faults  {"kind": ..., "api": ..., "endpoint": ..., "count": ...}; DELETE clears
   POST /_sim/clock   {"speed": 0} freezes time, {"advance": 60} moves it on
@@ -62,7 +65,7 @@ class Simulator:
         self.faults = FaultPlan(self.rng)
         self.stats: Counter[tuple[str, str, int]] = Counter()
         self.request_times: list[float] = []
-        self.buckets: dict[str, tuple[float, float]] = {}  # api -> (tokens, stamp)
+        self.buckets: dict[tuple[str, str], tuple[float, float]] = {}  # (tokens, stamp)
 
     def vendor(self, kind: type[V]) -> V:
         """The registered vendor API of this type."""
@@ -96,7 +99,7 @@ class Simulator:
         """Answer one API request, through any fault that matches it, and count it."""
         self.request_times.append(time.monotonic())
         api, correlation = vendor.name, uuid.uuid4().hex
-        if not self._within_rate(api):
+        if not self._within_rate(vendor, endpoint):
             self.stats[(api, endpoint, 429)] += 1
             resp = self._error(vendor, 429, Trouble.RATE_LIMITED, correlation)
             resp.headers["Retry-After"] = "1"
@@ -123,18 +126,20 @@ class Simulator:
             return hostile.BODY_MUTATIONS[fault.kind](body, vendor)
         return body
 
-    def _within_rate(self, api: str) -> bool:
-        """The vendor's own limit (per API), when the settings give one."""
-        rate = self.settings.rate_limit
+    def _within_rate(self, vendor: VendorApi, endpoint: str) -> bool:
+        """The vendor's own limit (per API and endpoint class), when the settings give one."""
+        kind = vendor.endpoint_class(endpoint)
+        api = vendor.name
+        rate = self.settings.class_rate_limits.get(kind, self.settings.rate_limit)
         if rate is None:
             return True
         now, burst = time.monotonic(), float(self.settings.rate_burst)
-        tokens, stamp = self.buckets.get(api, (burst, now))
+        tokens, stamp = self.buckets.get((api, kind), (burst, now))
         tokens = min(burst, tokens + (now - stamp) * rate)
         if tokens < 1.0:
-            self.buckets[api] = (tokens, now)
+            self.buckets[(api, kind)] = (tokens, now)
             return False
-        self.buckets[api] = (tokens - 1.0, now)
+        self.buckets[(api, kind)] = (tokens - 1.0, now)
         return True
 
     def max_per_second(self) -> int:
@@ -168,6 +173,8 @@ class Simulator:
             resp = self._error(vendor, 429, Trouble.RATE_LIMITED, correlation)
             resp.headers["Retry-After"] = f"{fault.retry_after:g}"
             return resp
+        if fault.kind == "conflict":
+            return self._error(vendor, 409, Trouble.CONFLICT, correlation)
         if fault.kind == "envelope_error":
             return self._error(vendor, 200, Trouble.FAILURE, correlation)
         if fault.kind == "malformed":

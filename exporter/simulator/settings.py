@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -15,5 +16,9 @@ class SimulatorSettings:
     max_page_size: int = 100
     greenarrow_omit_num_pages: bool = False
     healthy: bool = False  # no failed, overdue, stalled or badly delivering campaigns
-    rate_limit: float | None = None  # requests per second per API; more get 429
+    rate_limit: float | None = None  # requests per second per API and endpoint class
     rate_burst: int = 10
+    # Endpoint classes with a limit of their own, e.g. {"analytics": 1.0}. Experiture's
+    # limits are per endpoint class and independent: campaigns (list, summary, status,
+    # preflight) and analytics (metrics).
+    class_rate_limits: Mapping[str, float] = field(default_factory=dict)

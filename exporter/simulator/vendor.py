@@ -30,6 +30,7 @@ class Trouble(enum.Enum):
 
     RATE_LIMITED = "rate limit exceeded"
     FAILURE = "simulated failure"
+    CONFLICT = "the request conflicts with the campaign's current state"
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,10 @@ class VendorApi(ABC):
 
     def mark(self, body: Any, correlation: str) -> None:  # noqa: B027 - optional hook
         """Put the answer's correlation id in its body, where the vendor's envelope has one."""
+
+    def endpoint_class(self, endpoint: str) -> str:
+        """The class of endpoints a rate limit counts this one in."""
+        return "default"
 
     def control_routes(self) -> Iterable[web.RouteDef]:
         """Control endpoints of this vendor beyond its truth, under /_sim/<name>/."""

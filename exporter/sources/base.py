@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from ..exposition import MetricFamily
 from ..ledger import Book, Entry, Refresh, SourceError, carry_over
 from ..schema import SourceConfig
+from ..telemetry import Telemetry
 from ..upstream import UpstreamClient
 
 __all__ = ["CampaignRow", "Display", "Source", "SourceError", "SourceKind"]
@@ -35,6 +36,7 @@ class CampaignRow:
     paused: bool = False
     channel: str | None = None  # e.g. email, sms
     send_at: float | None = None  # when it is scheduled to send
+    send_deadline: float | None = None  # late after this, if later than send_at (a batch day)
     started_at: float | None = None
     finished_at: float | None = None  # when it completed, failed or was cancelled
     progress_at: float | None = None  # when its counts last moved, where the source tracks it
@@ -121,3 +123,23 @@ class SourceKind(Generic[C]):
     # (code, message, correlation id) out of an error body; None where absent
     error_fields: Callable[[Any], tuple[str | None, str, str | None]]
     correlation_headers: tuple[str, ...] = ()
+    # error codes of a 409 that means "this campaign's type is not exposed"
+    unsupported_codes: frozenset[str] = frozenset()
+
+    def client(self, config: C, telemetry: Telemetry, **options: Any) -> UpstreamClient:
+        """The HTTP client for one source of this kind, reading its API's envelopes."""
+        settings: dict[str, Any] = {
+            "timeout": config.timeout,
+            "concurrency": config.concurrency,
+            "rate_limit": config.rate_limit,
+            "max_response_size": config.max_response_size,
+            **options,
+        }
+        return UpstreamClient(
+            config.name,
+            telemetry,
+            error_fields=self.error_fields,
+            correlation_headers=self.correlation_headers,
+            unsupported_codes=self.unsupported_codes,
+            **settings,
+        )

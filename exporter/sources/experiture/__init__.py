@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..base import Display, SourceKind
 from .config import ExperitureConfig
 from .errors import CORRELATION_HEADERS, error_fields
+from .model import UNSUPPORTED_CODES
 from .source import ExperitureSource
 
 KIND: SourceKind[ExperitureConfig] = SourceKind(
@@ -36,6 +37,7 @@ KIND: SourceKind[ExperitureConfig] = SourceKind(
     ),
     error_fields=error_fields,
     correlation_headers=CORRELATION_HEADERS,
+    unsupported_codes=UNSUPPORTED_CODES,
 )
 
 __all__ = ["KIND", "ExperitureConfig", "ExperitureSource"]

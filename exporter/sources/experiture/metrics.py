@@ -7,7 +7,14 @@ from collections.abc import Iterable
 
 from ...exposition import MetricFamily
 from ...ledger import Entry
-from .model import STAGES, STATES
+from .model import (
+    PREFLIGHT_STATUSES,
+    REACH_STATUSES,
+    STAGES,
+    STATES,
+    CampaignSetup,
+    Schedule,
+)
 from .records import CampaignRecord
 
 POLLED = (
@@ -27,8 +34,14 @@ FAILURE_RATIO = "experiture_campaign_failure_ratio"
 STARTED = "experiture_campaign_last_execution_started_timestamp_seconds"
 COMPLETED = "experiture_campaign_last_execution_completed_timestamp_seconds"
 SEND_AT = "experiture_campaign_scheduled_send_timestamp_seconds"
+DEADLINE = "experiture_campaign_send_deadline_timestamp_seconds"
+SCHEDULE = "experiture_campaign_schedule_info"
 CONFIGURED = "experiture_campaign_configured"
 REACH = "experiture_campaign_audience_reach_records"
+REACH_STATUS = "experiture_campaign_audience_reach_status"
+REACH_STALE = "experiture_campaign_audience_reach_stale"
+PREFLIGHT = "experiture_campaign_preflight_status"
+TEMPLATE = "experiture_campaign_template_status"
 UPDATED = "experiture_campaign_last_updated_timestamp_seconds"
 PROGRESS = "experiture_campaign_pipeline_last_progress_timestamp_seconds"
 CAMPAIGNS = "experiture_campaigns"
@@ -62,13 +75,61 @@ def _families() -> dict[str, MetricFamily]:
         ),
         (STARTED, ID, "Unix time the last execution started." + POLLED),
         (COMPLETED, ID, "Unix time the last execution completed." + POLLED),
-        (SEND_AT, ID, "Unix time of the scheduled send (schedule.sendAt)." + POLLED),
+        (
+            SEND_AT,
+            ID,
+            "Unix time the send is due from: schedule.sendAt, or for a date-only batch "
+            "(direct mail's batch_on_date) the start of its batchDate in its timezone "
+            "(UTC when none)." + POLLED,
+        ),
+        (
+            DEADLINE,
+            ID,
+            "Unix time after which a send that has not started is late: schedule.sendAt, "
+            "or the end of a date-only batch's day in its timezone." + POLLED,
+        ),
+        (
+            SCHEDULE,
+            (*ID, "mode", "timezone"),
+            "How the send is scheduled: mode at (a sendAt), now, or batch_on_date (a day, no "
+            "time); value 1." + POLLED,
+        ),
         (
             CONFIGURED,
             ID,
             "1 when an audience is included and a template is set, else 0." + SUMMARY_POLLED,
         ),
-        (REACH, ID, "Records in the audience at its last reach evaluation." + SUMMARY_POLLED),
+        (
+            REACH,
+            ID,
+            "Records in the audience at its last reach evaluation; to be trusted only while "
+            "the reach status is ok and it is not stale (pending: not reliable yet; failed: "
+            "the prior run's count)." + SUMMARY_POLLED,
+        ),
+        (
+            REACH_STATUS,
+            (*ID, "status"),
+            "Audience reach evaluation state set: 1 for the current audience.reach.status, 0 "
+            "for each other documented one (idle, pending, ok, failed); an undocumented "
+            "value gets its own series." + SUMMARY_POLLED,
+        ),
+        (
+            REACH_STALE,
+            ID,
+            "1 when the audience reach evaluation is stale (audience.reach.isStale)."
+            + SUMMARY_POLLED,
+        ),
+        (
+            PREFLIGHT,
+            (*ID, "status"),
+            "The last readiness (preflight) evaluation's status, from /summary: 1 for the "
+            "current value, 0 for not_evaluated when it is another." + SUMMARY_POLLED,
+        ),
+        (
+            TEMPLATE,
+            (*ID, "status"),
+            "The content template's status (content.template.status); value 1." + SUMMARY_POLLED,
+        ),
         (
             UPDATED,
             ID,
@@ -153,13 +214,44 @@ def _render_campaign(
             fams[STARTED].add(key, status.started_at)
         if status.completed_at is not None:
             fams[COMPLETED].add(key, status.completed_at)
-    send_at = status.send_at if status is not None else None
-    if send_at is None and setup is not None:
-        send_at = setup.send_at
-    if send_at is not None:
-        fams[SEND_AT].add(key, send_at)
+    schedule = status.schedule if status is not None else None
+    if schedule is None and setup is not None:
+        schedule = setup.schedule
+    if schedule is not None:
+        _render_schedule(key, schedule, fams)
     if setup is not None:
-        if setup.configured is not None:
-            fams[CONFIGURED].add(key, 1.0 if setup.configured else 0.0)
-        if setup.reach is not None:
-            fams[REACH].add(key, setup.reach)
+        _render_setup(key, setup, fams)
+
+
+def _render_schedule(
+    key: tuple[str, str], schedule: Schedule, fams: dict[str, MetricFamily]
+) -> None:
+    if schedule.due_from is not None:
+        fams[SEND_AT].add(key, schedule.due_from)
+    if schedule.deadline is not None:
+        fams[DEADLINE].add(key, schedule.deadline)
+    mode = schedule.mode or ("at" if schedule.send_at is not None else "")
+    fams[SCHEDULE].add((*key, mode, schedule.timezone or ""), 1.0)
+
+
+def _render_setup(
+    key: tuple[str, str], setup: CampaignSetup, fams: dict[str, MetricFamily]
+) -> None:
+    if setup.configured is not None:
+        fams[CONFIGURED].add(key, 1.0 if setup.configured else 0.0)
+    if setup.reach is not None:
+        fams[REACH].add(key, setup.reach)
+    if setup.reach_status is not None:
+        for status in REACH_STATUSES:
+            fams[REACH_STATUS].add((*key, status), 1.0 if status == setup.reach_status else 0.0)
+        if setup.reach_status not in REACH_STATUSES:
+            fams[REACH_STATUS].add((*key, setup.reach_status), 1.0)
+    if setup.reach_stale is not None:
+        fams[REACH_STALE].add(key, 1.0 if setup.reach_stale else 0.0)
+    if setup.preflight_status is not None:
+        fams[PREFLIGHT].add((*key, setup.preflight_status), 1.0)
+        for status in PREFLIGHT_STATUSES:
+            if status != setup.preflight_status:
+                fams[PREFLIGHT].add((*key, status), 0.0)
+    if setup.template_status is not None:
+        fams[TEMPLATE].add((*key, setup.template_status), 1.0)

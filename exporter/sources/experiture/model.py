@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ..fields import InvalidId, count, identifier, obj, text, timestamp
 
 STATES = ("not_scheduled", "scheduled", "pending_or_overdue", "running", "completed", "failed")
 TERMINAL_STATES = frozenset({"completed", "failed"})
 STAGES = ("scheduled", "hydrated", "composed", "injected", "sent", "failed")
+REACH_STATUSES = ("idle", "pending", "ok", "failed")
+PREFLIGHT_STATUSES = ("not_evaluated",)  # the one value the docs show; others are kept
+UNSUPPORTED_CODES = frozenset({"TYPE_UNSUPPORTED", "SUMMARY_TYPE_UNSUPPORTED"})
 
 Counts = dict[str, int]
 
@@ -42,6 +47,39 @@ class CampaignPage:
 
 
 @dataclass(frozen=True, slots=True)
+class Schedule:
+    """When a send is due: ``sendAt`` (modes ``at``), or a ``batchDate`` with no time of
+    day (direct mail's ``batch_on_date``) in its ``timezone`` (UTC when absent or unknown).
+    """
+
+    mode: str | None
+    send_at: float | None  # sendAt
+    batch_date: date | None
+    timezone: str | None
+
+    def _day(self, days: int) -> float | None:
+        if self.batch_date is None:
+            return None
+        try:
+            zone = ZoneInfo(self.timezone or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = ZoneInfo("UTC")
+        day = self.batch_date + timedelta(days=days)
+        return datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()
+
+    @property
+    def due_from(self) -> float | None:
+        """The earliest it may send: sendAt, or the start of the batch day."""
+        return self.send_at if self.send_at is not None else self._day(0)
+
+    @property
+    def deadline(self) -> float | None:
+        """After this, a send that has not started is late: sendAt, or the end of the
+        batch day."""
+        return self.send_at if self.send_at is not None else self._day(1)
+
+
+@dataclass(frozen=True, slots=True)
 class ExecutionStatus:
     name: str | None
     authoring_status: str | None
@@ -49,7 +87,7 @@ class ExecutionStatus:
     started_at: float | None
     completed_at: float | None
     counts: Counts | None
-    send_at: float | None
+    schedule: Schedule | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +96,13 @@ class CampaignSetup:
     channel: str | None
     campaign_type: str | None
     authoring_status: str | None
-    send_at: float | None
+    schedule: Schedule | None
     configured: bool | None
     reach: int | None
+    reach_status: str | None = None  # idle, pending, ok, failed: trust the count when ok
+    reach_stale: bool | None = None
+    preflight_status: str | None = None
+    template_status: str | None = None
 
 
 def data_of(body: Any) -> Any:
@@ -133,8 +175,28 @@ def parse_status(body: Any) -> ExecutionStatus:
         started_at=timestamp(last, "startedAt"),
         completed_at=timestamp(last, "completedAt"),
         counts=parse_counts(last.get("counts") if last else None),
-        send_at=timestamp(schedule, "sendAt"),
+        schedule=parse_schedule(schedule),
     )
+
+
+def _date(d: Any, key: str) -> date | None:
+    value = text(d, key)
+    try:
+        return date.fromisoformat(value) if value and len(value) == 10 else None
+    except ValueError:
+        return None
+
+
+def parse_schedule(raw: Any) -> Schedule | None:
+    if not isinstance(raw, dict):
+        return None
+    schedule = Schedule(
+        mode=text(raw, "mode"),
+        send_at=timestamp(raw, "sendAt"),
+        batch_date=_date(raw, "batchDate"),
+        timezone=text(raw, "timezone"),
+    )
+    return schedule if schedule.due_from is not None or schedule.mode else None
 
 
 def parse_metrics(body: Any) -> Counts | None:
@@ -154,12 +216,18 @@ def parse_summary(body: Any) -> CampaignSetup:
         has_audience = isinstance(included, list) and len(included) > 0
         has_template = isinstance(obj(content, "template"), dict)
         configured = has_audience and has_template
+    reach = obj(audience, "reach")
+    stale = reach.get("isStale") if reach else None
     return CampaignSetup(
         name=text(data, "name"),
         channel=text(data, "channel"),
         campaign_type=text(data, "campaignType"),
         authoring_status=text(data, "authoringStatus"),
-        send_at=timestamp(obj(data, "schedule"), "sendAt"),
+        schedule=parse_schedule(obj(data, "schedule")),
         configured=configured,
-        reach=count(obj(audience, "reach"), "evaluatedCount"),
+        reach=count(reach, "evaluatedCount"),
+        reach_status=text(reach, "status"),
+        reach_stale=stale if isinstance(stale, bool) else None,
+        preflight_status=text(obj(data, "preflight"), "status"),
+        template_status=text(obj(content, "template"), "status"),
     )

@@ -31,8 +31,9 @@ def cadence(config: ExperitureConfig, status: ExecutionStatus, now: float) -> fl
     if not plan.adaptive:
         return interval
     state = status.state
-    if state == "scheduled" and status.send_at is not None:
-        until_fast = status.send_at - plan.send_lead - now
+    due_from = status.schedule.due_from if status.schedule else None
+    if state == "scheduled" and due_from is not None:
+        until_fast = due_from - plan.send_lead - now
         return max(interval, min(plan.scheduled_interval, until_fast))
     if state in TERMINAL_STATES:
         done = status.completed_at

@@ -79,7 +79,7 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
         counts = rec.pipeline_counts(self.analytics) or {}
         scheduled, failed = counts.get("scheduled"), counts.get("failed")
         status, setup, listing = rec.status, rec.setup, rec.listing
-        send_ats = (status.send_at if status else None, setup.send_at if setup else None)
+        schedule = (status.schedule if status else None) or (setup.schedule if setup else None)
         return CampaignRow(
             campaign_id=rec.campaign_id,
             name=rec.name or "",
@@ -90,7 +90,8 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
             updated_at=entry.updated_at,
             error=entry.error,
             channel=(setup.channel if setup else None) or (listing.channel if listing else None),
-            send_at=next((t for t in send_ats if t is not None), None),
+            send_at=schedule.due_from if schedule else None,
+            send_deadline=schedule.deadline if schedule else None,
             started_at=status.started_at if status else None,
             finished_at=entry.finished_at,
             progress_at=max(rec.progress.values(), default=None),
@@ -244,7 +245,13 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
             header = await self.auth.header(self.client)
             try:
                 resp = await self.client.request(
-                    "GET", url, endpoint, headers={"Authorization": header}, params=params
+                    "GET",
+                    url,
+                    endpoint,
+                    headers={"Authorization": header},
+                    params=params,
+                    # Experiture limits each endpoint class on its own: analytics is /metrics
+                    endpoint_class="analytics" if endpoint == "metrics" else "campaigns",
                 )
             except UpstreamError as exc:
                 if exc.status == 401 and attempt == 1 and self.auth.invalidate(header):

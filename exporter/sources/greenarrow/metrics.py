@@ -7,9 +7,10 @@ point-in-time values (recipients, remaining, queued) are gauges.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from ...exposition import Kind, MetricFamily
+from ...ledger import Entry
 from .model import STATES, GACampaignSnapshot
 
 POLLED = (
@@ -21,8 +22,9 @@ ID = ("source", "campaign_id")
 STATE = "greenarrow_campaign_state"
 PAUSED = "greenarrow_campaign_paused"
 INFO = "greenarrow_campaign_info"
-STARTED = "greenarrow_campaign_started_timestamp_seconds"
-FINISHED = "greenarrow_campaign_finished_timestamp_seconds"
+FIRST_SEEN = "greenarrow_campaign_first_seen_timestamp_seconds"
+STATE_FIRST_SEEN = "greenarrow_campaign_state_first_seen_timestamp_seconds"
+STARTED_AFTER = "greenarrow_campaign_started_after_timestamp_seconds"
 UPDATED = "greenarrow_campaign_last_updated_timestamp_seconds"
 CAMPAIGNS = "greenarrow_campaigns"
 
@@ -201,11 +203,28 @@ def _families() -> dict[str, MetricFamily]:
             "Campaign attributes as labels; value 1, for joins." + POLLED,
             (*ID, "name", "organization_id", "organization", "mailing_list_id", "mailing_list"),
         ),
-        STARTED: MetricFamily(
-            STARTED, "gauge", "Unix time the campaign started sending." + POLLED, ID
+        FIRST_SEEN: MetricFamily(
+            FIRST_SEEN,
+            "gauge",
+            "Unix time this exporter first saw the campaign in the report (since the exporter "
+            "last started): the report has no timestamps; this is not when it started." + POLLED,
+            ID,
         ),
-        FINISHED: MetricFamily(
-            FINISHED, "gauge", "Unix time the campaign stopped sending." + POLLED, ID
+        STATE_FIRST_SEEN: MetricFamily(
+            STATE_FIRST_SEEN,
+            "gauge",
+            "Unix time this exporter first saw the campaign in its current state; later than "
+            "first_seen means it changed state while watched (e.g. failed). Not when it "
+            "entered the state: after a restart, the restart's first refresh." + POLLED,
+            ID,
+        ),
+        STARTED_AFTER: MetricFamily(
+            STARTED_AFTER,
+            "gauge",
+            "A lower bound of when the campaign started sending: the start of the report "
+            "window (started_at__start) it was found in, re-walked every refresh as windows "
+            "of a day, a week and the lookback back from then. A bound, not a timestamp." + POLLED,
+            ID,
         ),
         UPDATED: MetricFamily(
             UPDATED,
@@ -228,11 +247,12 @@ def _families() -> dict[str, MetricFamily]:
 
 
 def render_families(
-    source: str, campaigns: Iterable[GACampaignSnapshot], updated: Mapping[str, float]
+    source: str, entries: Iterable[Entry[GACampaignSnapshot]]
 ) -> list[MetricFamily]:
     fams = _families()
     by_state: Counter[str] = Counter()
-    for c in campaigns:
+    for entry in entries:
+        c = entry.snapshot
         key = (source, c.campaign_id)
         fams[INFO].add(
             (
@@ -253,12 +273,11 @@ def render_families(
                 fams[STATE].add((*key, c.state), 1.0)
         if c.paused is not None:
             fams[PAUSED].add(key, 1.0 if c.paused else 0.0)
-        if c.started_at is not None:
-            fams[STARTED].add(key, c.started_at)
-        if c.finished_at is not None:
-            fams[FINISHED].add(key, c.finished_at)
-        if c.campaign_id in updated:
-            fams[UPDATED].add(key, updated[c.campaign_id])
+        fams[FIRST_SEEN].add(key, entry.first_seen)
+        fams[STATE_FIRST_SEEN].add(key, entry.state_since)
+        if c.started_after is not None:
+            fams[STARTED_AFTER].add(key, c.started_after)
+        fams[UPDATED].add(key, entry.updated_at)
         for group, values in c.stats.items():
             for field, value in values.items():
                 name, _, _, extra = STAT_METRICS[(group, field)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..fields import InvalidId, count, epoch, identifier, obj, text, timestamp
+from ..fields import InvalidId, count, identifier, obj, text
 
 STATES = ("sending", "finished", "failed", "cancelled")
 TERMINAL_STATES = frozenset({"finished", "failed", "cancelled"})
@@ -47,9 +47,10 @@ class GACampaignSnapshot:
     organization: str | None
     mailing_list_id: str | None
     mailing_list: str | None
-    started_at: float | None
-    finished_at: float | None
     stats: Stats  # only the groups and fields that came back as non-negative integers
+    # The start of the report window (``started_at__start``) it was found in: it started
+    # sending at or after this time. Set by the source; the report has no timestamps.
+    started_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,12 +70,6 @@ def _paused(value: Any) -> bool | None:
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     return None
-
-
-def _time(campaign: dict[str, Any], key: str) -> float | None:
-    """The ``*_epoch`` twin when present (the text is in the organization's zone)."""
-    seconds = epoch(campaign.get(f"{key}_epoch"))
-    return seconds if seconds is not None else timestamp(campaign, key)
 
 
 def parse_stats(raw: Any) -> Stats:
@@ -105,8 +100,6 @@ def parse_item(raw: Any) -> GACampaignSnapshot | None:
         organization=text(org, "name"),
         mailing_list_id=text(mailing_list, "id", int_ok=True),
         mailing_list=text(mailing_list, "name"),
-        started_at=_time(campaign, "started_at"),
-        finished_at=_time(campaign, "finished_at"),
         stats=parse_stats(campaign.get("stats")),
     )
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from ...auth import AuthError, AuthProvider, BasicAuthProvider, StaticAuth
@@ -33,7 +33,6 @@ API_ERROR_REASONS = {"not_authorized": ErrorReason.AUTH, "internal_error": Error
 
 class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
     terminal_states = TERMINAL_STATES
-    volatile_fields = frozenset({"finished_at"})  # a campaign sending again has none
 
     def __init__(self, config: GreenArrowConfig, client: UpstreamClient) -> None:
         super().__init__(config, client)
@@ -47,12 +46,8 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
     def state_of(self, snapshot: GACampaignSnapshot) -> str | None:
         return snapshot.state
 
-    def finished_at(self, snapshot: GACampaignSnapshot) -> float | None:
-        return snapshot.finished_at
-
     def render(self, entries: Sequence[Entry[GACampaignSnapshot]]) -> list[MetricFamily]:
-        updated = {e.campaign_id: e.updated_at for e in entries}
-        return render_families(self.name, [e.snapshot for e in entries], updated)
+        return render_families(self.name, entries)
 
     def row(self, entry: Entry[GACampaignSnapshot]) -> CampaignRow:
         snap = entry.snapshot
@@ -69,7 +64,6 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
             error=entry.error,
             paused=bool(snap.paused),
             channel="email",  # GreenArrow sends email only
-            started_at=snap.started_at,
             finished_at=entry.finished_at,
             ratio_base=total,
             state_since=entry.state_since,
@@ -79,7 +73,7 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
         digest = FailureDigest(self.name)
         refresh: Refresh[GACampaignSnapshot] = Refresh()
         try:
-            found = await self._walk(refresh, digest)
+            found = await self._walk(refresh, digest, book.now())
         except SourceError as exc:
             refresh.failure = exc
             return refresh
@@ -87,26 +81,56 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
             digest.log()
         # Newest first, so the cap keeps the newest; the state is the version that brings
         # a retired campaign back when it sends again.
-        newest = list(reversed(found))
-        wanted = set(book.select((snap.campaign_id, snap.state) for snap in newest))
+        wanted = set(book.select((snap.campaign_id, snap.state) for snap in found))
         refresh.read = {snap.campaign_id: snap for snap in found if snap.campaign_id in wanted}
         refresh.polled = len(refresh.read)
         refresh.complete = not refresh.errors[ErrorReason.MALFORMED]
         return refresh
 
     async def _walk(
-        self, refresh: Refresh[GACampaignSnapshot], digest: FailureDigest
+        self, refresh: Refresh[GACampaignSnapshot], digest: FailureDigest, now: float
     ) -> list[GACampaignSnapshot]:
-        """Every page of the report, guarded: a short, empty or repeated page ends the
-        walk; past the cap only the newest pages are read, and only once the claimed last
-        page proves to exist; never more pages than the cap needs."""
-        cfg = self.config
-        since = datetime.fromtimestamp(time.time() - cfg.lookback, UTC)
-        params = {
-            "per_page": str(cfg.per_page),
-            "started_at__start": since.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        }
-        cap, per_page = cfg.max_campaigns, cfg.per_page
+        """Every campaign of the report, newest start window first, each marked with the
+        start of its window: the report carries no timestamps, so the window a campaign
+        was found in is all the exporter knows of when it started."""
+        budget = self.config.max_campaigns
+        found: dict[str, GACampaignSnapshot] = {}
+        for start, end in start_windows(now, self.config.lookback):
+            params = {"started_at__start": _iso(start)}
+            if end is not None:
+                params["started_at__end"] = _iso(end)
+            if budget <= 0:  # past the cap: only count what this window holds
+                refresh.left_out += await self._count(params, refresh, digest)
+                continue
+            snaps = await self._walk_window(params, budget, refresh, digest)
+            for snap in reversed(snaps):  # the report is oldest first
+                if snap.campaign_id not in found:
+                    found[snap.campaign_id] = replace(snap, started_after=start)
+            budget = self.config.max_campaigns - len(found)
+        return list(found.values())
+
+    async def _count(
+        self,
+        params: dict[str, str],
+        refresh: Refresh[GACampaignSnapshot],
+        digest: FailureDigest,
+    ) -> int:
+        """Campaigns a window holds, from one page of one (``num_records``; 0 if absent)."""
+        first = await self._page({**params, "per_page": "1", "page": "0"}, refresh, digest)
+        return first.num_records or 0
+
+    async def _walk_window(
+        self,
+        window: dict[str, str],
+        cap: int,
+        refresh: Refresh[GACampaignSnapshot],
+        digest: FailureDigest,
+    ) -> list[GACampaignSnapshot]:
+        """Every page of one start window, guarded: a short, empty or repeated page ends
+        the walk; past the cap only the newest pages are read, and only once the claimed
+        last page proves to exist; never more pages than the cap needs."""
+        per_page = self.config.per_page
+        params = {**window, "per_page": str(per_page)}
         max_pages = math.ceil(cap / per_page) + 1
 
         async def page(number: int) -> ReportPage:
@@ -128,7 +152,7 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
             pages = await self._walk_forward(first, page, claimed, max_pages, refresh)
             left_out = 0
         found = [snap for p in pages for snap in p.items]
-        refresh.left_out = max(0, left_out, len(found) - cap)
+        refresh.left_out += max(0, left_out, len(found) - cap)
         return found[-cap:]
 
     async def _walk_forward(
@@ -194,6 +218,25 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
             digest.add(UpstreamError("malformed", ENDPOINT, detail, correlation_id=cid))
         refresh.skipped[SkipReason.INVALID_ID] += result.refused
         return result
+
+
+# Edges of the start windows, newest first (then the lookback): a day and a week are what
+# the alerts ask ("failed in the last day", "started in the last week").
+WINDOW_EDGES = (86400.0, 7 * 86400.0)
+
+
+def start_windows(now: float, lookback: float) -> list[tuple[float, float | None]]:
+    """``(start, end)`` of each window of the lookback, newest first (``end`` None: now)."""
+    windows: list[tuple[float, float | None]] = []
+    end: float | None = None
+    for edge in [e for e in WINDOW_EDGES if e < lookback] + [lookback]:
+        windows.append((now - edge, end))
+        end = now - edge
+    return windows
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _claimed_pages(first: ReportPage, per_page: int) -> int | None:

@@ -1,7 +1,9 @@
-"""Hostile scrapers, before and after bounded serving: RSS growth with clients that send
-``GET /metrics`` and never read, and how long SIGTERM takes while such clients hang on.
+"""Hostile input from both sides, before and after: RSS growth with clients that send
+``GET /metrics`` and never read, how long SIGTERM takes while such clients hang on, and
+the peak RSS while the upstream answers the campaign list with a gzip bomb (2 MB on the
+wire, 2 GiB inflated; served by this tree's simulator to both).
 
-    .venv/bin/python bench/hostile_serving.py
+    .venv/bin/python bench/hostile.py
 
 BEFORE is the code at commit 60f6e10 (checked out into a temporary git worktree, removed
 at the end); AFTER is this working tree. Both run as the same ``campaign-exporter --demo``
@@ -27,7 +29,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from _common import COMMAND, free_port, rss_mib
+import yaml
+from _common import COMMAND, experiture_source, free_port, peak_rss_mib, rss_mib
+
+from exporter.simulator import SimulatorSettings, SimulatorThread
+from exporter.simulator.faults import Fault
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = "60f6e10"
@@ -148,6 +154,36 @@ def sigterm_seconds(tree: Path, campaigns: int, clients: int, deadline: float) -
                 sock.close()
 
 
+def bomb_peak(tree: Path, sim_url: str, seconds: float, cap_mib: float) -> str:
+    """Peak RSS of an exporter whose campaign list answers with the bomb, for ``seconds``
+    (killed past ``cap_mib``)."""
+    source = experiture_source(sim_url, poll_interval="2s", timeout="60s")
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "config.yml"
+        config.write_text(yaml.safe_dump({"sources": [source]}))
+        proc = subprocess.Popen(
+            [
+                COMMAND,
+                f"--config.file={config}",
+                f"--web.listen-address=127.0.0.1:{free_port()}",
+                "--log.level=error",
+            ],
+            env={**os.environ, "PYTHONPATH": str(tree)},
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            end, peak = time.monotonic() + seconds, 0.0
+            while time.monotonic() < end and proc.poll() is None and peak < cap_mib:
+                peak = max(peak, peak_rss_mib(proc.pid))
+                time.sleep(0.1)
+            alive = "still serving" if proc.poll() is None else f"exited {proc.returncode}"
+        finally:
+            proc.kill()
+            proc.wait()
+    shown = f"{peak:.0f} MiB" if peak < cap_mib else f">{cap_mib:.0f} MiB (killed)"
+    return f"{shown} peak over {seconds:.0f} s ({alive})"
+
+
 @contextlib.contextmanager
 def baseline_tree() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="hostile-serving-") as tmp:
@@ -171,6 +207,8 @@ def main() -> None:
     parser.add_argument(
         "--rss-cap", type=float, default=6000, help="stop a row once RSS grew this many MiB"
     )
+    parser.add_argument("--bomb-gib", type=float, default=2.0)
+    parser.add_argument("--bomb-seconds", type=float, default=30.0)
     args = parser.parse_args()
     rows: list[tuple[str, str, str]] = []
     with baseline_tree() as before:
@@ -187,6 +225,16 @@ def main() -> None:
         new = sigterm_seconds(ROOT, campaigns, clients, 180)
         rows.append((what, old, new))
         print(f"{what}: before {old}; after {new}", flush=True)
+        size = int(args.bomb_gib * 1024**3)
+        thread = SimulatorThread(SimulatorSettings(experiture_campaigns=200, speed=0))
+        bomb = Fault(kind="gzip_bomb", api="experiture", endpoint="list", size=size)
+        thread.sim.faults.add(bomb)
+        with thread as sim:
+            what = f"peak RSS, campaign list a {args.bomb_gib:g} GiB gzip bomb"
+            old = bomb_peak(before, sim.url, args.bomb_seconds, args.rss_cap)
+            new = bomb_peak(ROOT, sim.url, args.bomb_seconds, args.rss_cap)
+            rows.append((what, old, new))
+            print(f"{what}: before {old}; after {new}", flush=True)
     table = [("what", f"BEFORE ({BASELINE})", "AFTER (this tree)"), *rows]
     widths = [max(len(row[i]) for row in table) for i in range(3)]
     print()
