@@ -101,6 +101,18 @@ def test_each_kind_of_trouble_is_named_with_how_long() -> None:
     assert problem_of(attention, "unread") == "last read failed: status: HTTP 503"
 
 
+def test_a_batch_day_is_overdue_from_its_end_not_its_start() -> None:
+    rows = [
+        row("batch", "pending_or_overdue", send_at=NOW - 25 * 3600, send_deadline=NOW - 47 * MIN),
+        row("today", "pending_or_overdue", send_at=NOW - 3600, send_deadline=NOW + 23 * 3600),
+    ]
+    attention = section(
+        render_status_page(telemetry_with(("prod", "experiture", rows))), "attention"
+    )
+    assert ids_in(attention) == ["batch"]
+    assert problem_of(attention, "batch") == "overdue by 47m"
+
+
 def test_a_second_kind_uses_its_own_thresholds() -> None:
     rows = [
         row("b1", "sending", failure_ratio=0.08, ratio_base=5000),

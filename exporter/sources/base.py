@@ -94,7 +94,7 @@ class Source(ABC, Generic[C, S]):
 @dataclass(frozen=True)
 class Display:
     """How the status page shows a source kind's campaigns, and what in them needs an
-    operator: the thresholds are the ones the shipped alerts use."""
+    operator: the thresholds are the shipped alerts' defaults (prometheus/mixin.py)."""
 
     progress: str  # heading of the done/total column, e.g. "sent / scheduled"
     ratio: str  # heading of the ratio column, e.g. "failed / scheduled"
