@@ -17,7 +17,7 @@ from .poller import Fleet
 from .shard import Shard
 from .store import ExpositionStore
 from .telemetry import Telemetry
-from .web import ServingLimits, make_app, serve
+from .web import Listener, ServingLimits, make_app, serve
 from .webconfig import WebConfigFile
 
 log = logging.getLogger("campaign_exporter")
@@ -25,13 +25,15 @@ log = logging.getLogger("campaign_exporter")
 
 @dataclass(frozen=True)
 class RunOptions:
-    listen_address: str = ":10123"
+    listeners: tuple[Listener, ...] = (":10123",)
     config_file: Path | None = None
     on_listening: Callable[[list[str]], None] | None = None
     handle_signals: bool = True
     web_config: WebConfigFile | None = None
     shard: Shard = field(default_factory=Shard)
     limits: ServingLimits = field(default_factory=ServingLimits)
+    telemetry_path: str = "/metrics"
+    process_metrics: bool = True  # the process_* and python_gc_* families
 
 
 class Reloader:
@@ -76,7 +78,7 @@ async def _signals(tg: TaskGroup, reloader: Reloader | None) -> None:
 async def run(config: Config, options: RunOptions) -> None:
     """Listen, then poll and serve until SIGTERM or SIGINT. An address that cannot be
     served fails before any upstream is asked anything."""
-    telemetry = Telemetry(options.shard)
+    telemetry = Telemetry(options.shard, process_metrics=options.process_metrics)
     telemetry.record_reload(True, time.time())
     store = ExpositionStore(telemetry)
     listening = anyio.Event()
@@ -95,9 +97,10 @@ async def run(config: Config, options: RunOptions) -> None:
             reloader.reload if reloader else None,
             options.web_config,
             options.limits,
+            options.telemetry_path,
         )
         ctx = options.web_config.ssl_context() if options.web_config else None
-        tg.start_soon(serve, app, options.listen_address, ctx, on_listening)
+        tg.start_soon(serve, app, options.listeners, ctx, on_listening)
         await listening.wait()
         await fleet.apply(config)
         if options.handle_signals:

@@ -4,6 +4,7 @@ health check."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -12,6 +13,7 @@ from pathlib import Path
 import anyio
 
 from . import __version__, memory
+from .activation import systemd_sockets
 from .app import RunOptions, run
 from .build import build_info
 from .config import ConfigError, load_config, render_config
@@ -19,7 +21,7 @@ from .flags import PROG, UsageError, help_text, parse_flags
 from .healthcheck import main_process_args, probe
 from .logs import setup_logging
 from .shard import Shard
-from .web import ListenError, ServingLimits, parse_listen_address
+from .web import Listener, ListenError, ServingLimits, check_telemetry_path, parse_listen_address
 from .webconfig import load_web_config
 
 log = logging.getLogger("campaign_exporter")
@@ -56,10 +58,11 @@ def _config_error(path: Path, exc: ConfigError) -> int:
     return 1
 
 
-def _announcer(sources: int) -> Callable[[list[str]], None]:
+def _announcer(sources: int | None) -> Callable[[list[str]], None]:
     def announce(addresses: list[str]) -> None:
-        kv = {"address": ",".join(addresses), "version": __version__, "sources": sources}
-        log.info("listening", extra={"kv": kv})
+        for address in addresses:
+            kv = {"address": address, "version": __version__, "sources": sources}
+            log.info("listening", extra={"kv": kv})
 
     return announce
 
@@ -79,12 +82,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem:
         return _fail(problem)
     setup_logging(args.log_level, args.log_format)
-    try:
-        parse_listen_address(args.web_listen_address)
-    except ValueError as exc:
-        return _fail(f"--web.listen-address: {exc}")
+    for address in args.web_listen_address:
+        try:
+            parse_listen_address(address)
+        except ValueError as exc:
+            return _fail(f"--web.listen-address: {exc}")
     if args.healthcheck:
         return _healthcheck(args, given)
+    try:
+        check_telemetry_path(args.web_telemetry_path)
+    except ValueError as exc:
+        return _fail(f"--web.telemetry-path: {exc}")
     try:
         shard = Shard(args.shard, args.total_shards)
     except ValueError as exc:
@@ -102,8 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.demo:
         from .demo import run_demo
 
-        demo = args.web_listen_address, args.demo_campaigns, args.demo_speed, limits
-        return _run(lambda: run_demo(*demo))
+        try:
+            demo = _web_options(args, limits, None)
+        except ValueError as exc:
+            return _fail(str(exc))
+        return _run(lambda: run_demo(demo, args.demo_campaigns, args.demo_speed))
     return _serve(args, given, shard, limits)
 
 
@@ -121,6 +132,31 @@ def _conflict(given: frozenset[str]) -> str | None:
         if needs:
             return f"{', '.join(needs)} {'needs' if len(needs) == 1 else 'need'} --demo"
     return None
+
+
+def _web_options(
+    args: argparse.Namespace, limits: ServingLimits, sources: int | None
+) -> RunOptions:
+    """How to serve, from the --web.* flags; takes systemd's sockets, so call it last."""
+    return RunOptions(
+        _listeners(args),
+        on_listening=_announcer(sources),
+        limits=limits,
+        telemetry_path=args.web_telemetry_path,
+        process_metrics=not args.web_disable_exporter_metrics,
+    )
+
+
+def _listeners(args: argparse.Namespace) -> tuple[Listener, ...]:
+    """The addresses to bind, or with --web.systemd-socket the sockets systemd passed,
+    which replace them (as in exporter-toolkit). ``ValueError`` names the flag."""
+    if not args.web_systemd_socket:
+        return tuple(args.web_listen_address)
+    try:
+        sockets = systemd_sockets()
+    except ValueError as exc:
+        raise ValueError(f"--web.systemd-socket: {exc}") from None
+    return tuple(sockets)
 
 
 def _serve(
@@ -145,27 +181,29 @@ def _serve(
     if args.config_check:
         print(f"{args.config_file}: config OK ({len(config.sources)} sources)")
         return 0
-    options = RunOptions(
-        args.web_listen_address,
-        args.config_file,
-        _announcer(len(config.sources)),
-        web_config=web_config,
-        shard=shard,
-        limits=limits,
+    if args.web_systemd_socket and "--web.listen-address" in given:
+        log.info("serving on the sockets systemd passed; --web.listen-address is not used")
+    try:
+        web = _web_options(args, limits, len(config.sources))
+    except ValueError as exc:
+        return _fail(str(exc))
+    options = dataclasses.replace(
+        web, config_file=args.config_file, web_config=web_config, shard=shard
     )
     return _run(lambda: run(config, options))
 
 
 def _healthcheck(args: argparse.Namespace, given: frozenset[str]) -> int:
-    """The flags given, or else those the container's main process runs with."""
-    address, web_config = args.web_listen_address, args.web_config_file
+    """The first listen address and web config given, or else those the container's
+    main process runs with."""
+    address, web_config = args.web_listen_address[0], args.web_config_file
     if not given & HEALTHCHECK_FLAGS and (main := main_process_args()) is not None:
         main_args, cwd = main
         try:
             theirs, _ = parse_flags(main_args)
         except UsageError:
             theirs = args
-        address, web_config = theirs.web_listen_address, theirs.web_config_file
+        address, web_config = theirs.web_listen_address[0], theirs.web_config_file
         if web_config is not None:
             web_config = cwd / web_config  # as that process reads it; absolute stays so
     problem = probe(address, web_config)

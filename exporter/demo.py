@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from typing import Any
@@ -11,7 +12,6 @@ import anyio
 from .app import RunOptions, run
 from .config import Config, parse_config
 from .simulator import Simulator, SimulatorSettings
-from .web import ServingLimits
 
 log = logging.getLogger("campaign_exporter.demo")
 
@@ -44,9 +44,9 @@ def demo_config(sim_url: str) -> Config:
     return parse_config(raw)
 
 
-async def run_demo(
-    listen_address: str, campaigns: int, speed: float, limits: ServingLimits | None = None
-) -> None:
+async def run_demo(options: RunOptions, campaigns: int, speed: float) -> None:
+    """The exporter as ``options`` say (no config file: nothing to reload), on a
+    simulated fleet of ``campaigns`` per API."""
     sim = Simulator(
         SimulatorSettings(
             experiture_campaigns=campaigns, greenarrow_campaigns=campaigns, speed=speed
@@ -56,17 +56,20 @@ async def run_demo(
     try:
 
         def announce(addresses: list[str]) -> None:
+            if options.on_listening is not None:
+                options.on_listening(addresses)
             port = addresses[0].rsplit(":", 1)[1]
+            path = options.telemetry_path
             print(
-                f"campaign-exporter demo: metrics at http://localhost:{port}/metrics "
+                f"campaign-exporter demo: metrics at http://localhost:{port}{path} "
                 f"(status page http://localhost:{port}/), simulator at {sim_url}; "
                 f"{campaigns} campaigns, time runs {speed:g}x. Ctrl-C stops.",
                 file=sys.stderr,
                 flush=True,
             )
 
-        options = RunOptions(listen_address, None, announce, limits=limits or ServingLimits())
-        await run(demo_config(sim_url), options)
+        demo = dataclasses.replace(options, config_file=None, on_listening=announce)
+        await run(demo_config(sim_url), demo)
     finally:
         with anyio.CancelScope(shield=True):
             await runner.cleanup()

@@ -24,6 +24,8 @@ class MetricFamily:
     A counter's ``name`` ends in ``_total``, which is also its sample name; the
     OpenMetrics family name drops the suffix. A histogram's samples each carry their
     suffix (``_bucket``, ``_sum``, ``_count``); a bucket's last label value is its ``le``.
+    A ``state_set`` has a series per state of a campaign, 1 for the current one and 0
+    for the others.
     """
 
     name: str
@@ -32,6 +34,7 @@ class MetricFamily:
     label_names: tuple[str, ...]
     samples: list[tuple[tuple[str, ...], float]] = field(default_factory=list)
     suffixes: list[str] = field(default_factory=list)  # histograms only, one per sample
+    state_set: bool = False
 
     def add(self, label_values: tuple[str, ...], value: float, suffix: str = "") -> None:
         self.samples.append((label_values, value))
@@ -91,6 +94,13 @@ def render_header(name: str, kind: Kind, help_text: str, openmetrics: bool) -> s
     if openmetrics and kind == "counter" and name.endswith("_total"):
         family_name = name[: -len("_total")]
     return f"# HELP {family_name} {_escape_help(help_text)}\n# TYPE {family_name} {kind}\n"
+
+
+def selected(name: str, kind: Kind, names: frozenset[str]) -> bool:
+    """Whether a ``name[]`` selection asks for this family: by the name its samples carry
+    (as prometheus_client's ``name[]`` does), or for a counter by its OpenMetrics family
+    name, without ``_total``, too."""
+    return name in names or (kind == "counter" and name.removesuffix("_total") in names)
 
 
 @dataclass(frozen=True, slots=True)

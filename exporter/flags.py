@@ -52,6 +52,7 @@ class Flag:
     default: Any = None  # None: no default (or a switch)
     parse: Callable[[str], Any] | None = str  # None: a switch, taking no value
     choices: tuple[str, ...] = ()
+    repeatable: bool = False  # given more than once, every value counts (a list)
 
     @property
     def dest(self) -> str:
@@ -89,8 +90,21 @@ FLAGS: tuple[Flag, ...] = (
     Flag(
         "--web.listen-address",
         "Where to serve /metrics, the status page and the health endpoints; "
-        '":PORT" is every interface.',
+        '":PORT" is every interface. Repeatable, to serve on several addresses.',
         ":10123",
+        repeatable=True,
+    ),
+    Flag(
+        "--web.systemd-socket",
+        "Serve on the listening sockets systemd passes (socket activation) instead of "
+        "--web.listen-address.",
+        parse=None,
+    ),
+    Flag("--web.telemetry-path", "The path of the metrics.", "/metrics"),
+    Flag(
+        "--web.disable-exporter-metrics",
+        "Leave out the metrics about the exporter process (process_*, python_gc_*).",
+        parse=None,
     ),
     Flag(
         "--web.config.file",
@@ -166,6 +180,7 @@ def _parser() -> argparse.ArgumentParser:
                 dest=flag.dest,
                 type=_one_of(flag.choices) if flag.choices else flag.parse,
                 default=None,
+                action="append" if flag.repeatable else "store",
                 metavar="",
             )
     return parser
@@ -177,7 +192,8 @@ def parse_flags(argv: Sequence[str]) -> tuple[argparse.Namespace, frozenset[str]
     given = frozenset(f.name for f in FLAGS if getattr(args, f.dest) is not None)
     for flag in FLAGS:
         if getattr(args, flag.dest) is None:
-            setattr(args, flag.dest, flag.default if flag.parse is not None else False)
+            default = flag.default if flag.parse is not None else False
+            setattr(args, flag.dest, [default] if flag.repeatable else default)
     if args.help:
         given |= {"--help"}
     return args, given
@@ -195,6 +211,7 @@ def help_text() -> str:
     entries = [("  -h, --help", "Show this help and exit.")]
     for flag in FLAGS:
         value = f"={flag.shown_default}" if flag.parse is not None else ""
+        value += " ..." if flag.repeatable else ""
         text = flag.help
         if flag.choices:
             text += f" One of: [{', '.join(flag.choices)}]"

@@ -16,9 +16,9 @@ from anyio.abc import TaskGroup
 from . import memory
 from .clock import SYSTEM_CLOCK, Clock
 from .config import Config
-from .exposition import pre_render
+from .exposition import MetricFamily, pre_render
 from .ledger import Ledger, RefreshReport
-from .schema import SourceConfig
+from .schema import MetricSelection, SourceConfig
 from .shard import Shard
 from .sources import SOURCE_KINDS, CampaignRow, Source, SourceError
 from .store import ExpositionStore
@@ -80,10 +80,22 @@ def _publish(
 ) -> list[CampaignRow]:
     """Render and publish a source's families; return its status-page rows (worker thread)."""
     entries = ledger.current()
-    store.publish(source.name, pre_render(source.render(entries)))
+    families = exported(source.render(entries), source.config.metrics)
+    store.publish(source.name, pre_render(families))
     rows = [source.row(entry) for entry in entries]
     memory.trim()  # may take milliseconds on a large heap: not on the event loop
     return rows
+
+
+def exported(families: list[MetricFamily], metrics: MetricSelection) -> list[MetricFamily]:
+    """What a source's ``metrics:`` keeps of its families; with sparse state sets, only
+    each campaign's current state (the series of value 1) stays of a state set."""
+    kept = [fam for fam in families if metrics.keeps(fam.name)]
+    if metrics.state_sets == "sparse":
+        for fam in kept:
+            if fam.state_set:
+                fam.samples = [sample for sample in fam.samples if sample[1] == 1.0]
+    return kept
 
 
 async def _refresh(name: str, ledger: Ledger[Any]) -> RefreshReport:

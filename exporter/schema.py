@@ -5,11 +5,12 @@ These only describe the YAML; ``exporter.config`` loads a file through them.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -25,6 +26,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from .secrets import Secret, SecretRef
 
@@ -275,8 +277,31 @@ class RateLimit(Strict):
     burst: int = Field(default=1, ge=1)
 
 
+class MetricSelection(Strict):
+    """Which of a source's metric families are exported (``include`` only these, or all but
+    ``exclude``), and how its state sets are: ``full``, a series for every documented state
+    (0 but for the current one), or ``sparse``, the current state's series alone."""
+
+    include: list[str] | None = Field(default=None, min_length=1)
+    exclude: list[str] = Field(default_factory=list)
+    state_sets: Literal["full", "sparse"] = "full"
+
+    @model_validator(mode="after")
+    def _one_list(self) -> MetricSelection:
+        if self.include is not None and self.exclude:
+            raise ValueError("set only one of include and exclude")
+        return self
+
+    def keeps(self, family: str) -> bool:
+        return family in self.include if self.include is not None else family not in self.exclude
+
+
 class SourceConfig(Strict):
     """What every source has, whatever its type."""
+
+    # Every family a source of this type renders: each type's config names its own, so
+    # that ``metrics`` can refuse a name no source of the type would ever export.
+    metric_families: ClassVar[tuple[str, ...]] = ()
 
     name: Annotated[str, AfterValidator(_source_name)]
     type: str
@@ -290,6 +315,22 @@ class SourceConfig(Strict):
     # About 38x the largest legitimate answer (a report page of 500 campaigns with every
     # stats group is 434 KB): a bound on memory, never on a real page.
     max_response_size: ByteSize = 16 * 1024**2
+    metrics: MetricSelection = Field(default_factory=MetricSelection)
+
+    @model_validator(mode="after")
+    def _known_families(self) -> Self:
+        """One error per unknown name, at its own key (``metrics.exclude[2]``)."""
+        errors: list[InitErrorDetails] = []
+        for key in ("include", "exclude"):
+            for i, name in enumerate(getattr(self.metrics, key) or ()):
+                if name in self.metric_families:
+                    continue
+                problem = unknown_family(name, self.type, self.metric_families)
+                error = PydanticCustomError("value_error", "{problem}", {"problem": problem})
+                errors.append(InitErrorDetails(type=error, loc=("metrics", key, i), input=name))
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
 
     @field_validator("timeout")
     @classmethod
@@ -307,6 +348,20 @@ class SourceConfig(Strict):
         found: list[tuple[str, Path]] = []
         _collect_files(self, "", found)
         return found
+
+
+def unknown_family(name: str, type_name: str, families: tuple[str, ...]) -> str:
+    """The problem with a family name no source of ``type_name`` has, with the names
+    closest to it."""
+    within = [family for family in families if name in family]  # e.g. without its prefix
+    near = list(dict.fromkeys(within + difflib.get_close_matches(name, families, cutoff=0.6)))
+    near = near[:3]
+    hint = (
+        f"did you mean {', '.join(near)}?"
+        if near
+        else "see the README's metric reference for the families"
+    )
+    return f'unknown metric family "{name}" for type {type_name} ({hint})'
 
 
 def _collect_files(model: BaseModel, prefix: str, found: list[tuple[str, Path]]) -> None:

@@ -210,7 +210,7 @@ FAMILIES = (
         SOURCE_POLL_INTERVAL,
         "gauge",
         "How often the source is polled in the background, in seconds.",
-        ("source", "type"),
+        ("source", "source_type"),
         lambda t: [((n, st.type_name), st.poll_interval) for n, st in sorted(t.sources.items())],
     ),
     Family(
@@ -275,7 +275,13 @@ class Telemetry:
     config_reload_ok: bool
     config_reload_ts: float | None
 
-    def __init__(self, shard: Shard | None = None, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self,
+        shard: Shard | None = None,
+        *,
+        process_metrics: bool = True,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.upstream_requests = Counter()
         self.upstream_errors = Counter()
         self.rate_limited = Counter()
@@ -287,6 +293,7 @@ class Telemetry:
         self.started = clock.time()
         self.config_reload_ok = True
         self.config_reload_ts: float | None = None
+        self.process_metrics = process_metrics
         self.config_reload_attempt: float | None = None
         self.config_reload_error: str | None = None
         # Counter snapshots, oldest first; the first is the newest one at least an hour
@@ -413,13 +420,15 @@ class Telemetry:
 
     def families(self) -> list[MetricFamily]:
         """The exporter's own families (the upstream client's latency, pace and throttled
-        series among them), then this process's CPU, memory and descriptors."""
+        series among them), then (unless left out) this process's CPU, memory, descriptors
+        and garbage collector."""
         out = []
         for spec in FAMILIES:
             fam = MetricFamily(spec.name, spec.kind, spec.help, spec.labels)
             fam.samples.extend(spec.samples(self))
             out.append(fam)
-        return out + self.upstream.families() + process_families()
+        out += self.upstream.families()
+        return out + process_families() if self.process_metrics else out
 
 
 def _from_client(metric: Metric) -> MetricFamily | None:

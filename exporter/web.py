@@ -30,6 +30,11 @@ from .webconfig import WebConfigFile
 log = logging.getLogger("campaign_exporter.http")
 
 ReloadFn = Callable[[], Awaitable[str | None]]
+# Where to serve: an address to bind (``host:port``), or a socket already listening
+# (one systemd passed).
+Listener = str | socket.socket
+# Paths of the operational endpoints, which the metrics may not take.
+RESERVED_PATHS = ("/-/healthy", "/-/ready", "/-/reload")
 # The largest piece of a body handed to the socket at once. The event loop copies what the
 # socket does not take into its own buffer; bounded pieces keep that copy small, where one
 # write of the cached body would copy all of it for every client that reads slowly.
@@ -81,6 +86,13 @@ def wants_gzip(accept_encoding: str) -> bool:
     return False
 
 
+def requested_names(request: web.Request) -> frozenset[str] | None:
+    """The families a scrape asks for with ``name[]=...`` (repeated), as prometheus_client
+    reads it; None when it asks for all."""
+    names = request.query.getall("name[]", [])
+    return frozenset(names) if names else None
+
+
 class Handlers:
     def __init__(
         self,
@@ -111,10 +123,11 @@ class Handlers:
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
         openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
         gzip = wants_gzip(request.headers.get("Accept-Encoding", ""))
-        variant = self.store.cached(openmetrics, gzip)
+        names = requested_names(request)
+        variant = self.store.cached(openmetrics, gzip, names)
         if variant is None:
-            variant = await anyio.to_thread.run_sync(self.store.build, openmetrics, gzip)
-        tail = self.store.dynamic(openmetrics)
+            variant = await anyio.to_thread.run_sync(self.store.build, openmetrics, gzip, names)
+        tail = self.store.dynamic(openmetrics, names)
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
         headers = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
         parts = (variant.body, tail)
@@ -207,7 +220,10 @@ def make_app(
     reload: ReloadFn | None = None,
     web_config: WebConfigFile | None = None,
     limits: ServingLimits | None = None,
+    telemetry_path: str = "/metrics",
 ) -> web.Application:
+    """The endpoints; metrics on ``telemetry_path``, which takes the place of the status
+    page when it is ``/`` (as node_exporter's landing page gives way)."""
     limits = limits or ServingLimits()
     conns = Connections(
         limits.header_timeout, limits.idle_timeout, descriptor_cap(limits.max_connections)
@@ -218,13 +234,23 @@ def make_app(
     app[LIMITS] = limits
     if web_config is not None:
         web_config.install(app)  # access control, rate limit and headers, per request
-    app.router.add_get("/", h.landing)
-    app.router.add_get("/metrics", h.metrics)
+    if telemetry_path != "/":
+        app.router.add_get("/", h.landing)
+    app.router.add_get(telemetry_path, h.metrics)
     app.router.add_get("/-/healthy", h.healthy)
     app.router.add_get("/-/ready", h.ready)
     app.router.add_post("/-/reload", h.reload)
     app.router.add_put("/-/reload", h.reload)
     return app
+
+
+def check_telemetry_path(path: str) -> str:
+    """A path for the metrics: absolute, plain, and not an operational endpoint's."""
+    if not path.startswith("/") or any(c in path for c in "?#{}") or not path.isprintable():
+        raise ValueError(f'invalid path "{path}": expected an absolute path such as /metrics')
+    if path in RESERVED_PATHS:
+        raise ValueError(f'"{path}" is taken by the endpoint of that name')
+    return path
 
 
 def parse_listen_address(address: str) -> tuple[str | None, int]:
@@ -238,13 +264,13 @@ def parse_listen_address(address: str) -> tuple[str | None, int]:
 
 async def serve(
     app: web.Application,
-    address: str,
+    listeners: Sequence[Listener],
     ssl_context: object | None = None,
     on_listening: Callable[[list[str]], None] | None = None,
 ) -> None:
-    """Serve until cancelled; then stop within about ``shutdown_grace`` seconds."""
+    """Serve on every listener until cancelled; then stop within about ``shutdown_grace``
+    seconds. ``on_listening`` gets every address served, once all are."""
     conns, limits = app[CONNECTIONS], app[LIMITS]
-    host, port = parse_listen_address(address)
     # aiohttp's own keep-alive timer is only a backstop: the connections' deadlines
     # come first, and they close with abort(), which frees a stalled socket at once.
     keepalive = limits.idle_timeout + limits.header_timeout
@@ -260,7 +286,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     previous_handler = loop.get_exception_handler()
     loop.set_exception_handler(_accept_errors(previous_handler))
-    server: asyncio.Server | None = None
+    servers: list[asyncio.Server] = []
     try:
         # A TLS handshake has the same deadline as a request head (asyncio's default: 60 s).
         tls: dict[str, Any] = (
@@ -268,26 +294,33 @@ async def serve(
             if ssl_context is not None
             else {}
         )
-        try:
-            server = await loop.create_server(
-                conns.wrap(runner.server), host, port, backlog=BACKLOG, reuse_address=True, **tls
-            )
-        except OSError as exc:
-            raise ListenError(address, host, exc) from None
+        factory = conns.wrap(runner.server)
+        for listener in listeners:
+            if isinstance(listener, socket.socket):
+                where: dict[str, Any] = {"sock": listener}
+            else:
+                host, port = parse_listen_address(listener)
+                where = {"host": host, "port": port, "reuse_address": True}
+            try:
+                servers.append(await loop.create_server(factory, backlog=BACKLOG, **where, **tls))
+            except OSError as exc:
+                if isinstance(listener, socket.socket):
+                    raise
+                raise ListenError(listener, host, exc) from None
         if on_listening is not None:
-            on_listening([_format_addr(s.getsockname()) for s in server.sockets])
+            on_listening([_format_addr(s.getsockname()) for srv in servers for s in srv.sockets])
         await conns.enforce()
     finally:
         with anyio.CancelScope(shield=True):
-            await _stop(server, conns, runner, limits.shutdown_grace)
+            await _stop(servers, conns, runner, limits.shutdown_grace)
             loop.set_exception_handler(previous_handler)
 
 
 async def _stop(
-    server: asyncio.Server | None, conns: Connections, runner: web.AppRunner, grace: float
+    servers: list[asyncio.Server], conns: Connections, runner: web.AppRunner, grace: float
 ) -> None:
     """Stop accepting, give requests in flight ``grace`` seconds, then cut everyone off."""
-    if server is not None:
+    for server in servers:
         server.close()
     with anyio.move_on_after(grace):
         while conns.busy_count():

@@ -40,12 +40,20 @@ GREENARROW_STATS: dict[tuple[str, str], tuple[str, str, tuple[str, str] | None]]
     ("click", "unique"): ("greenarrow_campaign_unique_clicks_total", "counter", None),
     ("bounce", "total"): ("greenarrow_campaign_bounces_total", "counter", None),
     ("bounce", "unique"): ("greenarrow_campaign_unique_bounces_total", "counter", None),
-    ("bounce", "hard"): ("greenarrow_campaign_bounces_by_type_total", "counter", ("type", "hard")),
-    ("bounce", "soft"): ("greenarrow_campaign_bounces_by_type_total", "counter", ("type", "soft")),
-    ("bounce", "other"): (
-        "greenarrow_campaign_bounces_by_type_total",
+    ("bounce", "hard"): (
+        "greenarrow_campaign_classified_bounces_total",
         "counter",
-        ("type", "other"),
+        ("class", "hard"),
+    ),
+    ("bounce", "soft"): (
+        "greenarrow_campaign_classified_bounces_total",
+        "counter",
+        ("class", "soft"),
+    ),
+    ("bounce", "other"): (
+        "greenarrow_campaign_classified_bounces_total",
+        "counter",
+        ("class", "other"),
     ),
     ("bounce", "subscribers_updated"): (
         "greenarrow_campaign_bounce_subscribers_updated_total",

@@ -21,7 +21,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,7 +159,7 @@ async def running_exporter(config: Config, **options: Any) -> AsyncIterator[Runn
         addresses.extend(addrs)
         listening.set()
 
-    opts = RunOptions("127.0.0.1:0", on_listening=on_listening, handle_signals=False, **options)
+    opts = RunOptions(("127.0.0.1:0",), on_listening=on_listening, handle_signals=False, **options)
     async with anyio.create_task_group() as tg:
         tg.start_soon(run, config, opts)
         with anyio.fail_after(10):
@@ -179,6 +179,16 @@ async def running_simulator(**settings: Any) -> AsyncIterator[tuple[Simulator, s
         yield sim, url
     finally:
         await runner.cleanup()
+
+
+def exported(truth: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The simulator's Experiture campaigns discovery finds (published) and the API
+    exposes (broadcast)."""
+    return [
+        c
+        for c in truth
+        if c["authoring_status"] == "published" and c["campaign_type"] == "broadcast"
+    ]
 
 
 def experiture_source(sim_url: str, **overrides: Any) -> dict[str, Any]:
@@ -305,6 +315,25 @@ def exporter_process(
             proc.wait(10)
 
 
+# What systemd does for a socket unit's service: the sockets as descriptors 3, 4, ...,
+# LISTEN_FDS their count and LISTEN_PID the service's pid, then exec. (argv: the inherited
+# descriptors, "--", the command.)
+SYSTEMD_LAUNCH = """
+import fcntl, os, sys
+split = sys.argv.index("--")
+fds = [int(fd) for fd in sys.argv[1:split]]
+end = 3 + len(fds)
+moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, end) for fd in fds]  # out of the way first
+for fd in fds:
+    if fd >= end:
+        os.close(fd)
+for target, fd in enumerate(moved, 3):
+    os.dup2(fd, target)
+    os.close(fd)
+os.environ["LISTEN_FDS"] = str(len(fds))
+os.environ["LISTEN_PID"] = str(os.getpid())
+os.execv(sys.argv[split + 1], sys.argv[split + 1 :])
+"""
 _PORT_LINE = re.compile(r"address=\S*:(\d+)|localhost:(\d+)/metrics|\"address\": \"\S*:(\d+)\"")
 
 
@@ -325,15 +354,24 @@ class ExporterProcess:
     """
 
     def __init__(
-        self, *args: str, env: Mapping[str, str] | None = None, open_files: int | None = None
+        self,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        open_files: int | None = None,
+        systemd_sockets: Sequence[socket.socket] = (),
     ) -> None:
         def limit_open_files() -> None:
             if open_files is not None:
                 hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
                 resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, hard))
 
+        command = [COMMAND, "--web.listen-address=127.0.0.1:0", *args]
+        fds = [sock.fileno() for sock in systemd_sockets]
+        if fds:  # started as systemd starts a socket-activated service
+            command = [sys.executable, "-c", SYSTEMD_LAUNCH, *map(str, fds), "--", *command]
         self.proc = subprocess.Popen(
-            [COMMAND, "--web.listen-address=127.0.0.1:0", *args],
+            command,
+            pass_fds=fds,
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,

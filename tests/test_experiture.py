@@ -13,7 +13,14 @@ from exporter.simulator.faults import Fault
 
 from .expected import EXPERITURE_STAGES as STAGES
 from .expected import EXPERITURE_STATES as STATES
-from .helpers import Samples, config_of, experiture_source, running_exporter, running_simulator
+from .helpers import (
+    Samples,
+    config_of,
+    experiture_source,
+    exported,
+    running_exporter,
+    running_simulator,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -24,15 +31,6 @@ def deadline(c: dict[str, Any]) -> float:
         return float(c["send_at"])
     day = date.fromisoformat(c["batch_date"]) + timedelta(days=1)
     return datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(c["timezone"])).timestamp()
-
-
-def exported(truth: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The campaigns discovery finds (published) and the API exposes (broadcast)."""
-    return [
-        c
-        for c in truth
-        if c["authoring_status"] == "published" and c["campaign_type"] == "broadcast"
-    ]
 
 
 async def test_every_broadcast_campaign_matches_the_simulator_after_one_refresh() -> None:

@@ -19,19 +19,12 @@ from .helpers import (
     Samples,
     config_of,
     experiture_source,
+    exported,
     ga_source,
     running_exporter,
     running_simulator,
 )
 from .hostile_yaml import billion_laughs, deep_nesting
-
-
-def exported(truth: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        c
-        for c in truth
-        if c["authoring_status"] == "published" and c["campaign_type"] == "broadcast"
-    ]
 
 
 @pytest.mark.anyio

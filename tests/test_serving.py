@@ -257,7 +257,7 @@ async def serving(limits: ServingLimits, body_size: int = 0) -> AsyncIterator[Ad
 
     app = make_app(store, telemetry, limits=limits)
     async with anyio.create_task_group() as tg:
-        tg.start_soon(serve, app, "127.0.0.1:0", None, on_listening)
+        tg.start_soon(serve, app, ("127.0.0.1:0",), None, on_listening)
         with anyio.fail_after(10):
             await listening.wait()
         host, port = addresses[0].rsplit(":", 1)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+from collections.abc import AsyncIterator
 
 import aiohttp
 import anyio
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_families
 
+from exporter.exposition import MetricFamily, pre_render
 from exporter.simulator.faults import Fault
+from exporter.store import ExpositionStore
+from exporter.telemetry import Telemetry
+from exporter.web import make_app, serve
 
 from .helpers import (
     Samples,
@@ -130,3 +136,138 @@ async def test_reload_without_a_config_file_is_refused() -> None:
         async with running_exporter(config_of(experiture_source(url))) as exp:
             async with exp.http.post(f"{exp.url}/-/reload") as resp:
                 assert resp.status == 405
+
+
+def demo_families(source: str, campaigns: dict[str, tuple[str, float]]) -> list[MetricFamily]:
+    """Three families of one source, for campaigns of id -> (state, sends)."""
+    state = MetricFamily(
+        "demo_campaign_state", "gauge", "State.", ("source", "campaign_id", "state")
+    )
+    sends = MetricFamily(
+        "demo_campaign_sends_total", "counter", "Sends.", ("source", "campaign_id")
+    )
+    info = MetricFamily("demo_campaign_info", "gauge", "Info.", ("source", "campaign_id"))
+    for cid, (current, sent) in campaigns.items():
+        state.add((source, cid, current), 1.0)
+        sends.add((source, cid), sent)
+        info.add((source, cid), 1.0)
+    return [state, sends, info]
+
+
+@contextlib.asynccontextmanager
+async def serving_store(store: ExpositionStore) -> AsyncIterator[str]:
+    """The HTTP server alone on a loopback port, serving ``store``; yields its URL."""
+    addresses: list[str] = []
+    listening = anyio.Event()
+
+    def on_listening(addrs: list[str]) -> None:
+        addresses.extend(addrs)
+        listening.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(serve, make_app(store, store.telemetry), ("127.0.0.1:0",), None, on_listening)
+        with anyio.fail_after(10):
+            await listening.wait()
+        yield f"http://{addresses[0]}"
+        tg.cancel_scope.cancel()
+
+
+SELECTION = (
+    "name[]=demo_campaign_state&name[]=demo_campaign_sends_total"
+    "&name[]=campaign_exporter_shard_info&name[]=no_such_family"
+)
+SELECTED_TEXT = """\
+# HELP demo_campaign_state State.
+# TYPE demo_campaign_state gauge
+demo_campaign_state{source="a",campaign_id="1",state="running"} 1
+demo_campaign_state{source="b",campaign_id="7",state="failed"} 1
+# HELP demo_campaign_sends_total Sends.
+# TYPE demo_campaign_sends_total counter
+demo_campaign_sends_total{source="a",campaign_id="1"} 5
+demo_campaign_sends_total{source="b",campaign_id="7"} 2
+# HELP campaign_exporter_shard_info The share of campaigns this replica polls \
+(--shard of --total-shards); value 1.
+# TYPE campaign_exporter_shard_info gauge
+campaign_exporter_shard_info{shard="0",total_shards="1"} 1
+"""
+
+
+async def test_name_selection_serves_only_those_families_in_every_format() -> None:
+    store = ExpositionStore(Telemetry())
+    store.publish("a", pre_render(demo_families("a", {"1": ("running", 5)})))
+    store.publish("b", pre_render(demo_families("b", {"7": ("failed", 2)})))
+    async with serving_store(store) as url, aiohttp.ClientSession(auto_decompress=False) as http:
+        plain = {"Accept-Encoding": "identity"}
+        async with http.get(f"{url}/metrics?{SELECTION}", headers=plain) as resp:
+            assert await resp.text() == SELECTED_TEXT
+        gzipped = {"Accept-Encoding": "gzip"}
+        async with http.get(f"{url}/metrics?{SELECTION}", headers=gzipped) as resp:
+            assert resp.headers["Content-Encoding"] == "gzip"
+            assert gzip.decompress(await resp.read()).decode() == SELECTED_TEXT
+        # a counter is also found by its OpenMetrics family name, without _total
+        openmetrics = {**plain, "Accept": "application/openmetrics-text; version=1.0.0"}
+        query = "name[]=demo_campaign_sends&name[]=campaign_exporter_config_last_reload_successful"
+        async with http.get(f"{url}/metrics?{query}", headers=openmetrics) as resp:
+            assert await resp.text() == (
+                "# HELP demo_campaign_sends Sends.\n"
+                "# TYPE demo_campaign_sends counter\n"
+                'demo_campaign_sends_total{source="a",campaign_id="1"} 5\n'
+                'demo_campaign_sends_total{source="b",campaign_id="7"} 2\n'
+                "# HELP campaign_exporter_config_last_reload_successful "
+                "1 when the last config (re)load succeeded.\n"
+                "# TYPE campaign_exporter_config_last_reload_successful gauge\n"
+                "campaign_exporter_config_last_reload_successful 1\n"
+                "# EOF\n"
+            )
+        async with http.get(f"{url}/metrics?name[]=no_such_family", headers=plain) as resp:
+            assert resp.status == 200 and await resp.read() == b""
+
+
+async def test_a_selection_is_cached_until_the_next_publish() -> None:
+    store = ExpositionStore(Telemetry())
+    store.publish("a", pre_render(demo_families("a", {"1": ("running", 5)})))
+    names = frozenset({"demo_campaign_sends_total"})
+    async with serving_store(store) as url, aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/metrics?name[]=demo_campaign_sends_total") as resp:
+            assert 'campaign_id="1"} 5\n' in await resp.text()
+        assert store.cached(False, False, names) is not None
+        store.publish("a", pre_render(demo_families("a", {"1": ("running", 9)})))
+        assert store.cached(False, False, names) is None
+        async with http.get(f"{url}/metrics?name[]=demo_campaign_sends_total") as resp:
+            assert 'campaign_id="1"} 9\n' in await resp.text()
+
+
+async def test_cached_selections_are_bounded_oldest_first() -> None:
+    """A client asking for ever new selections cannot grow the cache without end."""
+    store = ExpositionStore(Telemetry())
+    store.publish("a", pre_render(demo_families("a", {"1": ("running", 5)})))
+    selections = [frozenset({"demo_campaign_info", f"other_{i}"}) for i in range(20)]
+    async with serving_store(store) as url, aiohttp.ClientSession() as http:
+        for names in selections:
+            query = "&".join(f"name[]={n}" for n in sorted(names))
+            async with http.get(f"{url}/metrics?{query}") as resp:
+                assert resp.status == 200
+    cached = [store.cached(False, False, names) is not None for names in selections]
+    assert cached == [False] * 4 + [True] * 16
+    assert store.cached(False, False) is not None  # the whole body stays
+
+
+def test_cached_selections_together_stay_within_the_size_of_the_whole_body() -> None:
+    """Two selections of half the body each fit; one of the whole body pushes both out."""
+    store = ExpositionStore(Telemetry())
+    halves = []
+    for name in ("demo_left", "demo_right"):
+        fam = MetricFamily(name, "gauge", "Filler.", ("series",))
+        for i in range(40_000):  # about 1.3 MB each: the budget is the 2.6 MB body
+            fam.add((f"{i:020d}",), float(i))
+        halves.append(fam)
+    store.publish("a", pre_render(halves))
+    left, right = frozenset({"demo_left"}), frozenset({"demo_right"})
+    both = left | right
+    for names in (left, right):
+        store.build(False, False, names)
+    assert store.cached(False, False, left) and store.cached(False, False, right)
+    store.build(False, False, both)
+    assert store.cached(False, False, both) is not None
+    assert store.cached(False, False, left) is None
+    assert store.cached(False, False, right) is None

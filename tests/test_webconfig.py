@@ -386,7 +386,7 @@ async def secured_exporter(web_config_path: Path) -> AsyncIterator[str]:
 
     async with running_simulator(experiture_campaigns=10) as (_sim, url):
         options = RunOptions(
-            "127.0.0.1:0",
+            ("127.0.0.1:0",),
             on_listening=on_listening,
             handle_signals=False,
             web_config=load_web_config(web_config_path),

@@ -126,6 +126,11 @@ class SourceKind(Generic[C]):
     # error codes of a 409 that means "this campaign's type is not exposed"
     unsupported_codes: frozenset[str] = frozenset()
 
+    @property
+    def metric_families(self) -> tuple[str, ...]:
+        """Every family a source of this kind renders, as its config schema names them."""
+        return self.config_model.metric_families
+
     def client(self, config: C, telemetry: Telemetry, **options: Any) -> UpstreamClient:
         """The HTTP client for one source of this kind, reading its API's envelopes."""
         settings: dict[str, Any] = {

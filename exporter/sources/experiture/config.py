@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
 from ...schema import Authorization, HttpUrl, OAuth2, PositiveDuration, SourceConfig, Strict
+from .metrics import FAMILY_NAMES
 
 CHANNELS = ("email", "sms", "push", "direct_mail")
 
@@ -42,6 +43,7 @@ class Polling(Strict):
 
 
 class ExperitureConfig(SourceConfig):
+    metric_families: ClassVar[tuple[str, ...]] = FAMILY_NAMES
     type: Literal["experiture"]
     base_url: HttpUrl = "https://api.experiture.ai/public/v1"
     authorization: Authorization | None = None

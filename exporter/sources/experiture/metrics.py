@@ -46,6 +46,8 @@ UPDATED = "experiture_campaign_last_updated_timestamp_seconds"
 PROGRESS = "experiture_campaign_pipeline_last_progress_timestamp_seconds"
 CAMPAIGNS = "experiture_campaigns"
 ANALYTICS = "experiture_analytics_scope_granted"
+# 1 for the current value, 0 for each other documented one: sparse drops the zeros
+STATE_SETS = frozenset({EXECUTION_STATE, REACH_STATUS, PREFLIGHT})
 
 
 def _families() -> dict[str, MetricFamily]:
@@ -151,7 +153,13 @@ def _families() -> dict[str, MetricFamily]:
             "pipeline counts come from /status.",
         ),
     ]
-    return {name: MetricFamily(name, "gauge", text, labels) for name, labels, text in specs}
+    return {
+        name: MetricFamily(name, "gauge", text, labels, state_set=name in STATE_SETS)
+        for name, labels, text in specs
+    }
+
+
+FAMILY_NAMES = tuple(_families())  # every family a source of this type renders
 
 
 def render_families(

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from ...schema import Authorization, BasicAuth, PositiveDuration, SourceConfig
+from .metrics import FAMILY_NAMES
 
 # The API's own path, which the source adds to base_url: given twice, every request 404s.
 _API_PATH = re.compile(r"/ga(?:/api(?:/v\d+(?:/system_campaigns)?)?)?$")
 
 
 class GreenArrowConfig(SourceConfig):
+    metric_families: ClassVar[tuple[str, ...]] = FAMILY_NAMES
     type: Literal["greenarrow"]
     basic_auth: BasicAuth | None = None
     authorization: Authorization | None = None

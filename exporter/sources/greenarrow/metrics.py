@@ -124,22 +124,22 @@ STAT_METRICS: dict[tuple[str, str], tuple[str, Kind, str, tuple[str, str] | None
         None,
     ),
     ("bounce", "hard"): (
-        "greenarrow_campaign_bounces_by_type_total",
+        "greenarrow_campaign_classified_bounces_total",
         "counter",
-        "Bounces by type (hard, soft, other).",
-        ("type", "hard"),
+        "Bounces by class (hard, soft, other).",
+        ("class", "hard"),
     ),
     ("bounce", "soft"): (
-        "greenarrow_campaign_bounces_by_type_total",
+        "greenarrow_campaign_classified_bounces_total",
         "counter",
         "",
-        ("type", "soft"),
+        ("class", "soft"),
     ),
     ("bounce", "other"): (
-        "greenarrow_campaign_bounces_by_type_total",
+        "greenarrow_campaign_classified_bounces_total",
         "counter",
         "",
-        ("type", "other"),
+        ("class", "other"),
     ),
     ("bounce", "subscribers_updated"): (
         "greenarrow_campaign_bounce_subscribers_updated_total",
@@ -195,6 +195,7 @@ def _families() -> dict[str, MetricFamily]:
             "(sending, finished, failed, cancelled); an undocumented value gets its own "
             "series." + POLLED,
             (*ID, "state"),
+            state_set=True,
         ),
         PAUSED: MetricFamily(PAUSED, "gauge", "1 when the campaign is paused." + POLLED, ID),
         INFO: MetricFamily(
@@ -244,6 +245,9 @@ def _families() -> dict[str, MetricFamily]:
             labels = (*ID, extra[0]) if extra else ID
             fams[name] = MetricFamily(name, kind, help_text + POLLED, labels)
     return fams
+
+
+FAMILY_NAMES = tuple(_families())  # every family a source of this type renders
 
 
 def render_families(
