@@ -33,6 +33,7 @@ SOURCE_REFRESH_DURATION = "campaign_exporter_source_refresh_duration_seconds"
 SOURCE_POLL_INTERVAL = "campaign_exporter_source_poll_interval_seconds"
 SOURCE_REFRESHES = "campaign_exporter_source_refreshes_total"
 SOURCE_CAMPAIGNS = "campaign_exporter_source_campaigns"
+SOURCE_UNREFRESHED = "campaign_exporter_source_campaigns_unrefreshed"
 SOURCE_FAILURES = "campaign_exporter_source_consecutive_failures"
 BUILD_INFO = "campaign_exporter_build_info"
 SHARD_INFO = "campaign_exporter_shard_info"
@@ -67,8 +68,11 @@ class SourceStatus:
     last_error: str | None = None
     consecutive_failures: int = 0
     campaigns: int = 0
+    unrefreshed: int = 0  # campaigns whose read failed in the last refresh
     rows: Sequence[Any] = ()  # sources.CampaignRow, for the status page
-    refreshes: dict[str, int] = field(default_factory=lambda: {"success": 0, "failure": 0})
+    refreshes: dict[str, int] = field(
+        default_factory=lambda: {"success": 0, "partial": 0, "failure": 0}
+    )
 
 
 Samples = Callable[["Telemetry"], list[tuple[tuple[str, ...], float]]]
@@ -216,7 +220,8 @@ FAMILIES = (
     Family(
         SOURCE_REFRESHES,
         "counter",
-        "Refreshes of the source, by result (success or failure).",
+        "Refreshes of the source, by result: success, partial (some campaigns could not be "
+        "read and keep their last values) or failure.",
         ("source", "result"),
         lambda t: [
             ((n, result), float(count))
@@ -230,6 +235,15 @@ FAMILIES = (
         "Campaigns of the source currently exported.",
         ("source",),
         _per_source(lambda st: st.campaigns),
+    ),
+    Family(
+        SOURCE_UNREFRESHED,
+        "gauge",
+        "Campaigns of the source whose read failed in its last refresh (a 5xx, a timeout, "
+        "a 429 past the pace...); they keep their last values, as old as their "
+        "*_last_updated_timestamp_seconds says. Above 0, the refresh counts as partial.",
+        ("source",),
+        _per_source(lambda st: st.unrefreshed),
     ),
     Family(
         SOURCE_FAILURES,
@@ -355,10 +369,14 @@ class Telemetry:
         status.last_attempt = started
         status.last_duration = duration
         status.campaigns = report.campaigns
+        status.unrefreshed = report.failed
         status.rows = rows
         ok = error is None
         status.up = ok
-        status.refreshes["success" if ok else "failure"] += 1
+        # Campaigns left with older values make a refresh partial: the source is up, but
+        # not everything on /metrics is as fresh as the refresh.
+        result = "failure" if not ok else "partial" if report.failed else "success"
+        status.refreshes[result] += 1
         status.consecutive_failures = 0 if ok else status.consecutive_failures + 1
         # Ready after the first refresh ends, even a failed one: an exporter that stays
         # unready drops out of service discovery, and with it the source_up 0 alert.

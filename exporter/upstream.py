@@ -200,18 +200,18 @@ def _parse_json(raw: bytes | bytearray) -> tuple[Any, bool]:
         return None, False
 
 
-def _classify(status: int, code: str | None, unsupported: frozenset[str]) -> str:
+def _classify(status: int, code: str | None, unsupported: frozenset[str]) -> ErrorReason:
     if status in (401, 403):
-        return "auth"
+        return ErrorReason.AUTH
     if status == 404:
-        return "not_found"
+        return ErrorReason.NOT_FOUND
     if status == 409 and code in unsupported:
-        return "unsupported"
+        return ErrorReason.UNSUPPORTED
     if status == 429:
-        return "rate_limited"
+        return ErrorReason.RATE_LIMITED
     if status >= 500:
-        return "http_5xx"
-    return "http_4xx"
+        return ErrorReason.HTTP_5XX
+    return ErrorReason.HTTP_4XX
 
 
 async def _parse(raw: bytes | bytearray) -> tuple[Any, bool]:
@@ -232,13 +232,17 @@ def _content_length(headers: Mapping[str, str]) -> int:
         return 0
 
 
-def _transport_reason(exc: httpx2.HTTPError) -> str:
+def _transport_reason(exc: httpx2.HTTPError) -> ErrorReason:
     """``timeout`` or ``connect``. httpx-aiohttp maps every dropped aiohttp connection to
     ``ConnectTimeout``; the aiohttp error it chains tells which it was."""
     cause = exc.__cause__
     if isinstance(cause, aiohttp.ClientError):
-        return "timeout" if isinstance(cause, aiohttp.ServerTimeoutError) else "connect"
-    return "timeout" if isinstance(exc, httpx2.TimeoutException) else "connect"
+        return (
+            ErrorReason.TIMEOUT
+            if isinstance(cause, aiohttp.ServerTimeoutError)
+            else ErrorReason.CONNECT
+        )
+    return ErrorReason.TIMEOUT if isinstance(exc, httpx2.TimeoutException) else ErrorReason.CONNECT
 
 
 def _exception_name(exc: Exception) -> str:
@@ -259,7 +263,9 @@ def default_transport(concurrency: int) -> httpx2.AsyncBaseTransport:
     return AiohttpTransport(client=session)
 
 
-RETRYABLE = frozenset({"timeout", "connect", "http_5xx", "rate_limited"})
+RETRYABLE = frozenset(
+    {ErrorReason.TIMEOUT, ErrorReason.CONNECT, ErrorReason.HTTP_5XX, ErrorReason.RATE_LIMITED}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,7 +369,7 @@ class UpstreamClient:
         cid = self._correlation_id(answer.headers, body)
         if not parsed:
             raise self._fail(
-                "malformed",
+                ErrorReason.MALFORMED,
                 endpoint,
                 "response is not JSON",
                 status=answer.status,
@@ -394,7 +400,7 @@ class UpstreamClient:
                 answer = await self._once(request, endpoint, secrets)
             except UpstreamError as exc:
                 now = self.clock.monotonic()
-                if exc.reason == "rate_limited":
+                if exc.reason == ErrorReason.RATE_LIMITED:
                     pace.limited(now, epoch, exc.retry_after)
                     limited += 1
                     if limited < self.max_rate_limited:
@@ -423,7 +429,7 @@ class UpstreamClient:
             self.gave_up += 1
             self.telemetry.upstream.turned_away(self.source, endpoint_class)
             raise self._fail(
-                "rate_limited",
+                ErrorReason.RATE_LIMITED,
                 endpoint,
                 f"not sent: {pace.waiting} calls already wait for the {endpoint_class!r} "
                 f"class's pace of {pace.rate:.3g} requests/s",
@@ -467,7 +473,7 @@ class UpstreamClient:
                 nxt = None
             if nxt is None or _origin(target.url) != _origin(nxt) or hops >= MAX_REDIRECTS:
                 raise self._fail(
-                    "redirect",
+                    ErrorReason.REDIRECT,
                     endpoint,
                     f"HTTP {status} redirect to another origin, or too many, not followed",
                     status=status,
@@ -496,7 +502,7 @@ class UpstreamClient:
         cid = cid or _first_header(headers, self.correlation_headers)
         reason = _classify(status, code, self.unsupported_codes)
         retry_after = _retry_after(headers) if status == 429 else None
-        if reason == "rate_limited":
+        if reason == ErrorReason.RATE_LIMITED:
             self.telemetry.record_rate_limited(self.source)
         detail = f"HTTP {status}" + (f" {code}" if code else "")
         detail += f": {message}" if message else ""
@@ -528,22 +534,24 @@ class UpstreamClient:
                     await resp.aclose()
         except TimeoutError:
             self._count(endpoint, "error")
-            raise self._fail("timeout", endpoint, f"no answer within {self.timeout:g}s") from None
+            raise self._fail(
+                ErrorReason.TIMEOUT, endpoint, f"no answer within {self.timeout:g}s"
+            ) from None
         except httpx2.HTTPError as exc:
             self._count(endpoint, "error")
             reason = _transport_reason(exc)
-            detail = f"no answer within {self.timeout:g}s" if reason == "timeout" else ""
+            detail = f"no answer within {self.timeout:g}s" if reason == ErrorReason.TIMEOUT else ""
             raise self._fail(reason, endpoint, detail or _exception_name(exc)) from None
         except BodyTooLarge:
             raise self._fail(
-                "too_large",
+                ErrorReason.TOO_LARGE,
                 endpoint,
                 f"HTTP {status} body larger than {self.max_response_size} bytes, not read",
                 status=status,
             ) from None
         except (ValueError, zlib.error) as exc:
             raise self._fail(
-                "malformed", endpoint, f"body cannot be decoded: {type(exc).__name__}"
+                ErrorReason.MALFORMED, endpoint, f"body cannot be decoded: {type(exc).__name__}"
             ) from None
         finally:
             elapsed = self.clock.monotonic() - started
@@ -576,8 +584,10 @@ class UpstreamClient:
     def _count(self, endpoint: str, code: str) -> None:
         self.telemetry.record_request(self.source, endpoint, code)
 
-    def _fail(self, reason: str, endpoint: str, detail: str, **fields: Any) -> UpstreamError:
-        self.telemetry.record_error(self.source, ErrorReason(reason))
+    def _fail(
+        self, reason: ErrorReason, endpoint: str, detail: str, **fields: Any
+    ) -> UpstreamError:
+        self.telemetry.record_error(self.source, reason)
         return UpstreamError(reason, endpoint, detail, **fields)
 
 

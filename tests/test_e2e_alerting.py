@@ -41,11 +41,7 @@ BOARD_VALUES = {
     "datasource": "",
 }
 # Dashboard panels whose query may rightly return nothing here, with the reason.
-MAY_BE_EMPTY: dict[str, str] = {
-    "Campaigns / GreenArrow deliverability / Bounces by class": (
-        "renamed in the exporter by the parallel naming change"
-    ),
-}
+MAY_BE_EMPTY: dict[str, str] = {}
 
 
 def get_json(url: str) -> Any:

@@ -157,7 +157,7 @@ async def test_one_success_resets_the_streak_and_the_delay() -> None:
     delays, telemetry, streaks = await run_loop([False, False, False, True, False])
     assert streaks == [1, 2, 3, 0, 1]
     assert delays == [30, 60, 120, 30, 30]
-    assert telemetry.sources["prod"].refreshes == {"success": 1, "failure": 4}
+    assert telemetry.sources["prod"].refreshes == {"success": 1, "partial": 0, "failure": 4}
 
 
 def test_the_failure_streak_is_telemetrys_to_keep() -> None:
@@ -226,3 +226,24 @@ def test_nulled_fields_and_stats_groups_keep_their_last_good_values() -> None:
     assert merged.name == "Spring" and merged.organization == "Org"
     assert merged.stats == {"sent": {"total": 12}, "open": {"total": 4}}
     assert merged.started_after == NOW - HOUR
+
+
+def test_a_refresh_with_campaigns_left_unread_is_partial_and_says_how_many() -> None:
+    telemetry = Telemetry()
+    telemetry.register("s", "experiture", 30)
+    telemetry.record_refresh(
+        "s", RefreshReport(polled=10, failed=3), started=0, duration=0, error=None, rows=()
+    )
+    status = telemetry.sources["s"]
+    assert status.refreshes == {"success": 0, "partial": 1, "failure": 0}
+    assert status.up and status.consecutive_failures == 0
+    [(_, unread)] = next(
+        f
+        for f in telemetry.families()
+        if f.name == "campaign_exporter_source_campaigns_unrefreshed"
+    ).samples
+    assert unread == 3
+    telemetry.record_refresh(
+        "s", RefreshReport(polled=10), started=0, duration=0, error=None, rows=()
+    )
+    assert status.refreshes["success"] == 1 and status.unrefreshed == 0
