@@ -3,13 +3,19 @@
 #   docker run -p 10123:10123 -v $PWD/campaign-exporter.yml:/etc/campaign-exporter/config.yml:ro \
 #     campaign-exporter
 # The config is read from /etc/campaign-exporter/config.yml; mount secrets as files and
-# point the config's *_file keys at them.
+# point the config's *_file keys at them. For `--version` to name what was built:
+#   docker build --build-arg REVISION="$(git rev-parse HEAD)" \
+#     --build-arg BUILD_DATE="$(date -u +%Y-%m-%dT%H:%M:%SZ)" -t campaign-exporter .
 
 FROM python:3.11-slim-bookworm AS build
+ARG REVISION=unknown
+ARG BUILD_DATE=unknown
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY exporter ./exporter
-RUN python -m venv /opt/venv \
+RUN printf '{"revision": "%s", "build_date": "%s"}\n' "$REVISION" "$BUILD_DATE" \
+      > exporter/build_info.json \
+ && python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check /src
 
 FROM python:3.11-slim-bookworm
@@ -23,7 +29,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     MALLOC_ARENA_MAX=2
 USER 10001:10001
 EXPOSE 10123
+# --healthcheck follows the listen address and TLS of the container's own flags.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:10123/-/healthy', timeout=4)"]
+  CMD ["campaign-exporter", "--healthcheck"]
 ENTRYPOINT ["campaign-exporter"]
 CMD ["--config.file=/etc/campaign-exporter/config.yml"]

@@ -37,7 +37,9 @@ def up(port: int) -> bool:
 
 
 def source(sim_url: str, adaptive: bool, interval: str) -> dict[str, Any]:
-    return experiture_source(sim_url, poll_interval=interval, polling={"adaptive": adaptive})
+    return experiture_source(
+        sim_url, poll_interval=interval, timeout=interval, polling={"adaptive": adaptive}
+    )
 
 
 def by_endpoint(stats: dict[str, Any]) -> dict[str, int]:

@@ -50,8 +50,8 @@ class Reloader:
             try:
                 config = await anyio.to_thread.run_sync(load_config, self.path)
             except ConfigError as exc:
-                self.telemetry.record_reload(False, time.time())
                 problems = "; ".join(exc.lines)
+                self.telemetry.record_reload(False, time.time(), problems)
                 log.error(
                     "config reload failed, keeping the running config",
                     extra={"kv": {"file": str(self.path), "err": problems}},
@@ -76,13 +76,20 @@ async def _signals(tg: TaskGroup, reloader: Reloader | None) -> None:
 
 
 async def run(config: Config, options: RunOptions) -> None:
-    """Poll and serve until SIGTERM or SIGINT."""
+    """Listen, then poll and serve until SIGTERM or SIGINT. An address that cannot be
+    served fails before any upstream is asked anything."""
     telemetry = Telemetry(options.shard, process_metrics=options.process_metrics)
     telemetry.record_reload(True, time.time())
     store = ExpositionStore(telemetry)
+    listening = anyio.Event()
+
+    def on_listening(addresses: list[str]) -> None:
+        if options.on_listening is not None:
+            options.on_listening(addresses)
+        listening.set()
+
     async with anyio.create_task_group() as tg:
         fleet = Fleet(store, telemetry, tg, options.shard)
-        await fleet.apply(config)
         reloader = Reloader(options.config_file, fleet, telemetry) if options.config_file else None
         app = make_app(
             store,
@@ -93,6 +100,8 @@ async def run(config: Config, options: RunOptions) -> None:
             options.telemetry_path,
         )
         ctx = options.web_config.ssl_context() if options.web_config else None
-        tg.start_soon(serve, app, options.listeners, ctx, options.on_listening)
+        tg.start_soon(serve, app, options.listeners, ctx, on_listening)
+        await listening.wait()
+        await fleet.apply(config)
         if options.handle_signals:
             tg.start_soon(_signals, tg, reloader)

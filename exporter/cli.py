@@ -1,4 +1,5 @@
-"""The ``campaign-exporter`` command: Prometheus-style flags, config check, demo."""
+"""The ``campaign-exporter`` command: Prometheus-style flags, config check, demo,
+health check."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import dataclasses
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -14,124 +15,33 @@ import anyio
 from . import __version__, memory
 from .activation import systemd_sockets
 from .app import RunOptions, run
+from .build import build_info
 from .config import ConfigError, load_config, render_config
-from .logs import LEVELS, setup_logging
+from .flags import PROG, UsageError, help_text, parse_flags
+from .healthcheck import main_process_args, probe
+from .logs import setup_logging
 from .shard import Shard
-from .web import Listener, ServingLimits, check_telemetry_path, parse_listen_address
+from .web import Listener, ListenError, ServingLimits, check_telemetry_path, parse_listen_address
 from .webconfig import load_web_config
 
 log = logging.getLogger("campaign_exporter")
-PROG = "campaign-exporter"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description="Prometheus exporter for marketing-campaign sends.",
-    )
-    p.add_argument(
-        "--config.file",
-        dest="config_file",
-        type=Path,
-        default=Path("campaign-exporter.yml"),
-        help="config file (YAML)",
-    )
-    p.add_argument(
-        "--config.check",
-        dest="config_check",
-        action="store_true",
-        help="validate the config file (and --web.config.file) and exit",
-    )
-    p.add_argument(
-        "--config.print",
-        dest="config_print",
-        action="store_true",
-        help="print the loaded config (secrets hidden) and exit",
-    )
-    p.add_argument(
-        "--web.listen-address",
-        dest="listen_address",
-        action="append",
-        default=None,
-        help="address to serve /metrics on (default :10123)",
-    )
-    p.add_argument(
-        "--web.systemd-socket",
-        dest="systemd_socket",
-        action="store_true",
-        help="serve on the listening sockets systemd passes (socket activation) "
-        "instead of --web.listen-address",
-    )
-    p.add_argument(
-        "--web.telemetry-path",
-        dest="telemetry_path",
-        default="/metrics",
-        help="path under which to expose metrics (default /metrics)",
-    )
-    p.add_argument(
-        "--web.disable-exporter-metrics",
-        dest="disable_exporter_metrics",
-        action="store_true",
-        help="leave out the metrics about the exporter process (process_*, python_gc_*)",
-    )
-    p.add_argument(
-        "--web.config.file",
-        dest="web_config_file",
-        type=Path,
-        default=None,
-        help="TLS, basic auth and headers (exporter-toolkit web config format)",
-    )
-    p.add_argument(
-        "--web.max-requests",
-        dest="max_requests",
-        type=int,
-        default=40,
-        help="most /metrics requests served at once; more get 503 (0 = no limit, default 40)",
-    )
-    p.add_argument(
-        "--web.max-connections",
-        dest="max_connections",
-        type=int,
-        default=512,
-        help="most open HTTP connections; past it the oldest idle one is closed "
-        "(0 = no limit; at most half the open-files limit; default 512)",
-    )
-    p.add_argument("--log.level", dest="log_level", choices=list(LEVELS), default="info")
-    p.add_argument("--log.format", dest="log_format", choices=["logfmt", "json"], default="logfmt")
-    p.add_argument(
-        "--shard",
-        type=int,
-        default=0,
-        help="this replica's share of the campaigns, 0 to --total-shards - 1",
-    )
-    p.add_argument(
-        "--total-shards",
-        dest="total_shards",
-        type=int,
-        default=1,
-        help="how many replicas split the campaigns between them (default 1)",
-    )
-    p.add_argument(
-        "--demo",
-        action="store_true",
-        help="run against the built-in simulator of both APIs; no account needed",
-    )
-    p.add_argument(
-        "--demo.campaigns",
-        dest="demo_campaigns",
-        type=int,
-        default=300,
-        help="simulated campaigns per API in --demo (default 300)",
-    )
-    p.add_argument(
-        "--demo.speed",
-        dest="demo_speed",
-        type=float,
-        default=60.0,
-        help="how much faster than real time the demo's campaigns move (default 60)",
-    )
-    p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    return p
+# What --demo runs without: it has its own simulator, config and single replica.
+NOT_WITH_DEMO = (
+    "--config.file",
+    "--config.check",
+    "--config.print",
+    "--web.config.file",
+    "--shard",
+    "--total-shards",
+    "--healthcheck",
+)
+ONLY_WITH_DEMO = ("--demo.campaigns", "--demo.speed")
+FILE_NOT_FOUND = "file not found"
+FIRST_RUN = (
+    "no --config.file given; --demo runs the exporter against its built-in simulator, "
+    "--help lists the flags"
+)
+HEALTHCHECK_FLAGS = frozenset({"--web.listen-address", "--web.config.file"})
 
 
 def _fail(message: str) -> int:
@@ -148,47 +58,39 @@ def _config_error(path: Path, exc: ConfigError) -> int:
     return 1
 
 
-def _announce(addresses: list[str]) -> None:
-    for address in addresses:
-        log.info("listening", extra={"kv": {"address": address}})
+def _announcer(sources: int | None) -> Callable[[list[str]], None]:
+    def announce(addresses: list[str]) -> None:
+        for address in addresses:
+            kv = {"address": address, "version": __version__, "sources": sources}
+            log.info("listening", extra={"kv": kv})
 
-
-def _web_options(args: argparse.Namespace, limits: ServingLimits) -> RunOptions:
-    """How to serve, from the --web.* flags; takes systemd's sockets, so call it last."""
-    return RunOptions(
-        _listeners(args),
-        on_listening=_announce,
-        limits=limits,
-        telemetry_path=args.telemetry_path,
-        process_metrics=not args.disable_exporter_metrics,
-    )
-
-
-def _listeners(args: argparse.Namespace) -> tuple[Listener, ...]:
-    """The addresses to bind, or with --web.systemd-socket the sockets systemd passed,
-    which replace them (as in exporter-toolkit). ``ValueError`` names the flag."""
-    if not args.systemd_socket:
-        return tuple(args.listen_address or [":10123"])
-    try:
-        sockets = systemd_sockets()
-    except ValueError as exc:
-        raise ValueError(f"--web.systemd-socket: {exc}") from None
-    if args.listen_address:
-        log.info("serving on the sockets systemd passed; --web.listen-address is not used")
-    return tuple(sockets)
+    return announce
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args, given = parse_flags(sys.argv[1:] if argv is None else argv)
+    except UsageError as exc:
+        return _fail(f"{exc} (see --help)")
+    if args.help:
+        print(help_text(), end="")
+        return 0
+    if args.version:
+        print(build_info().text(PROG), end="")
+        return 0
+    problem = _conflict(given)
+    if problem:
+        return _fail(problem)
     setup_logging(args.log_level, args.log_format)
-    memory.tune()
-    for address in args.listen_address or ():
+    for address in args.web_listen_address:
         try:
             parse_listen_address(address)
         except ValueError as exc:
             return _fail(f"--web.listen-address: {exc}")
+    if args.healthcheck:
+        return _healthcheck(args, given)
     try:
-        check_telemetry_path(args.telemetry_path)
+        check_telemetry_path(args.web_telemetry_path)
     except ValueError as exc:
         return _fail(f"--web.telemetry-path: {exc}")
     try:
@@ -196,23 +98,76 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         return _fail(f"--shard: {exc}")
     for flag, value in (
-        ("--web.max-requests", args.max_requests),
-        ("--web.max-connections", args.max_connections),
+        ("--web.max-requests", args.web_max_requests),
+        ("--web.max-connections", args.web_max_connections),
     ):
         if value < 0:
             return _fail(f"{flag}: must be 0 (no limit) or more, got {value}")
-    limits = ServingLimits(max_requests=args.max_requests, max_connections=args.max_connections)
+    limits = ServingLimits(
+        max_requests=args.web_max_requests, max_connections=args.web_max_connections
+    )
+    memory.tune()
     if args.demo:
         from .demo import run_demo
 
         try:
-            demo = _web_options(args, limits)
+            demo = _web_options(args, limits, None)
         except ValueError as exc:
             return _fail(str(exc))
         return _run(lambda: run_demo(demo, args.demo_campaigns, args.demo_speed))
+    return _serve(args, given, shard, limits)
+
+
+def _conflict(given: frozenset[str]) -> str | None:
+    """Flags that would be silently ignored: refused instead."""
+    if "--demo" in given:
+        ignored = [name for name in NOT_WITH_DEMO if name in given]
+        if ignored:
+            return (
+                f"--demo runs against its own simulator and would ignore {', '.join(ignored)}: "
+                "drop them, or drop --demo"
+            )
+    else:
+        needs = [name for name in ONLY_WITH_DEMO if name in given]
+        if needs:
+            return f"{', '.join(needs)} {'needs' if len(needs) == 1 else 'need'} --demo"
+    return None
+
+
+def _web_options(
+    args: argparse.Namespace, limits: ServingLimits, sources: int | None
+) -> RunOptions:
+    """How to serve, from the --web.* flags; takes systemd's sockets, so call it last."""
+    return RunOptions(
+        _listeners(args),
+        on_listening=_announcer(sources),
+        limits=limits,
+        telemetry_path=args.web_telemetry_path,
+        process_metrics=not args.web_disable_exporter_metrics,
+    )
+
+
+def _listeners(args: argparse.Namespace) -> tuple[Listener, ...]:
+    """The addresses to bind, or with --web.systemd-socket the sockets systemd passed,
+    which replace them (as in exporter-toolkit). ``ValueError`` names the flag."""
+    if not args.web_systemd_socket:
+        return tuple(args.web_listen_address)
+    try:
+        sockets = systemd_sockets()
+    except ValueError as exc:
+        raise ValueError(f"--web.systemd-socket: {exc}") from None
+    return tuple(sockets)
+
+
+def _serve(
+    args: argparse.Namespace, given: frozenset[str], shard: Shard, limits: ServingLimits
+) -> int:
     try:
         config = load_config(args.config_file)
     except ConfigError as exc:
+        if "--config.file" not in given and exc.lines == [FILE_NOT_FOUND]:
+            # most likely a first run: say where to start
+            return _fail(f"{args.config_file}: {FILE_NOT_FOUND} ({FIRST_RUN})")
         return _config_error(args.config_file, exc)
     web_config = None
     if args.web_config_file is not None:
@@ -226,9 +181,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config_check:
         print(f"{args.config_file}: config OK ({len(config.sources)} sources)")
         return 0
-    log.info("starting", extra={"kv": {"version": __version__, "sources": len(config.sources)}})
+    if args.web_systemd_socket and "--web.listen-address" in given:
+        log.info("serving on the sockets systemd passed; --web.listen-address is not used")
     try:
-        web = _web_options(args, limits)
+        web = _web_options(args, limits, len(config.sources))
     except ValueError as exc:
         return _fail(str(exc))
     options = dataclasses.replace(
@@ -237,21 +193,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(lambda: run(config, options))
 
 
+def _healthcheck(args: argparse.Namespace, given: frozenset[str]) -> int:
+    """The first listen address and web config given, or else those the container's
+    main process runs with."""
+    address, web_config = args.web_listen_address[0], args.web_config_file
+    if not given & HEALTHCHECK_FLAGS and (main := main_process_args()) is not None:
+        main_args, cwd = main
+        try:
+            theirs, _ = parse_flags(main_args)
+        except UsageError:
+            theirs = args
+        address, web_config = theirs.web_listen_address[0], theirs.web_config_file
+        if web_config is not None:
+            web_config = cwd / web_config  # as that process reads it; absolute stays so
+    problem = probe(address, web_config)
+    if problem:
+        return _fail(f"not healthy: {problem}")
+    return 0
+
+
 def _run(entry: object) -> int:
     try:
         anyio.run(entry)  # type: ignore[arg-type]
     except KeyboardInterrupt:
         return 0
-    except (OSError, BaseExceptionGroup) as exc:
-        # The server runs in a task group, which wraps its bind error in a group.
-        error = _os_error(exc)
-        if error is None:
-            raise
-        return _fail(f"cannot serve: {error.strerror or error}")
+    except BaseException as exc:
+        leaves = _leaves(exc)
+        if any(isinstance(e, KeyboardInterrupt) for e in leaves):
+            return 0
+        listen = next((e for e in leaves if isinstance(e, ListenError)), None)
+        if listen is not None:
+            return _fail(str(listen))
+        raise  # a bug: the traceback is what its report needs
     return 0
 
 
-def _os_error(exc: BaseException) -> OSError | None:
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc if isinstance(exc, OSError) else None
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside anyio's exception groups (nested or not)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from difflib import get_close_matches
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
 from .localfile import FileRefused, read_local_file
-from .schema import SourceConfig, Strict
+from .schema import SECRET_KEYS, SourceConfig, Strict
 from .secrets import check_secret_file
 from .sources import SOURCE_KINDS
 
-_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# "$$", "${...}" (closed or not), or "$NAME"; a lone "$" matches with every group empty
+_VAR = re.compile(r"\$(?:(\$)|\{([^}]*)(\})?|([A-Za-z_][A-Za-z0-9_]*))?")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class ConfigError(Exception):
@@ -54,47 +58,170 @@ def key_path(loc: tuple[int | str, ...]) -> str:
     return out or "(top level)"
 
 
-def _message(err: Any) -> str:
-    kind, msg = err["type"], err["msg"]
+# pydantic's error types, in our words: what was expected
+_EXPECTED = {
+    "int_type": "a whole number",
+    "int_parsing": "a whole number",
+    "int_from_float": "a whole number",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a mapping of keys to values",
+    "model_type": "a mapping of keys to values",
+    "model_attributes_type": "a mapping of keys to values",
+    "path_type": "a file path",
+}
+_LIMITS = {
+    "greater_than_equal": ("ge", "must be at least"),
+    "less_than_equal": ("le", "must be at most"),
+    "greater_than": ("gt", "must be greater than"),
+    "less_than": ("lt", "must be less than"),
+}
+Hint = Callable[[tuple[Any, ...]], str]
+
+
+def _shown(value: Any) -> str:
+    """A value as the YAML had it, briefly, for "expected X, got Y"."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return f'"{value[:40]}…"' if len(value) > 40 else f'"{value}"'
+    return "a list" if isinstance(value, list) else "a mapping"
+
+
+def _message(err: Any, hint: Hint | None = None) -> str:
+    """One pydantic error in our words: its own wording never reaches a user."""
+    kind, ctx = err["type"], err.get("ctx") or {}
     if kind == "extra_forbidden":
-        return "unknown key"
+        return "unknown key" + (hint(err["loc"]) if hint else "")
     if kind == "missing":
         return "required key is missing"
     if kind == "value_error":
-        return str(msg).removeprefix("Value error, ")
-    if kind == "literal_error" and "expected" in err.get("ctx", {}):
-        return f"must be {err['ctx']['expected']}"
-    return str(msg)
+        return str(err["msg"]).removeprefix("Value error, ")
+    if kind == "literal_error" and "expected" in ctx:
+        return f"must be {ctx['expected']}"
+    if kind in _LIMITS:
+        bound, words = _LIMITS[kind]
+        return f"{words} {ctx[bound]:g}, got {_shown(err['input'])}"
+    if kind == "string_too_short":
+        return "must not be empty"
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {_shown(err['input'])}"
+    return "invalid value"
 
 
-def validation_lines(exc: ValidationError, prefix: tuple[int | str, ...]) -> list[str]:
+def validation_lines(
+    exc: ValidationError, prefix: tuple[int | str, ...], hint: Hint | None = None
+) -> list[str]:
+    """One line per error; ``hint(loc)`` follows "unknown key", e.g. " (did you mean x?)"."""
     lines = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        lines.append(f"{key_path(prefix + loc)}: {_message(err)}")
+        lines.append(f"{key_path(prefix + loc)}: {_message({**err, 'loc': loc}, hint)}")
     return lines
 
 
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model holding the key at ``loc`` (list indexes passed over)."""
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        inner = _model_in(field.annotation) if field is not None else None
+        if inner is None:
+            return None
+        model = inner
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def unknown_key_hint(model: type[BaseModel], type_name: str | None = None) -> Hint:
+    """What an unknown key was probably meant to be: a key of another source type (at a
+    source's top level), or a near miss of a key the model has."""
+
+    def hint(loc: tuple[Any, ...]) -> str:
+        key = str(loc[-1])
+        if type_name is not None and len(loc) == 1:
+            others = sorted(
+                kind.type_name
+                for kind in SOURCE_KINDS.values()
+                if kind.type_name != type_name and key in kind.config_model.model_fields
+            )
+            if others:
+                return f": only valid for type {' or '.join(others)}"
+        holder = _model_at(model, loc)
+        close = get_close_matches(key, list(holder.model_fields), n=1) if holder else []
+        return f" (did you mean {close[0]}?)" if close else ""
+
+    return hint
+
+
 def expand_env(value: Any, loc: tuple[int | str, ...], errors: list[str]) -> Any:
-    """``${VAR}`` in every string value; ``$$`` is a literal ``$``."""
+    """``${VAR}`` in every string value; ``$$`` is a literal ``$``; a ``$`` before a
+    name without braces, and ``${`` without its ``}``, are refused, not sent as they are."""
     if isinstance(value, dict):
         return {k: expand_env(v, (*loc, str(k)), errors) for k, v in value.items()}
     if isinstance(value, list):
         return [expand_env(v, (*loc, i), errors) for i, v in enumerate(value)]
     if not isinstance(value, str) or "$" not in value:
         return value
+    problems: list[str] = []
+    # a credential's value is never quoted, unless it is nothing but "$NAME"
+    secret = bool(loc) and loc[-1] in SECRET_KEYS
 
     def substitute(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name is None:
+        dollar, braced, closed, bare = match.groups()
+        if dollar:
             return "$"
-        env = os.environ.get(name)
-        if env is None:
-            errors.append(f"{key_path(loc)}: environment variable {name} is not set")
+        if braced is not None:
+            if not closed:
+                problems.append('"${" has no closing "}": write ${NAME}')
+            elif not _NAME.fullmatch(braced):
+                shown = "a ${...}" if secret else f'"${{{braced}}}"'
+                problems.append(
+                    f"{shown} holds no variable name (letters, digits and _, not first a digit)"
+                )
+            elif (env := os.environ.get(braced)) is not None:
+                return env
+            else:
+                problems.append(f"environment variable {braced} is not set")
             return ""
-        return env
+        if bare:
+            if secret and match.group() != value:
+                problems.append(
+                    'a "$" before a name is not expanded: write ${NAME} for an environment '
+                    "variable, $$ for a literal $"
+                )
+            else:
+                problems.append(
+                    f'"${bare}" is not expanded: write ${{{bare}}} for an environment '
+                    f"variable, $${bare} for a literal ${bare}"
+                )
+            return ""
+        return "$"  # a "$" before nothing that could be a name: only itself
 
-    return _VAR.sub(substitute, value)
+    expanded = _VAR.sub(substitute, value)
+    if problems:
+        errors.append(f"{key_path(loc)}: {problems[0]}")
+    return expanded
 
 
 def parse_config(raw: Any) -> Config:
@@ -109,7 +236,7 @@ def parse_config(raw: Any) -> Config:
     try:
         top = _TopLevel.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(errors + validation_lines(exc, ())) from None
+        raise ConfigError(errors + validation_lines(exc, (), unknown_key_hint(_TopLevel))) from None
     if not top.sources:
         errors.append("sources: at least one source is required")
     sources: list[SourceConfig] = []
@@ -130,7 +257,8 @@ def parse_config(raw: Any) -> Config:
         try:
             source = kind.config_model.model_validate(item)
         except ValidationError as exc:
-            errors.extend(validation_lines(exc, loc))
+            hint = unknown_key_hint(kind.config_model, kind.type_name)
+            errors.extend(validation_lines(exc, loc, hint))
             continue
         if source.name in seen:
             errors.append(

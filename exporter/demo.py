@@ -29,6 +29,7 @@ def demo_config(sim_url: str) -> Config:
                     "client_secret": "demo-secret",
                 },
                 "poll_interval": "5s",
+                "timeout": "5s",
                 "summary_interval": "1m",
             },
             {

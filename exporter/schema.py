@@ -21,7 +21,9 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
@@ -29,6 +31,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 from .secrets import Secret, SecretRef
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_PLAIN_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _UNIT_SECONDS = {
     "ms": 0.001,
     "s": 1,
@@ -41,7 +44,8 @@ _UNIT_SECONDS = {
 
 
 def parse_duration(value: object) -> float:
-    """A Prometheus-style duration (``90s``, ``1h30m``, ``7d``) in seconds."""
+    """A Prometheus-style duration (``90s``, ``1h30m``, ``7d``) in seconds; a plain number
+    is seconds, also as a string (``"30"``, what ``${POLL}`` with ``POLL=30`` gives)."""
     if isinstance(value, bool):
         raise ValueError("invalid duration: expected a string like 30s, 5m or 1h30m")
     if isinstance(value, (int, float)):
@@ -53,6 +57,8 @@ def parse_duration(value: object) -> float:
     if not isinstance(value, str):
         raise ValueError("invalid duration: expected a string like 30s, 5m or 1h30m")
     text = value.strip()
+    if _PLAIN_NUMBER.fullmatch(text):
+        return float(text)
     pos, total = 0, 0.0
     for match in _DURATION_PART.finditer(text):
         if match.start() != pos:
@@ -140,6 +146,9 @@ def _to_secret(value: object) -> Secret:
     return Secret(value)
 
 
+# The keys whose values are credentials: messages about them never quote their value.
+SECRET_KEYS = frozenset({"credentials", "client_secret", "password"})
+
 SecretStr = Annotated[
     Secret,
     PlainValidator(_to_secret),
@@ -152,10 +161,13 @@ def _http_url(value: object) -> str:
     if not isinstance(value, str):
         raise ValueError("expected a URL string")
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f'invalid URL "{value}": expected http:// or https:// and a host')
+    # before any message quotes the URL
     if parts.username or parts.password:
         raise ValueError("credentials in the URL are not allowed: use the auth settings")
+    if any(c.isspace() for c in value):
+        raise ValueError(f'invalid URL "{value}": it contains whitespace')
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f'invalid URL "{value}": expected http:// or https:// and a host')
     if parts.query or parts.fragment:
         raise ValueError(f'invalid URL "{value}": no query or fragment allowed')
     return value.rstrip("/")
@@ -179,6 +191,16 @@ def one_of(model: BaseModel, value_key: str, file_key: str, *, required: bool = 
         raise ValueError(f"one of {value_key} or {file_key} is required")
 
 
+def _secret_path(value: object) -> object:
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("must not be empty: the path of a file holding the secret")
+    return value
+
+
+# A ``*_file`` key: the path of a file holding a credential, read again when it changes.
+SecretPath = Annotated[Path, BeforeValidator(_secret_path)]
+
+
 def secret_ref(value: Secret | None, path: Path | None, key: str) -> SecretRef:
     """``key`` names the file's config key in errors (the sources use one key per section)."""
     return SecretRef(inline=value) if value is not None else SecretRef(path=path, key=key)
@@ -189,7 +211,7 @@ class Authorization(Strict):
 
     type: str = "Bearer"
     credentials: SecretStr | None = None
-    credentials_file: Path | None = None
+    credentials_file: SecretPath | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Authorization:
@@ -206,7 +228,7 @@ class OAuth2(Strict):
     token_url: HttpUrl
     client_id: str = Field(min_length=1)
     client_secret: SecretStr | None = None
-    client_secret_file: Path | None = None
+    client_secret_file: SecretPath | None = None
     # How the client authenticates to the token endpoint (RFC 6749 2.3.1): HTTP Basic, or
     # client_id and client_secret as form fields.
     client_auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
@@ -225,7 +247,7 @@ class OAuth2(Strict):
 class BasicAuth(Strict):
     username: str = Field(min_length=1)
     password: SecretStr | None = None
-    password_file: Path | None = None
+    password_file: SecretPath | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> BasicAuth:
@@ -309,6 +331,17 @@ class SourceConfig(Strict):
         if errors:
             raise ValidationError.from_exception_data(type(self).__name__, errors)
         return self
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout_within_interval(cls, value: float, info: ValidationInfo) -> float:
+        interval = info.data.get("poll_interval")  # absent when it was invalid itself
+        if interval is not None and value > interval:
+            raise ValueError(
+                f"{format_duration(value)} is longer than poll_interval "
+                f"({format_duration(interval)}): one slow request would hold up the next refresh"
+            )
+        return value
 
     def secret_files(self) -> list[tuple[str, Path]]:
         """Every ``*_file`` secret path in this config, with its key path."""

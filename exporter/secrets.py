@@ -55,10 +55,13 @@ def check_secret_file(path: Path) -> str | None:
 
 def _decode(data: bytes) -> Secret:
     try:
-        return Secret(data.decode("utf-8").strip())
+        value = data.decode("utf-8").strip()
     except UnicodeDecodeError:
         # the exception's text quotes the offending byte: a piece of the secret
         raise FileRefused("not UTF-8 text") from None
+    if not value:  # sent as it is, it would only come back as a 401
+        raise FileRefused("file is empty")
+    return Secret(value)
 
 
 @dataclass(eq=False)

@@ -1,79 +1,248 @@
-"""The status page at /: sources, and a table of campaigns per source. Server-rendered,
-no external assets, refreshing itself."""
+"""The status page at /: the exporter's health, what needs attention, then every campaign,
+filtered and paged by URL parameters. Server-rendered, no external assets, no scripts."""
 
 from __future__ import annotations
 
 import html
-import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from . import __version__
 from .sources import SOURCE_KINDS, CampaignRow, Display
-from .telemetry import SourceStatus, Telemetry
+from .telemetry import Recent, SourceStatus, Telemetry
+from .triage import Flagged, Query, by_state, needs_attention, page_of, span
 
-MAX_ROWS = 200
 PAUSED_RANK = 3  # a paused send: after the troubled ones, before the scheduled
+REFRESH_SECONDS = 30  # long enough to type a search before the page reloads
+FALLBACK = Display("done / total", "ratio")
+NOTHING = "Nothing: no failed, overdue, stalled, over-threshold or unreadable campaign."
 
 
-def _ago(ts: float | None) -> str:
+def _e(text: object) -> str:
+    return html.escape(str(text))
+
+
+def _time(ts: float | None, now: float) -> str:
+    """A moment as "12m ago" or "in 5m", the UTC time on hover."""
     if ts is None:
-        return "never"
-    seconds = max(0.0, time.time() - ts)
-    if seconds < 120:
-        return f"{seconds:.0f}s ago"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m ago"
-    return f"{seconds / 3600:.1f}h ago"
+        return "-"
+    stamp = datetime.fromtimestamp(ts, UTC)
+    rel = f"{span(now - ts)} ago" if ts <= now else f"in {span(ts - now)}"
+    return (
+        f'<time datetime="{stamp.isoformat()}" '
+        f'title="{stamp.strftime("%Y-%m-%d %H:%M:%S UTC")}">{rel}</time>'
+    )
 
 
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "never"
-    stamp = datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f"{stamp} ({_ago(ts)})"
+@dataclass(frozen=True)
+class SourceView:
+    name: str
+    status: SourceStatus
+    display: Display
+
+    @property
+    def rows(self) -> Sequence[CampaignRow]:
+        rows: Sequence[CampaignRow] = self.status.rows
+        return rows
+
+    @property
+    def state(self) -> str:
+        st = self.status
+        return "up" if st.up else ("down" if st.last_attempt is not None else "starting")
 
 
-def _source_row(name: str, st: SourceStatus) -> str:
-    state = "up" if st.up else ("down" if st.last_attempt is not None else "starting")
+def _views(telemetry: Telemetry) -> list[SourceView]:
+    views = []
+    for name, st in sorted(telemetry.sources.items()):
+        kind = SOURCE_KINDS.get(st.type_name)
+        views.append(SourceView(name, st, kind.display if kind is not None else FALLBACK))
+    return views
+
+
+# -- the header: the exporter's own health ---------------------------------------------------
+
+
+def _title(views: Sequence[SourceView], flagged: int) -> str:
+    up = sum(v.state == "up" for v in views)
+    down = [v.name for v in views if v.state == "down"]
+    health = f"{up}/{len(views)} sources up" + (f" ({', '.join(down)} down)" if down else "")
+    attention = f"{flagged} need attention" if flagged else "nothing needs attention"
+    return f"{health}, {attention} - campaign-exporter"
+
+
+def _health(telemetry: Telemetry, views: Sequence[SourceView], recent: Recent, now: float) -> str:
+    up = sum(v.state == "up" for v in views)
+    tone = "up" if up == len(views) and views else "down"
+    parts = [f'<span class="{tone}">{up} of {len(views)} sources up</span>']
+    if telemetry.config_reload_ok:
+        parts.append(f"config loaded {_time(telemetry.config_reload_ts, now)}")
+    else:
+        parts.append(
+            f'<span class="down">last config reload failed</span> '
+            f"{_time(telemetry.config_reload_attempt, now)}, running the config loaded "
+            f"{_time(telemetry.config_reload_ts, now)}"
+        )
+    window = (
+        f"since start {span(recent.seconds)} ago"
+        if recent.since_start
+        else (f"in the last {span(recent.seconds)}")
+    )
+    total = recent.total
+    parts.append(
+        f"{window}: {_count(total.rate_limited)} answers of 429, "
+        f"{_count(total.errors)} upstream errors, "
+        f"{_count(total.failed_refreshes)} failed refreshes"
+    )
+    parts.append(f"shard {telemetry.shard.index} of {telemetry.shard.total} (0-based)")
+    parts.append(f"version {_e(__version__)}")
+    return '<p class="health">' + " &middot; ".join(parts) + "</p>\n"
+
+
+def _count(n: int) -> str:
+    return f'<b class="warn">{n:,}</b>' if n else "0"
+
+
+def _state_counts(view: SourceView) -> str:
+    links = [
+        f'<a href="{_e(Query(source=view.name, state=state).href())}">{_e(state)}</a>&nbsp;{n:,}'
+        for state, n in by_state(view.rows, view.display)
+    ]
+    return " &middot; ".join(links) or "-"
+
+
+def _source_row(view: SourceView, recent: Recent, now: float) -> str:
+    st, name = view.status, view.name
+    trouble = recent.by_source.get(name)
     cells = [
-        f'<a href="#source-{html.escape(name)}">{html.escape(name)}</a>',
-        html.escape(st.type_name),
-        f'<span class="{state}">{state}</span>',
-        str(st.campaigns),
-        _when(st.last_success),
+        f'<a href="#source-{_e(name)}">{_e(name)}</a>',
+        _e(st.type_name),
+        f'<span class="{view.state}">{view.state}</span>',
+        f"{st.campaigns:,}",
+        _state_counts(view),
+        _time(st.last_success, now),
         f"{st.last_duration:.2f}s" if st.last_duration is not None else "-",
         f"{st.poll_interval:g}s",
-        html.escape(st.last_error or "-"),
+        f"{_count(trouble.rate_limited)} / {_count(trouble.errors)}" if trouble else "-",
+        _e(st.last_error or "-"),
     ]
-    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>\n"
+    return _tr(*cells)
 
 
-def _funnel(row: CampaignRow) -> str:
+def _sources(views: Sequence[SourceView], recent: Recent, now: float) -> str:
+    window = "last hour" if not recent.since_start else "since start"
+    return (
+        "<h2>Sources</h2>\n<table>\n<tr><th>Source</th><th>Type</th><th>State</th>"
+        "<th>Campaigns</th><th>By state</th><th>Last success</th><th>Last refresh took</th>"
+        f"<th>Poll interval</th><th>429s / errors ({window})</th><th>Last error</th></tr>\n"
+        + "".join(_source_row(v, recent, now) for v in views)
+        + "</table>\n"
+    )
+
+
+# -- what needs attention ------------------------------------------------------------------
+
+
+def _exporter_trouble(telemetry: Telemetry, views: Sequence[SourceView], now: float) -> str:
+    items = [
+        f"source <b>{_e(v.name)}</b> is down since its last success "
+        f"{_time(v.status.last_success, now)}: {_e(v.status.last_error or 'no detail')}"
+        for v in views
+        if v.state == "down"
+    ]
+    if not telemetry.config_reload_ok:
+        items.append(
+            f"the last config reload failed: {_e(telemetry.config_reload_error or 'no detail')}"
+        )
+    return "".join(f'<li class="warn">{item}</li>\n' for item in items)
+
+
+def _attention(
+    telemetry: Telemetry, views: Sequence[SourceView], flagged: Sequence[Flagged], now: float
+) -> str:
+    exporter = _exporter_trouble(telemetry, views, now)
+    head = f'<section id="attention">\n<h2>Needs attention ({len(flagged):,})</h2>\n'
+    if not flagged and not exporter:
+        return head + f"<p>{NOTHING}</p>\n</section>\n"
+    items = f"<ul>\n{exporter}</ul>\n" if exporter else ""
+    if not flagged:
+        return head + items + "</section>\n"
+    return (
+        head + items + '<table class="campaigns attention">\n<tr><th>Campaign</th><th>Source</th>'
+        "<th>Name</th><th>Problem</th><th>State</th><th>Channel</th><th>Send at</th>"
+        "<th>Started</th><th>Ended</th><th>Progress</th><th>Ratio</th><th>Updated</th></tr>\n"
+        + "".join(_flagged_row(f, now) for f in flagged)
+        + "</table>\n</section>\n"
+    )
+
+
+def _flagged_row(flagged: Flagged, now: float) -> str:
+    row = flagged.row
+    problems = "<br>".join(f'<span class="warn">{_e(f.text)}</span>' for f in flagged.findings)
+    return _tr(
+        f"<code>{_e(row.campaign_id)}</code>",
+        f'<a href="#source-{_e(flagged.source)}">{_e(flagged.source)}</a>',
+        _e(row.name),
+        problems,
+        *_details(row, flagged.display, now),
+    )
+
+
+# -- every campaign, filtered and paged ----------------------------------------------------
+
+
+def _state(row: CampaignRow, display: Display) -> str:
+    state = f"{row.state} (paused)" if row.paused else row.state
+    return f'<span class="state {display.tones.get(row.state, "")}">{_e(state)}</span>'
+
+
+def _funnel(row: CampaignRow, display: Display) -> str:
     if row.total is None or row.done is None:
         return "-"
     share = min(1.0, row.done / row.total) if row.total else 0.0
     return (
-        f'<div class="bar" title="{row.done:,} of {row.total:,}">'
+        f'<div class="bar" title="{_e(display.progress)}: {row.done:,} of {row.total:,}">'
         f'<span style="width:{share * 100:.1f}%"></span></div>'
         f"<small>{row.done:,} / {row.total:,}</small>"
     )
 
 
-def _campaign_row(row: CampaignRow, display: Display) -> str:
-    ratio = "-" if row.failure_ratio is None else f"{row.failure_ratio * 100:.2f}%"
-    high = row.failure_ratio is not None and row.failure_ratio > display.ratio_warn
-    warn = ' class="warn"' if high else ""
-    state = f"{row.state} (paused)" if row.paused else row.state
-    cells = [
-        f"<code>{html.escape(row.campaign_id)}</code>",
-        html.escape(row.name),
-        f'<span class="state {display.tones.get(row.state, "")}">{html.escape(state)}</span>',
-        _funnel(row),
-        f"<span{warn}>{ratio}</span>",
-        _ago(row.updated_at),
-        html.escape(row.error or ""),
+def _ratio(row: CampaignRow, display: Display) -> str:
+    if row.failure_ratio is None:
+        return "-"
+    warn = ' class="warn"' if row.failure_ratio > display.ratio_warn else ""
+    return f'<span{warn} title="{_e(display.ratio)}">{row.failure_ratio * 100:.2f}%</span>'
+
+
+def _campaign_row(row: CampaignRow, display: Display, now: float) -> str:
+    return _tr(
+        f"<code>{_e(row.campaign_id)}</code>",
+        _e(row.name),
+        *_details(row, display, now),
+        _e(row.error or ""),
+    )
+
+
+def _details(row: CampaignRow, display: Display, now: float) -> list[str]:
+    """The cells both campaign tables share, under ``_detail_headings``."""
+    return [
+        _state(row, display),
+        _e(row.channel or "-"),
+        _time(row.send_at, now),
+        _time(row.started_at, now),
+        _time(row.finished_at, now),
+        _funnel(row, display),
+        _ratio(row, display),
+        _time(row.updated_at, now),
     ]
+
+
+def _detail_headings(progress: str, ratio: str) -> str:
+    headings = ("State", "Channel", "Send at", "Started", "Ended", progress, ratio, "Updated")
+    return "".join(f"<th>{_e(h)}</th>" for h in headings)
+
+
+def _tr(*cells: str) -> str:
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>\n"
 
 
@@ -83,47 +252,105 @@ def _rank(row: CampaignRow, display: Display) -> int:
     return display.state_rank.get(row.state, max(display.state_rank.values(), default=0) + 1)
 
 
-def _campaign_table(name: str, st: SourceStatus) -> str:
-    kind = SOURCE_KINDS.get(st.type_name)
-    display = kind.display if kind is not None else Display("done / total", "ratio")
-    rows: list[CampaignRow] = sorted(
-        st.rows, key=lambda r: (_rank(r, display), r.name, r.campaign_id)
-    )
-    shown = rows[:MAX_ROWS]
-    note = (
-        f"<p>Showing {len(shown)} of {len(rows)}, active first; every campaign is on "
-        f'<a href="metrics">/metrics</a>.</p>'
-        if len(rows) > len(shown)
-        else ""
+def _pager(query: Query, page: int, pages: int) -> str:
+    if pages == 1:
+        return ""
+    links = [f"page {page} of {pages}"]
+    if page > 1:
+        links.insert(0, f'<a href="{_e(query.href(page=page - 1))}">&larr; previous</a>')
+    if page < pages:
+        links.append(f'<a href="{_e(query.href(page=page + 1))}">next &rarr;</a>')
+    return '<p class="pager">' + " &middot; ".join(links) + "</p>\n"
+
+
+def _campaign_table(view: SourceView, query: Query, now: float) -> str:
+    display = view.display
+    matching = [r for r in view.rows if query.matches(r)]
+    matching.sort(key=lambda r: (_rank(r, display), r.name, r.campaign_id))
+    shown, page, pages = page_of(matching, query.page)
+    what = f"{len(view.rows):,} campaigns" + (
+        f", {len(matching):,} match" if query.filtered else ""
     )
     return (
-        f'<h2 id="source-{html.escape(name)}">{html.escape(name)} '
-        f"<small>({html.escape(st.type_name)}, {len(rows)} campaigns)</small></h2>\n{note}"
-        '<table class="campaigns">\n'
-        f"<tr><th>Campaign</th><th>Name</th><th>State</th><th>{html.escape(display.progress)}"
-        f"</th><th>{html.escape(display.ratio)}</th><th>Updated</th><th>Error</th></tr>\n"
-        + "".join(_campaign_row(r, display) for r in shown)
+        f'<h3 id="source-{_e(view.name)}">{_e(view.name)} '
+        f"<small>({_e(view.status.type_name)}, {what})</small></h3>\n"
+        + _pager(query, page, pages)
+        + '<table class="campaigns">\n<tr><th>Campaign</th><th>Name</th>'
+        + _detail_headings(display.progress, display.ratio)
+        + "<th>Error</th></tr>\n"
+        + "".join(_campaign_row(r, display, now) for r in shown)
         + "</table>\n"
+        + _pager(query, page, pages)
     )
 
 
-def render_status_page(telemetry: Telemetry) -> str:
-    sources: Iterable[tuple[str, SourceStatus]] = sorted(telemetry.sources.items())
-    summary = "".join(_source_row(n, s) for n, s in sources)
-    tables = "".join(_campaign_table(n, s) for n, s in sorted(telemetry.sources.items()))
-    return PAGE.format(version=html.escape(__version__), sources=summary, tables=tables)
+def _options(name: str, label: str, values: Iterable[str], chosen: str) -> str:
+    opts = [f'<option value="">any {label}</option>'] + [
+        f'<option value="{_e(v)}"{" selected" if v == chosen else ""}>{_e(v)}</option>'
+        for v in sorted(set(values))
+    ]
+    return f'<select name="{name}" aria-label="{label}">{"".join(opts)}</select>'
+
+
+def _filter_form(views: Sequence[SourceView], query: Query) -> str:
+    rows = [r for v in views for r in v.rows]
+    return (
+        '<form method="get" action="#campaigns">'
+        + _options("source", "source", (v.name for v in views), query.source)
+        + _options("state", "state", (r.state for r in rows), query.state)
+        + _options("channel", "channel", (r.channel for r in rows if r.channel), query.channel)
+        + f' <input type="search" name="q" value="{_e(query.text)}" '
+        'placeholder="name or id" aria-label="search">'
+        ' <button type="submit">Filter</button>'
+        + (' <a href="./#campaigns">clear</a>' if query.filtered else "")
+        + "</form>\n"
+    )
+
+
+def _campaigns(views: Sequence[SourceView], query: Query, now: float) -> str:
+    tables = "".join(_campaign_table(v, query, now) for v in views if query.wants_source(v.name))
+    return (
+        '<section id="campaigns">\n<h2>All campaigns</h2>\n'
+        + _filter_form(views, query)
+        + (tables or "<p>No source matches.</p>\n")
+        + "</section>\n"
+    )
+
+
+def render_status_page(
+    telemetry: Telemetry,
+    query: Query | None = None,
+    recent: Recent | None = None,
+    now: float | None = None,
+) -> str:
+    """The page; ``recent`` is ``telemetry.recent()``, taken on the caller's thread."""
+    query = query or Query()
+    recent = recent if recent is not None else telemetry.recent()
+    now = now if now is not None else telemetry.clock.time()
+    views = _views(telemetry)
+    flagged = needs_attention(((v.name, v.display, v.rows) for v in views), now)
+    return PAGE.format(
+        title=_e(_title(views, len(flagged))),
+        refresh=REFRESH_SECONDS,
+        health=_health(telemetry, views, recent, now),
+        sources=_sources(views, recent, now),
+        attention=_attention(telemetry, views, flagged, now),
+        campaigns=_campaigns(views, query, now),
+    )
 
 
 PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>campaign-exporter</title>
-<meta http-equiv="refresh" content="15">
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta http-equiv="refresh" content="{refresh}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 1.5em 2em; color: #222; }}
-table {{ border-collapse: collapse; margin-bottom: 1.5em; }}
-td, th {{ border: 1px solid #ddd; padding: .25em .5em; text-align: left; font-size: 14px; }}
+body {{ font-family: system-ui, sans-serif; margin: 1em 2em; color: #222; }}
+h1 {{ margin: 0 0 .2em; }} h2 {{ margin: 1em 0 .4em; }}
+table {{ border-collapse: collapse; margin-bottom: 1em; }}
+td, th {{ border: 1px solid #ddd; padding: .2em .45em; text-align: left; font-size: 13px; }}
 th {{ background: #f4f4f4; }}
-code {{ font-size: 12px; color: #555; }}
+code {{ font-size: 11px; color: #555; }}
+.health {{ font-size: 15px; }}
 .up {{ color: #1a7f37; font-weight: bold; }} .down {{ color: #c62828; font-weight: bold; }}
 .starting {{ color: #8a6d00; }}
 .state {{ padding: 0 .4em; border-radius: 3px; background: #eee; white-space: nowrap; }}
@@ -132,19 +359,17 @@ code {{ font-size: 12px; color: #555; }}
 .state.late {{ background: #ffe9c2; }}
 .state.done {{ background: #dcf5dc; }}
 .warn {{ color: #c62828; font-weight: bold; }}
-.bar {{ width: 160px; height: 10px; background: #eee; border-radius: 5px; overflow: hidden; }}
+#attention h2 {{ color: #c62828; }}
+time {{ white-space: nowrap; }}
+.bar {{ width: 120px; height: 9px; background: #eee; border-radius: 5px; overflow: hidden; }}
 .bar span {{ display: block; height: 100%; background: #2f81f7; }}
+form {{ margin: .5em 0 1em; }}
 small {{ color: #666; }}
 </style></head>
 <body>
 <h1>campaign-exporter</h1>
-<p>Version {version}. Campaign sends as Prometheus metrics:
-<a href="metrics">/metrics</a> &middot; <a href="-/healthy">health</a> &middot;
-<a href="-/ready">readiness</a>. This page refreshes every 15 seconds.</p>
-<h2>Sources</h2>
-<table>
-<tr><th>Source</th><th>Type</th><th>State</th><th>Campaigns</th><th>Last success</th>
-<th>Last refresh took</th><th>Poll interval</th><th>Last error</th></tr>
-{sources}</table>
-{tables}</body></html>
+{health}<p>Campaign sends as Prometheus metrics: <a href="metrics">/metrics</a> &middot;
+<a href="-/healthy">health</a> &middot; <a href="-/ready">readiness</a>. This page reloads
+every {refresh} seconds.</p>
+{sources}{attention}{campaigns}</body></html>
 """

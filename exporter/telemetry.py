@@ -7,8 +7,8 @@ dozen samples), so counters move during a long refresh.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.metrics_core import Metric
 
 from . import __version__
+from .clock import SYSTEM_CLOCK, Clock
 from .exposition import Kind, MetricFamily
 from .ledger import RefreshReport
 from .reasons import ErrorReason, SkipReason
@@ -76,6 +77,57 @@ class SourceStatus:
 
 Samples = Callable[["Telemetry"], list[tuple[tuple[str, ...], float]]]
 
+RECENT_WINDOW = 3600.0  # "recent trouble" on the status page: the last hour
+# Answers that are how the API says "not this one" (a campaign type it does not serve, a
+# campaign deleted): counted in errors_total, but no trouble for an operator.
+NOT_TROUBLE = frozenset({ErrorReason.UNSUPPORTED, ErrorReason.NOT_FOUND})
+TALLY_SPACING = 60.0  # so the window is an hour to the minute, from at most ~62 tallies
+
+
+@dataclass(frozen=True)
+class Trouble:
+    """Counts of what went wrong with one source."""
+
+    rate_limited: int = 0  # answers of 429
+    errors: int = 0  # failed upstream requests, but for NOT_TROUBLE
+    failed_refreshes: int = 0
+
+    def __sub__(self, other: Trouble) -> Trouble:
+        # A source removed and added again starts from zero: never a negative count.
+        return Trouble(
+            max(0, self.rate_limited - other.rate_limited),
+            max(0, self.errors - other.errors),
+            max(0, self.failed_refreshes - other.failed_refreshes),
+        )
+
+    def __add__(self, other: Trouble) -> Trouble:
+        return Trouble(
+            self.rate_limited + other.rate_limited,
+            self.errors + other.errors,
+            self.failed_refreshes + other.failed_refreshes,
+        )
+
+
+@dataclass(frozen=True)
+class Tally:
+    """Each source's trouble counters as they stood at one moment."""
+
+    at: float
+    counts: Mapping[str, Trouble]
+
+
+@dataclass(frozen=True)
+class Recent:
+    """Trouble within a recent window: the last hour, or since start when younger."""
+
+    seconds: float
+    since_start: bool
+    by_source: Mapping[str, Trouble]
+
+    @property
+    def total(self) -> Trouble:
+        return sum(self.by_source.values(), Trouble())
+
 
 @dataclass(frozen=True)
 class Family:
@@ -130,9 +182,10 @@ FAMILIES = (
     Family(
         CAMPAIGNS_SKIPPED,
         "counter",
-        "Campaigns passed over in a refresh, by reason: unsupported_type (the API does not "
-        "expose this campaign type), max_campaigns (past the cap), retired (finished "
-        "longer ago than retention), invalid_id (an id unsafe to request).",
+        "Campaigns passed over, counted on every refresh that passes them over (one "
+        "skipped on each refresh adds one each time), by reason: unsupported_type (the API "
+        "does not expose this campaign type), max_campaigns (past the cap), retired "
+        "(finished longer ago than retention), invalid_id (an id unsafe to request).",
         ("source", "reason"),
         _counter("campaigns_skipped"),
     ),
@@ -236,7 +289,13 @@ class Telemetry:
     config_reload_ok: bool
     config_reload_ts: float | None
 
-    def __init__(self, shard: Shard | None = None, *, process_metrics: bool = True) -> None:
+    def __init__(
+        self,
+        shard: Shard | None = None,
+        *,
+        process_metrics: bool = True,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
         self.upstream_requests = Counter()
         self.upstream_errors = Counter()
         self.rate_limited = Counter()
@@ -244,9 +303,16 @@ class Telemetry:
         self.upstream = UpstreamMetrics()  # latency, pace, throttled: kept by the client
         self.sources: dict[str, SourceStatus] = {}
         self.shard = shard or Shard()
+        self.clock = clock
+        self.started = clock.time()
         self.config_reload_ok = True
         self.config_reload_ts: float | None = None
         self.process_metrics = process_metrics
+        self.config_reload_attempt: float | None = None
+        self.config_reload_error: str | None = None
+        # Counter snapshots, oldest first; the first is the newest one at least an hour
+        # old (or the zeros at start), so "the last hour" is a subtraction.
+        self._tallies: deque[Tally] = deque([Tally(self.started, {})])
 
     # -- what the upstream client tells -------------------------------------------------
 
@@ -320,13 +386,51 @@ class Telemetry:
             status.last_error = None
         else:
             status.last_error = error
+        self._note(self.clock.time())
 
     # -- what the reloader tells ----------------------------------------------------------
 
-    def record_reload(self, ok: bool, when: float) -> None:
+    def record_reload(self, ok: bool, when: float, error: str | None = None) -> None:
         self.config_reload_ok = ok
+        self.config_reload_attempt = when
+        self.config_reload_error = None if ok else error
         if ok:
             self.config_reload_ts = when
+
+    # -- recent trouble, for the status page ------------------------------------------------
+
+    def _trouble_now(self) -> dict[str, Trouble]:
+        errors: defaultdict[str, float] = defaultdict(float)
+        for (name, reason), count in self.upstream_errors.values.items():
+            if reason not in NOT_TROUBLE:
+                errors[name] += count
+        return {
+            name: Trouble(
+                int(self.rate_limited.get((name,))),
+                int(errors[name]),
+                st.refreshes["failure"],
+            )
+            for name, st in self.sources.items()
+        }
+
+    def _note(self, now: float) -> None:
+        if now - self._tallies[-1].at >= TALLY_SPACING:
+            self._tallies.append(Tally(now, self._trouble_now()))
+        while len(self._tallies) > 1 and self._tallies[1].at <= now - RECENT_WINDOW:
+            self._tallies.popleft()
+
+    def recent(self) -> Recent:
+        """429s, upstream errors and failed refreshes of each source over the last hour
+        (to the minute), or since start when the process is younger than that."""
+        now = self.clock.time()
+        self._note(now)
+        base = self._tallies[0]
+        current = self._trouble_now()
+        return Recent(
+            seconds=max(0.0, now - base.at),
+            since_start=base.at == self.started,
+            by_source={n: t - base.counts.get(n, Trouble()) for n, t in current.items()},
+        )
 
     @property
     def ready(self) -> bool:

@@ -8,6 +8,7 @@ shutdown waits for any of them.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import socket
@@ -23,6 +24,7 @@ from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 from .statuspage import render_status_page
 from .store import ExpositionStore
 from .telemetry import Telemetry
+from .triage import Query
 from .webconfig import WebConfigFile
 
 log = logging.getLogger("campaign_exporter.http")
@@ -159,7 +161,9 @@ class Handlers:
         return web.Response(text="config reloaded\n")
 
     async def landing(self, request: web.Request) -> web.Response:
-        page = await anyio.to_thread.run_sync(render_status_page, self.telemetry)
+        query = Query.from_params(request.query)
+        recent = self.telemetry.recent()  # on the loop: telemetry's tallies are not shared
+        page = await anyio.to_thread.run_sync(render_status_page, self.telemetry, query, recent)
         # Upstream text is made safe where it enters; "replace" is the last line of defence.
         body = page.encode("utf-8", "replace")
         return web.Response(body=body, content_type="text/html", charset="utf-8")
@@ -297,7 +301,12 @@ async def serve(
             else:
                 host, port = parse_listen_address(listener)
                 where = {"host": host, "port": port, "reuse_address": True}
-            servers.append(await loop.create_server(factory, backlog=BACKLOG, **where, **tls))
+            try:
+                servers.append(await loop.create_server(factory, backlog=BACKLOG, **where, **tls))
+            except OSError as exc:
+                if isinstance(listener, socket.socket):
+                    raise
+                raise ListenError(listener, host, exc) from None
         if on_listening is not None:
             on_listening([_format_addr(s.getsockname()) for srv in servers for s in srv.sockets])
         await conns.enforce()
@@ -339,6 +348,27 @@ def _accept_errors(previous: ExceptionHandler | None) -> ExceptionHandler:
             loop.default_exception_handler(context)
 
     return handler
+
+
+class ListenError(Exception):
+    """The listen address cannot be served; the message is one line for an operator."""
+
+    def __init__(self, address: str, host: str | None, exc: OSError) -> None:
+        problem = _bind_problem(host, exc)
+        super().__init__(f'cannot serve: --web.listen-address "{address}": {problem}')
+
+
+def _bind_problem(host: str | None, exc: OSError) -> str:
+    if isinstance(exc, socket.gaierror):
+        return f'cannot resolve host name "{host}": {exc.strerror or exc}'
+    known = {
+        errno.EADDRINUSE: "address already in use (another process listens there)",
+        errno.EADDRNOTAVAIL: "this host has no such address",
+        errno.EACCES: "permission denied (ports below 1024 need privileges)",
+    }
+    if exc.errno in known:
+        return known[exc.errno]
+    return os.strerror(exc.errno).lower() if exc.errno else str(exc)
 
 
 def _format_addr(addr: object) -> str:

@@ -34,6 +34,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import RunOptions, run
 from exporter.config import Config, parse_config
+from exporter.schema import parse_duration
 from exporter.simulator import Simulator, SimulatorSettings
 
 DEADLINE = 30.0
@@ -200,7 +201,7 @@ def experiture_source(sim_url: str, **overrides: Any) -> dict[str, Any]:
         "timeout": "5s",
     }
     source.update(overrides)
-    return source
+    return with_timeout_within_interval(source, overrides)
 
 
 def ga_source(sim_url: str, **overrides: Any) -> dict[str, Any]:
@@ -215,7 +216,23 @@ def ga_source(sim_url: str, **overrides: Any) -> dict[str, Any]:
         "poll_interval": "1h",
     }
     source.update(overrides)
-    return {k: v for k, v in source.items() if v is not None}
+    return with_timeout_within_interval(
+        {k: v for k, v in source.items() if v is not None}, overrides
+    )
+
+
+def with_timeout_within_interval(
+    source: dict[str, Any], overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """A test that polls fast and says nothing of the timeout gets the poll interval as its
+    timeout: a timeout longer than the interval is a config error."""
+    interval = overrides.get("poll_interval")
+    shorter = interval is not None and parse_duration(interval) < parse_duration(
+        source.get("timeout", "10s")
+    )
+    if shorter and "timeout" not in overrides:
+        source["timeout"] = interval
+    return source
 
 
 def config_of(*sources: dict[str, Any]) -> Config:

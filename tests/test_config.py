@@ -5,17 +5,33 @@ from __future__ import annotations
 import os
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from exporter.config import ConfigError, load_config, parse_config, render_config
+from exporter.schema import SECRET_KEYS
+from exporter.sources import SOURCE_KINDS
 
 from .helpers import COMMAND, run_cli, write_config
 from .hostile_yaml import alias_chain, billion_laughs, deep_nesting
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def ga(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "name": "ga",
+        "type": "greenarrow",
+        "base_url": "https://ga.example.com",
+        "basic_auth": {"username": "1", "password": "k"},
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
 
 
 def source(**overrides: Any) -> dict[str, Any]:
@@ -37,7 +53,7 @@ BAD_CONFIGS: list[tuple[str, Any, str]] = [
     (
         "unknown source key",
         {"sources": [source(pol_interval="30s")]},
-        "sources[0].pol_interval: unknown key",
+        "sources[0].pol_interval: unknown key (did you mean poll_interval?)",
     ),
     (
         "bad duration",
@@ -144,18 +160,17 @@ BAD_CONFIGS: list[tuple[str, Any, str]] = [
     (
         "concurrency too low",
         {"sources": [source(concurrency=0)]},
-        "sources[0].concurrency: Input should be greater than or equal to 1",
+        "sources[0].concurrency: must be at least 1, got 0",
     ),
     (
         "concurrency not a number",
         {"sources": [source(concurrency="many")]},
-        "sources[0].concurrency: Input should be a valid integer, unable to parse string as an "
-        "integer",
+        'sources[0].concurrency: expected a whole number, got "many"',
     ),
     (
         "page size over the API maximum",
         {"sources": [source(discovery={"page_size": 500})]},
-        "sources[0].discovery.page_size: Input should be less than or equal to 100",
+        "sources[0].discovery.page_size: must be at most 100, got 500",
     ),
     (
         "nothing to poll",
@@ -190,7 +205,7 @@ BAD_CONFIGS: list[tuple[str, Any, str]] = [
                 }
             ]
         },
-        "sources[0].per_page: Input should be less than or equal to 500",
+        "sources[0].per_page: must be at most 500, got 1000",
     ),
     (
         "greenarrow without credentials",
@@ -208,6 +223,148 @@ BAD_CONFIGS: list[tuple[str, Any, str]] = [
             ]
         },
         "sources[0].oauth2: one of client_secret or client_secret_file is required",
+    ),
+    # -- what passed the check and failed at runtime, or read as a library's words --------
+    (
+        "greenarrow base_url with the API path",
+        {"sources": [ga(base_url="https://ga.example.com/ga/api/v2/")]},
+        'sources[0].base_url: ends in "/ga/api/v2", which the exporter adds (requests would '
+        'go to /ga/api/v2/ga/api/v2/...): use "https://ga.example.com"',
+    ),
+    (
+        "greenarrow base_url with the report path",
+        {"sources": [ga(base_url="https://x.example/proxy/ga/api/v2/system_campaigns")]},
+        'sources[0].base_url: ends in "/ga/api/v2/system_campaigns", which the exporter adds '
+        "(requests would go to /ga/api/v2/system_campaigns/ga/api/v2/...): use "
+        '"https://x.example/proxy"',
+    ),
+    (
+        "variable without braces",
+        {"sources": [source(authorization={"credentials": "$TOKEN"})]},
+        'sources[0].authorization.credentials: "$TOKEN" is not expanded: write ${TOKEN} for an '
+        "environment variable, $$TOKEN for a literal $TOKEN",
+    ),
+    (
+        "a dollar inside a credential is not quoted back",
+        {"sources": [source(authorization={"credentials": "pa$sword"})]},
+        'sources[0].authorization.credentials: a "$" before a name is not expanded: write '
+        "${NAME} for an environment variable, $$ for a literal $",
+    ),
+    (
+        "unclosed variable",
+        {"sources": [source(authorization={"credentials": "${TOKEN"})]},
+        'sources[0].authorization.credentials: "${" has no closing "}": write ${NAME}',
+    ),
+    (
+        "not a variable name",
+        {"sources": [source(campaigns=["${1ST}"])]},
+        'sources[0].campaigns[0]: "${1ST}" holds no variable name (letters, digits and _, '
+        "not first a digit)",
+    ),
+    (
+        "empty secret file",
+        {
+            "sources": [
+                ga(basic_auth={"username": "1", "password_file": str(FIXTURES / "empty-secret")})
+            ]
+        },
+        f"sources[0].basic_auth.password_file: file is empty: {FIXTURES / 'empty-secret'}",
+    ),
+    (
+        "empty secret file path",
+        {"sources": [ga(basic_auth={"username": "1", "password_file": ""})]},
+        "sources[0].basic_auth.password_file: must not be empty: the path of a file holding "
+        "the secret",
+    ),
+    (
+        "url with a trailing space",
+        {"sources": [source(base_url="https://api.experiture.ai/public/v1 ")]},
+        'sources[0].base_url: invalid URL "https://api.experiture.ai/public/v1 ": it contains '
+        "whitespace",
+    ),
+    (
+        "credentials in a url are never quoted",
+        {"sources": [source(base_url="ftp://user:hunter2@x.example")]},
+        "sources[0].base_url: credentials in the URL are not allowed: use the auth settings",
+    ),
+    (
+        "unknown channel",
+        {"sources": [source(discovery={"channels": ["email", "whatsapp"]})]},
+        'sources[0].discovery.channels[1]: unknown channel "whatsapp": expected one of email, '
+        "sms, push, direct_mail",
+    ),
+    (
+        "timeout longer than the poll interval",
+        {"sources": [source(poll_interval="30s", timeout="2m")]},
+        "sources[0].timeout: 2m is longer than poll_interval (30s): one slow request would "
+        "hold up the next refresh",
+    ),
+    (
+        "timeout longer than the default poll interval",
+        {"sources": [ga(timeout="90s")]},
+        "sources[0].timeout: 90s is longer than poll_interval (1m): one slow request would "
+        "hold up the next refresh",
+    ),
+    (
+        "a key of the other source type",
+        {"sources": [ga(summary_interval="5m")]},
+        "sources[0].summary_interval: unknown key: only valid for type experiture",
+    ),
+    (
+        "a near miss in a nested section",
+        {"sources": [source(discovery={"page_sise": 50})]},
+        "sources[0].discovery.page_sise: unknown key (did you mean page_size?)",
+    ),
+    (
+        "a near miss of the top-level key",
+        {"sources": [source()], "sourcess": [source()]},
+        "sourcess: unknown key (did you mean sources?)",
+    ),
+    (
+        "a list given as a string",
+        {"sources": [source(campaigns="c-1")]},
+        'sources[0].campaigns: expected a list, got "c-1"',
+    ),
+    (
+        "a section given as a string",
+        {"sources": [source(discovery="on")]},
+        'sources[0].discovery: expected a mapping of keys to values, got "on"',
+    ),
+    (
+        "a fractional count",
+        {"sources": [source(max_campaigns=1.5)]},
+        "sources[0].max_campaigns: expected a whole number, got 1.5",
+    ),
+    (
+        "a boolean that is not one",
+        {"sources": [source(discovery={"enabled": "maybe"})]},
+        'sources[0].discovery.enabled: expected true or false, got "maybe"',
+    ),
+    (
+        "an empty client id",
+        {
+            "sources": [
+                source(
+                    authorization=None,
+                    oauth2={
+                        "token_url": "https://id.example/t",
+                        "client_id": "",
+                        "client_secret": "s",
+                    },
+                )
+            ]
+        },
+        "sources[0].oauth2.client_id: must not be empty",
+    ),
+    (
+        "a rate of zero",
+        {"sources": [source(rate_limit={"requests_per_second": 0})]},
+        "sources[0].rate_limit.requests_per_second: must be greater than 0, got 0",
+    ),
+    (
+        "a number where a string goes",
+        {"sources": [source(name=5)]},
+        "sources[0].name: expected a string, got 5",
     ),
 ]
 
@@ -317,6 +474,42 @@ def test_variables_expand_and_dollar_dollar_is_literal(monkeypatch: pytest.Monke
     assert cfg.campaigns == ["a$b"]  # type: ignore[attr-defined]
 
 
+def test_a_duration_may_be_a_number_in_a_string(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``"30"`` and ``${POLL}`` with POLL=30 are 30 seconds, as ``30`` is."""
+    monkeypatch.setenv("POLL", "30")
+    given = [source(name="a", poll_interval=30), source(name="b", poll_interval="30")]
+    given.append(source(name="c", poll_interval="${POLL}", timeout="2.5"))
+    config = parse_config({"sources": given})
+    assert [s.poll_interval for s in config.sources] == [30.0, 30.0, 30.0]
+    assert config.sources[2].timeout == 2.5
+
+
+def test_no_message_is_in_a_librarys_words() -> None:
+    for _name, _data, message in BAD_CONFIGS:
+        for words in ("Input should", "Value error", "valid list", "String should", "pydantic"):
+            assert words not in message
+
+
+def fields_of(model: type[BaseModel]) -> Iterator[tuple[str, Any]]:
+    """Every field of ``model`` and of the models inside it: (name, annotation)."""
+    for name, field in model.model_fields.items():
+        yield name, field.annotation
+        for inner in (field.annotation, *get_args(field.annotation)):
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                yield from fields_of(inner)
+
+
+def test_messages_never_quote_a_credential() -> None:
+    """The keys whose values messages leave out are the keys that hold a credential."""
+    holding = {
+        name
+        for kind in SOURCE_KINDS.values()
+        for name, annotation in fields_of(kind.config_model)
+        if "exporter.secrets.Secret" in str(annotation)
+    }
+    assert holding == SECRET_KEYS == {"credentials", "client_secret", "password"}
+
+
 def test_defaults_are_filled_in() -> None:
     cfg = parse_config({"sources": [source()]}).sources[0]
     assert (cfg.poll_interval, cfg.timeout, cfg.concurrency) == (30.0, 10.0, 8)
@@ -395,10 +588,23 @@ def test_cli_bad_config_exits_1_with_one_line_and_no_traceback(tmp_path: Path) -
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_cli_missing_config_file(tmp_path: Path) -> None:
+def test_cli_missing_config_file_is_named_once(tmp_path: Path) -> None:
     result = run_cli(f"--config.file={tmp_path}/absent.yml", "--config.check")
     assert result.returncode == 1
-    assert result.stderr.strip().endswith(f"{tmp_path}/absent.yml: file not found")
+    assert result.stderr.splitlines() == [
+        f"campaign-exporter: {tmp_path}/absent.yml: file not found"
+    ]
+
+
+def test_no_arguments_and_no_config_points_at_demo_and_help(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [COMMAND], capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "campaign-exporter: campaign-exporter.yml: file not found (no --config.file given; "
+        "--demo runs the exporter against its built-in simulator, --help lists the flags)"
+    ]
 
 
 def test_cli_config_check_accepts_a_good_file(tmp_path: Path) -> None:

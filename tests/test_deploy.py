@@ -62,7 +62,18 @@ def test_the_image_install_steps_work_in_a_fresh_venv(tmp_path: Path) -> None:
     shutil.copy(ROOT / "pyproject.toml", src)
     shutil.copy(ROOT / "README.md", src)
     shutil.copytree(
-        ROOT / "exporter", src / "exporter", ignore=shutil.ignore_patterns("__pycache__")
+        ROOT / "exporter",
+        src / "exporter",
+        ignore=shutil.ignore_patterns("__pycache__", "build_info.json"),
+    )
+    # the build stage's printf, with the build arguments a release would pass
+    stamp = """printf '{"revision": "%s", "build_date": "%s"}\\n' """ + '"$REVISION" "$BUILD_DATE"'
+    assert stamp in dockerfile
+    subprocess.run(
+        ["sh", "-c", stamp + " > exporter/build_info.json"],
+        cwd=src,
+        env={"REVISION": "0123abc", "BUILD_DATE": "2030-01-02T03:04:05Z"},
+        check=True,
     )
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", venv)
@@ -76,7 +87,10 @@ def test_the_image_install_steps_work_in_a_fresh_venv(tmp_path: Path) -> None:
         WHEELHOUSE,
         src,
     )
-    assert "campaign-exporter" in run(venv / "bin" / "campaign-exporter", "--version")
+    version = run(venv / "bin" / "campaign-exporter", "--version").splitlines()
+    assert version[0] == "campaign-exporter, version 0.1.0 (revision: 0123abc)"
+    assert version[1] == "  build date:       2030-01-02T03:04:05Z"
+    assert '  CMD ["campaign-exporter", "--healthcheck"]' in dockerfile
     run(
         venv / "bin" / "campaign-exporter",
         "--config.check",
@@ -166,39 +180,98 @@ def test_compose_configs_pass_promtool_and_amtool(tmp_path: Path) -> None:
     assert "--demo" in compose["services"]["exporter"]["command"]
 
 
-def test_local_stack_script_runs_prometheus_against_the_demo(tmp_path: Path) -> None:
-    require_binary("prometheus")
-    ports = {"EXPORTER_PORT": "0", "PROMETHEUS_PORT": "0", "ALERTMANAGER_PORT": "0"}
-    for key in ports:
+def free_ports(*names: str) -> dict[str, str]:
+    ports = {}
+    for name in names:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
-            ports[key] = str(sock.getsockname()[1])
-    env = {**os.environ, **ports}
-    proc = subprocess.Popen(
-        [ROOT / "scripts" / "local-stack"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = (
-        f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}/api/v1/query?"
-        "query=up%7Bjob%3D%22campaign-exporter%22%7D"
-    )
+            ports[name] = str(sock.getsockname()[1])
+    return ports
+
+
+STACK_PORTS = ("EXPORTER_PORT", "PROMETHEUS_PORT", "ALERTMANAGER_PORT")
+
+
+def test_local_stack_prints_links_that_work_and_exits_when_a_child_dies(
+    tmp_path: Path,
+) -> None:
+    """It prints where to watch, each of which answers (an amtool command where Debian's
+    Alertmanager has no UI); a child that dies takes the script down, log shown."""
+    require_binary("prometheus")
+    amtool = require_binary("amtool")
+    ports = free_ports(*STACK_PORTS)
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = subprocess.Popen(
+            [ROOT / "scripts" / "local-stack"],
+            env={**os.environ, **ports},
+            cwd=ROOT,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
     try:
-        end = time.monotonic() + 90
+        end = time.monotonic() + 150
+        while "Ctrl-C stops everything" not in out.read_text():
+            assert proc.poll() is None, f"local-stack exited: {err.read_text()}"
+            assert time.monotonic() < end, "local-stack never said it was up"
+            time.sleep(0.2)
+        links = dict(
+            line.split(None, 1) for line in out.read_text().splitlines() if line.startswith("  ")
+        )
+        for name in ("exporter", "prometheus"):
+            with urllib.request.urlopen(links[name], timeout=10) as resp:  # noqa: S310 - loopback
+                assert resp.status == 200, links[name]
+        alerts = f"http://localhost:{ports['PROMETHEUS_PORT']}/classic/alerts"
+        assert links["prometheus"] == alerts, "Debian's Prometheus has only the classic UI"
+        command = links["alertmanager"].split("   (")[0].split()
+        assert command[0] == "amtool"
+        listed = subprocess.run(
+            [amtool, *command[1:]], capture_output=True, text=True, timeout=30, check=True
+        )
+        assert listed.stdout.startswith("Alertname")
+        query = "query=up%7Bjob%3D%22campaign-exporter%22%7D"
+        url = f"http://127.0.0.1:{ports['PROMETHEUS_PORT']}/api/v1/query?{query}"
         while True:
-            assert proc.poll() is None, "local-stack exited"
-            try:
-                with urllib.request.urlopen(url, timeout=5) as resp:
-                    result = json.loads(resp.read())["data"]["result"]
-                if result and result[0]["value"][1] == "1":
-                    break
-            except OSError:
-                pass
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                result = json.loads(resp.read())["data"]["result"]
+            if result and result[0]["value"][1] == "1":
+                break
             assert time.monotonic() < end, "Prometheus never scraped the demo exporter"
             time.sleep(0.5)
+        [exporter] = subprocess.run(
+            ["pgrep", "-P", str(proc.pid), "-f", "campaign-exporter"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        os.kill(int(exporter), signal.SIGKILL)
+        assert proc.wait(30) == 1
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(20)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(20)
+    # (bash reports the killed job on a line of its own first)
+    assert "local-stack: exporter exited (code 137); the end of its log:" in err.read_text()
+
+
+def test_local_stack_exits_with_the_log_of_a_child_that_cannot_start(tmp_path: Path) -> None:
+    require_binary("prometheus")
+    ports = free_ports(*STACK_PORTS)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(ports["PROMETHEUS_PORT"])))
+        taken.listen()
+        result = subprocess.run(
+            [ROOT / "scripts" / "local-stack"],
+            env={**os.environ, **ports},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            start_new_session=True,
+            check=False,
+        )
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[0] == "local-stack: prometheus exited (code 1); the end of its log:"
+    assert "address already in use" in lines[-1]

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import BaseModel
 
 from exporter.schema import SourceConfig
 from exporter.sources import SOURCE_KINDS
 from exporter.webconfig import WebConfig
 
-from .helpers import Samples, config_of, experiture_source, running_exporter, running_simulator
+from .helpers import (
+    COMMAND,
+    Samples,
+    config_of,
+    experiture_source,
+    running_exporter,
+    running_simulator,
+)
 
 ROOT = Path(__file__).parent.parent
 
@@ -58,3 +67,43 @@ async def test_every_metric_family_is_in_the_readme() -> None:
     ours = {f for f in families if not f.startswith(("process_", "python_"))}
     missing = {f for f in ours if f not in readme and f + "_total" not in readme}
     assert not missing
+
+
+def uncommented(text: str) -> str:
+    """The example with its commented-out keys put back: a comment that starts with a
+    lowercase key and a colon is a key, at the indentation the comment marker had."""
+    return re.sub(r"^(\s*)# (\s*[a-z_][a-z0-9_]*:(?: |$))", r"\1\2", text, flags=re.MULTILINE)
+
+
+def key_paths(data: dict[str, Any], prefix: str = "") -> set[str]:
+    out = set()
+    for key, value in data.items():
+        out.add(prefix + key)
+        if isinstance(value, dict) and key != "endpoint_params":  # its keys are the user's
+            out |= key_paths(value, f"{prefix}{key}.")
+    return out
+
+
+def test_the_example_config_has_every_key_of_each_source_type() -> None:
+    example = yaml.safe_load(uncommented((ROOT / "config.example.yaml").read_text()))
+    by_type = {source["type"]: key_paths(source) for source in example["sources"]}
+    assert set(by_type) == set(SOURCE_KINDS)
+    for type_name, kind in SOURCE_KINDS.items():
+        assert by_type[type_name] == keys(kind.config_model), type_name
+
+
+def test_the_readme_flags_table_is_what_help_says() -> None:
+    """Every flag, and its default, in the README's table as in --help, and no other."""
+    readme = (ROOT / "README.md").read_text()
+    table = {
+        flag: default.strip("`")
+        for flag, default in re.findall(r"^\| `(--[a-z.-]+)` \|\s*([^|]*?)\s*\|", readme, re.M)
+    }
+    shown = subprocess.run(
+        [COMMAND, "--help"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    helped = {
+        flag: default.strip('"')
+        for flag, default in re.findall(r"^ {6}(--[a-z.-]+)(?:=(\S*))?", shown, re.M)
+    }
+    assert table == helped

@@ -169,12 +169,14 @@ def exporter_config(tmp_path: Path, sim_url: str) -> Path:
                         "base_url": f"{sim_url}/public/v1",
                         "authorization": {"credentials": "demo-token"},
                         "poll_interval": "1s",
+                        "timeout": "1s",
                     },
                     {
                         "name": "ga",
                         "type": "greenarrow",
                         "base_url": sim_url,
                         "poll_interval": "1s",
+                        "timeout": "1s",
                         "basic_auth": {"username": "1", "password": "demo-ga-key"},
                     },
                 ]

@@ -36,7 +36,8 @@ CASES = [(api, endpoint, kind) for api, endpoint in ENDPOINTS for kind in KINDS]
 
 
 def sources(url: str) -> list[dict[str, Any]]:
-    common = {"poll_interval": "100ms", "timeout": "300ms", "concurrency": 8}
+    # a timeout no longer than the poll interval (the config refuses more)
+    common = {"poll_interval": "200ms", "timeout": "200ms", "concurrency": 8}
     return [
         {
             "name": "exp",

@@ -22,7 +22,8 @@ S = TypeVar("S")
 
 @dataclass(frozen=True, slots=True)
 class CampaignRow:
-    """One campaign as the status page shows it."""
+    """One campaign as the status page shows it. Times are Unix seconds, None when the
+    vendor does not say."""
 
     campaign_id: str
     name: str
@@ -33,6 +34,14 @@ class CampaignRow:
     updated_at: float | None
     error: str | None = None
     paused: bool = False
+    channel: str | None = None  # e.g. email, sms
+    send_at: float | None = None  # when it is scheduled to send
+    send_deadline: float | None = None  # late after this, if later than send_at (a batch day)
+    started_at: float | None = None
+    finished_at: float | None = None  # when it completed, failed or was cancelled
+    progress_at: float | None = None  # when its counts last moved, where the source tracks it
+    ratio_base: int | None = None  # the denominator of failure_ratio
+    state_since: float | None = None  # when the exporter first saw it in this state
 
 
 class Source(ABC, Generic[C, S]):
@@ -84,15 +93,22 @@ class Source(ABC, Generic[C, S]):
 
 @dataclass(frozen=True)
 class Display:
-    """How the status page shows a source kind's campaigns."""
+    """How the status page shows a source kind's campaigns, and what in them needs an
+    operator: the thresholds are the shipped alerts' defaults (prometheus/mixin.py)."""
 
     progress: str  # heading of the done/total column, e.g. "sent / scheduled"
     ratio: str  # heading of the ratio column, e.g. "failed / scheduled"
     ratio_warn: float = 0.05  # a ratio above this is highlighted
+    ratio_min: int = 0  # ... and needs attention once its denominator is at least this
     # Rank of each state on the page, troubled and active first; others come last.
     state_rank: Mapping[str, int] = field(default_factory=dict)
     # How each state is coloured: "active", "bad", "late" or "done".
     tones: Mapping[str, str] = field(default_factory=dict)
+    failed_states: frozenset[str] = frozenset()  # always need attention
+    overdue_states: frozenset[str] = frozenset()  # need attention once past send_at ...
+    overdue_after: float = 0.0  # ... by more than this many seconds
+    # An "active" campaign whose counts have not moved for this long is stalled.
+    stall_after: float | None = None
 
 
 @dataclass(frozen=True)

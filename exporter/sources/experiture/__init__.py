@@ -15,6 +15,7 @@ KIND: SourceKind[ExperitureConfig] = SourceKind(
     display=Display(
         progress="sent / scheduled",
         ratio="failed / scheduled",
+        ratio_min=100,  # as CampaignHighFailureRatio
         state_rank={
             "running": 0,
             "pending_or_overdue": 1,
@@ -29,6 +30,10 @@ KIND: SourceKind[ExperitureConfig] = SourceKind(
             "pending_or_overdue": "late",
             "completed": "done",
         },
+        failed_states=frozenset({"failed"}),
+        overdue_states=frozenset({"pending_or_overdue"}),
+        overdue_after=900.0,  # as CampaignSendOverdue
+        stall_after=900.0,  # as CampaignStalled
     ),
     error_fields=error_fields,
     correlation_headers=CORRELATION_HEADERS,

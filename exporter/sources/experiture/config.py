@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from ...schema import Authorization, HttpUrl, OAuth2, PositiveDuration, SourceConfig, Strict
 from .metrics import FAMILY_NAMES
@@ -12,12 +12,21 @@ from .metrics import FAMILY_NAMES
 CHANNELS = ("email", "sms", "push", "direct_mail")
 
 
+def _channel(value: str) -> str:
+    if value not in CHANNELS:
+        raise ValueError(f'unknown channel "{value}": expected one of {", ".join(CHANNELS)}')
+    return value
+
+
+Channel = Annotated[str, AfterValidator(_channel)]
+
+
 class Discovery(Strict):
     """How ``GET /campaigns`` finds the campaigns to poll."""
 
     enabled: bool = True
     status: str | None = "published"
-    channels: list[str] = Field(default_factory=list)
+    channels: list[Channel] = Field(default_factory=list)
     page_size: int = Field(default=100, ge=1, le=100)
 
 

@@ -78,6 +78,8 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
         rec = entry.snapshot
         counts = rec.pipeline_counts(self.analytics) or {}
         scheduled, failed = counts.get("scheduled"), counts.get("failed")
+        status, setup, listing = rec.status, rec.setup, rec.listing
+        schedule = (status.schedule if status else None) or (setup.schedule if setup else None)
         return CampaignRow(
             campaign_id=rec.campaign_id,
             name=rec.name or "",
@@ -87,6 +89,14 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
             failure_ratio=failed / scheduled if scheduled and failed is not None else None,
             updated_at=entry.updated_at,
             error=entry.error,
+            channel=(setup.channel if setup else None) or (listing.channel if listing else None),
+            send_at=schedule.due_from if schedule else None,
+            send_deadline=schedule.deadline if schedule else None,
+            started_at=status.started_at if status else None,
+            finished_at=entry.finished_at,
+            progress_at=max(rec.progress.values(), default=None),
+            ratio_base=scheduled,
+            state_since=entry.state_since,
         )
 
     async def fetch(self, book: Book[CampaignRecord]) -> Refresh[CampaignRecord]:

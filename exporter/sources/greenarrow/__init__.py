@@ -14,8 +14,10 @@ KIND: SourceKind[GreenArrowConfig] = SourceKind(
     display=Display(
         progress="sent / recipients",
         ratio="bounced / sent",
+        ratio_min=1000,  # as GreenArrowHighBounceRate
         state_rank={"sending": 0, "failed": 2, "cancelled": 5, "finished": 6},
         tones={"sending": "active", "failed": "bad", "cancelled": "bad", "finished": "done"},
+        failed_states=frozenset({"failed"}),
     ),
     error_fields=error_fields,
     correlation_headers=CORRELATION_HEADERS,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ...schema import Authorization, BasicAuth, PositiveDuration, SourceConfig
 from .metrics import FAMILY_NAMES
+
+# The API's own path, which the source adds to base_url: given twice, every request 404s.
+_API_PATH = re.compile(r"/ga(?:/api(?:/v\d+(?:/system_campaigns)?)?)?$")
 
 
 class GreenArrowConfig(SourceConfig):
@@ -18,6 +22,17 @@ class GreenArrowConfig(SourceConfig):
     lookback: PositiveDuration = 30 * 86400.0
     per_page: int = Field(default=500, ge=1, le=500)
     poll_interval: PositiveDuration = 60.0
+
+    @field_validator("base_url")
+    @classmethod
+    def _host_only(cls, value: str) -> str:
+        found = _API_PATH.search(value)
+        if found:
+            raise ValueError(
+                f'ends in "{found.group()}", which the exporter adds (requests would go to '
+                f'{found.group()}/ga/api/v2/...): use "{value[: found.start()]}"'
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_auth(self) -> GreenArrowConfig:

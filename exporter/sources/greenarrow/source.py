@@ -61,7 +61,12 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
             total=snap.stats.get("recipients", {}).get("total"),
             failure_ratio=bounced / total if total and bounced is not None else None,
             updated_at=entry.updated_at,
+            error=entry.error,
             paused=bool(snap.paused),
+            channel="email",  # GreenArrow sends email only
+            finished_at=entry.finished_at,
+            ratio_base=total,
+            state_since=entry.state_since,
         )
 
     async def fetch(self, book: Book[GACampaignSnapshot]) -> Refresh[GACampaignSnapshot]:

@@ -1,0 +1,90 @@
+"""What was built: version, revision and build date, for ``--version``.
+
+The revision and date come, first found first:
+1. ``CAMPAIGN_EXPORTER_REVISION`` and ``CAMPAIGN_EXPORTER_BUILD_DATE`` in the environment;
+2. ``exporter/build_info.json``, written at build time (the Dockerfile writes it from its
+   ``REVISION`` and ``BUILD_DATE`` build arguments; any packager may);
+3. git, when the package runs from a git work tree (an editable install or a checkout);
+4. otherwise "unknown".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+
+PACKAGE = Path(__file__).resolve().parent
+INFO_FILE = PACKAGE / "build_info.json"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    version: str
+    revision: str
+    build_date: str
+
+    def text(self, prog: str) -> str:
+        """Prometheus' layout of ``--version``."""
+        python = f"{platform.python_version()} ({platform.python_implementation()})"
+        return (
+            f"{prog}, version {self.version} (revision: {self.revision})\n"
+            f"  build date:       {self.build_date}\n"
+            f"  python version:   {python}\n"
+            f"  platform:         {sys.platform}/{platform.machine()}\n"
+        )
+
+
+def _from_file(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, str) and v and v != UNKNOWN}
+
+
+def _git(directory: Path, *args: str) -> str:
+    # fixed arguments, git from PATH: only for a source tree, only for --version
+    return subprocess.run(  # noqa: S603
+        ["git", "-C", str(directory), *args],  # noqa: S607
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=True,
+    ).stdout.strip()
+
+
+def _from_git(directory: Path) -> dict[str, str]:
+    if not (directory.parent / ".git").exists():
+        return {}
+    try:
+        head = _git(directory, "rev-parse", "HEAD")
+        dirty = _git(directory, "status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    if not head:
+        return {}
+    return {"revision": head + ("-dirty" if dirty else ""), "build_date": "none (source tree)"}
+
+
+ENV = (("revision", "CAMPAIGN_EXPORTER_REVISION"), ("build_date", "CAMPAIGN_EXPORTER_BUILD_DATE"))
+
+
+def build_info(env: Mapping[str, str] = os.environ) -> BuildInfo:
+    found = {key: value for key, name in ENV if (value := env.get(name, ""))}
+    for read, where in ((_from_file, INFO_FILE), (_from_git, PACKAGE)):
+        if len(found) == len(ENV):
+            break
+        for key, value in read(where).items():
+            found.setdefault(key, value)
+    return BuildInfo(__version__, found.get("revision", UNKNOWN), found.get("build_date", UNKNOWN))

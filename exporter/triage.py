@@ -1,0 +1,181 @@
+"""What needs an operator's eyes: which campaigns are in trouble and why, and the status
+page's filter. Pure functions of status rows, each kind's ``Display`` and the time."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from enum import IntEnum
+from typing import Any
+from urllib.parse import urlencode
+
+from .sources import CampaignRow, Display
+
+RATIO_RECENT = 86400.0  # a finished send's ratio matters for a day, as in the alerts
+PAGE_SIZE = 100
+
+
+class Problem(IntEnum):
+    """Why a campaign needs attention, most urgent first."""
+
+    FAILED = 0
+    OVERDUE = 1
+    STALLED = 2
+    HIGH_RATIO = 3
+    UNREADABLE = 4
+
+
+@dataclass(frozen=True)
+class Finding:
+    problem: Problem
+    text: str  # e.g. "overdue by 47m"
+    urgency: float  # within one problem, lower sorts first
+
+
+@dataclass(frozen=True)
+class Flagged:
+    """A campaign that needs attention, with every reason found."""
+
+    source: str
+    row: CampaignRow
+    display: Display
+    findings: tuple[Finding, ...]
+
+    def key(self) -> tuple[int, float, str, str, str]:
+        first = self.findings[0]
+        return (first.problem, first.urgency, self.source, self.row.name, self.row.campaign_id)
+
+
+def span(seconds: float) -> str:
+    """A duration as an operator reads it: 45s, 47m, 5h 12m, 3d 4h."""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 120:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"
+
+
+def findings(row: CampaignRow, display: Display, now: float) -> list[Finding]:
+    """Every reason ``row`` needs attention, most urgent first; empty when none."""
+    found: list[Finding] = []
+    if row.state in display.failed_states:
+        when = row.finished_at if row.finished_at is not None else row.state_since
+        text = f"{row.state} {span(now - when)} ago" if when is not None else row.state
+        found.append(Finding(Problem.FAILED, text, now - when if when is not None else 0.0))
+    if row.state in display.overdue_states:
+        due = row.send_deadline if row.send_deadline is not None else row.send_at
+        since = due if due is not None else row.state_since
+        if since is not None and now - since > display.overdue_after:
+            late = now - since
+            text = f"overdue by {span(late)}" if due is not None else f"pending for {span(late)}"
+            found.append(Finding(Problem.OVERDUE, text, -late))
+    stall = display.stall_after
+    active = display.tones.get(row.state) == "active" and not row.paused
+    if active and stall is not None and row.progress_at is not None:
+        still = now - row.progress_at
+        if still > stall:
+            found.append(Finding(Problem.STALLED, f"no progress for {span(still)}", -still))
+    if _ratio_too_high(row, display, now):
+        assert row.failure_ratio is not None
+        text = f"{display.ratio} {row.failure_ratio:.2%} (over {display.ratio_warn:.0%})"
+        found.append(Finding(Problem.HIGH_RATIO, text, -row.failure_ratio))
+    if row.error:
+        found.append(Finding(Problem.UNREADABLE, f"last read failed: {row.error}", 0.0))
+    elif row.state == "unknown":
+        found.append(Finding(Problem.UNREADABLE, "state unreadable", 0.0))
+    return found
+
+
+def _ratio_too_high(row: CampaignRow, display: Display, now: float) -> bool:
+    if row.failure_ratio is None or row.failure_ratio <= display.ratio_warn:
+        return False
+    if (row.ratio_base or 0) < display.ratio_min or row.state in display.failed_states:
+        return False
+    return row.finished_at is None or now - row.finished_at < RATIO_RECENT
+
+
+def needs_attention(
+    sources: Iterable[tuple[str, Display, Sequence[CampaignRow]]], now: float
+) -> list[Flagged]:
+    """Every campaign with a problem, across sources: failed first (newest first), then
+    overdue (latest first), stalled, over the ratio threshold, unreadable."""
+    flagged = [
+        Flagged(name, row, display, tuple(found))
+        for name, display, rows in sources
+        for row in rows
+        if (found := findings(row, display, now))
+    ]
+    return sorted(flagged, key=Flagged.key)
+
+
+def by_state(rows: Iterable[CampaignRow], display: Display) -> list[tuple[str, int]]:
+    """How many campaigns are in each state, in the kind's page order."""
+    counts = Counter(row.state for row in rows)
+    last = max(display.state_rank.values(), default=0) + 1
+    return sorted(counts.items(), key=lambda kv: (display.state_rank.get(kv[0], last), kv[0]))
+
+
+@dataclass(frozen=True)
+class Query:
+    """The status page's filter, from its URL: it works without scripts."""
+
+    source: str = ""
+    state: str = ""
+    channel: str = ""
+    text: str = ""
+    page: int = 1
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, str]) -> Query:
+        page = params.get("page", "1")
+        return cls(
+            source=params.get("source", "")[:100],
+            state=params.get("state", "")[:100],
+            channel=params.get("channel", "")[:100],
+            text=params.get("q", "").strip()[:200],
+            page=int(page) if page.isdigit() and 0 < int(page) < 1_000_000 else 1,
+        )
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.source or self.state or self.channel or self.text)
+
+    def wants_source(self, name: str) -> bool:
+        return not self.source or self.source == name
+
+    def matches(self, row: CampaignRow) -> bool:
+        if self.state and row.state != self.state:
+            return False
+        if self.channel and row.channel != self.channel:
+            return False
+        if self.text:
+            needle = self.text.casefold()
+            return needle in row.name.casefold() or needle in row.campaign_id.casefold()
+        return True
+
+    def href(self, **changes: Any) -> str:
+        """A link to this page with some parameters changed (defaults left out)."""
+        query = replace(self, **changes)
+        params = {
+            "source": query.source,
+            "state": query.state,
+            "channel": query.channel,
+            "q": query.text,
+            "page": str(query.page) if query.page != 1 else "",
+        }
+        encoded = urlencode({k: v for k, v in params.items() if v})
+        return f"?{encoded}#campaigns" if encoded else "./#campaigns"
+
+
+def page_of(rows: Sequence[CampaignRow], page: int) -> tuple[Sequence[CampaignRow], int, int]:
+    """One page of rows (the last one when ``page`` is past it), its number, how many."""
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    page = min(page, pages)
+    return rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE], page, pages
