@@ -41,7 +41,7 @@ MIB = 1024**2
 
 
 def sources(url: str, **exp: Any) -> list[dict[str, Any]]:
-    fast = {"poll_interval": "200ms", "timeout": "200ms", "max_response_size": "1MiB"}
+    fast = {"poll_interval": "500ms", "timeout": "500ms", "max_response_size": "1MiB"}
     return [
         experiture_source(
             url, name="exp", polling={"adaptive": False}, summary_interval="100ms", **fast, **exp
