@@ -41,6 +41,14 @@ class MetricFamily:
         if self.kind == "histogram":
             self.suffixes.append(suffix)
 
+    def add_states(self, key: tuple[str, ...], documented: Sequence[str], current: str) -> None:
+        """A state set's series for one campaign: 1 for ``current``, 0 for each other
+        documented state; an undocumented value gets a series of its own."""
+        for state in documented:
+            self.add((*key, state), 1.0 if state == current else 0.0)
+        if current not in documented:
+            self.add((*key, current), 1.0)
+
 
 def format_value(value: float) -> str:
     if value != value:  # NaN is never equal to itself

@@ -201,11 +201,7 @@ def _render_campaign(
     fams[UPDATED].add(key, updated_at)
     if status is not None and status.state is not None:
         by_state[status.state] += 1
-        state_fam = fams[EXECUTION_STATE]
-        for state in STATES:
-            state_fam.add((*key, state), 1.0 if state == status.state else 0.0)
-        if status.state not in STATES:
-            state_fam.add((*key, status.state), 1.0)
+        fams[EXECUTION_STATE].add_states(key, STATES, status.state)
     if status is not None and status.state == "running":  # only a running send can stall
         for stage, when in rec.progress.items():
             fams[PROGRESS].add((*key, stage), when)
@@ -250,10 +246,7 @@ def _render_setup(
     if setup.reach is not None:
         fams[REACH].add(key, setup.reach)
     if setup.reach_status is not None:
-        for status in REACH_STATUSES:
-            fams[REACH_STATUS].add((*key, status), 1.0 if status == setup.reach_status else 0.0)
-        if setup.reach_status not in REACH_STATUSES:
-            fams[REACH_STATUS].add((*key, setup.reach_status), 1.0)
+        fams[REACH_STATUS].add_states(key, REACH_STATUSES, setup.reach_status)
     if setup.reach_stale is not None:
         fams[REACH_STALE].add(key, 1.0 if setup.reach_stale else 0.0)
     if setup.preflight_status is not None:

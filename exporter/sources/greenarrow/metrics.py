@@ -271,10 +271,7 @@ def render_families(
         )
         if c.state is not None:
             by_state[c.state] += 1
-            for state in STATES:
-                fams[STATE].add((*key, state), 1.0 if state == c.state else 0.0)
-            if c.state not in STATES:
-                fams[STATE].add((*key, c.state), 1.0)
+            fams[STATE].add_states(key, STATES, c.state)
         if c.paused is not None:
             fams[PAUSED].add(key, 1.0 if c.paused else 0.0)
         fams[FIRST_SEEN].add(key, entry.first_seen)
