@@ -322,8 +322,10 @@ def render_status_page(
     query: Query | None = None,
     recent: Recent | None = None,
     now: float | None = None,
+    metrics_path: str = "/metrics",
 ) -> str:
-    """The page; ``recent`` is ``telemetry.recent()``, taken on the caller's thread."""
+    """The page; ``recent`` is ``telemetry.recent()``, taken on the caller's thread;
+    ``metrics_path`` is where /metrics is served (``--web.telemetry-path``)."""
     query = query or Query()
     recent = recent if recent is not None else telemetry.recent()
     now = now if now is not None else telemetry.clock.time()
@@ -336,6 +338,8 @@ def render_status_page(
         sources=_sources(views, recent, now),
         attention=_attention(telemetry, views, flagged, now),
         campaigns=_campaigns(views, query, now),
+        metrics_href=_e(metrics_path.lstrip("/")),
+        metrics_path=_e(metrics_path),
     )
 
 
@@ -368,8 +372,8 @@ small {{ color: #666; }}
 </style></head>
 <body>
 <h1>campaign-exporter</h1>
-{health}<p>Campaign sends as Prometheus metrics: <a href="metrics">/metrics</a> &middot;
-<a href="-/healthy">health</a> &middot; <a href="-/ready">readiness</a>. This page reloads
-every {refresh} seconds.</p>
+{health}<p>Campaign sends as Prometheus metrics:
+<a href="{metrics_href}">{metrics_path}</a> &middot; <a href="-/healthy">health</a> &middot;
+<a href="-/ready">readiness</a>. This page reloads every {refresh} seconds.</p>
 {sources}{attention}{campaigns}</body></html>
 """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 import os
 import socket
@@ -100,7 +101,9 @@ class Handlers:
         telemetry: Telemetry,
         reload: ReloadFn | None,
         limits: ServingLimits,
+        metrics_path: str = "/metrics",
     ) -> None:
+        self.metrics_path = metrics_path
         self.store = store
         self.telemetry = telemetry
         self.reload_fn = reload
@@ -163,7 +166,11 @@ class Handlers:
     async def landing(self, request: web.Request) -> web.Response:
         query = Query.from_params(request.query)
         recent = self.telemetry.recent()  # on the loop: telemetry's tallies are not shared
-        page = await anyio.to_thread.run_sync(render_status_page, self.telemetry, query, recent)
+        page = await anyio.to_thread.run_sync(
+            functools.partial(
+                render_status_page, self.telemetry, query, recent, metrics_path=self.metrics_path
+            )
+        )
         # Upstream text is made safe where it enters; "replace" is the last line of defence.
         body = page.encode("utf-8", "replace")
         return web.Response(body=body, content_type="text/html", charset="utf-8")
@@ -228,7 +235,7 @@ def make_app(
     conns = Connections(
         limits.header_timeout, limits.idle_timeout, descriptor_cap(limits.max_connections)
     )
-    h = Handlers(store, telemetry, reload, limits)
+    h = Handlers(store, telemetry, reload, limits, telemetry_path)
     app = web.Application(middlewares=[conns.track])
     app[CONNECTIONS] = conns
     app[LIMITS] = limits

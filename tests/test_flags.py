@@ -55,7 +55,9 @@ def test_the_telemetry_path_moves_the_metrics_and_keeps_the_other_endpoints() ->
         assert exporter.get("/metrics")[0] == 404
         status, text = exporter.get("/internal/metrics?name[]=campaign_exporter_source_up")
         assert status == 200 and set(Samples(text).by_name) == {"campaign_exporter_source_up"}
-        assert exporter.get("/")[0] == 200
+        status, page = exporter.get("/")
+        assert status == 200
+        assert '<a href="internal/metrics">/internal/metrics</a>' in page  # the page follows
         assert exporter.get("/-/healthy") == (200, "Healthy\n")
 
 
