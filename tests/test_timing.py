@@ -5,6 +5,7 @@ nulled field keeps. Each fails when its behaviour is broken, in milliseconds."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 import pytest
@@ -17,7 +18,12 @@ from exporter.poller import poll_forever
 from exporter.sources.base import CampaignRow, Source
 from exporter.sources.experiture import schedule
 from exporter.sources.experiture.config import ExperitureConfig
-from exporter.sources.experiture.model import ExecutionStatus, ListedCampaign, Schedule
+from exporter.sources.experiture.model import (
+    CampaignSetup,
+    ExecutionStatus,
+    ListedCampaign,
+    Schedule,
+)
 from exporter.sources.experiture.records import CampaignRecord
 from exporter.sources.greenarrow.model import GACampaignSnapshot
 from exporter.sources.greenarrow.source import GreenArrowSource
@@ -64,13 +70,27 @@ CADENCE = [
 
 @pytest.mark.parametrize(("case", "st", "seconds"), CADENCE, ids=[c[0] for c in CADENCE])
 def test_cadence_by_state(case: str, st: ExecutionStatus, seconds: float) -> None:
-    assert schedule.cadence(exp_config(), st, NOW) == seconds
+    assert schedule.cadence(exp_config(), CampaignRecord("c1", status=st), NOW) == seconds
+
+
+def batch(day: str) -> CampaignSetup:
+    when = Schedule("batch_on_date", None, date.fromisoformat(day), "UTC")
+    return CampaignSetup(None, "direct_mail", None, None, when, None, None)
+
+
+def test_a_batch_day_from_the_summary_sets_the_cadence() -> None:
+    """The documented /status schedule has no batchDate: the summary's is used."""
+    # NOW is 2027-01-15T08:00Z: tomorrow's batch is 16 hours off, today's has begun
+    tomorrow = CampaignRecord("c1", status=status("scheduled"), setup=batch("2027-01-16"))
+    assert schedule.cadence(exp_config(), tomorrow, NOW) == 10 * MINUTE
+    today = CampaignRecord("c1", status=status("scheduled"), setup=batch("2027-01-15"))
+    assert schedule.cadence(exp_config(), today, NOW) == 30.0
 
 
 def test_without_adaptive_polling_every_campaign_is_read_every_interval() -> None:
     config = exp_config(polling={"adaptive": False})
     for _, st, _ in CADENCE:
-        assert schedule.cadence(config, st, NOW) == 30.0
+        assert schedule.cadence(config, CampaignRecord("c1", status=st), NOW) == 30.0
 
 
 def listing(updated: str) -> ListedCampaign:

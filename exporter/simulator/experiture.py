@@ -88,7 +88,7 @@ class SimCampaign:
         return datetime.fromtimestamp(self.send_at, ZoneInfo(self.timezone)).date().isoformat()
 
     def schedule(self, now: float) -> dict[str, Any] | None:
-        """The schedule fields both /status and /summary serve for this mode."""
+        """The summary's schedule fields for this mode."""
         if self.send_at is None:
             return None
         fields: dict[str, Any] = {"mode": self.mode, "timezone": self.timezone}
@@ -362,10 +362,14 @@ def last_execution(c: SimCampaign, now: float) -> dict[str, Any] | None:
 
 
 def status_body(c: SimCampaign, now: float) -> dict[str, Any]:
-    schedule = c.schedule(now)
-    if schedule is not None:
-        schedule = {"scheduleId": f"sch-{c.campaign_id}", **schedule}
-        schedule["active"] = c.send_at is not None and now < c.send_at
+    # The seed's /status schedule: scheduleId, sendAt, timezone, active (no mode and no
+    # batchDate: a batch's day is in the summary's schedule).
+    schedule: dict[str, Any] | None = None
+    if c.send_at is not None:
+        schedule = {"scheduleId": f"sch-{c.campaign_id}", "timezone": c.timezone}
+        if c.mode == "at":
+            schedule["sendAt"] = iso(c.send_at)
+        schedule["active"] = now < c.send_at
     return {
         "campaignId": c.campaign_id,
         "name": c.name,

@@ -218,9 +218,7 @@ def _render_campaign(
             fams[STARTED].add(key, status.started_at)
         if status.completed_at is not None:
             fams[COMPLETED].add(key, status.completed_at)
-    schedule = status.schedule if status is not None else None
-    if schedule is None and setup is not None:
-        schedule = setup.schedule
+    schedule = rec.schedule
     if schedule is not None:
         _render_schedule(key, schedule, fams)
     if setup is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .model import CampaignSetup, Counts, ExecutionStatus, ListedCampaign
+from .model import CampaignSetup, Counts, ExecutionStatus, ListedCampaign, Schedule
 
 
 @dataclass
@@ -35,6 +35,16 @@ class CampaignRecord:
             previous = (before or {}).get(stage)
             if previous is None or count != previous or stage not in self.progress:
                 self.progress[stage] = now
+
+    @property
+    def schedule(self) -> Schedule | None:
+        """When the send is due: /status's schedule when it gives a time, else /summary's.
+        The documented /status schedule has only ``sendAt``; a direct-mail batch's
+        ``batchDate`` comes with the summary (the docs' Schedule & Send model)."""
+        status = self.status.schedule if self.status else None
+        if status is not None and status.due_from is not None:
+            return status
+        return (self.setup.schedule if self.setup else None) or status
 
     @property
     def name(self) -> str | None:

@@ -4,7 +4,7 @@ campaign's record and the time, so every cadence is a table test."""
 from __future__ import annotations
 
 from .config import ExperitureConfig
-from .model import TERMINAL_STATES, ExecutionStatus, ListedCampaign
+from .model import TERMINAL_STATES, ListedCampaign
 from .records import CampaignRecord
 
 
@@ -25,13 +25,15 @@ def due(
     )
 
 
-def cadence(config: ExperitureConfig, status: ExecutionStatus, now: float) -> float:
+def cadence(config: ExperitureConfig, record: CampaignRecord, now: float) -> float:
     """Seconds until this campaign's /status is due again, from its state."""
+    status = record.status
+    assert status is not None, "a cadence follows a /status read"
     interval, plan = config.poll_interval, config.polling
     if not plan.adaptive:
         return interval
     state = status.state
-    due_from = status.schedule.due_from if status.schedule else None
+    due_from = record.schedule.due_from if record.schedule else None
     if state == "scheduled" and due_from is not None:
         until_fast = due_from - plan.send_lead - now
         return max(interval, min(plan.scheduled_interval, until_fast))

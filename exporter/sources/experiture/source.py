@@ -79,7 +79,7 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
         counts = rec.pipeline_counts(self.analytics) or {}
         scheduled, failed = counts.get("scheduled"), counts.get("failed")
         status, setup, listing = rec.status, rec.setup, rec.listing
-        schedule = (status.schedule if status else None) or (setup.schedule if setup else None)
+        schedule = rec.schedule
         return CampaignRow(
             campaign_id=rec.campaign_id,
             name=rec.name or "",
@@ -177,7 +177,7 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
         rec.listing = listing or rec.listing
         before = rec.pipeline_counts(self.analytics)
         rec.status = status
-        rec.next_due = run.book.monotonic() + schedule.cadence(self.config, status, run.book.now())
+        rec.next_due = run.book.monotonic() + schedule.cadence(self.config, rec, run.book.now())
         run.refresh.read[cid] = rec
         has_execution = status.counts is not None or status.started_at is not None
         if run.use_analytics and not run.analytics_refused and has_execution:
