@@ -244,15 +244,11 @@ class Ledger(Generic[S]):
                 del self.entries[cid]
 
 
-def carry_over(previous: Any, new: Any, volatile: Iterable[str] = ()) -> Any:
+def carry_over(previous: Any, new: Any) -> Any:
     """``new`` with the fields that came back null keeping their ``previous`` values, and
-    mapping fields merged (a group missing now keeps its last good values). Fields in
-    ``volatile`` may legitimately become null and are taken as they are."""
-    keep = set(volatile)
+    mapping fields merged (a group missing now keeps its last good values)."""
     changes: dict[str, Any] = {}
     for f in dataclasses.fields(new):
-        if f.name in keep:
-            continue
         value, old = getattr(new, f.name), getattr(previous, f.name)
         if value is None and old is not None:
             changes[f.name] = old

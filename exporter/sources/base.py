@@ -53,8 +53,6 @@ class Source(ABC, Generic[C, S]):
     """
 
     terminal_states: ClassVar[frozenset[str]] = frozenset()
-    # snapshot fields that may legitimately turn null (others keep their last good value)
-    volatile_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: C, client: UpstreamClient) -> None:
         self.config = config
@@ -78,7 +76,7 @@ class Source(ABC, Generic[C, S]):
 
     def merge(self, previous: S, new: S) -> S:
         """A new snapshot over the last good one: null fields keep their values."""
-        return carry_over(previous, new, self.volatile_fields)  # type: ignore[no-any-return]
+        return carry_over(previous, new)  # type: ignore[no-any-return]
 
     @abstractmethod
     def render(self, entries: Sequence[Entry[S]]) -> list[MetricFamily]: ...

@@ -12,7 +12,6 @@ from ..untrusted import clean_text
 MAX_LABEL = 200  # longer strings are cut (with a mark): label values stay bounded
 MAX_ID = 200  # longer ids are refused, not cut: a cut id names another campaign
 MAX_COUNT = 2**53  # beyond this a count is not exact as a sample value: not a real count
-MAX_EPOCH = 1e11  # Unix seconds past the year 5000 are not a real time
 # Characters that would change the request path or query an id is put into.
 _ID_FORBIDDEN = frozenset("/\\?#%")
 
@@ -68,15 +67,6 @@ def count(d: Any, key: str) -> int | None:
     if not 0 <= value < MAX_COUNT:
         return None
     return int(value)
-
-
-def epoch(value: Any) -> float | None:
-    """Unix seconds from a JSON number, when it is a plausible time."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if not -MAX_EPOCH < value < MAX_EPOCH:  # also false for NaN
-        return None
-    return float(value)
 
 
 def timestamp(d: Any, key: str) -> float | None:
