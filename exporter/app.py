@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import anyio
 from anyio.abc import TaskGroup
 
+from .clock import SYSTEM_CLOCK, Clock
 from .config import Config, ConfigError, load_config
 from .poller import Fleet
 from .shard import Shard
@@ -34,6 +34,10 @@ class RunOptions:
     limits: ServingLimits = field(default_factory=ServingLimits)
     telemetry_path: str = "/metrics"
     process_metrics: bool = True  # the process_* and python_gc_* families
+    clock: Clock = SYSTEM_CLOCK  # the time of every part: polls, books, client, telemetry
+    # Called with the exporter's telemetry before it listens (tests wait on its
+    # publications instead of scraping).
+    on_started: Callable[[Telemetry], None] | None = None
 
 
 class Reloader:
@@ -51,14 +55,14 @@ class Reloader:
                 config = await anyio.to_thread.run_sync(load_config, self.path)
             except ConfigError as exc:
                 problems = "; ".join(exc.lines)
-                self.telemetry.record_reload(False, time.time(), problems)
+                self.telemetry.record_reload(False, self.telemetry.clock.time(), problems)
                 log.error(
                     "config reload failed, keeping the running config",
                     extra={"kv": {"file": str(self.path), "err": problems}},
                 )
                 return f"{self.path}: {problems}"
             await self.fleet.apply(config)
-            self.telemetry.record_reload(True, time.time())
+            self.telemetry.record_reload(True, self.telemetry.clock.time())
             log.info("config reloaded", extra={"kv": {"sources": len(config.sources)}})
             return None
 
@@ -78,8 +82,11 @@ async def _signals(tg: TaskGroup, reloader: Reloader | None) -> None:
 async def run(config: Config, options: RunOptions) -> None:
     """Listen, then poll and serve until SIGTERM or SIGINT. An address that cannot be
     served fails before any upstream is asked anything."""
-    telemetry = Telemetry(options.shard, process_metrics=options.process_metrics)
-    telemetry.record_reload(True, time.time())
+    clock = options.clock
+    telemetry = Telemetry(options.shard, process_metrics=options.process_metrics, clock=clock)
+    telemetry.record_reload(True, clock.time())
+    if options.on_started is not None:
+        options.on_started(telemetry)
     store = ExpositionStore(telemetry)
     listening = anyio.Event()
 
@@ -89,7 +96,7 @@ async def run(config: Config, options: RunOptions) -> None:
         listening.set()
 
     async with anyio.create_task_group() as tg:
-        fleet = Fleet(store, telemetry, tg, options.shard)
+        fleet = Fleet(store, telemetry, tg, options.shard, clock)
         reloader = Reloader(options.config_file, fleet, telemetry) if options.config_file else None
         app = make_app(
             store,

@@ -1,5 +1,6 @@
 """Time, injectable: wall time for what is exported, monotonic time for intervals, and
-sleeping on the same clock."""
+sleeping on the same clock. One clock is threaded through the whole exporter (``RunOptions``
+-> ``Fleet`` -> poll loop, ledger, upstream client, telemetry)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,44 @@ class ManualClock:
 
     async def sleep(self, seconds: float) -> None:
         self.advance(max(0.0, seconds))
+        await anyio.lowlevel.checkpoint()
+
+
+class SteppedClock:
+    """Real time that a test can move forward (for whole-exporter tests).
+
+    Between steps it runs as the system clock does, so timeouts, retries and pacing behave
+    as in production; ``advance`` moves it forward at once and wakes every sleep that the
+    step carries past its end, so a poll due in an hour happens now. Step it from the
+    event loop it sleeps on.
+    """
+
+    def __init__(self, wall: float | None = None) -> None:
+        self._wall_offset = 0.0 if wall is None else wall - time.time()
+        self._stepped = 0.0
+        self._sleepers: set[anyio.Event] = set()
+
+    def time(self) -> float:
+        return time.time() + self._wall_offset + self._stepped
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self._stepped
+
+    def advance(self, seconds: float) -> None:
+        self._stepped += max(0.0, seconds)
+        for sleeper in self._sleepers:
+            sleeper.set()
+
+    async def sleep(self, seconds: float) -> None:
+        end = self.monotonic() + seconds
+        while (left := end - self.monotonic()) > 0:
+            stepped = anyio.Event()
+            self._sleepers.add(stepped)
+            try:
+                with anyio.move_on_after(left):
+                    await stepped.wait()
+            finally:
+                self._sleepers.discard(stepped)
         await anyio.lowlevel.checkpoint()
 
 

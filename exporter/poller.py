@@ -144,12 +144,18 @@ class Fleet:
     """The running sources; ``apply`` moves it to a new config, keeping unchanged ones."""
 
     def __init__(
-        self, store: ExpositionStore, telemetry: Telemetry, tg: TaskGroup, shard: Shard
+        self,
+        store: ExpositionStore,
+        telemetry: Telemetry,
+        tg: TaskGroup,
+        shard: Shard,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.store = store
         self.telemetry = telemetry
         self.tg = tg
         self.shard = shard
+        self.clock = clock
         self.running: dict[str, Running] = {}
 
     async def apply(self, config: Config) -> None:
@@ -165,16 +171,16 @@ class Fleet:
 
     async def _start(self, cfg: SourceConfig) -> None:
         kind = SOURCE_KINDS[cfg.type]
-        client = kind.client(cfg, self.telemetry)
+        client = kind.client(cfg, self.telemetry, clock=self.clock)
         source = kind.create(cfg, client)
-        ledger: Ledger[Any] = Ledger(source, shard=self.shard)
+        ledger: Ledger[Any] = Ledger(source, shard=self.shard, clock=self.clock)
         scope = anyio.CancelScope()
         self.running[cfg.name] = Running(cfg, ledger, scope)
 
         async def run() -> None:
             with scope:
                 try:
-                    await poll_forever(source, ledger, self.store, self.telemetry)
+                    await poll_forever(source, ledger, self.store, self.telemetry, self.clock)
                 finally:
                     with anyio.CancelScope(shield=True):
                         await source.aclose()

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 from prometheus_client import REGISTRY
 from prometheus_client.metrics_core import Metric
 
@@ -313,6 +314,8 @@ class Telemetry:
         # Counter snapshots, oldest first; the first is the newest one at least an hour
         # old (or the zeros at start), so "the last hour" is a subtraction.
         self._tallies: deque[Tally] = deque([Tally(self.started, {})])
+        self.publications = 0  # how many times new data reached /metrics
+        self._published: list[anyio.Event] = []  # waiters for the next publication
 
     # -- what the upstream client tells -------------------------------------------------
 
@@ -387,6 +390,24 @@ class Telemetry:
         else:
             status.last_error = error
         self._note(self.clock.time())
+        self._publication()
+
+    # -- publications, for whoever waits on what /metrics shows ----------------------------
+
+    def _publication(self) -> None:
+        self.publications += 1
+        waiters, self._published = self._published, []
+        for waiter in waiters:
+            waiter.set()
+
+    async def published(self, after: int) -> int:
+        """Wait until there have been more than ``after`` publications; their count now.
+        (A cheap wait for tests and tools: no scrape, no parse.)"""
+        while self.publications <= after:
+            waiter = anyio.Event()
+            self._published.append(waiter)
+            await waiter.wait()
+        return self.publications
 
     # -- what the reloader tells ----------------------------------------------------------
 

@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,9 +34,12 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import RunOptions, run
+from exporter.clock import SteppedClock
 from exporter.config import Config, parse_config
+from exporter.poller import next_delay
 from exporter.schema import parse_duration
 from exporter.simulator import Simulator, SimulatorSettings
+from exporter.telemetry import Telemetry
 
 DEADLINE = 30.0
 
@@ -76,18 +80,33 @@ class Samples:
         return {have["campaign_id"]: value for have, value in self.values(name, **labels)}
 
 
+FIRST_POLL = 0.05  # a wait checks again after 50 ms, then less and less often ...
+POLL_GROWTH = 1.5
+LAST_POLL = 1.0  # ... up to once a second
+
+
+def poll_delays() -> Iterator[float]:
+    """How long a wait sleeps between checks: 50 ms, then growing, so that waiting costs
+    little next to what it waits for."""
+    delay = FIRST_POLL
+    while True:
+        yield delay
+        delay = min(delay * POLL_GROWTH, LAST_POLL)
+
+
 async def wait_for(
     check: Callable[[], Awaitable[Any]], what: str, deadline: float = DEADLINE
 ) -> Any:
     """Poll ``check`` until it returns something truthy; fail after ``deadline`` seconds."""
     end = time.monotonic() + deadline
-    while True:
+    for delay in poll_delays():
         result = await check()
         if result:
             return result
         if time.monotonic() > end:
             pytest.fail(f"timed out after {deadline:g}s waiting for {what}")
-        await anyio.sleep(0.05)
+        await anyio.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def wait_for_sync(
@@ -99,7 +118,7 @@ def wait_for_sync(
     """``wait_for`` for synchronous callers (a real process, a simulator thread); errors of
     the ``ignore`` types count as "not yet" (a server still starting)."""
     end = time.monotonic() + deadline
-    while True:
+    for delay in poll_delays():
         result = None
         with contextlib.suppress(*ignore):
             result = check()
@@ -107,16 +126,32 @@ def wait_for_sync(
             return result
         if time.monotonic() > end:
             pytest.fail(f"timed out after {deadline:g}s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def names_query(names: Sequence[str] | None) -> list[tuple[str, str]]:
+    """The ``name[]`` parameters of a scrape of only these families (None: all)."""
+    return [("name[]", name) for name in names or ()]
 
 
 @dataclass
 class RunningExporter:
+    """The exporter running in this event loop: its URL, its telemetry (to wait on what
+    it publishes without scraping) and its clock (to step to the next poll)."""
+
     url: str
     http: aiohttp.ClientSession
+    telemetry: Telemetry
+    clock: SteppedClock
 
-    async def scrape(self, headers: Mapping[str, str] | None = None) -> Samples:
-        async with self.http.get(f"{self.url}/metrics", headers=headers) as resp:
+    async def scrape(
+        self, headers: Mapping[str, str] | None = None, names: Sequence[str] | None = None
+    ) -> Samples:
+        """/metrics read back; only the families ``names`` when given."""
+        async with self.http.get(
+            f"{self.url}/metrics", headers=headers, params=names_query(names)
+        ) as resp:
             assert resp.status == 200
             return Samples(await resp.text())
 
@@ -124,48 +159,106 @@ class RunningExporter:
         async with self.http.get(f"{self.url}{path}", **kwargs) as resp:
             return resp.status, await resp.text()
 
-    async def refreshes(self, source: str) -> float:
-        samples = await self.scrape()
-        name = "campaign_exporter_source_refreshes_total"
-        return sum(v for _, v in samples.values(name, source=source))
+    def refreshes(self, source: str) -> int:
+        """Refreshes of ``source`` published so far, whatever their result."""
+        status = self.telemetry.sources.get(source)
+        return sum(status.refreshes.values()) if status else 0
 
-    async def wait_until(self, check: Callable[[Samples], bool], what: str) -> Samples:
-        """Scrape until ``check`` holds for a scrape; return that scrape."""
+    async def published_when(
+        self, check: Callable[[], bool], what: str, deadline: float = DEADLINE
+    ) -> None:
+        """Until ``check`` holds, asked again after each publication: no scrape meanwhile."""
+        with anyio.move_on_after(deadline):
+            seen = self.telemetry.publications
+            while not check():
+                seen = await self.telemetry.published(seen)
+            return
+        pytest.fail(f"timed out after {deadline:g}s waiting for {what}")
 
-        async def done() -> Samples | None:
-            samples = await self.scrape()
-            return samples if check(samples) else None
+    async def wait_published(self, source: str, count: float) -> None:
+        """Until ``source`` has published ``count`` refreshes."""
+        await self.published_when(
+            lambda: self.refreshes(source) >= count, f"{count:g} refreshes of {source}"
+        )
 
-        result: Samples = await wait_for(done, what)
-        return result
+    async def wait_refreshes(
+        self, source: str, count: float, names: Sequence[str] | None = None
+    ) -> Samples:
+        """``wait_published``, then one scrape (of ``names`` only, when given)."""
+        await self.wait_published(source, count)
+        return await self.scrape(names=names)
 
-    async def wait_refreshes(self, source: str, count: float) -> Samples:
-        """Wait until ``source`` has finished ``count`` refreshes; return that scrape."""
+    async def next_refreshes(self, source: str, times: int = 1) -> None:
+        """Step the clock to ``source``'s next poll and wait until a refresh begun after
+        the step is published, ``times`` times: what changed upstream before this call is
+        on /metrics after it, however long the poll interval."""
+        # the first refresh runs at start, unasked: its loop sleeps on the clock after it
+        await self.published_when(lambda: self.refreshes(source) >= 1, f"{source} to start")
+        status = self.telemetry.sources[source]
+        for _ in range(times):
+            self.clock.advance(next_delay(status.poll_interval, status.consecutive_failures))
+            mark = self.clock.time()
 
-        async def done() -> Samples | None:
-            return await self.scrape() if await self.refreshes(source) >= count else None
+            def begun_after(mark: float = mark) -> bool:
+                return (status.last_attempt or 0.0) >= mark
 
-        result: Samples = await wait_for(done, f"{count} refreshes of {source}")
-        return result
+            await self.published_when(begun_after, f"a refresh of {source} after a clock step")
+
+    async def poll(
+        self, source: str, times: int = 1, names: Sequence[str] | None = None
+    ) -> Samples:
+        """``next_refreshes``, then one scrape (of ``names`` only, when given)."""
+        await self.next_refreshes(source, times)
+        return await self.scrape(names=names)
+
+    async def wait_until(
+        self, check: Callable[[Samples], bool], what: str, *, names: Sequence[str] | None
+    ) -> Samples:
+        """Scrape (only ``names``, unless None: all) until ``check`` holds; return that
+        scrape. Between scrapes it waits for the next publication or for a growing delay,
+        whichever comes first (counters of upstream errors move between publications)."""
+        end = time.monotonic() + DEADLINE
+        for delay in poll_delays():
+            seen = self.telemetry.publications
+            samples = await self.scrape(names=names)
+            if check(samples):
+                return samples
+            if time.monotonic() > end:
+                pytest.fail(f"timed out after {DEADLINE:g}s waiting for {what}")
+            with anyio.move_on_after(delay):
+                await self.telemetry.published(seen)
+        raise AssertionError("unreachable")
 
 
 @contextlib.asynccontextmanager
-async def running_exporter(config: Config, **options: Any) -> AsyncIterator[RunningExporter]:
-    """The exporter in this event loop on a free loopback port, until the block ends."""
+async def running_exporter(
+    config: Config, *, clock: SteppedClock | None = None, **options: Any
+) -> AsyncIterator[RunningExporter]:
+    """The exporter in this event loop on a free loopback port, until the block ends; on
+    real time, which the test may step forward (``RunningExporter.poll``)."""
     addresses: list[str] = []
     listening = anyio.Event()
+    started: list[Telemetry] = []
+    clock = clock or SteppedClock()
 
     def on_listening(addrs: list[str]) -> None:
         addresses.extend(addrs)
         listening.set()
 
-    opts = RunOptions(("127.0.0.1:0",), on_listening=on_listening, handle_signals=False, **options)
+    opts = RunOptions(
+        ("127.0.0.1:0",),
+        on_listening=on_listening,
+        handle_signals=False,
+        clock=clock,
+        on_started=started.append,
+        **options,
+    )
     async with anyio.create_task_group() as tg:
         tg.start_soon(run, config, opts)
         with anyio.fail_after(10):
             await listening.wait()
         async with aiohttp.ClientSession() as http:
-            yield RunningExporter(f"http://{addresses[0]}", http)
+            yield RunningExporter(f"http://{addresses[0]}", http, started[0], clock)
         tg.cancel_scope.cancel()
 
 
@@ -411,12 +504,27 @@ class ExporterProcess:
         return http_get(self.base + path)
 
     def wait_ready(self) -> None:
-        end = time.monotonic() + DEADLINE
-        while self.get("/-/ready")[0] != 200:
+        def ready() -> bool:
             assert self.proc.poll() is None, "exporter exited: " + "".join(self.lines)[-2000:]
-            if time.monotonic() > end:
-                pytest.fail("the exporter never became ready")
-            time.sleep(0.05)
+            return self.get("/-/ready")[0] == 200
+
+        wait_for_sync(ready, "the exporter to be ready")
+
+    def scrape(self, names: Sequence[str] | None = None) -> Samples:
+        """/metrics read back; only the families ``names`` when given."""
+        query = urllib.parse.urlencode(names_query(names))
+        status, text = self.get(f"/metrics?{query}" if query else "/metrics")
+        assert status == 200
+        return Samples(text)
+
+    def refreshes(self, source: str) -> float:
+        """Refreshes of ``source`` so far, from one small scrape."""
+        name = "campaign_exporter_source_refreshes_total"
+        return sum(v for _, v in self.scrape([name]).values(name, source=source))
+
+    def wait_refreshes(self, source: str, count: float) -> None:
+        """Until ``source`` has finished ``count`` refreshes, scraping only their counter."""
+        wait_for_sync(lambda: self.refreshes(source) >= count, f"{count:g} refreshes of {source}")
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
         if self.proc.poll() is None:

@@ -156,8 +156,10 @@ def web_config(directory: Path, ca: trustme.CA, **extra: Any) -> Path:
 async def probed(web: Path | None) -> str | None:
     """What the health check says of an exporter running with this web config."""
     async with running_simulator(experiture_campaigns=5) as (_sim, url):
-        options = {"web_config": load_web_config(web)} if web else {}
-        async with running_exporter(config_of(experiture_source(url)), **options) as exp:
+        web_config = load_web_config(web) if web else None
+        async with running_exporter(
+            config_of(experiture_source(url)), web_config=web_config
+        ) as exp:
             address = exp.url.removeprefix("http://")
             return await anyio.to_thread.run_sync(probe, address, web)
 

@@ -115,7 +115,7 @@ async def test_non_broadcast_campaigns_are_skipped_quietly_and_not_asked_again()
         assert unsupported
         source = experiture_source(url, poll_interval="200ms")
         async with running_exporter(config_of(source)) as exp:
-            text = await exp.wait_refreshes("prod", 3)
+            text = await exp.poll("prod", 2)
 
     assert text.value("campaign_exporter_source_up", source="prod") == 1
     skipped = text.value(
@@ -139,8 +139,7 @@ async def test_deleted_campaign_leaves_metrics_on_the_next_refresh() -> None:
             text = await exp.wait_refreshes("prod", 1)
             victim = next(iter(text.by_campaign("experiture_campaign_info")))
             sim.experiture.campaigns[victim].deleted = True
-            done = await exp.refreshes("prod")
-            text = await exp.wait_refreshes("prod", done + 1)
+            text = await exp.poll("prod")
             # also answered 404 once, when it was asked for before leaving discovery
             for name in ("experiture_campaign_info", "experiture_campaign_execution_state"):
                 assert victim not in text.by_campaign(name)
@@ -163,7 +162,7 @@ async def test_404_on_status_drops_the_campaign_and_keeps_the_source_up() -> Non
             text = await exp.wait_refreshes("prod", 1)
             assert set(text.by_campaign("experiture_campaign_info")) == {keep, gone}
             sim.experiture.campaigns[gone].deleted = True
-            text = await exp.wait_refreshes("prod", await exp.refreshes("prod") + 1)
+            text = await exp.poll("prod")
     assert set(text.by_campaign("experiture_campaign_info")) == {keep}
     assert sim.stats[("experiture", "status", 404)] >= 1
     assert text.value("campaign_exporter_source_up", source="prod") == 1
@@ -179,7 +178,7 @@ async def test_token_without_analytics_scope_falls_back_to_status_counts(
             url, authorization={"credentials": "campaigns-only-token"}, poll_interval="200ms"
         )
         async with running_exporter(config_of(source)) as exp:
-            text = await exp.wait_refreshes("prod", 3)
+            text = await exp.poll("prod", 2)
 
     assert text.value("experiture_analytics_scope_granted", source="prod") == 0
     assert text.value("campaign_exporter_source_up", source="prod") == 1
@@ -206,10 +205,10 @@ async def test_oauth_token_is_cached_and_fetched_again_after_a_401() -> None:
         )
         del source["authorization"]
         async with running_exporter(config_of(source)) as exp:
-            await exp.wait_refreshes("prod", 3)
+            await exp.next_refreshes("prod", 2)
             assert sim.stats[("experiture", "token", 200)] == 1
             sim.experiture.expire_tokens()
-            text = await exp.wait_refreshes("prod", await exp.refreshes("prod") + 2)
+            text = await exp.poll("prod", 2)
     assert sim.stats[("experiture", "token", 200)] == 2
     assert sum(n for (api, _, code), n in sim.stats.items() if code == 401) >= 1
     assert text.value("campaign_exporter_source_up", source="prod") == 1
@@ -228,7 +227,7 @@ async def test_oauth_token_is_renewed_before_it_expires() -> None:
         )
         del source["authorization"]
         async with running_exporter(config_of(source)) as exp:
-            await exp.wait_refreshes("prod", 6)
+            await exp.wait_published("prod", 6)
     assert sim.stats[("experiture", "token", 200)] >= 2
     assert sim.stats[("experiture", "status", 401)] == 0
 
@@ -281,7 +280,7 @@ async def test_progress_timestamp_moves_only_for_stages_that_grew() -> None:
             before = {c["campaign_id"]: c for c in exported(sim.experiture.truth(sim.clock.now()))}
             sim.clock.advance(300)
             after = {c["campaign_id"]: c for c in exported(sim.experiture.truth(sim.clock.now()))}
-            second = await exp.wait_refreshes("prod", await exp.refreshes("prod") + 2)
+            second = await exp.poll("prod", 2)
     name = "experiture_campaign_pipeline_last_progress_timestamp_seconds"
     both = [
         cid
@@ -309,13 +308,13 @@ async def test_adaptive_polling_keeps_active_campaigns_fresh_and_leaves_idle_one
     async with running_simulator(experiture_campaigns=1500) as (sim, url):
         source = experiture_source(url, poll_interval="300ms", polling={"send_lead": "2h"})
         async with running_exporter(config_of(source)) as exp:
-            await exp.wait_refreshes("prod", 1)
+            await exp.wait_published("prod", 1)
             start = sim.clock.now()
             before = {c["campaign_id"]: c for c in exported(sim.experiture.truth(start))}
             status_before = dict(sim.stats)
             sim.clock.advance(3600)  # less than send_lead: every near send is watched
             after = {c["campaign_id"]: c for c in exported(sim.experiture.truth(sim.clock.now()))}
-            samples = await exp.wait_refreshes("prod", await exp.refreshes("prod") + 2)
+            samples = await exp.poll("prod", 2, names=["experiture_campaign_execution_state"])
     watched = [
         cid
         for cid, c in before.items()
@@ -351,8 +350,9 @@ async def test_a_409_of_another_code_is_an_error_and_the_campaign_stays() -> Non
             during = await exp.wait_until(
                 lambda s: (s.value(errors, source="prod", reason="http_4xx") or 0) >= 5,
                 "five 409s counted as http_4xx",
+                names=[errors],
             )
-            after = await exp.wait_refreshes("prod", await exp.refreshes("prod") + 2)
+            after = await exp.poll("prod", 2)
     skipped = "campaign_exporter_campaigns_skipped_total"
     assert during.value(errors, source="prod", reason="unsupported") == before.value(
         errors, source="prod", reason="unsupported"

@@ -94,7 +94,7 @@ def source_of(api: str) -> str:
 
 
 async def refreshes_done(exp: RunningExporter, source: str, more: int) -> Samples:
-    return await exp.wait_refreshes(source, await exp.refreshes(source) + more)
+    return await exp.wait_refreshes(source, exp.refreshes(source) + more)
 
 
 @pytest.mark.parametrize(
@@ -106,7 +106,9 @@ async def test_fault(api: str, endpoint: str, kind: str) -> None:
         url,
     ):
         async with running_exporter(config_of(*sources(url))) as exp:
-            good = await exp.wait_until(lambda s: matches_truth(s, sim), "a first good scrape")
+            good = await exp.wait_until(
+                lambda s: matches_truth(s, sim), "a first good scrape", names=None
+            )
             counts = {
                 src: len(good.by_campaign(f"{fam}_campaign_info"))
                 for src, fam in (("exp", "experiture"), ("ga", "greenarrow"))
@@ -152,11 +154,18 @@ async def test_fault(api: str, endpoint: str, kind: str) -> None:
                         > (before or 0)
                     ),
                     f"errors_total{{reason={reason}}} to move",
+                    names=[
+                        "campaign_exporter_upstream_errors_total",
+                        "experiture_campaign_info",
+                        "greenarrow_campaign_info",
+                    ],
                 )
             # never blanked: every campaign is still on /metrics
             assert len(during.by_campaign("experiture_campaign_info")) == counts["exp"]
             assert len(during.by_campaign("greenarrow_campaign_info")) == counts["ga"]
 
             sim.faults.clear()
-            await exp.wait_until(lambda s: matches_truth(s, sim), "recovery after the fault")
+            await exp.wait_until(
+                lambda s: matches_truth(s, sim), "recovery after the fault", names=None
+            )
         assert sim.faults.injected.get(kind, 0) >= 1

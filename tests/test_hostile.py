@@ -35,6 +35,14 @@ pytestmark = pytest.mark.anyio
 ERRORS = "campaign_exporter_upstream_errors_total"
 SKIPPED = "campaign_exporter_campaigns_skipped_total"
 REQUESTS = "campaign_exporter_upstream_requests_total"
+# What the waits on counters read: the counters, and every campaign still there
+COUNTED = [
+    ERRORS,
+    REQUESTS,
+    "campaign_exporter_source_up",
+    "experiture_campaign_info",
+    "greenarrow_campaign_info",
+]
 TOKEN = "demo-token"  # the simulator's static Experiture token
 GA_KEY = "demo-ga-key"
 MIB = 1024**2
@@ -66,14 +74,15 @@ def campaigns(s: Samples) -> tuple[int, int]:
 
 
 async def settled(exp: RunningExporter) -> Samples:
-    """A scrape once both sources have refreshed twice."""
-    await exp.wait_refreshes("exp", 2)
-    return await exp.wait_refreshes("ga", 2)
+    """A scrape once both sources have refreshed twice (the clock stepped to the second)."""
+    await exp.poll("exp")
+    return await exp.poll("ga")
 
 
 async def after_more_refreshes(exp: RunningExporter, more: int = 3) -> Samples:
+    """A scrape once both sources have refreshed ``more`` times since this call."""
     for source in ("exp", "ga"):
-        await exp.wait_refreshes(source, await exp.refreshes(source) + more)
+        await exp.next_refreshes(source, more)
     return await exp.scrape()
 
 
@@ -111,14 +120,7 @@ def test_a_hostile_string_everywhere_never_ends_the_process(tmp_path: Path) -> N
         with ExporterProcess(f"--config.file={config}") as exp:
             exp.wait_ready()
 
-            def refreshed() -> bool:
-                status, text = exp.get("/metrics")
-                assert status == 200
-                samples = Samples(text)
-                total = "campaign_exporter_source_refreshes_total"
-                return sum(v for _, v in samples.values(total, source="exp")) >= 5
-
-            wait_for_sync(refreshed, "five refreshes under hostile text")
+            exp.wait_refreshes("exp", 5)  # under hostile text
             assert exp.proc.poll() is None, "".join(exp.lines)[-2000:]
             assert exp.get("/")[0] == 200
 
@@ -131,6 +133,7 @@ async def test_deep_json_is_one_campaigns_malformed_not_the_sources_failure() ->
             during = await exp.wait_until(
                 lambda s: errors(s, "exp", "malformed") >= errors(before, "exp", "malformed") + 2,
                 "malformed to count both deep bodies",
+                names=COUNTED,
             )
             during = await after_more_refreshes(exp)
             assert during.value("campaign_exporter_source_up", source="exp") == 1
@@ -192,11 +195,11 @@ def test_an_oversized_body_is_refused_within_the_size_cap(
         config = write_config(tmp_path, {"sources": sources(sim.url)})
         with ExporterProcess(f"--config.file={config}") as exp:
             exp.wait_ready()
-            before = Samples(exp.get("/metrics")[1])
+            before = exp.scrape(COUNTED)
             thread.sim.faults.add(Fault(kind=kind, api=api, endpoint=endpoint, size=size))  # type: ignore[arg-type]
 
             def refused_twice() -> Samples | None:
-                samples = Samples(exp.get("/metrics")[1])
+                samples = exp.scrape(COUNTED)
                 return samples if errors(samples, source, "too_large") >= 2 else None
 
             during = wait_for_sync(refused_twice, "two bodies refused as too large")
@@ -232,7 +235,7 @@ async def test_a_claimed_total_is_checked_before_it_is_counted() -> None:
                 grew = (during.value(SKIPPED, source=source, reason="max_campaigns") or 0) - (
                     before.value(SKIPPED, source=source, reason="max_campaigns") or 0
                 )
-                refreshes = await exp.refreshes(source)
+                refreshes = exp.refreshes(source)
                 assert 0 < grew <= 40 * refreshes, (source, grew)
             assert campaigns(during) == (10, 20)
 
@@ -262,6 +265,7 @@ async def test_a_redirect_to_another_origin_is_not_followed() -> None:
             during = await exp.wait_until(
                 lambda s: all(errors(s, src, "redirect") >= 2 for src in ("exp", "ga")),
                 "both redirects counted",
+                names=COUNTED,
             )
             assert campaigns(during) == campaigns(before)
             assert during.values(REQUESTS, source="exp", endpoint="list", code="302")
@@ -280,6 +284,7 @@ async def test_an_error_message_echoing_the_credential_is_scrubbed(
             during = await exp.wait_until(
                 lambda s: all(errors(s, src, "http_4xx") >= 1 for src in ("exp", "ga")),
                 "both refusals counted",
+                names=COUNTED,
             )
             await after_more_refreshes(exp, 1)
             _, page = await exp.get("/")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import pickle
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from exporter.simulator import SimulatorSettings, SimulatorThread
 from exporter.simulator.experiture import FULL_SCOPES
 from exporter.simulator.faults import Fault
 
-from .helpers import COMMAND, ExporterProcess, Samples
+from .helpers import COMMAND, ExporterProcess, wait_for_sync
 
 STATIC = "static-token-s3cret-ABC"
 CLIENT_SECRET = "oauth-client-s3cret-XYZ"
@@ -231,7 +230,5 @@ def test_a_secret_file_turned_fifo_does_not_freeze_the_exporter(tmp_path: Path) 
 
 
 def wait_source_up(exporter: ExporterProcess, up: float) -> None:
-    end = time.monotonic() + 30
-    while Samples(exporter.get("/metrics")[1]).value("campaign_exporter_source_up") != up:
-        assert time.monotonic() < end, f"source_up never became {up}"
-        time.sleep(0.05)
+    name = "campaign_exporter_source_up"
+    wait_for_sync(lambda: exporter.scrape([name]).value(name) == up, f"source_up to be {up:g}")
