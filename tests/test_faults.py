@@ -94,7 +94,7 @@ def source_of(api: str) -> str:
 
 
 async def refreshes_done(exp: RunningExporter, source: str, more: int) -> Samples:
-    return await exp.wait_refreshes(source, exp.refreshes(source) + more)
+    return await exp.poll(source, more)
 
 
 @pytest.mark.parametrize(

@@ -130,7 +130,7 @@ async def test_wrong_key_marks_greenarrow_down_once_while_experiture_works(
             experiture_source(url),
         )
         async with running_exporter(config) as exp:
-            await exp.wait_refreshes("ga", 4)
+            await exp.next_refreshes("ga", 3)
             samples = await exp.wait_refreshes("prod", 1)
     assert samples.value("campaign_exporter_source_up", source="ga") == 0
     assert samples.value("campaign_exporter_source_up", source="prod") == 1
@@ -150,22 +150,16 @@ async def test_error_envelope_under_http_200_is_an_error_and_values_stay() -> No
         async with running_exporter(config_of(ga_source(url, poll_interval="200ms"))) as exp:
             await exp.wait_refreshes("ga", 1)
             sim.faults.add(Fault(kind="envelope_error", api="greenarrow"))
-            failed = await exp.wait_until(
-                lambda s: s.value("campaign_exporter_source_up", source="ga") == 0,
-                "ga down",
-                names=None,  # the last good values are checked on it
-            )
+            failed = await exp.poll("ga")
+            assert failed.value("campaign_exporter_source_up", source="ga") == 0
             errors = failed.value(
                 "campaign_exporter_upstream_errors_total", source="ga", reason="http_5xx"
             )
             assert errors is not None and errors >= 1
             assert_matches_truth(failed, truth)  # the last good values stay
             sim.faults.clear()
-            await exp.wait_until(
-                lambda s: s.value("campaign_exporter_source_up", source="ga") == 1,
-                "ga up again",
-                names=["campaign_exporter_source_up"],
-            )
+            again = await exp.poll("ga", names=["campaign_exporter_source_up"])
+            assert again.value("campaign_exporter_source_up", source="ga") == 1
 
 
 async def test_stats_grow_while_sending_and_counters_never_go_down() -> None:
@@ -173,7 +167,7 @@ async def test_stats_grow_while_sending_and_counters_never_go_down() -> None:
         async with running_exporter(config_of(ga_source(url, poll_interval="200ms"))) as exp:
             before = await exp.wait_refreshes("ga", 1)
             sim.clock.advance(1800)
-            after = await exp.wait_refreshes("ga", exp.refreshes("ga") + 2)
+            after = await exp.poll("ga", 2)
         truth = sim.greenarrow.truth(sim.clock.now())
     assert_matches_truth(after, truth)
     sent_before = before.by_campaign("greenarrow_campaign_messages_sent_total")
@@ -188,3 +182,55 @@ async def test_stats_grow_while_sending_and_counters_never_go_down() -> None:
         for labels, value in old:
             later = new_by_key.get(tuple(sorted(labels.items())))
             assert later is None or later >= value, (name, labels)
+
+
+FIRST_SEEN = "greenarrow_campaign_first_seen_timestamp_seconds"
+STATE_FIRST_SEEN = "greenarrow_campaign_state_first_seen_timestamp_seconds"
+
+
+async def test_a_campaign_failing_while_watched_was_first_seen_before_it_failed() -> None:
+    """What GreenArrowCampaignFailed pages on (the report has no times): the failure was
+    first seen later than the campaign was. Reading a campaign again never moves when it
+    was first seen."""
+    async with running_simulator(greenarrow_campaigns=60) as (sim, url):
+        sending = [
+            c["campaign_id"]
+            for c in sim.greenarrow.truth(sim.clock.now())
+            if c["state"] == "sending"
+        ]
+        assert sending
+        names = [FIRST_SEEN, STATE_FIRST_SEEN, "greenarrow_campaign_state"]
+        async with running_exporter(config_of(ga_source(url))) as exp:
+            before = await exp.wait_refreshes("ga", 1, names=names)
+            first = exp.clock.time()
+            sim.greenarrow.fail(int(sending[0]), sim.clock.now())
+            after = await exp.poll("ga", names=names)
+            failed_seen = exp.clock.time()
+    seen = before.by_campaign(FIRST_SEEN)
+    assert seen and all(t <= first for t in seen.values())
+    assert after.by_campaign(FIRST_SEEN) == seen
+    cid = sending[0]
+    assert after.number("greenarrow_campaign_state", campaign_id=cid, state="failed") == 1
+    assert seen[cid] < after.number(STATE_FIRST_SEEN, campaign_id=cid) <= failed_seen
+    unchanged = before.by_campaign(STATE_FIRST_SEEN)
+    del unchanged[cid]
+    assert {c: t for c, t in after.by_campaign(STATE_FIRST_SEEN).items() if c != cid} == unchanged
+
+
+async def test_a_report_that_ignores_page_keeps_every_campaign() -> None:
+    """Served the first page whatever page is asked, the walk stops at the repeat, counts
+    it malformed and forgets no campaign it knows; it asks for each page at most once."""
+    async with running_simulator(greenarrow_campaigns=60) as (sim, url):
+        async with running_exporter(config_of(ga_source(url, per_page=10))) as exp:
+            before = await exp.wait_refreshes("ga", 1)
+            sim.faults.add(Fault(kind="same_page", api="greenarrow"))
+            asked = sim.stats[("greenarrow", "system_campaigns", 200)]
+            during = await exp.poll("ga")
+            asked = sim.stats[("greenarrow", "system_campaigns", 200)] - asked
+    known = before.by_campaign("greenarrow_campaign_info")
+    assert len(known) > 10 * 2, "more campaigns than two pages hold"
+    assert during.by_campaign("greenarrow_campaign_info") == known
+    errors = "campaign_exporter_upstream_errors_total"
+    assert during.number(errors, source="ga", reason="malformed") >= 1
+    # per start window: its first page, and the repeat that ends the walk
+    assert asked <= 2 * 3

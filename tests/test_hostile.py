@@ -256,12 +256,14 @@ async def test_unsafe_ids_are_refused_and_counted_never_requested() -> None:
             assert all(len(i) <= 200 for i in ids)
 
 
-async def test_a_redirect_to_another_origin_is_not_followed() -> None:
+@pytest.mark.parametrize("kind", ["redirect_away", "redirect_port"], ids=["host", "port"])
+async def test_a_redirect_to_another_origin_is_not_followed(kind: str) -> None:
+    """Another host, or the same host on another port: both are another origin."""
     async with running_simulator(experiture_campaigns=12, greenarrow_campaigns=20) as (sim, url):
         async with running_exporter(config_of(*sources(url))) as exp:
             before = await settled(exp)
-            add(sim, "redirect_away", "experiture", "list")
-            add(sim, "redirect_away", "greenarrow", "system_campaigns")
+            add(sim, kind, "experiture", "list")
+            add(sim, kind, "greenarrow", "system_campaigns")
             during = await exp.wait_until(
                 lambda s: all(errors(s, src, "redirect") >= 2 for src in ("exp", "ga")),
                 "both redirects counted",

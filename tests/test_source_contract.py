@@ -501,3 +501,23 @@ async def test_a_third_kind_shows_on_the_status_page_as_its_own(
     assert "parcels delivered / sent" in page and "lost / sent" in page
     assert "sent / recipients" not in page and "failed / scheduled" not in page
     assert page.index("Parcel 0") < page.index("Parcel 1"), "lost ranks first"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_campaign_is_first_seen_once_however_often_it_is_read(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``first_seen`` is the first read's time, through later reads and state changes."""
+    async with vendor(kind, monkeypatch) as driver, books(driver) as b:
+        await b.refresh()
+        first, known = b.clock.time(), set(b.ids)
+        assert all(e.first_seen == first for e in b.ledger.current())
+        b.clock.advance(60)
+        await b.refresh()
+        cid = driver.change_state()
+        b.clock.advance(60)
+        await b.refresh()
+        assert b.entry(cid).state_since == first + 120
+        still = known & b.ids  # a vendor's clock step may start new campaigns, end others
+        assert cid in still
+        assert {b.entry(c).first_seen for c in still} == {first}

@@ -344,3 +344,71 @@ async def test_a_request_writes_no_log_line_at_info(caplog: pytest.LogCaptureFix
     handler, _ = answers()
     await client_for(handler, FakeClock()).request("GET", URL, "things")
     assert [r.getMessage() for r in caplog.records] == []
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 422])
+async def test_a_4xx_is_asked_once(status: int) -> None:
+    """A refusal is an answer, not a transient failure: it is never retried."""
+    handler, seen = answers(status)
+    client = client_for(handler, FakeClock())
+    with pytest.raises(UpstreamError) as err:
+        await client.request("GET", URL, "things")
+    assert err.value.status == status
+    assert len(seen) == 1
+    assert client.gave_up == 0
+
+
+def redirecting(location: str) -> tuple[Handler, list[str]]:
+    """A handler answering 302 to ``location`` at ``URL``, 200 anywhere else; the URLs
+    asked for."""
+    seen: list[str] = []
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        seen.append(str(request.url))
+        if str(request.url) == URL:
+            return httpx2.Response(302, headers={"Location": location})
+        return httpx2.Response(200, json={"success": True})
+
+    return handle, seen
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["https://api.example:8443/v1/things", "http://api.example/v1/things"],
+    ids=["another-port", "https-to-http"],
+)
+async def test_a_redirect_to_another_origin_on_the_same_host_is_not_followed(
+    location: str,
+) -> None:
+    handler, seen = redirecting(location)
+    client = client_for(handler, FakeClock())
+    with pytest.raises(UpstreamError) as err:
+        await client.request("GET", URL, "things")
+    assert err.value.reason == "redirect"
+    assert seen == [URL]
+
+
+@pytest.mark.parametrize(
+    "location", ["/v1/moved", "https://api.example:443/v1/moved"], ids=["path", "default-port"]
+)
+async def test_a_redirect_within_the_origin_is_followed(location: str) -> None:
+    handler, seen = redirecting(location)
+    resp = await client_for(handler, FakeClock()).request("GET", URL, "things")
+    assert resp.status == 200
+    assert seen == [URL, "https://api.example/v1/moved"]
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "Basic"])
+async def test_a_bare_token_echoed_in_an_error_is_scrubbed(scheme: str) -> None:
+    """The vendor quotes the token without its scheme: it is scrubbed all the same."""
+    token = "dG9rLXNlY3JldC12YWx1ZQ=="  # base64 of a user:password pair for Basic
+
+    def echo(request: httpx2.Request) -> httpx2.Response:
+        bare = request.headers["Authorization"].partition(" ")[2]
+        return httpx2.Response(400, json={"message": f"key {bare} is not valid here"})
+
+    client = client_for(echo, FakeClock(), error_fields=lambda body: (None, body["message"], None))
+    with pytest.raises(UpstreamError) as err:
+        await client.request("GET", URL, "things", headers={"Authorization": f"{scheme} {token}"})
+    assert token not in str(err.value)
+    assert "key <secret> is not valid" in err.value.detail

@@ -27,7 +27,9 @@ FaultKind = Literal[
     "huge_body",
     "deep_json",
     "redirect_away",
+    "redirect_port",
     "echo_credentials",
+    "same_page",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 

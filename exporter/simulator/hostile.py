@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from aiohttp import web
+from yarl import URL
 
 BIG = 10**400  # a valid JSON integer that no float can hold
 BAD_TEXT = "\ud83d\x1b[2J\x00"  # half an emoji (a lone surrogate) and control characters
@@ -106,6 +107,12 @@ def huge_body(size: int) -> bytes:
     return ENVELOPE_HEAD + b" " * size + ENVELOPE_TAIL
 
 
+def first_page(url: URL) -> URL:
+    """The ``same_page`` fault: a listing that ignores the page (or offset) asked for, so
+    every page is the first."""
+    return url.without_query_params("page", "offset")
+
+
 def deep_json() -> bytes:
     """Valid JSON nested deeper than any recursive parser goes."""
     return b'{"success": true, "data": ' + b"[" * DEPTH + b"]" * DEPTH + b"}"
@@ -127,10 +134,17 @@ def early_answer(kind: str, request: web.Request, size: int) -> web.Response | N
         url = request.url
         host = "localhost" if url.host == "127.0.0.1" else "127.0.0.1"
         return web.Response(status=302, headers={"Location": str(url.with_host(host))})
+    if kind == "redirect_port":
+        # Same host, other origin: another port (where nothing need listen).
+        url = request.url
+        port = (url.port or 80) + 1 if (url.port or 80) < 65535 else 1
+        return web.Response(status=302, headers={"Location": str(url.with_port(port))})
     if kind == "echo_credentials":
-        # Both vendors' error shapes at once, so a reader of either finds the message.
+        # Both vendors' error shapes at once, so a reader of either finds the message; the
+        # header echoed whole, and its token alone.
         echoed = request.headers.get("Authorization", "")
-        message = f"credentials {echoed} are not valid for this tenant {BAD_TEXT}"
+        token = echoed.partition(" ")[2]
+        message = f"credentials {echoed} are not valid for this tenant {BAD_TEXT} (key {token})"
         body = {"success": False, "error": {"code": "BAD_REQUEST", "message": message}}
         body.update({"error_code": "invalid_request", "error_message": message})
         return web.json_response(body, status=400)

@@ -88,13 +88,16 @@ class Simulator:
 
     def _serve(self, vendor: VendorApi, route: Route) -> Handler:
         async def handle(request: web.Request) -> web.StreamResponse:
-            produce = await route.read(request)
-            return await self.respond(request, vendor, route.endpoint, produce)
+            return await self.respond(request, vendor, route.endpoint, route.read)
 
         return handle
 
     async def respond(
-        self, request: web.Request, vendor: VendorApi, endpoint: str, produce: Produce
+        self,
+        request: web.Request,
+        vendor: VendorApi,
+        endpoint: str,
+        read: Callable[[web.Request], Awaitable[Produce]],
     ) -> web.StreamResponse:
         """Answer one API request, through any fault that matches it, and count it."""
         self.request_times.append(time.monotonic())
@@ -110,7 +113,9 @@ class Simulator:
             if early is not None:
                 self.stats[(api, endpoint, early.status)] += 1
                 return early
-        status, body = produce()
+        if fault is not None and fault.kind == "same_page":
+            request = request.clone(rel_url=hostile.first_page(request.rel_url))
+        status, body = (await read(request))()
         if fault is not None and status == 200 and isinstance(body, dict):
             body = self._mutate(fault, body, vendor)
         self.stats[(api, endpoint, status)] += 1
