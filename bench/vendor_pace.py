@@ -90,8 +90,8 @@ def record_status_times(sim: Simulator, times: list[float]) -> None:
     """Note when each /status request is answered (wrapping the simulator's responder)."""
     respond: Callable[..., Awaitable[Any]] = sim.respond
 
-    async def recording(request: Any, vendor: Any, endpoint: str, produce: Any) -> Any:
-        resp = await respond(request, vendor, endpoint, produce)
+    async def recording(request: Any, vendor: Any, endpoint: str, read: Any) -> Any:
+        resp = await respond(request, vendor, endpoint, read)
         if endpoint == "status" and resp.status == 200:
             times.append(time.monotonic())
         return resp
