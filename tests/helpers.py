@@ -82,7 +82,7 @@ class Samples:
 
 FIRST_POLL = 0.05  # a wait checks again after 50 ms, then less and less often ...
 POLL_GROWTH = 1.5
-LAST_POLL = 1.0  # ... up to once a second
+LAST_POLL = 0.25  # ... up to four times a second
 
 
 def poll_delays() -> Iterator[float]:
@@ -174,6 +174,17 @@ class RunningExporter:
                 seen = await self.telemetry.published(seen)
             return
         pytest.fail(f"timed out after {deadline:g}s waiting for {what}")
+
+    async def wait_ready(self, deadline: float = DEADLINE) -> None:
+        """Until ``/-/ready`` answers 200, asked again after each publication (it changes
+        only when a refresh is published)."""
+        with anyio.move_on_after(deadline):
+            while True:
+                seen = self.telemetry.publications
+                if (await self.get("/-/ready"))[0] == 200:
+                    return
+                await self.telemetry.published(seen)
+        pytest.fail(f"timed out after {deadline:g}s waiting for /-/ready")
 
     async def wait_published(self, source: str, count: float) -> None:
         """Until ``source`` has published ``count`` refreshes."""

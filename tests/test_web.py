@@ -23,7 +23,6 @@ from .helpers import (
     experiture_source,
     running_exporter,
     running_simulator,
-    wait_for,
 )
 
 pytestmark = pytest.mark.anyio
@@ -87,11 +86,7 @@ async def test_ready_means_the_data_is_already_on_metrics() -> None:
             if c["authoring_status"] == "published" and c["campaign_type"] == "broadcast"
         )
         async with running_exporter(config_of(experiture_source(url))) as exp:
-
-            async def ready() -> bool:
-                return (await exp.get("/-/ready"))[0] == 200
-
-            await wait_for(ready, "readiness")
+            await exp.wait_ready()
             samples = await exp.scrape()
     assert len(samples.values("experiture_campaign_info")) == want
 
