@@ -18,6 +18,7 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from .egress import egress_problems
 from .localfile import FileRefused, read_local_file
 from .schema import SECRET_KEYS, SourceConfig, Strict
 from .secrets import check_secret_file
@@ -83,8 +84,13 @@ _LIMITS = {
 Hint = Callable[[tuple[Any, ...]], str]
 
 
+_HIDDEN = object()  # the input of an error under a credential's key: never quoted
+
+
 def _shown(value: Any) -> str:
     """A value as the YAML had it, briefly, for "expected X, got Y"."""
+    if value is _HIDDEN:
+        return "a value not shown (a credential)"
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
@@ -126,7 +132,10 @@ def validation_lines(
     lines = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        lines.append(f"{key_path(prefix + loc)}: {_message({**err, 'loc': loc}, hint)}")
+        shown = _HIDDEN if any(part in SECRET_KEYS for part in loc) else err.get("input")
+        lines.append(
+            f"{key_path(prefix + loc)}: {_message({**err, 'loc': loc, 'input': shown}, hint)}"
+        )
     return lines
 
 
@@ -185,7 +194,7 @@ def expand_env(value: Any, loc: tuple[int | str, ...], errors: list[str]) -> Any
         return value
     problems: list[str] = []
     # a credential's value is never quoted, unless it is nothing but "$NAME"
-    secret = bool(loc) and loc[-1] in SECRET_KEYS
+    secret = any(part in SECRET_KEYS for part in loc)  # a header under proxy_connect_header
 
     def substitute(match: re.Match[str]) -> str:
         dollar, braced, closed, bare = match.groups()
@@ -270,6 +279,7 @@ def parse_config(raw: Any) -> Config:
             problem = check_secret_file(file)
             if problem:
                 errors.append(f"{key_path(loc)}.{path}: {problem}: {file}")
+        errors += [f"{key_path(loc)}.{problem}" for problem in egress_problems(source)]
         sources.append(source)
     if errors:
         raise ConfigError(errors)

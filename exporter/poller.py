@@ -16,6 +16,7 @@ from anyio.abc import TaskGroup
 from . import memory
 from .clock import SYSTEM_CLOCK, Clock
 from .config import Config
+from .egress import egress_warnings
 from .exposition import MetricFamily, pre_render
 from .ledger import Ledger, RefreshReport
 from .schema import MetricSelection, SourceConfig
@@ -35,7 +36,8 @@ async def poll_forever(
     telemetry: Telemetry,
     clock: Clock = SYSTEM_CLOCK,
 ) -> None:
-    telemetry.register(source.name, source.config.type, source.config.poll_interval)
+    config = source.config
+    telemetry.register(config.name, config.type, config.poll_interval, egress_warnings(config))
     interval = source.config.poll_interval
     last_error: str | None = None
     failures = 0
@@ -171,6 +173,8 @@ class Fleet:
 
     async def _start(self, cfg: SourceConfig) -> None:
         kind = SOURCE_KINDS[cfg.type]
+        for warning in egress_warnings(cfg):
+            log.warning(warning, extra={"kv": {"source": cfg.name, "base_url": cfg.base_url}})
         client = kind.client(cfg, self.telemetry, clock=self.clock)
         source = kind.create(cfg, client)
         ledger: Ledger[Any] = Ledger(source, shard=self.shard, clock=self.clock)

@@ -18,6 +18,7 @@ class ErrorReason(StrEnum):
     UNSUPPORTED = "unsupported"
     TOO_LARGE = "too_large"
     REDIRECT = "redirect"
+    TLS = "tls"  # a certificate or handshake problem: not retried, it does not pass
 
 
 class SkipReason(StrEnum):

@@ -11,7 +11,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -147,7 +147,9 @@ def _to_secret(value: object) -> Secret:
 
 
 # The keys whose values are credentials: messages about them never quote their value.
-SECRET_KEYS = frozenset({"credentials", "client_secret", "password"})
+SECRET_KEYS = frozenset(
+    {"credentials", "client_secret", "password", "proxy_url", "proxy_connect_header"}
+)
 
 SecretStr = Annotated[
     Secret,
@@ -174,6 +176,78 @@ def _http_url(value: object) -> str:
 
 
 HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+
+
+class ProxyUrl:
+    """An HTTP proxy's URL; a user and password in it are a credential: its str and repr
+    show ``<secret>`` for the password, only ``address`` and ``password`` give them."""
+
+    __slots__ = ("address", "password", "username")
+
+    def __init__(self, address: str, username: str | None, password: Secret | None) -> None:
+        self.address = address  # scheme, host and port, nothing else
+        self.username = username
+        self.password = password
+
+    def __repr__(self) -> str:
+        if self.username is None:
+            return self.address
+        scheme, _, rest = self.address.partition("://")
+        return f"{scheme}://{self.username}:<secret>@{rest}"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ProxyUrl) and (
+            self.address,
+            self.username,
+            self.password,
+        ) == (other.address, other.username, other.password)
+
+    def __hash__(self) -> int:
+        return hash((self.address, self.username, self.password))
+
+
+# The proxy schemes the upstream client can use (aiohttp speaks HTTP to a proxy, CONNECT
+# for https targets); socks and TLS to the proxy itself it cannot.
+PROXY_SCHEMES = ("http",)
+
+
+def _proxy_url(value: object) -> ProxyUrl:
+    if isinstance(value, ProxyUrl):
+        return value
+    if not isinstance(value, str) or not value:
+        raise ValueError("expected a URL string like http://proxy.example:3128")
+    if any(c.isspace() for c in value):
+        raise ValueError("the URL contains whitespace")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ValueError("not a valid URL (expected http://host:port)") from None
+    # never quote the URL itself: it may carry the proxy's password
+    if parts.scheme not in PROXY_SCHEMES:
+        raise ValueError(
+            f'proxy scheme "{parts.scheme}" is not supported: the upstream client speaks '
+            "to an HTTP proxy only (http://host:port)"
+        )
+    if not parts.hostname:
+        raise ValueError("expected http://host:port")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("expected http://host:port, with no path, query or fragment")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    address = f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+    password = Secret(unquote(parts.password)) if parts.password else None
+    username = unquote(parts.username) if parts.username is not None else None
+    return ProxyUrl(address, username, password)
+
+
+ProxyUrlField = Annotated[
+    ProxyUrl,
+    PlainValidator(_proxy_url),
+    PlainSerializer(str, return_type=str),
+    WithJsonSchema({"type": "string"}),
+]
 
 
 class Strict(BaseModel):
@@ -270,6 +344,36 @@ def _source_name(value: str) -> str:
     return value
 
 
+TlsVersion = Literal["TLS10", "TLS11", "TLS12", "TLS13"]
+
+
+def _file_path(value: object) -> object:
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("must not be empty: the path of a PEM file")
+    return value
+
+
+PemPath = Annotated[Path, BeforeValidator(_file_path)]
+
+
+class TlsConfig(Strict):
+    """How to trust the upstream and prove who we are, as Prometheus' ``tls_config``: the
+    files are read again when they change."""
+
+    ca_file: PemPath | None = None  # trust only these CAs (else the system's)
+    cert_file: PemPath | None = None  # a client certificate, with key_file
+    key_file: PemPath | None = None
+    server_name: str | None = Field(default=None, min_length=1)  # SNI and the name checked
+    insecure_skip_verify: bool = False
+    min_version: TlsVersion | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together: set both or neither")
+        return self
+
+
 class RateLimit(Strict):
     """A token bucket shared by every upstream call of one source."""
 
@@ -316,6 +420,26 @@ class SourceConfig(Strict):
     # stats group is 434 KB): a bound on memory, never on a real page.
     max_response_size: ByteSize = 16 * 1024**2
     metrics: MetricSelection = Field(default_factory=MetricSelection)
+    # How connections leave, with Prometheus' http_client_config keys: TLS, and a proxy
+    # given, or taken from HTTP(S)_PROXY/NO_PROXY; the OAuth2 token endpoint uses them too.
+    tls_config: TlsConfig | None = None
+    proxy_url: ProxyUrlField | None = None
+    no_proxy: str | None = None  # comma-separated hosts, domains, IPs and CIDRs
+    proxy_from_environment: bool = False
+    proxy_connect_header: dict[str, list[SecretStr]] | None = None
+
+    @model_validator(mode="after")
+    def _one_proxy(self) -> Self:
+        if self.proxy_from_environment and (self.proxy_url or self.no_proxy):
+            raise ValueError(
+                "proxy_from_environment takes the proxy and no_proxy from the environment: "
+                "set it, or proxy_url and no_proxy, not both"
+            )
+        if self.no_proxy and not self.proxy_url:
+            raise ValueError("no_proxy needs proxy_url")
+        if self.proxy_connect_header and not (self.proxy_url or self.proxy_from_environment):
+            raise ValueError("proxy_connect_header needs proxy_url or proxy_from_environment")
+        return self
 
     @model_validator(mode="after")
     def _known_families(self) -> Self:
@@ -368,6 +492,8 @@ def _collect_files(model: BaseModel, prefix: str, found: list[tuple[str, Path]])
     for key in type(model).model_fields:
         value: Any = getattr(model, key)
         path = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, TlsConfig):
+            continue  # PEM files, not credentials: checked as TLS material (egress)
         if isinstance(value, BaseModel):
             _collect_files(value, path, found)
         elif key.endswith("_file") and isinstance(value, Path):

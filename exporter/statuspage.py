@@ -116,7 +116,8 @@ def _source_row(view: SourceView, recent: Recent, now: float) -> str:
     trouble = recent.by_source.get(name)
     cells = [
         f'<a href="#source-{_e(name)}">{_e(name)}</a>',
-        _e(st.type_name),
+        _e(st.type_name)
+        + "".join(f' <span class="state late">{_e(warning)}</span>' for warning in st.warnings),
         f'<span class="{view.state}">{view.state}</span>',
         f"{st.campaigns:,}",
         _state_counts(view),

@@ -71,6 +71,7 @@ class SourceStatus:
     campaigns: int = 0
     unrefreshed: int = 0  # campaigns whose read failed in the last refresh
     rows: Sequence[Any] = ()  # sources.CampaignRow, for the status page
+    warnings: tuple[str, ...] = ()  # how it connects, if an operator should know (insecure TLS)
     refreshes: dict[str, int] = field(
         default_factory=lambda: {"success": 0, "partial": 0, "failure": 0}
     )
@@ -330,11 +331,14 @@ class Telemetry:
 
     # -- what the poll loop tells -------------------------------------------------------
 
-    def register(self, name: str, type_name: str, poll_interval: float) -> None:
+    def register(
+        self, name: str, type_name: str, poll_interval: float, warnings: tuple[str, ...] = ()
+    ) -> None:
         status = self.sources.get(name)
         if status is None or status.type_name != type_name:
             self.sources[name] = status = SourceStatus(poll_interval, type_name)
         status.poll_interval = poll_interval
+        status.warnings = warnings
         for reason in ErrorReason:
             self.upstream_errors.values.setdefault((name, reason), 0.0)
         self.rate_limited.values.setdefault((name,), 0.0)

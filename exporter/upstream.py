@@ -15,6 +15,7 @@ import binascii
 import json
 import logging
 import random
+import ssl
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -24,9 +25,9 @@ from urllib.parse import parse_qsl
 import aiohttp
 import anyio
 import httpx2
-from httpx_aiohttp.httpx2 import AiohttpTransport
 
 from .clock import SYSTEM_CLOCK, Clock
+from .egress import Egress, EgressTransport, TlsFileError
 from .pacing import Pace, TokenBucket
 from .reasons import ErrorReason
 from .schema import RateLimit
@@ -58,7 +59,6 @@ DEFAULT_HEADERS = {
     "Accept-Encoding": "gzip, deflate",  # what Inflater decodes
     "User-Agent": "campaign-exporter",
 }
-KEEPALIVE = 15.0
 
 
 class UpstreamError(Exception):
@@ -245,22 +245,31 @@ def _transport_reason(exc: httpx2.HTTPError) -> ErrorReason:
     return ErrorReason.TIMEOUT if isinstance(exc, httpx2.TimeoutException) else ErrorReason.CONNECT
 
 
+def _tls_problem(exc: BaseException) -> str | None:
+    """What went wrong with TLS, when that is why the call failed: the certificate check's
+    own words ("certificate has expired"), or the alert the server sent."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, aiohttp.ClientConnectorCertificateError):
+            seen = seen.certificate_error
+            continue
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen.verify_message or "certificate verify failed"
+        if isinstance(seen, ssl.SSLError):
+            return (seen.reason or "handshake failed").lower().replace("_", " ")
+        if isinstance(seen, aiohttp.ClientSSLError):
+            inner = seen.__cause__ or getattr(seen, "os_error", None)
+            if isinstance(inner, ssl.SSLError):
+                seen = inner
+                continue
+            return "handshake failed"
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _exception_name(exc: Exception) -> str:
     cause = exc.__cause__
     return type(cause if isinstance(cause, aiohttp.ClientError) else exc).__name__
-
-
-def default_transport(concurrency: int) -> httpx2.AsyncBaseTransport:
-    """httpx over aiohttp's connection pool: the cheapest CPU per request of the transports
-    ``bench/client_cost.py`` compares."""
-
-    def session() -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(
-            limit=concurrency, ttl_dns_cache=300, keepalive_timeout=KEEPALIVE
-        )
-        return aiohttp.ClientSession(connector=connector)
-
-    return AiohttpTransport(client=session)
 
 
 RETRYABLE = frozenset(
@@ -296,6 +305,7 @@ class UpstreamClient:
         retries: bool = True,
         max_response_size: int = DEFAULT_MAX_RESPONSE,
         transport: httpx2.AsyncBaseTransport | None = None,
+        egress: Egress | None = None,
         clock: Clock = SYSTEM_CLOCK,
         rng: random.Random | None = None,
         error_fields: ErrorFields = no_error_fields,
@@ -327,8 +337,9 @@ class UpstreamClient:
         # all their attempts, or were turned away by their class's pace: what a source
         # could not read in a refresh for reasons that may pass.
         self.gave_up = 0
+        self.egress = EgressTransport(concurrency, egress)  # unused with ``transport``
         self.http = httpx2.AsyncClient(
-            transport=transport or default_transport(concurrency),
+            transport=transport or self.egress,
             timeout=timeout,
             headers=DEFAULT_HEADERS,
             follow_redirects=False,  # _once follows them, within the origin only
@@ -539,9 +550,24 @@ class UpstreamClient:
             ) from None
         except httpx2.HTTPError as exc:
             self._count(endpoint, "error")
+            if (problem := _tls_problem(exc)) is not None:
+                where = f"{request.url.host}:{request.url.port or 443}"
+                raise self._fail(
+                    ErrorReason.TLS, endpoint, f"TLS with {where} failed: {problem}"
+                ) from None
+            if isinstance(exc.__cause__, aiohttp.ServerDisconnectedError) and (
+                problem := await self.egress.handshake_problem(request.url)
+            ):
+                where = f"{request.url.host}:{request.url.port or 443}"
+                raise self._fail(
+                    ErrorReason.TLS, endpoint, f"TLS with {where} failed: {problem}"
+                ) from None
             reason = _transport_reason(exc)
             detail = f"no answer within {self.timeout:g}s" if reason == ErrorReason.TIMEOUT else ""
             raise self._fail(reason, endpoint, detail or _exception_name(exc)) from None
+        except TlsFileError as exc:
+            self._count(endpoint, "error")
+            raise self._fail(ErrorReason.TLS, endpoint, str(exc)) from None
         except BodyTooLarge:
             raise self._fail(
                 ErrorReason.TOO_LARGE,

@@ -505,9 +505,13 @@ def test_messages_never_quote_a_credential() -> None:
         name
         for kind in SOURCE_KINDS.values()
         for name, annotation in fields_of(kind.config_model)
-        if "exporter.secrets.Secret" in str(annotation)
+        if "exporter.secrets.Secret" in str(annotation) or "ProxyUrl" in str(annotation)
     }
-    assert holding == SECRET_KEYS == {"credentials", "client_secret", "password"}
+    assert (
+        holding
+        == SECRET_KEYS
+        == {"credentials", "client_secret", "password", "proxy_url", "proxy_connect_header"}
+    )
 
 
 def test_defaults_are_filled_in() -> None:

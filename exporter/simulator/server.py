@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import threading
 import time
 import uuid
@@ -257,21 +258,28 @@ class Simulator:
         r.add_post("/_sim/stats/reset", self.ctl_stats)
         return app
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, str]:
-        """Listen on loopback; returns the runner (to clean up) and the base URL."""
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
+    ) -> tuple[web.AppRunner, str]:
+        """Listen on loopback (over TLS with ``ssl_context``, as a self-hosted vendor behind
+        a private CA may); returns the runner (to clean up) and the base URL."""
         runner = web.AppRunner(self.app(), access_log=None, handler_cancellation=True)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         await site.start()
         bound = runner.addresses[0]
-        return runner, f"http://{bound[0]}:{bound[1]}"
+        scheme = "https" if ssl_context is not None else "http"
+        return runner, f"{scheme}://{bound[0]}:{bound[1]}"
 
 
 class SimulatorThread:
     """The simulator on its own event loop in a thread, for synchronous callers."""
 
-    def __init__(self, settings: SimulatorSettings | None = None) -> None:
+    def __init__(
+        self, settings: SimulatorSettings | None = None, ssl_context: ssl.SSLContext | None = None
+    ) -> None:
         self.sim = Simulator(settings)
+        self.ssl_context = ssl_context
         self.url = ""
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
@@ -280,7 +288,9 @@ class SimulatorThread:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._runner, self.url = self._loop.run_until_complete(self.sim.start())
+        self._runner, self.url = self._loop.run_until_complete(
+            self.sim.start(ssl_context=self.ssl_context)
+        )
         self._started.set()
         self._loop.run_forever()
 

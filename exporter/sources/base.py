@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
+from ..egress import Egress
 from ..exposition import MetricFamily
 from ..ledger import Book, Entry, Refresh, SourceError, carry_over
 from ..schema import SourceConfig
@@ -136,6 +137,7 @@ class SourceKind(Generic[C]):
             "concurrency": config.concurrency,
             "rate_limit": config.rate_limit,
             "max_response_size": config.max_response_size,
+            "egress": Egress.of(config),
             **options,
         }
         return UpstreamClient(

@@ -1,0 +1,353 @@
+"""How a source's connections leave: TLS from ``tls_config`` and a proxy from ``proxy_url``
+(or the environment), over aiohttp's pool, the transport under the upstream client.
+
+TLS is applied where the connection is made (the aiohttp connector): httpx's ``verify``
+and ``cert`` never reach a transport of our own. The PEM files are read again when they
+change, for the connections made after; a proxy's credentials and CONNECT headers are
+secrets and never printed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import logging
+import ssl
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+import anyio
+import httpx2
+from httpx_aiohttp.httpx2 import AiohttpTransport
+
+from .localfile import FileRefused, file_version, read_local_file
+from .schema import ProxyUrl, SourceConfig, TlsConfig, TlsVersion, _proxy_url
+
+log = logging.getLogger("campaign_exporter.egress")
+KEEPALIVE = 15.0  # seconds an idle pooled connection is kept
+MAX_PEM_BYTES = 1 << 20  # a system CA bundle is ~200 KiB
+PROBE_TIMEOUT = 5.0  # seconds a handshake probe may take, the server's alert included
+PROBE_QUIET = 1.0  # ... of which this long without a word from the server: all is well
+# A server that hangs up right after the handshake, before any request, refused us.
+_REFUSED = (
+    "the server closed the connection after the handshake: it does not accept the "
+    "client certificate (tls_config.cert_file)"
+)
+_NO_CERTIFICATE = (
+    "the server closed the connection after the handshake: it may require a client "
+    "certificate (tls_config.cert_file and key_file)"
+)
+TLS_VERSIONS: Mapping[TlsVersion, ssl.TLSVersion] = {
+    "TLS10": ssl.TLSVersion.TLSv1,
+    "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2,
+    "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+
+
+class TlsFileError(Exception):
+    """A ``tls_config`` file that cannot be used: ``key: problem: path``, one line."""
+
+
+def tls_files(tls: TlsConfig) -> list[tuple[str, Path]]:
+    return [
+        (f"tls_config.{key}", path)
+        for key in ("ca_file", "cert_file", "key_file")
+        if (path := getattr(tls, key)) is not None
+    ]
+
+
+def tls_context(tls: TlsConfig) -> ssl.SSLContext:
+    """The client context ``tls`` describes; ``TlsFileError`` names the key at fault.
+    Blocking (it reads files)."""
+    ctx = ssl.create_default_context()
+    if tls.min_version is not None:
+        ctx.minimum_version = TLS_VERSIONS[tls.min_version]
+    if tls.insecure_skip_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if tls.ca_file is not None:
+        pem = _read("tls_config.ca_file", tls.ca_file)
+        ctx = _only_these_cas(ctx, pem, tls.ca_file)
+    if tls.cert_file is not None and tls.key_file is not None:
+        _read("tls_config.cert_file", tls.cert_file)
+        _read("tls_config.key_file", tls.key_file)
+        try:
+            ctx.load_cert_chain(tls.cert_file, tls.key_file)
+        except (ssl.SSLError, ValueError, OSError) as exc:
+            raise TlsFileError(
+                f"tls_config.cert_file: not a certificate with key_file's key ({_why(exc)}): "
+                f"{tls.cert_file}"
+            ) from None
+    return ctx
+
+
+def egress_problems(config: SourceConfig) -> list[str]:
+    """What would stop a source's connections, each as ``key: problem`` (for the config
+    check): TLS files that cannot be used, a proxy in the environment of another scheme."""
+    problems = []
+    if config.tls_config is not None:
+        try:
+            tls_context(config.tls_config)
+        except TlsFileError as exc:
+            problems.append(str(exc))
+    if config.proxy_from_environment:
+        for scheme, raw in sorted(urllib.request.getproxies_environment().items()):
+            if scheme in ("http", "https"):
+                try:
+                    _proxy_url(raw)
+                except ValueError as exc:
+                    problems.append(f"proxy_from_environment: {scheme.upper()}_PROXY: {exc}")
+    return problems
+
+
+def egress_warnings(config: SourceConfig) -> tuple[str, ...]:
+    """What an operator should know of how this source connects (the status page shows it,
+    the start logs it)."""
+    if config.tls_config is not None and config.tls_config.insecure_skip_verify:
+        return ("TLS certificates not verified (tls_config.insecure_skip_verify)",)
+    return ()
+
+
+def _only_these_cas(ctx: ssl.SSLContext, pem: bytes, path: Path) -> ssl.SSLContext:
+    """``ctx`` trusting the CAs in ``pem`` alone, as Prometheus does with a ``ca_file``."""
+    fresh = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    fresh.minimum_version = ctx.minimum_version
+    fresh.check_hostname, fresh.verify_mode = ctx.check_hostname, ctx.verify_mode
+    try:
+        fresh.load_verify_locations(cadata=pem.decode("ascii"))
+    except (ssl.SSLError, UnicodeDecodeError, ValueError) as exc:
+        raise TlsFileError(
+            f"tls_config.ca_file: no PEM certificate in it ({_why(exc)}): {path}"
+        ) from None
+    return fresh
+
+
+def _read(key: str, path: Path) -> bytes:
+    try:
+        return read_local_file(path, MAX_PEM_BYTES).data
+    except FileRefused as exc:
+        raise TlsFileError(f"{key}: {exc}: {path}") from None
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return exc.reason.lower().replace("_", " ")
+    return type(exc).__name__
+
+
+@dataclass(frozen=True)
+class ProxyRoute:
+    """Which requests go through which proxy."""
+
+    proxy: ProxyUrl | None
+    no_proxy: tuple[str, ...] = ()
+    from_environment: bool = False
+    connect_headers: Mapping[str, str] | None = None
+
+    def proxy_for(self, url: httpx2.URL) -> ProxyUrl | None:
+        host = url.host
+        if self.from_environment:
+            found = urllib.request.getproxies_environment()  # HTTPS_PROXY, NO_PROXY, ...
+            raw = found.get(url.scheme)
+            bypass = tuple(e.strip() for e in found.get("no", "").split(",") if e.strip())
+            if not raw or _bypassed(host, bypass):
+                return None
+            try:
+                return _proxy_url(raw)
+            except ValueError:
+                return None  # the config check told of it; the request goes direct
+        if self.proxy is None or _bypassed(host, self.no_proxy):
+            return None
+        return self.proxy
+
+
+def _bypassed(host: str, no_proxy: tuple[str, ...]) -> bool:
+    """Whether ``host`` matches a ``no_proxy`` entry: a host name or domain (a leading dot
+    or not: subdomains match too), an IP address or a CIDR network, or ``*``."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for entry in no_proxy:
+        if entry == "*":
+            return True
+        if address is not None:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                pass
+            continue
+        domain = entry.lstrip(".").lower()
+        if host.lower() == domain or host.lower().endswith("." + domain):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Egress:
+    """A source's TLS and proxy settings, as the transport applies them."""
+
+    tls: TlsConfig | None = None
+    route: ProxyRoute = ProxyRoute(None)
+
+    @classmethod
+    def of(cls, config: SourceConfig) -> Egress:
+        headers = None
+        if config.proxy_connect_header:
+            headers = {
+                name: ", ".join(value.reveal() for value in values)
+                for name, values in config.proxy_connect_header.items()
+            }
+        no_proxy = tuple(e.strip() for e in (config.no_proxy or "").split(",") if e.strip())
+        route = ProxyRoute(config.proxy_url, no_proxy, config.proxy_from_environment, headers)
+        return cls(config.tls_config, route)
+
+
+class EgressTransport(httpx2.AsyncBaseTransport):
+    """httpx over aiohttp's connection pool (the cheapest CPU per request of the transports
+    ``bench/client_cost.py`` compares), with the source's TLS context on its connector and
+    each request sent direct or through its proxy. A change of a TLS file opens a new pool
+    for the requests after it."""
+
+    def __init__(self, concurrency: int, egress: Egress | None = None) -> None:
+        self.concurrency = concurrency
+        self.egress = egress or Egress()
+        self._version: tuple[tuple[int, ...], ...] | None = None
+        self._pool: _Pool | None = None
+        self._retired: list[_Pool] = []
+        self._lock = anyio.Lock()
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        pool = await self._current()
+        tls = self.egress.tls
+        if tls is not None and tls.server_name:
+            request.extensions["sni_hostname"] = tls.server_name
+        proxy = self.egress.route.proxy_for(request.url)
+        return await pool.transport(proxy, self.egress.route.connect_headers).handle_async_request(
+            request
+        )
+
+    async def _current(self) -> _Pool:
+        tls = self.egress.tls
+        version = _versions(tls) if tls is not None else None
+        if self._pool is not None and version == self._version:
+            return self._pool
+        async with self._lock:
+            if self._pool is None or version != self._version:
+                ctx = await anyio.to_thread.run_sync(tls_context, tls) if tls else None
+                if self._pool is not None:
+                    self._retired.append(self._pool)  # requests in flight finish on it
+                self._pool, self._version = _Pool(self.concurrency, ctx), version
+            return self._pool
+
+    async def handshake_problem(self, url: httpx2.URL) -> str | None:
+        """Why a TLS connection to ``url`` fails, found by making one: under TLS 1.3 a
+        server refuses a client certificate only after the client has finished its
+        handshake, so the request sees a closed connection and not the server's alert.
+        The alert, when one comes; None when the connection holds."""
+        if url.scheme != "https" or self._pool is None:
+            return None
+        ctx = self._pool.ctx or ssl.create_default_context()
+        tls = self.egress.tls
+        name = tls.server_name if tls is not None and tls.server_name else url.host
+        port = url.port or 443
+        proxy = self.egress.route.proxy_for(url)
+        try:
+            with anyio.fail_after(PROBE_TIMEOUT):
+                reader, writer = await self._open_tunnel(url.host, port, proxy)
+                try:
+                    await writer.start_tls(ctx, server_hostname=name)
+                    with anyio.move_on_after(PROBE_QUIET):
+                        # a server speaks first only to refuse, or hangs up
+                        if not await reader.read(1):
+                            return _REFUSED if tls and tls.cert_file else _NO_CERTIFICATE
+                finally:
+                    writer.close()
+        except ssl.SSLError as exc:
+            return (exc.reason or "handshake failed").lower().replace("_", " ")
+        except (OSError, TimeoutError, ValueError):
+            return None
+        return None
+
+    async def _open_tunnel(
+        self, host: str, port: int, proxy: ProxyUrl | None
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A TCP connection to ``host:port``, through ``proxy``'s CONNECT when given."""
+        if proxy is None:
+            return await asyncio.open_connection(host, port)
+        parts = urlsplit(proxy.address)
+        reader, writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
+        lines = [f"CONNECT {host}:{port} HTTP/1.1", f"Host: {host}:{port}"]
+        if proxy.username is not None:
+            pair = f"{proxy.username}:{proxy.password.reveal() if proxy.password else ''}"
+            lines.append("Proxy-Authorization: Basic " + base64.b64encode(pair.encode()).decode())
+        lines += [f"{k}: {v}" for k, v in (self.egress.route.connect_headers or {}).items()]
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.0 200")):
+            writer.close()
+            raise ValueError("the proxy refused the tunnel")
+        return reader, writer
+
+    async def aclose(self) -> None:
+        for pool in [*self._retired, *([self._pool] if self._pool else [])]:
+            await pool.aclose()
+
+
+def _versions(tls: TlsConfig) -> tuple[tuple[int, ...], ...]:
+    out = []
+    for key, path in tls_files(tls):
+        try:
+            out.append(file_version(path))
+        except FileRefused as exc:
+            raise TlsFileError(f"{key}: {exc}: {path}") from None
+    return tuple(out)
+
+
+class _Pool:
+    """One aiohttp session (connector, TLS context) and a transport over it per proxy."""
+
+    def __init__(self, concurrency: int, ctx: ssl.SSLContext | None) -> None:
+        self.ctx = ctx
+        self.concurrency = concurrency
+        self.session: aiohttp.ClientSession | None = None
+        self.transports: dict[tuple[str, str | None] | None, AiohttpTransport] = {}
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self.session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.concurrency,
+                ttl_dns_cache=300,
+                keepalive_timeout=KEEPALIVE,
+                ssl=self.ctx if self.ctx is not None else True,
+            )
+            self.session = aiohttp.ClientSession(connector=connector)
+        return self.session
+
+    def transport(
+        self, proxy: ProxyUrl | None, headers: Mapping[str, str] | None
+    ) -> AiohttpTransport:
+        key = (proxy.address, proxy.username) if proxy else None
+        found = self.transports.get(key)
+        if found is None:
+            via = None
+            if proxy is not None:
+                auth = (
+                    (proxy.username, proxy.password.reveal() if proxy.password else "")
+                    if proxy.username is not None
+                    else None
+                )
+                via = httpx2.Proxy(proxy.address, auth=auth, headers=dict(headers or {}))
+            found = self.transports[key] = AiohttpTransport(client=self._session, proxy=via)
+        return found
+
+    async def aclose(self) -> None:
+        if self.session is not None:
+            await self.session.close()
