@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import ipaddress
-import logging
 import ssl
 import urllib.request
 from collections.abc import Mapping
@@ -28,7 +27,6 @@ from httpx_aiohttp.httpx2 import AiohttpTransport
 from .localfile import FileRefused, file_version, read_local_file
 from .schema import ProxyUrl, SourceConfig, TlsConfig, TlsVersion, _proxy_url
 
-log = logging.getLogger("campaign_exporter.egress")
 KEEPALIVE = 15.0  # seconds an idle pooled connection is kept
 MAX_PEM_BYTES = 1 << 20  # a system CA bundle is ~200 KiB
 PROBE_TIMEOUT = 5.0  # seconds a handshake probe may take, the server's alert included
