@@ -550,14 +550,11 @@ class UpstreamClient:
             ) from None
         except httpx2.HTTPError as exc:
             self._count(endpoint, "error")
-            if (problem := _tls_problem(exc)) is not None:
-                where = f"{request.url.host}:{request.url.port or 443}"
-                raise self._fail(
-                    ErrorReason.TLS, endpoint, f"TLS with {where} failed: {problem}"
-                ) from None
-            if isinstance(exc.__cause__, aiohttp.ServerDisconnectedError) and (
-                problem := await self.egress.handshake_problem(request.url)
-            ):
+            problem = _tls_problem(exc)
+            if problem is None and isinstance(exc.__cause__, aiohttp.ServerDisconnectedError):
+                # a client certificate refused after a TLS 1.3 handshake looks like this
+                problem = await self.egress.handshake_problem(request.url)
+            if problem is not None:
                 where = f"{request.url.host}:{request.url.port or 443}"
                 raise self._fail(
                     ErrorReason.TLS, endpoint, f"TLS with {where} failed: {problem}"
