@@ -141,6 +141,8 @@ async def test_fault(api: str, endpoint: str, kind: str) -> None:
             if reason is None:
                 during = await refreshes_done(exp, source, 2)
             else:
+                # served and counted: an expired token's 401 counts as auth too, before
+                # the token endpoint (and its fault) is asked again
                 during = await exp.wait_until(
                     lambda s: (
                         (
@@ -152,8 +154,9 @@ async def test_fault(api: str, endpoint: str, kind: str) -> None:
                             or 0
                         )
                         > (before or 0)
+                        and sim.faults.injected.get(kind, 0) >= 1
                     ),
-                    f"errors_total{{reason={reason}}} to move",
+                    f"the fault served and errors_total{{reason={reason}}} to move",
                     names=[
                         "campaign_exporter_upstream_errors_total",
                         "experiture_campaign_info",
