@@ -22,7 +22,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,29 +94,14 @@ def poll_delays() -> Iterator[float]:
         delay = min(delay * POLL_GROWTH, LAST_POLL)
 
 
-async def wait_for(
-    check: Callable[[], Awaitable[Any]], what: str, deadline: float = DEADLINE
-) -> Any:
-    """Poll ``check`` until it returns something truthy; fail after ``deadline`` seconds."""
-    end = time.monotonic() + deadline
-    for delay in poll_delays():
-        result = await check()
-        if result:
-            return result
-        if time.monotonic() > end:
-            pytest.fail(f"timed out after {deadline:g}s waiting for {what}")
-        await anyio.sleep(delay)
-    raise AssertionError("unreachable")
-
-
 def wait_for_sync(
     check: Callable[[], Any],
     what: str,
     deadline: float = DEADLINE,
     ignore: tuple[type[Exception], ...] = (),
 ) -> Any:
-    """``wait_for`` for synchronous callers (a real process, a simulator thread); errors of
-    the ``ignore`` types count as "not yet" (a server still starting)."""
+    """Call ``check`` until it returns something truthy; fail after ``deadline`` seconds.
+    Errors of the ``ignore`` types count as "not yet" (a server still starting)."""
     end = time.monotonic() + deadline
     for delay in poll_delays():
         result = None
