@@ -29,9 +29,8 @@ from .schema import ProxyUrl, SourceConfig, TlsConfig, TlsVersion, _proxy_url
 
 KEEPALIVE = 15.0  # seconds an idle pooled connection is kept
 MAX_PEM_BYTES = 1 << 20  # a system CA bundle is ~200 KiB
-PROBE_TIMEOUT = 5.0  # seconds a handshake probe may take, the server's alert included
-PROBE_QUIET = 1.0  # ... of which this long without a word from the server: all is well
-# A server that hangs up right after the handshake, before any request, refused us.
+PROBE_TIMEOUT = 10.0  # seconds a handshake probe may take, the server's answer included
+# A server that hangs up after the handshake without answering a request refused us.
 _REFUSED = (
     "the server closed the connection after the handshake: it does not accept the "
     "client certificate (tls_config.cert_file)"
@@ -246,10 +245,11 @@ class EgressTransport(httpx2.AsyncBaseTransport):
             return self._pool
 
     async def handshake_problem(self, url: httpx2.URL) -> str | None:
-        """Why a TLS connection to ``url`` fails, found by making one: under TLS 1.3 a
-        server refuses a client certificate only after the client has finished its
-        handshake, so the request sees a closed connection and not the server's alert.
-        The alert, when one comes; None when the connection holds."""
+        """Why a TLS connection to ``url`` fails, found by making one and asking for
+        ``HEAD`` of its path: under TLS 1.3 a server refuses a client certificate only
+        after the client has finished its handshake, so the request saw a closed connection
+        and not the server's alert. An alert, or a hang-up before any answer, is the
+        problem; any answer at all, or no verdict within the timeout, is not (None)."""
         if url.scheme != "https" or self._pool is None:
             return None
         ctx = self._pool.ctx or ssl.create_default_context()
@@ -257,22 +257,29 @@ class EgressTransport(httpx2.AsyncBaseTransport):
         name = tls.server_name if tls is not None and tls.server_name else url.host
         port = url.port or 443
         proxy = self.egress.route.proxy_for(url)
+        head = (
+            f"HEAD {url.raw_path.decode()} HTTP/1.1\r\n"
+            f"Host: {url.host}\r\nConnection: close\r\n\r\n"
+        )
         try:
             with anyio.fail_after(PROBE_TIMEOUT):
                 reader, writer = await self._open_tunnel(url.host, port, proxy)
                 try:
                     await writer.start_tls(ctx, server_hostname=name)
-                    with anyio.move_on_after(PROBE_QUIET):
-                        # a server speaks first only to refuse, or hangs up
-                        if not await reader.read(1):
-                            return _REFUSED if tls and tls.cert_file else _NO_CERTIFICATE
+                    writer.write(head.encode())
+                    await writer.drain()
+                    answered = await reader.read(1)
+                except (ConnectionResetError, BrokenPipeError):
+                    answered = b""
                 finally:
                     writer.close()
         except ssl.SSLError as exc:
             return (exc.reason or "handshake failed").lower().replace("_", " ")
         except (OSError, TimeoutError, ValueError):
             return None
-        return None
+        if answered:
+            return None  # it answers: the dropped connection was something else
+        return _REFUSED if tls is not None and tls.cert_file else _NO_CERTIFICATE
 
     async def _open_tunnel(
         self, host: str, port: int, proxy: ProxyUrl | None

@@ -22,9 +22,9 @@ import pytest
 import trustme
 import yaml
 
-from exporter.egress import _bypassed
-from exporter.schema import ProxyUrl, _proxy_url
-from exporter.simulator import SimulatorSettings, SimulatorThread
+from exporter.egress import Egress, EgressTransport, _bypassed
+from exporter.schema import ProxyUrl, TlsConfig, _proxy_url
+from exporter.simulator import Simulator, SimulatorSettings, SimulatorThread
 
 from .helpers import ExporterProcess, experiture_source, ga_source, run_cli, wait_for_sync
 
@@ -401,3 +401,26 @@ def test_a_renewed_client_certificate_applies_without_a_restart(tmp_path: Path, 
                 renewed.replace(path)  # as a Secret's symlink swap: a new file
             wait_for_sync(lambda: exp.scrape([UP]).value(UP, source="ga") == 1, "ga up")
             assert campaigns_read(exp)["greenarrow"] == expected(sim)["greenarrow"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("client", "refused"), [("client", False), ("stranger", True)])
+async def test_the_handshake_probe_tells_a_refused_certificate_from_a_dropped_connection(
+    pki: Pki, client: str, refused: bool
+) -> None:
+    """The probe behind the TLS 1.3 case: a server that answers its request holds the
+    certificate good (a dropped pooled connection was something else, and is retried)."""
+    sim = Simulator(SimulatorSettings(greenarrow_campaigns=3, speed=0))
+    runner, url = await sim.start(ssl_context=pki.server_context())
+    config = TlsConfig.model_validate(tls(pki, client))
+    transport = EgressTransport(2, Egress(config))
+    try:
+        target = httpx2.URL(f"{url}/ga/api/v2/system_campaigns")
+        request = httpx2.Request("GET", target)
+        with contextlib.suppress(httpx2.HTTPError):
+            (await transport.handle_async_request(request))  # opens the pool
+        problem = await transport.handshake_problem(target)
+    finally:
+        await transport.aclose()
+        await runner.cleanup()
+    assert (problem is not None and REFUSED in problem) if refused else problem is None
