@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import ipaddress
 import ssl
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,12 +25,14 @@ import anyio
 import httpx2
 from httpx_aiohttp.httpx2 import AiohttpTransport
 
+from .clock import SYSTEM_CLOCK, Clock
 from .localfile import FileRefused, file_version, read_local_file
-from .schema import ProxyUrl, SourceConfig, TlsConfig, TlsVersion, _proxy_url
+from .schema import ProxyUrl, SourceConfig, TlsConfig, TlsVersion, parse_proxy_url
 
 KEEPALIVE = 15.0  # seconds an idle pooled connection is kept
 MAX_PEM_BYTES = 1 << 20  # a system CA bundle is ~200 KiB
 PROBE_TIMEOUT = 10.0  # seconds a handshake probe may take, the server's answer included
+RECHECK = 1.0  # seconds between looks at whether a TLS file changed (stat, not read)
 # A server that hangs up after the handshake without answering a request refused us.
 _REFUSED = (
     "the server closed the connection after the handshake: it does not accept the "
@@ -72,6 +75,7 @@ def tls_context(tls: TlsConfig) -> ssl.SSLContext:
         pem = _read("tls_config.ca_file", tls.ca_file)
         ctx = _only_these_cas(ctx, pem, tls.ca_file)
     if tls.cert_file is not None and tls.key_file is not None:
+        # read through the bounded reader first: ssl would read a FIFO or a huge file
         _read("tls_config.cert_file", tls.cert_file)
         _read("tls_config.key_file", tls.key_file)
         try:
@@ -94,13 +98,22 @@ def egress_problems(config: SourceConfig) -> list[str]:
         except TlsFileError as exc:
             problems.append(str(exc))
     if config.proxy_from_environment:
-        for scheme, raw in sorted(urllib.request.getproxies_environment().items()):
-            if scheme in ("http", "https"):
-                try:
-                    _proxy_url(raw)
-                except ValueError as exc:
-                    problems.append(f"proxy_from_environment: {scheme.upper()}_PROXY: {exc}")
+        for scheme, raw in sorted(_environment_proxies().items()):
+            try:
+                parse_proxy_url(raw)
+            except ValueError as exc:
+                problems.append(f"proxy_from_environment: {scheme.upper()}_PROXY: {exc}")
     return problems
+
+
+def _environment_proxies() -> dict[str, str]:
+    """``HTTP_PROXY`` and ``HTTPS_PROXY`` (either case), by the scheme they serve."""
+    found = urllib.request.getproxies_environment()
+    return {scheme: found[scheme] for scheme in ("http", "https") if scheme in found}
+
+
+def _entries(text: str) -> tuple[str, ...]:
+    return tuple(e.strip() for e in text.split(",") if e.strip())
 
 
 def egress_warnings(config: SourceConfig) -> tuple[str, ...]:
@@ -133,35 +146,50 @@ def _read(key: str, path: Path) -> bytes:
 
 
 def _why(exc: Exception) -> str:
-    if isinstance(exc, ssl.SSLError) and exc.reason:
-        return exc.reason.lower().replace("_", " ")
+    if isinstance(exc, ssl.SSLError):
+        return ssl_words(exc)
     return type(exc).__name__
+
+
+def ssl_words(exc: ssl.SSLError) -> str:
+    """The TLS library's own words for what went wrong ("certificate has expired",
+    "tlsv13 alert certificate required")."""
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        return exc.verify_message
+    return (exc.reason or "handshake failed").lower().replace("_", " ")
+
+
+def tls_problem(exc: BaseException) -> str | None:
+    """What went wrong with TLS, when that is why a call failed (anywhere in the chain of
+    exceptions aiohttp and httpx wrap it in); None when it is not TLS."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, aiohttp.ClientConnectorCertificateError):
+            seen = seen.certificate_error
+            continue
+        if isinstance(seen, ssl.SSLError):
+            return ssl_words(seen)
+        if isinstance(seen, aiohttp.ClientSSLError):
+            inner = seen.__cause__ or getattr(seen, "os_error", None)
+            if isinstance(inner, ssl.SSLError):
+                seen = inner
+                continue
+            return "handshake failed"
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 @dataclass(frozen=True)
 class ProxyRoute:
-    """Which requests go through which proxy."""
+    """Which requests go through which proxy: by the URL's scheme, but for ``no_proxy``."""
 
-    proxy: ProxyUrl | None
+    by_scheme: Mapping[str, ProxyUrl] = field(default_factory=dict)
     no_proxy: tuple[str, ...] = ()
-    from_environment: bool = False
     connect_headers: Mapping[str, str] | None = None
 
     def proxy_for(self, url: httpx2.URL) -> ProxyUrl | None:
-        host = url.host
-        if self.from_environment:
-            found = urllib.request.getproxies_environment()  # HTTPS_PROXY, NO_PROXY, ...
-            raw = found.get(url.scheme)
-            bypass = tuple(e.strip() for e in found.get("no", "").split(",") if e.strip())
-            if not raw or _bypassed(host, bypass):
-                return None
-            try:
-                return _proxy_url(raw)
-            except ValueError:
-                return None  # the config check told of it; the request goes direct
-        if self.proxy is None or _bypassed(host, self.no_proxy):
-            return None
-        return self.proxy
+        proxy = self.by_scheme.get(url.scheme)
+        return None if proxy is None or _bypassed(url.host, self.no_proxy) else proxy
 
 
 def _bypassed(host: str, no_proxy: tuple[str, ...]) -> bool:
@@ -192,19 +220,28 @@ class Egress:
     """A source's TLS and proxy settings, as the transport applies them."""
 
     tls: TlsConfig | None = None
-    route: ProxyRoute = ProxyRoute(None)
+    route: ProxyRoute = ProxyRoute()
 
     @classmethod
     def of(cls, config: SourceConfig) -> Egress:
+        """The settings of ``config``; with ``proxy_from_environment``, the environment's
+        proxies as the source starts (a bad one the config check told of goes direct)."""
         headers = None
         if config.proxy_connect_header:
             headers = {
                 name: ", ".join(value.reveal() for value in values)
                 for name, values in config.proxy_connect_header.items()
             }
-        no_proxy = tuple(e.strip() for e in (config.no_proxy or "").split(",") if e.strip())
-        route = ProxyRoute(config.proxy_url, no_proxy, config.proxy_from_environment, headers)
-        return cls(config.tls_config, route)
+        by_scheme: dict[str, ProxyUrl] = {}
+        no_proxy = _entries(config.no_proxy or "")
+        if config.proxy_url is not None:
+            by_scheme = {"http": config.proxy_url, "https": config.proxy_url}
+        elif config.proxy_from_environment:
+            for scheme, raw in _environment_proxies().items():
+                with contextlib.suppress(ValueError):
+                    by_scheme[scheme] = parse_proxy_url(raw)
+            no_proxy = _entries(urllib.request.getproxies_environment().get("no", ""))
+        return cls(config.tls_config, ProxyRoute(by_scheme, no_proxy, headers))
 
 
 class EgressTransport(httpx2.AsyncBaseTransport):
@@ -213,9 +250,13 @@ class EgressTransport(httpx2.AsyncBaseTransport):
     each request sent direct or through its proxy. A change of a TLS file opens a new pool
     for the requests after it."""
 
-    def __init__(self, concurrency: int, egress: Egress | None = None) -> None:
+    def __init__(
+        self, concurrency: int, egress: Egress | None = None, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.concurrency = concurrency
         self.egress = egress or Egress()
+        self.clock = clock
+        self._checked = -RECHECK  # when the TLS files were last looked at (monotonic)
         self._version: tuple[tuple[int, ...], ...] | None = None
         self._pool: _Pool | None = None
         self._retired: list[_Pool] = []
@@ -232,7 +273,11 @@ class EgressTransport(httpx2.AsyncBaseTransport):
         )
 
     async def _current(self) -> _Pool:
-        tls = self.egress.tls
+        """The pool, a new one when a TLS file changed (looked at once a ``RECHECK``)."""
+        tls, now = self.egress.tls, self.clock.monotonic()
+        if self._pool is not None and (tls is None or now - self._checked < RECHECK):
+            return self._pool
+        self._checked = now
         version = _versions(tls) if tls is not None else None
         if self._pool is not None and version == self._version:
             return self._pool
@@ -274,7 +319,7 @@ class EgressTransport(httpx2.AsyncBaseTransport):
                 finally:
                     writer.close()
         except ssl.SSLError as exc:
-            return (exc.reason or "handshake failed").lower().replace("_", " ")
+            return ssl_words(exc)
         except (OSError, TimeoutError, ValueError):
             return None
         if answered:

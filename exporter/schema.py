@@ -8,6 +8,8 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
@@ -178,16 +180,14 @@ def _http_url(value: object) -> str:
 HttpUrl = Annotated[str, BeforeValidator(_http_url)]
 
 
+@dataclass(frozen=True, slots=True, repr=False)
 class ProxyUrl:
     """An HTTP proxy's URL; a user and password in it are a credential: its str and repr
     show ``<secret>`` for the password, only ``address`` and ``password`` give them."""
 
-    __slots__ = ("address", "password", "username")
-
-    def __init__(self, address: str, username: str | None, password: Secret | None) -> None:
-        self.address = address  # scheme, host and port, nothing else
-        self.username = username
-        self.password = password
+    address: str  # scheme, host and port, nothing else
+    username: str | None = None
+    password: Secret | None = None
 
     def __repr__(self) -> str:
         if self.username is None:
@@ -197,23 +197,14 @@ class ProxyUrl:
 
     __str__ = __repr__
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ProxyUrl) and (
-            self.address,
-            self.username,
-            self.password,
-        ) == (other.address, other.username, other.password)
-
-    def __hash__(self) -> int:
-        return hash((self.address, self.username, self.password))
-
 
 # The proxy schemes the upstream client can use (aiohttp speaks HTTP to a proxy, CONNECT
 # for https targets); socks and TLS to the proxy itself it cannot.
 PROXY_SCHEMES = ("http",)
 
 
-def _proxy_url(value: object) -> ProxyUrl:
+def parse_proxy_url(value: object) -> ProxyUrl:
+    """A proxy URL from the config or the environment; the message never quotes it."""
     if isinstance(value, ProxyUrl):
         return value
     if not isinstance(value, str) or not value:
@@ -244,7 +235,7 @@ def _proxy_url(value: object) -> ProxyUrl:
 
 ProxyUrlField = Annotated[
     ProxyUrl,
-    PlainValidator(_proxy_url),
+    PlainValidator(parse_proxy_url),
     PlainSerializer(str, return_type=str),
     WithJsonSchema({"type": "string"}),
 ]
@@ -265,14 +256,17 @@ def one_of(model: BaseModel, value_key: str, file_key: str, *, required: bool = 
         raise ValueError(f"one of {value_key} or {file_key} is required")
 
 
-def _secret_path(value: object) -> object:
-    if isinstance(value, str) and not value.strip():
-        raise ValueError("must not be empty: the path of a file holding the secret")
-    return value
+def _nonempty_path(what: str) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError(f"must not be empty: the path of {what}")
+        return value
+
+    return check
 
 
 # A ``*_file`` key: the path of a file holding a credential, read again when it changes.
-SecretPath = Annotated[Path, BeforeValidator(_secret_path)]
+SecretPath = Annotated[Path, BeforeValidator(_nonempty_path("a file holding the secret"))]
 
 
 def secret_ref(value: Secret | None, path: Path | None, key: str) -> SecretRef:
@@ -347,13 +341,7 @@ def _source_name(value: str) -> str:
 TlsVersion = Literal["TLS10", "TLS11", "TLS12", "TLS13"]
 
 
-def _file_path(value: object) -> object:
-    if isinstance(value, str) and not value.strip():
-        raise ValueError("must not be empty: the path of a PEM file")
-    return value
-
-
-PemPath = Annotated[Path, BeforeValidator(_file_path)]
+PemPath = Annotated[Path, BeforeValidator(_nonempty_path("a PEM file"))]
 
 
 class TlsConfig(Strict):

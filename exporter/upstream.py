@@ -15,7 +15,6 @@ import binascii
 import json
 import logging
 import random
-import ssl
 import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import anyio
 import httpx2
 
 from .clock import SYSTEM_CLOCK, Clock
-from .egress import Egress, EgressTransport, TlsFileError
+from .egress import Egress, EgressTransport, TlsFileError, tls_problem
 from .pacing import Pace, TokenBucket
 from .reasons import ErrorReason
 from .schema import RateLimit
@@ -245,28 +244,6 @@ def _transport_reason(exc: httpx2.HTTPError) -> ErrorReason:
     return ErrorReason.TIMEOUT if isinstance(exc, httpx2.TimeoutException) else ErrorReason.CONNECT
 
 
-def _tls_problem(exc: BaseException) -> str | None:
-    """What went wrong with TLS, when that is why the call failed: the certificate check's
-    own words ("certificate has expired"), or the alert the server sent."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, aiohttp.ClientConnectorCertificateError):
-            seen = seen.certificate_error
-            continue
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return seen.verify_message or "certificate verify failed"
-        if isinstance(seen, ssl.SSLError):
-            return (seen.reason or "handshake failed").lower().replace("_", " ")
-        if isinstance(seen, aiohttp.ClientSSLError):
-            inner = seen.__cause__ or getattr(seen, "os_error", None)
-            if isinstance(inner, ssl.SSLError):
-                seen = inner
-                continue
-            return "handshake failed"
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
 def _exception_name(exc: Exception) -> str:
     cause = exc.__cause__
     return type(cause if isinstance(cause, aiohttp.ClientError) else exc).__name__
@@ -337,7 +314,7 @@ class UpstreamClient:
         # all their attempts, or were turned away by their class's pace: what a source
         # could not read in a refresh for reasons that may pass.
         self.gave_up = 0
-        self.egress = EgressTransport(concurrency, egress)  # unused with ``transport``
+        self.egress = EgressTransport(concurrency, egress, clock)  # unused with ``transport``
         self.http = httpx2.AsyncClient(
             transport=transport or self.egress,
             timeout=timeout,
@@ -550,7 +527,7 @@ class UpstreamClient:
             ) from None
         except httpx2.HTTPError as exc:
             self._count(endpoint, "error")
-            problem = _tls_problem(exc)
+            problem = tls_problem(exc)
             if problem is None and isinstance(exc.__cause__, aiohttp.ServerDisconnectedError):
                 # a client certificate refused after a TLS 1.3 handshake looks like this
                 problem = await self.egress.handshake_problem(request.url)

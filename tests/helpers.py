@@ -8,6 +8,7 @@ the CLI and starting the exporter."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 import re
 import resource
@@ -22,7 +23,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,26 +151,26 @@ class RunningExporter:
         return sum(status.refreshes.values()) if status else 0
 
     async def published_when(
-        self, check: Callable[[], bool], what: str, deadline: float = DEADLINE
+        self, check: Callable[[], bool | Awaitable[bool]], what: str, deadline: float = DEADLINE
     ) -> None:
         """Until ``check`` holds, asked again after each publication: no scrape meanwhile."""
         with anyio.move_on_after(deadline):
-            seen = self.telemetry.publications
-            while not check():
-                seen = await self.telemetry.published(seen)
-            return
-        pytest.fail(f"timed out after {deadline:g}s waiting for {what}")
-
-    async def wait_ready(self, deadline: float = DEADLINE) -> None:
-        """Until ``/-/ready`` answers 200, asked again after each publication (it changes
-        only when a refresh is published)."""
-        with anyio.move_on_after(deadline):
             while True:
                 seen = self.telemetry.publications
-                if (await self.get("/-/ready"))[0] == 200:
+                held = check()
+                if await held if inspect.isawaitable(held) else held:
                     return
                 await self.telemetry.published(seen)
-        pytest.fail(f"timed out after {deadline:g}s waiting for /-/ready")
+        pytest.fail(f"timed out after {deadline:g}s waiting for {what}")
+
+    async def wait_ready(self) -> None:
+        """Until ``/-/ready`` answers 200, asked again after each publication (it changes
+        only when a refresh is published)."""
+
+        async def ready() -> bool:
+            return (await self.get("/-/ready"))[0] == 200
+
+        await self.published_when(ready, "/-/ready")
 
     async def wait_published(self, source: str, count: float) -> None:
         """Until ``source`` has published ``count`` refreshes."""

@@ -23,10 +23,18 @@ import trustme
 import yaml
 
 from exporter.egress import Egress, EgressTransport, _bypassed
-from exporter.schema import ProxyUrl, TlsConfig, _proxy_url
+from exporter.schema import ProxyUrl, TlsConfig, parse_proxy_url
 from exporter.simulator import Simulator, SimulatorSettings, SimulatorThread
 
-from .helpers import ExporterProcess, experiture_source, ga_source, run_cli, wait_for_sync
+from .helpers import (
+    ExporterProcess,
+    config_of,
+    experiture_source,
+    ga_source,
+    run_cli,
+    running_exporter,
+    wait_for_sync,
+)
 
 HERE = Path(__file__).resolve().parent
 UP = "campaign_exporter_source_up"
@@ -338,7 +346,7 @@ def test_a_pem_file_that_is_no_certificate_is_named_by_the_check(tmp_path: Path)
 
 
 def test_a_proxy_password_never_prints() -> None:
-    proxy = _proxy_url(f"http://{PROXY_USER}:{PROXY_PASSWORD}@proxy.example:3128")
+    proxy = parse_proxy_url(f"http://{PROXY_USER}:{PROXY_PASSWORD}@proxy.example:3128")
     assert isinstance(proxy, ProxyUrl)
     assert proxy.address == "http://proxy.example:3128"
     assert proxy.password is not None and proxy.password.reveal() == PROXY_PASSWORD
@@ -346,7 +354,7 @@ def test_a_proxy_password_never_prints() -> None:
         assert PROXY_PASSWORD not in shown
     assert str(proxy) == f"http://{PROXY_USER}:<secret>@proxy.example:3128"
     with pytest.raises(ValueError, match="not supported") as err:
-        _proxy_url(f"socks5://{PROXY_USER}:{PROXY_PASSWORD}@proxy.example:1080")
+        parse_proxy_url(f"socks5://{PROXY_USER}:{PROXY_PASSWORD}@proxy.example:1080")
     assert PROXY_PASSWORD not in str(err.value)
 
 
@@ -383,24 +391,33 @@ def test_a_mistyped_connect_header_is_named_and_not_quoted(tmp_path: Path) -> No
     assert TENANT not in result.stderr
 
 
-def test_a_renewed_client_certificate_applies_without_a_restart(tmp_path: Path, pki: Pki) -> None:
+@pytest.mark.anyio
+async def test_a_renewed_client_certificate_applies_without_a_restart(
+    tmp_path: Path, pki: Pki
+) -> None:
     """The files are read again when they change: refused with a stranger's certificate,
-    the source is up once the files hold one the server's CA signed."""
+    the source is up at the next poll once the files hold one the server's CA signed."""
     cert, key = tmp_path / "mine.pem", tmp_path / "mine.key"
     cert.write_bytes(Path(pki.path("stranger.pem")).read_bytes())
     key.write_bytes(Path(pki.path("stranger.key")).read_bytes())
-    with https_simulator(pki) as sim:
-        config = {"ca_file": pki.path("ca.pem"), "cert_file": str(cert), "key_file": str(key)}
-        source = ga_source(sim.url, tls_config=config, poll_interval="1s", timeout="1s")
-        with exporter(tmp_path, [source]) as exp:
-            exp.wait_ready()
-            assert exp.scrape([UP]).value(UP, source="ga") == 0
+    sim = Simulator(SimulatorSettings(greenarrow_campaigns=30, speed=0))
+    runner, url = await sim.start(ssl_context=pki.server_context())
+    config = {"ca_file": pki.path("ca.pem"), "cert_file": str(cert), "key_file": str(key)}
+    try:
+        async with running_exporter(config_of(ga_source(url, tls_config=config))) as exp:
+            refused = await exp.wait_refreshes("ga", 1, names=[UP, ERRORS])
             for name, path in (("client.pem", cert), ("client.key", key)):
                 renewed = path.with_suffix(".new")
                 renewed.write_bytes(Path(pki.path(name)).read_bytes())
                 renewed.replace(path)  # as a Secret's symlink swap: a new file
-            wait_for_sync(lambda: exp.scrape([UP]).value(UP, source="ga") == 1, "ga up")
-            assert campaigns_read(exp)["greenarrow"] == expected(sim)["greenarrow"]
+            renewed_up = await exp.poll("ga", names=[UP, "greenarrow_campaign_info"])
+    finally:
+        await runner.cleanup()
+    assert refused.value(UP, source="ga") == 0
+    assert refused.number(ERRORS, source="ga", reason="tls") >= 1
+    assert renewed_up.value(UP, source="ga") == 1
+    campaigns = renewed_up.by_campaign("greenarrow_campaign_info")
+    assert len(campaigns) == len(sim.greenarrow.truth(sim.clock.now()))
 
 
 @pytest.mark.anyio
