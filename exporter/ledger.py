@@ -1,10 +1,10 @@
 """The campaign ledger: what every source must do with what it read, done once.
 
-A source fetches and parses; the ledger keeps the books. It decides which listed
-campaigns this replica polls (shard, exclusions, retirement, the cap), merges what was
-read into the last good values, drops what is gone, retires what finished long ago, and
-remembers when each campaign was first seen in its current state. Each refresh ends in
-one ``RefreshReport`` that telemetry records.
+A source reads and parses; the ledger keeps the books. It decides which listed
+campaigns this replica reads (shard, exclusions, retirement, the cap), merges what each
+read brought into the last good values, drops what is gone, retires what finished long
+ago, and remembers when each campaign was first seen in its current state. Each landed
+read marks the campaigns it changed, for the next publication to re-render alone.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import dataclasses
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from .clock import SYSTEM_CLOCK, Clock
@@ -22,10 +23,11 @@ from .shard import Shard
 
 S = TypeVar("S")
 UNSHARDED = Shard()
+DEFAULT_CLASS = "default"
 
 
 class SourceError(Exception):
-    """A refresh that could not complete: the source is down until the next one works.
+    """A read that could not complete: it is asked again later, the last values stay.
 
     The message is shown on the landing page and logged; it never holds a credential.
     """
@@ -38,6 +40,51 @@ class SourceError(Exception):
         self.correlation_id = correlation_id
 
 
+class Urgency(IntEnum):
+    """How soon a read matters, most urgent first; each value's name is a label value."""
+
+    ACTIVE = 0  # the listing head; the state of campaigns running, overdue or about to send
+    UNREAD = 1  # the state of a campaign never read yet
+    DETAIL = 2  # counts and setup
+    SETTLING = 3  # campaigns finished recently
+    IDLE = 4  # the rest: sent long ago, not scheduled, scheduled far ahead
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+@dataclass(slots=True)
+class Read:
+    """One unit of a source's work: a listing walk, one campaign's state, counts or setup,
+    one report window. ``due`` is monotonic; ``interval`` is what it backs off from."""
+
+    kind: str
+    subject: str  # a campaign id, or what part of a listing
+    endpoint_class: str = DEFAULT_CLASS
+    urgency: Urgency = Urgency.ACTIVE
+    due: float = 0.0
+    interval: float = 30.0
+    rank: float = 0.0  # within an urgency, lower first (e.g. listing order)
+    failures: int = 0  # in a row; the next try waits longer each time
+    walk: bool = False  # walks the list (its head): a round begins with it
+    campaign: bool = True  # of one campaign (``subject``): it goes when the campaign does
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.kind, self.subject)
+
+
+@dataclass
+class Listing:
+    """What a walk of the vendor's list found: ``(id, version)`` in listing order."""
+
+    entries: list[tuple[str, str | None]] = field(default_factory=list)
+    whole: bool = True  # the whole list was walked: known campaigns not on it are gone ...
+    complete: bool = True  # ... unless some entries could not be read
+    left_out: int = 0  # passed over by the walk itself, past the cap
+
+
 class Fetcher(Protocol[S]):
     """What the ledger needs of a source (``sources.base.Source`` is the full interface)."""
 
@@ -45,8 +92,6 @@ class Fetcher(Protocol[S]):
 
     @property
     def config(self) -> SourceConfig: ...
-
-    async def fetch(self, book: Book[S]) -> Refresh[S]: ...
 
     def state_of(self, snapshot: S) -> str | None: ...
 
@@ -70,24 +115,35 @@ class Entry(Generic[S]):
 
 
 @dataclass
-class Refresh(Generic[S]):
-    """What one fetch of a source brought back."""
+class Outcome(Generic[S]):
+    """What one read brought back."""
 
     read: dict[str, S] = field(default_factory=dict)  # snapshots read successfully now
     failed: dict[str, str] = field(default_factory=dict)  # id -> error; last values stay
     gone: set[str] = field(default_factory=set)  # confirmed deleted upstream
     exclude: dict[str, SkipReason] = field(default_factory=dict)  # not asked while listed
-    complete: bool = True  # the listing was whole: known campaigns not on it are gone
+    listing: Listing | None = None  # what a walk of the list found
+    follow: list[Read] = field(default_factory=list)  # reads this one makes due
     errors: Counter[ErrorReason] = field(default_factory=Counter)  # found in bodies
-    left_out: int = 0  # passed over by the listing walk itself, past the cap
     skipped: Counter[SkipReason] = field(default_factory=Counter)  # others the source skipped
-    polled: int = 0  # campaigns asked about
-    failure: SourceError | None = None  # the refresh as a whole failed (partial reads kept)
+    failure: SourceError | None = None  # the read as a whole failed (partial reads kept)
+    polled: int = 0  # campaigns it asked about
+
+
+@dataclass
+class Selection:
+    """What applying a listing changed: campaigns to read for the first time, and known
+    ones whose version moved (an edit)."""
+
+    new: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    dropped: set[str] = field(default_factory=set)  # no longer read: their reads go
+    skipped: Counter[SkipReason] = field(default_factory=Counter)
 
 
 @dataclass
 class RefreshReport:
-    """One refresh, as telemetry records it."""
+    """One round (a listing walk and the reads due when it landed), as telemetry records it."""
 
     polled: int = 0
     failed: int = 0
@@ -98,14 +154,10 @@ class RefreshReport:
 
 
 class Book(Generic[S]):
-    """The ledger as a source sees it during a fetch: the last good entries, and
-    ``select`` to turn a listing into the campaigns this replica should read."""
+    """The ledger as a source sees it during a read: the last good entries and the time."""
 
     def __init__(self, ledger: Ledger[S]) -> None:
         self._ledger = ledger
-        self.listed: set[str] | None = None  # None until ``select``: nothing was listed
-        self.selected: list[str] = []
-        self.skipped: Counter[SkipReason] = Counter()
 
     def get(self, campaign_id: str) -> Entry[S] | None:
         return self._ledger.entries.get(campaign_id)
@@ -113,44 +165,23 @@ class Book(Generic[S]):
     def __iter__(self) -> Iterator[Entry[S]]:
         return iter(self._ledger.entries.values())
 
+    def version(self, campaign_id: str) -> str | None:
+        """The listing version the campaign was last selected with."""
+        return self._ledger.versions.get(campaign_id)
+
+    def listed(self) -> Mapping[str, str | None]:
+        """Every listed campaign this replica owns, with its version (empty until a walk)."""
+        return self._ledger.listed or {}
+
     def now(self) -> float:
         return self._ledger.clock.time()
 
     def monotonic(self) -> float:
         return self._ledger.clock.monotonic()
 
-    def select(self, listing: Iterable[tuple[str, str | None]]) -> list[str]:
-        """The campaigns to read, in listing order: listed ``(id, version)`` pairs minus
-        other shards' campaigns, those excluded or retired (unless their version
-        changed), and those past the cap. Call it once per fetch."""
-        ledger = self._ledger
-        versions: dict[str, str | None] = {}
-        for cid, version in listing:
-            if cid not in versions and ledger.shard.owns(cid):
-                versions[cid] = version
-        self.listed = set(versions)
-        ledger.excluded = {c: r for c, r in ledger.excluded.items() if c in versions}
-        # still listed and unchanged stays retired; gone or edited is forgotten
-        ledger.retired = {
-            c: v for c, v in ledger.retired.items() if c in versions and versions[c] == v
-        }
-        wanted: list[str] = []
-        for cid in versions:
-            if cid in ledger.retired:
-                self.skipped[SkipReason.RETIRED] += 1
-            elif cid in ledger.excluded:
-                self.skipped[ledger.excluded[cid]] += 1
-            else:
-                wanted.append(cid)
-        if len(wanted) > ledger.cap:
-            self.skipped[SkipReason.MAX_CAMPAIGNS] += len(wanted) - ledger.cap
-        self.selected = wanted[: ledger.cap]
-        ledger.versions = {cid: versions[cid] for cid in self.selected}
-        return self.selected
-
 
 class Ledger(Generic[S]):
-    """The books of one source; only its poll loop calls ``refresh``."""
+    """The books of one source; only its scheduler lands reads in them."""
 
     def __init__(
         self,
@@ -165,83 +196,137 @@ class Ledger(Generic[S]):
         self.cap = source.config.max_campaigns
         self.retention = source.config.retention
         self.entries: dict[str, Entry[S]] = {}
+        self.listed: dict[str, str | None] | None = None  # None until a walk: nothing listed
         self.versions: dict[str, str | None] = {}  # listing version of each selected campaign
         self.retired: dict[str, str | None] = {}  # id -> version when it was retired
         self.excluded: dict[str, SkipReason] = {}
+        self.dirty: set[str] = set()  # changed since the last publication (or removed)
+        self.book = Book(self)
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def adopt(self, source: Fetcher[S]) -> None:
+        """Keep these books for the same source under a new config (a reload)."""
+        self.source = source
+        self.cap = source.config.max_campaigns
+        self.retention = source.config.retention
+        self.dirty |= self.entries.keys()  # rendered anew: the metric selection may differ
 
     def current(self) -> Sequence[Entry[S]]:
         """The entries now, for rendering (a list: the books may change after)."""
         return list(self.entries.values())
 
-    async def refresh(self) -> RefreshReport:
-        book = Book(self)
-        fetched = await self.source.fetch(book)
-        report = RefreshReport(
-            polled=fetched.polled,
-            failed=len(fetched.failed),
-            errors=fetched.errors,
-            skipped=book.skipped + fetched.skipped,
-            failure=fetched.failure,
-        )
-        if fetched.left_out:
-            report.skipped[SkipReason.MAX_CAMPAIGNS] += fetched.left_out
-        self.excluded.update(fetched.exclude)
-        self._forget(book, fetched)
-        self._merge(fetched)
-        self._retire()
-        report.campaigns = len(self.entries)
-        return report
+    @property
+    def unread(self) -> int:
+        """Selected campaigns whose state has not been read yet."""
+        return sum(1 for cid in self.versions if cid not in self.entries)
 
-    def _forget(self, book: Book[S], fetched: Refresh[S]) -> None:
-        """Drop what the listing says is gone, capped out, excluded or another shard's.
+    def take_dirty(self) -> set[str]:
+        dirty, self.dirty = self.dirty, set()
+        return dirty
 
-        An incomplete listing (unreadable entries) removes only what it names; a fetch
-        that never got to list removes nothing but what it knows is gone."""
-        selected, listed = set(book.selected), book.listed
-        for cid in list(self.entries):
-            if cid in fetched.gone or cid in fetched.exclude:
-                del self.entries[cid]
-            elif listed is None:
-                continue
-            elif (cid in listed and cid not in selected) or (
-                cid not in listed and fetched.complete
-            ):
-                del self.entries[cid]
+    def select(self, listing: Listing) -> Selection:
+        """Apply a walk of the list: listed ``(id, version)`` pairs minus other shards'
+        campaigns, those excluded or retired (unless their version changed), and those
+        past the cap, in listing order. A walk of the list's head only puts what it found
+        first and keeps the rest of the last listing."""
+        change = Selection()
+        versions: dict[str, str | None] = {}
+        for cid, version in listing.entries:
+            if cid not in versions and self.shard.owns(cid):
+                versions[cid] = version
+        if not listing.whole and self.listed is not None:
+            for cid, version in self.listed.items():
+                versions.setdefault(cid, version)
+        self.listed = versions
+        self.excluded = {c: r for c, r in self.excluded.items() if c in versions}
+        # still listed and unchanged stays retired; gone or edited is forgotten
+        self.retired = {c: v for c, v in self.retired.items() if c in versions and versions[c] == v}
+        wanted: list[str] = []
+        for cid in versions:
+            if cid in self.retired:
+                change.skipped[SkipReason.RETIRED] += 1
+            elif cid in self.excluded:
+                change.skipped[self.excluded[cid]] += 1
+            else:
+                wanted.append(cid)
+        if len(wanted) > self.cap:
+            change.skipped[SkipReason.MAX_CAMPAIGNS] += len(wanted) - self.cap
+        if listing.left_out:
+            change.skipped[SkipReason.MAX_CAMPAIGNS] += listing.left_out
+        selected = {cid: versions[cid] for cid in wanted[: self.cap]}
+        for cid, version in selected.items():
+            if cid not in self.versions and cid not in self.entries:
+                change.new.append(cid)
+            elif cid in self.versions and self.versions[cid] != version:
+                change.changed.append(cid)
+        gone_too = listing.whole and listing.complete
+        change.dropped = {
+            cid
+            for cid in self.versions.keys() | self.entries.keys()
+            if cid not in selected and (cid in versions or gone_too)
+        }
+        self.versions = selected
+        for cid in change.dropped:
+            self._drop(cid)
+        return change
 
-    def _merge(self, fetched: Refresh[S]) -> None:
+    def land(self, outcome: Outcome[S]) -> set[str]:
+        """Merge one read into the books; the campaigns it removed (their reads go)."""
+        self.excluded.update(outcome.exclude)
+        removed = set(outcome.gone) | set(outcome.exclude)
+        for cid in removed:
+            self._drop(cid)
+        if self.listed is not None:  # deleted: not listed any more (excluded ones are)
+            for cid in outcome.gone:
+                self.listed.pop(cid, None)
         now = self.clock.time()
-        source = self.source
-        for cid, snapshot in fetched.read.items():
-            if cid in fetched.gone or cid in fetched.exclude:
-                continue
-            previous = self.entries.get(cid)
-            if previous is not None:
-                snapshot = source.merge(previous.snapshot, snapshot)
-            state = source.state_of(snapshot)
-            since = previous.state_since if previous and previous.state == state else now
-            finished = source.finished_at(snapshot)
-            if finished is None and state in source.terminal_states:
-                finished = previous.finished_at if previous and previous.state == state else now
-            first = previous.first_seen if previous else now
-            self.entries[cid] = Entry(cid, snapshot, now, state, since, first, finished)
-        for cid, error in fetched.failed.items():
+        for cid, snapshot in outcome.read.items():
+            if cid not in removed and (self.listed is None or cid in self.versions):
+                self._merge(cid, snapshot, now)
+        for cid, error in outcome.failed.items():
             entry = self.entries.get(cid)
-            if entry is not None:
+            if entry is not None and entry.error != error:
                 entry.error = error
+                self.dirty.add(cid)
+        return removed | self._retire(outcome.read)
 
-    def _retire(self) -> None:
+    def _merge(self, cid: str, snapshot: S, now: float) -> None:
+        source = self.source
+        previous = self.entries.get(cid)
+        if previous is not None:
+            snapshot = source.merge(previous.snapshot, snapshot)
+        state = source.state_of(snapshot)
+        since = previous.state_since if previous and previous.state == state else now
+        finished = source.finished_at(snapshot)
+        if finished is None and state in source.terminal_states:
+            finished = previous.finished_at if previous and previous.state == state else now
+        first = previous.first_seen if previous else now
+        self.entries[cid] = Entry(cid, snapshot, now, state, since, first, finished)
+        self.dirty.add(cid)
+
+    def _drop(self, cid: str) -> None:
+        self.versions.pop(cid, None)
+        if self.entries.pop(cid, None) is not None:
+            self.dirty.add(cid)
+
+    def _retire(self, ids: Iterable[str]) -> set[str]:
         """Terminal campaigns that finished before the retention window leave; they are
         not asked about again (and count as skipped) until their listing version changes."""
         cutoff = self.clock.time() - self.retention
         terminal = self.source.terminal_states
-        for cid, entry in list(self.entries.items()):
+        retired = set()
+        for cid in ids:
+            entry = self.entries.get(cid)
+            if entry is None:
+                continue
             finished = entry.finished_at
             if entry.state in terminal and finished is not None and finished < cutoff:
                 self.retired[cid] = self.versions.get(cid)
-                del self.entries[cid]
+                self._drop(cid)
+                retired.add(cid)
+        return retired
 
 
 def carry_over(previous: Any, new: Any) -> Any:

@@ -369,6 +369,16 @@ class RateLimit(Strict):
     burst: int = Field(default=1, ge=1)
 
 
+class Polling(Strict):
+    """How often each campaign is read, by its state (``adaptive: false``: all every
+    ``poll_interval``). Running and overdue campaigns always use ``poll_interval``."""
+
+    adaptive: bool = True
+    settle_for: PositiveDuration = 3600.0
+    settle_interval: PositiveDuration = 300.0
+    idle_interval: PositiveDuration = 3600.0
+
+
 class MetricSelection(Strict):
     """Which of a source's metric families are exported (``include`` only these, or all but
     ``exclude``), and how its state sets are: ``full``, a series for every documented state
@@ -388,12 +398,17 @@ class MetricSelection(Strict):
         return family in self.include if self.include is not None else family not in self.exclude
 
 
+CREDENTIALS = ("authorization", "oauth2", "basic_auth")  # the keys a source authenticates by
+
+
 class SourceConfig(Strict):
     """What every source has, whatever its type."""
 
     # Every family a source of this type renders: each type's config names its own, so
     # that ``metrics`` can refuse a name no source of the type would ever export.
     metric_families: ClassVar[tuple[str, ...]] = ()
+    # The classes of endpoints the vendor rate-limits on their own (``rate_limits`` keys).
+    endpoint_classes: ClassVar[tuple[str, ...]] = ("default",)
 
     name: Annotated[str, AfterValidator(_source_name)]
     type: str
@@ -401,7 +416,8 @@ class SourceConfig(Strict):
     poll_interval: PositiveDuration = 30.0
     timeout: PositiveDuration = 10.0
     concurrency: int = Field(default=8, ge=1, le=256)
-    rate_limit: RateLimit | None = None
+    rate_limit: RateLimit | None = None  # a ceiling over every request of the source
+    rate_limits: dict[str, RateLimit] = Field(default_factory=dict)  # per endpoint class
     max_campaigns: int = Field(default=50_000, ge=1)
     retention: PositiveDuration = 7 * 86400.0
     # About 38x the largest legitimate answer (a report page of 500 campaigns with every
@@ -430,6 +446,20 @@ class SourceConfig(Strict):
         return self
 
     @model_validator(mode="after")
+    def _known_classes(self) -> Self:
+        errors: list[InitErrorDetails] = []
+        for name in self.rate_limits:
+            if name not in self.endpoint_classes:
+                problem = f'unknown endpoint class "{name}": a {self.type} source has ' + ", ".join(
+                    self.endpoint_classes
+                )
+                error = PydanticCustomError("value_error", "{problem}", {"problem": problem})
+                errors.append(InitErrorDetails(type=error, loc=("rate_limits", name), input=name))
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        return self
+
+    @model_validator(mode="after")
     def _known_families(self) -> Self:
         """One error per unknown name, at its own key (``metrics.exclude[2]``)."""
         errors: list[InitErrorDetails] = []
@@ -454,6 +484,15 @@ class SourceConfig(Strict):
                 f"({format_duration(interval)}): one slow request would hold up the next refresh"
             )
         return value
+
+    def same_books(self, other: SourceConfig) -> bool:
+        """Whether a source with config ``other`` reads the same campaigns as this one, so
+        what it learned stays true: same name, type, base_url and credentials."""
+        return (self.name, self.type, self.base_url) == (
+            other.name,
+            other.type,
+            other.base_url,
+        ) and all(getattr(self, key, None) == getattr(other, key, None) for key in CREDENTIALS)
 
     def secret_files(self) -> list[tuple[str, Path]]:
         """Every ``*_file`` secret path in this config, with its key path."""

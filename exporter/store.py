@@ -1,16 +1,27 @@
 """The latest rendered families of every source, assembled into cached exposition bytes.
 
-Sources publish after each refresh; scrapes read the cached bytes and add only the
+Sources publish what changed: each campaign's lines are a fragment of their own, so a
+publication costs what changed, not the fleet. A whole body is assembled lazily, by the
+first scrape after a publication (off the event loop), and cached; scrapes add only the
 exporter's own small, always-fresh families. A scrape may ask for some families only
-(``name[]``); each such selection is cached too, until the next publish.
+(``name[]``); each such selection is cached too, until the next publication.
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
-from .exposition import GzipPrefix, RenderedFamily, assemble, pre_render, selected
+from .exposition import (
+    GzipPrefix,
+    Kind,
+    RenderedFamily,
+    assemble,
+    pre_render,
+    render_header,
+    selected,
+)
 from .telemetry import Telemetry
 
 GZIP_LEVEL = 1  # the scrape path favours speed; level 1 is still ~8x on this text
@@ -36,23 +47,65 @@ class Variant:
         return len(self.body) + (len(self.gzip.data) if self.gzip else 0)
 
 
+@dataclass
+class SourceParts:
+    """One source's families: per family, each campaign's sample lines and the totals'."""
+
+    headers: dict[str, tuple[Kind, str]] = field(default_factory=dict)  # in first-seen order
+    campaigns: dict[str, dict[str, bytes]] = field(default_factory=dict)  # family -> id -> lines
+    totals: dict[str, bytes] = field(default_factory=dict)  # family -> lines
+
+    def family(self, fam: RenderedFamily) -> dict[str, bytes]:
+        if fam.name not in self.headers:
+            self.headers[fam.name] = (fam.kind, fam.help)
+            self.campaigns[fam.name] = {}
+        return self.campaigns[fam.name]
+
+
 class ExpositionStore:
     def __init__(self, telemetry: Telemetry) -> None:
         self.telemetry = telemetry
-        self._parts: dict[str, list[RenderedFamily]] = {}
+        self._parts: dict[str, SourceParts] = {}
         self._variants: dict[Key, Variant] = {}
+        self._whole_size = 0  # of the last whole text body built: what selections may use
         self._lock = threading.Lock()
 
-    def publish(self, source: str, rendered: list[RenderedFamily]) -> None:
-        """Replace one source's families; callable from a worker thread."""
+    def update(
+        self,
+        source: str,
+        campaigns: Mapping[str, Sequence[RenderedFamily] | None],
+        totals: Sequence[RenderedFamily],
+    ) -> None:
+        """Replace some campaigns' lines (None: the campaign is gone) and the source's
+        totals; callable from a worker thread. What it did not name stays as it was."""
         with self._lock:
-            self._parts[source] = rendered
-            self._variants = {(False, None): Variant(assemble(self._selection(None), False))}
+            parts = self._parts.setdefault(source, SourceParts())
+            for cid, families in campaigns.items():
+                given = {fam.name: fam for fam in families or ()}
+                for fam in given.values():
+                    parts.family(fam)
+                for name, lines in parts.campaigns.items():
+                    body = given[name].body if name in given else b""
+                    if body:
+                        lines[cid] = body
+                    else:
+                        lines.pop(cid, None)
+            parts.totals = {}
+            for fam in totals:
+                parts.family(fam)
+                parts.totals[fam.name] = fam.body
+            self._variants = {}
+
+    def publish(self, source: str, rendered: list[RenderedFamily]) -> None:
+        """Replace one source's families as a whole (families without campaigns)."""
+        with self._lock:
+            self._parts.pop(source, None)
+        self.update(source, {}, rendered)
 
     def remove(self, source: str) -> None:
         with self._lock:
             self._parts.pop(source, None)
-            self._variants = {(False, None): Variant(assemble(self._selection(None), False))}
+            self._variants = {}
 
     def cached(self, openmetrics: bool, gzip: bool, names: Names = None) -> Variant | None:
         """The body for a format (and selection) if it is built already: the fast path of
@@ -63,16 +116,18 @@ class ExpositionStore:
         return None
 
     def build(self, openmetrics: bool, gzip: bool, names: Names = None) -> Variant:
-        """Build a body once per publish; slow, so call it off the event loop."""
+        """Build a body once per publication; slow, so call it off the event loop."""
         with self._lock:
             variants = self._variants
             key = (openmetrics, names)
             current = variants.get(key)
             if current is None:
-                current = Variant(assemble(self._selection(names), openmetrics))
+                current = Variant(self._assemble(names, openmetrics))
             if gzip and current.gzip is None:
                 current = Variant(current.body, GzipPrefix.of(current.body, GZIP_LEVEL))
-            self._variants = _bounded(variants, key, current)
+            if key[1] is None:
+                self._whole_size = len(current.body)
+            self._variants = _bounded(variants, key, current, self._whole_size)
             return current
 
     def dynamic(self, openmetrics: bool, names: Names = None) -> bytes:
@@ -82,19 +137,39 @@ class ExpositionStore:
             fams = [f for f in fams if selected(f.name, f.kind, names)]
         return assemble([pre_render(fams)], openmetrics) + (b"# EOF\n" if openmetrics else b"")
 
-    def _selection(self, names: Names) -> list[list[RenderedFamily]]:
-        parts = list(self._parts.values())
-        if names is None:
-            return parts
-        return [[f for f in part if selected(f.name, f.kind, names)] for part in parts]
+    def _assemble(self, names: Names, openmetrics: bool) -> bytes:
+        """Every source's lines, one header per family name (two sources of one type share
+        their family names: each family's samples go together under one header)."""
+        order: dict[str, tuple[Kind, str]] = {}
+        for parts in self._parts.values():
+            for name, header in parts.headers.items():
+                if names is None or selected(name, header[0], names):
+                    order.setdefault(name, header)
+        chunks: list[bytes] = []
+        for name, (kind, help_text) in order.items():
+            start = len(chunks)
+            chunks.append(b"")
+            for parts in self._parts.values():
+                lines = parts.campaigns.get(name)
+                if lines:
+                    chunks.extend(lines.values())
+                total = parts.totals.get(name)
+                if total:
+                    chunks.append(total)
+            if len(chunks) > start + 1:
+                chunks[start] = render_header(name, kind, help_text, openmetrics).encode()
+            else:
+                del chunks[start:]
+        return b"".join(chunks)
 
 
-def _bounded(variants: dict[Key, Variant], key: Key, new: Variant) -> dict[Key, Variant]:
+def _bounded(
+    variants: dict[Key, Variant], key: Key, new: Variant, whole_size: int
+) -> dict[Key, Variant]:
     """``variants`` with ``new`` at ``key``, within the bounds on cached selections."""
     if key[1] is None:
         return {**variants, key: new}
-    whole = variants.get((False, None))
-    budget = max(len(whole.body) if whole else 0, MIN_SELECTION_BUDGET)
+    budget = max(whole_size, MIN_SELECTION_BUDGET)
     if new.size > budget:
         return variants
     kept = {k: v for k, v in variants.items() if k != key}

@@ -36,6 +36,13 @@ SOURCE_REFRESHES = "campaign_exporter_source_refreshes_total"
 SOURCE_CAMPAIGNS = "campaign_exporter_source_campaigns"
 SOURCE_UNREFRESHED = "campaign_exporter_source_campaigns_unrefreshed"
 SOURCE_FAILURES = "campaign_exporter_source_consecutive_failures"
+SOURCE_READS = "campaign_exporter_source_reads_total"
+SOURCE_READS_DUE = "campaign_exporter_source_reads_due"
+SOURCE_READS_WAIT = "campaign_exporter_source_reads_oldest_wait_seconds"
+SOURCE_RUNNING_AGE = "campaign_exporter_source_running_state_age_seconds"
+SOURCE_UNREAD = "campaign_exporter_source_campaigns_unread"
+URGENCIES = ("active", "unread", "detail", "settling", "idle")  # ledger.Urgency, in order
+# "up" counts the reads of about the last poll interval: under half of them failed
 BUILD_INFO = "campaign_exporter_build_info"
 SHARD_INFO = "campaign_exporter_shard_info"
 CONFIG_RELOAD_OK = "campaign_exporter_config_last_reload_successful"
@@ -75,6 +82,21 @@ class SourceStatus:
     refreshes: dict[str, int] = field(
         default_factory=lambda: {"success": 0, "partial": 0, "failure": 0}
     )
+    registered: float = 0.0  # Unix time the source started
+    walk_ok: bool = False  # the last listing walk worked
+    walk_error: str | None = None
+    reads: dict[str, int] = field(default_factory=dict)  # by urgency
+    recent_reads: deque[tuple[float, bool]] = field(default_factory=deque)  # (when, ok)
+    # what the scheduler tells at each scrape: reads waiting by urgency (how many, oldest
+    # wait), the running state's age, campaigns listed but never read
+    waiting: Callable[[], Mapping[str, tuple[int, float]]] = dict
+    running_age: Callable[[], float] = float
+    unread: Callable[[], int] = int
+
+    def show(self, rows: Sequence[Any]) -> None:
+        """The status page's rows (sources.CampaignRow) of the campaigns published."""
+        self.rows = rows
+        self.unrefreshed = sum(1 for row in rows if row.error)
 
 
 Samples = Callable[["Telemetry"], list[tuple[tuple[str, ...], float]]]
@@ -194,21 +216,23 @@ FAMILIES = (
     Family(
         SOURCE_UP,
         "gauge",
-        "1 when the last refresh of the source succeeded, 0 when it failed.",
+        "1 when the source's last listing walk worked and under half of its reads of the "
+        "last poll interval failed, else 0.",
         ("source",),
         _per_source(lambda st: 1.0 if st.up else 0.0),
     ),
     Family(
         SOURCE_LAST_SUCCESS,
         "gauge",
-        "Unix time the last successful refresh of the source ended.",
+        "Unix time the last listing walk of the source that worked ended.",
         ("source",),
         _per_source(lambda st: st.last_success),
     ),
     Family(
         SOURCE_REFRESH_DURATION,
         "gauge",
-        "Wall time of the last refresh of the source, in seconds.",
+        "Wall time of the source's last round, in seconds: a listing walk and every read "
+        "due when it landed.",
         ("source",),
         _per_source(lambda st: st.last_duration),
     ),
@@ -222,8 +246,9 @@ FAMILIES = (
     Family(
         SOURCE_REFRESHES,
         "counter",
-        "Refreshes of the source, by result: success, partial (some campaigns could not be "
-        "read and keep their last values) or failure.",
+        "Rounds of the source (a listing walk and every read due when it landed), by "
+        "result: success, partial (some campaigns could not be read and keep their last "
+        "values) or failure (the walk failed, or half the reads or more).",
         ("source", "result"),
         lambda t: [
             ((n, result), float(count))
@@ -241,19 +266,66 @@ FAMILIES = (
     Family(
         SOURCE_UNREFRESHED,
         "gauge",
-        "Campaigns of the source whose read failed in its last refresh (a 5xx, a timeout, "
-        "a 429 past the pace...); they keep their last values, as old as their "
-        "*_last_updated_timestamp_seconds says. Above 0, the refresh counts as partial.",
+        "Campaigns of the source whose last read failed (a 5xx, a timeout, a 429 past the "
+        "pace...); they keep their last values, as old as their "
+        "*_last_updated_timestamp_seconds says, and are read again, backing off.",
         ("source",),
         _per_source(lambda st: st.unrefreshed),
     ),
     Family(
         SOURCE_FAILURES,
         "gauge",
-        "Refreshes of the source that failed in a row; past the first, the next refresh "
+        "Listing walks of the source that failed in a row; past the first, the next walk "
         "waits twice as long each time (up to 5 minutes).",
         ("source",),
         _per_source(lambda st: st.consecutive_failures),
+    ),
+    Family(
+        SOURCE_READS,
+        "counter",
+        "Reads of the source landed (a listing walk, one campaign's state, counts or setup, "
+        "one report window), by urgency: active (the listing head; the state of campaigns "
+        "running, overdue or about to send), unread (campaigns never read), detail (counts "
+        "and setup), settling (finished recently), idle.",
+        ("source", "urgency"),
+        lambda t: [
+            ((n, urgency), float(st.reads.get(urgency, 0)))
+            for n, st in sorted(t.sources.items())
+            for urgency in URGENCIES
+        ],
+    ),
+    Family(
+        SOURCE_READS_DUE,
+        "gauge",
+        "Reads of the source whose time has come, still waiting for the request budget, by "
+        "urgency: above 0 for long, the budget does not cover what is due.",
+        ("source", "urgency"),
+        lambda t: _waiting(t, 0),
+    ),
+    Family(
+        SOURCE_READS_WAIT,
+        "gauge",
+        "How long the oldest read of the source waiting for the request budget has waited "
+        "past its due time, in seconds, by urgency (0 when none waits).",
+        ("source", "urgency"),
+        lambda t: _waiting(t, 1),
+    ),
+    Family(
+        SOURCE_RUNNING_AGE,
+        "gauge",
+        "Seconds since the exporter last read the state of the campaign read longest ago "
+        "among those it last saw active (running, sending, overdue), as observed by the "
+        "exporter; 0 when none is.",
+        ("source",),
+        _per_source(lambda st: st.running_age()),
+    ),
+    Family(
+        SOURCE_UNREAD,
+        "gauge",
+        "Campaigns of the source listed but whose state the exporter has not read yet: how "
+        "complete the picture is (readiness does not wait for it).",
+        ("source",),
+        _per_source(lambda st: st.unread()),
     ),
     Family(
         BUILD_INFO,
@@ -284,6 +356,15 @@ FAMILIES = (
         lambda t: [((), t.config_reload_ts)] if t.config_reload_ts is not None else [],
     ),
 )
+
+
+def _waiting(t: Telemetry, field_index: int) -> list[tuple[tuple[str, ...], float]]:
+    out: list[tuple[tuple[str, ...], float]] = []
+    for name, st in sorted(t.sources.items()):
+        waiting = st.waiting()
+        for urgency in URGENCIES:
+            out.append(((name, urgency), float(waiting.get(urgency, (0, 0.0))[field_index])))
+    return out
 
 
 class Telemetry:
@@ -336,7 +417,9 @@ class Telemetry:
     ) -> None:
         status = self.sources.get(name)
         if status is None or status.type_name != type_name:
-            self.sources[name] = status = SourceStatus(poll_interval, type_name)
+            self.sources[name] = status = SourceStatus(
+                poll_interval, type_name, registered=self.clock.time()
+            )
         status.poll_interval = poll_interval
         status.warnings = warnings
         for reason in ErrorReason:
@@ -356,6 +439,79 @@ class Telemetry:
             for key in [k for k in counter.values if k[0] == name]:
                 del counter.values[key]
 
+    def track_reads(
+        self,
+        name: str,
+        waiting: Callable[[], Mapping[str, tuple[int, float]]],
+        running_age: Callable[[], float],
+        unread: Callable[[], int],
+    ) -> None:
+        """What the source's scheduler answers at each scrape."""
+        status = self.sources[name]
+        status.waiting, status.running_age, status.unread = waiting, running_age, unread
+
+    def record_found(
+        self, name: str, errors: Mapping[ErrorReason, int], skipped: Mapping[SkipReason, int]
+    ) -> None:
+        """What a read found wrong in bodies, and the campaigns it passed over."""
+        for reason, count in errors.items():
+            if count:
+                self.record_error(name, reason, count)
+        for skip, count in skipped.items():
+            if count:
+                self.campaigns_skipped.inc((name, SkipReason(skip)), count)
+
+    def record_read(self, name: str, urgency: str, ok: bool, when: float) -> None:
+        """One read landed; ``up`` follows the share of failures over the last interval."""
+        status = self.sources[name]
+        status.reads[urgency] = status.reads.get(urgency, 0) + 1
+        recent = status.recent_reads
+        recent.append((when, ok))
+        while recent and recent[0][0] < when - status.poll_interval:
+            recent.popleft()
+        self._judge(status)
+
+    def record_walk(self, name: str, failure: Exception | None, when: float) -> None:
+        """A listing walk landed: the source is up while its walks work."""
+        status = self.sources[name]
+        status.walk_ok = failure is None
+        status.walk_error = None if failure is None else str(failure)
+        if failure is None:
+            status.consecutive_failures = 0
+            status.last_success = when
+        else:
+            status.consecutive_failures += 1
+        self._judge(status)
+
+    def _judge(self, status: SourceStatus) -> None:
+        failed = sum(1 for _, ok in status.recent_reads if not ok)
+        status.up = status.walk_ok and failed * 2 < max(1, len(status.recent_reads))
+        status.last_error = status.walk_error
+        if status.last_error is None and not status.up:
+            total = len(status.recent_reads)
+            status.last_error = f"{failed} of {total} reads of the last poll interval failed"
+
+    def record_publication(
+        self,
+        name: str,
+        *,
+        rows: Sequence[Any],
+        campaigns: int,
+        walked: bool,
+        error: str | None = None,
+    ) -> None:
+        """What the source's books hold reached /metrics. Ready once a walk's result did,
+        even a failed one: an exporter that stays unready drops out of service discovery,
+        and with it the source_up 0 alert."""
+        status = self.sources[name]
+        status.campaigns = campaigns
+        status.show(rows)
+        status.ready = status.ready or walked
+        if error is not None:
+            status.last_error = error
+        self._note(self.clock.time())
+        self._publication()
+
     def record_refresh(
         self,
         name: str,
@@ -366,7 +522,7 @@ class Telemetry:
         error: str | None,
         rows: Sequence[Any],
     ) -> None:
-        """One refresh ended and its data is published; ``error`` when it failed."""
+        """One round ended and its data is published; ``error`` when it failed."""
         status = self.sources[name]
         for reason, count in report.errors.items():
             self.record_error(name, reason, count)
@@ -376,22 +532,14 @@ class Telemetry:
         status.last_attempt = started
         status.last_duration = duration
         status.campaigns = report.campaigns
-        status.unrefreshed = report.failed
-        status.rows = rows
+        status.show(rows)
+        # Campaigns left with older values make a round partial: the source is up, but
+        # not everything on /metrics is as fresh as the round.
         ok = error is None
-        status.up = ok
-        # Campaigns left with older values make a refresh partial: the source is up, but
-        # not everything on /metrics is as fresh as the refresh.
         result = "failure" if not ok else "partial" if report.failed else "success"
         status.refreshes[result] += 1
-        status.consecutive_failures = 0 if ok else status.consecutive_failures + 1
-        # Ready after the first refresh ends, even a failed one: an exporter that stays
-        # unready drops out of service discovery, and with it the source_up 0 alert.
         status.ready = True
-        if ok:
-            status.last_success = started + duration
-            status.last_error = None
-        else:
+        if not ok:
             status.last_error = error
         self._note(self.clock.time())
         self._publication()
@@ -459,7 +607,17 @@ class Telemetry:
 
     @property
     def ready(self) -> bool:
-        return bool(self.sources) and all(s.ready for s in self.sources.values())
+        """Every source has published something true, or has run two poll intervals."""
+        return bool(self.sources) and not self.waiting_for()
+
+    def waiting_for(self) -> list[str]:
+        """The sources readiness waits for."""
+        now = self.clock.time()
+        return sorted(
+            name
+            for name, st in self.sources.items()
+            if not st.ready and now - st.registered < 2 * st.poll_interval
+        )
 
     def families(self) -> list[MetricFamily]:
         """The exporter's own families (the upstream client's latency, pace and throttled

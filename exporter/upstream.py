@@ -17,6 +17,7 @@ import logging
 import random
 import zlib
 from collections.abc import Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -263,6 +264,20 @@ class _Answer:
     raw: bytearray
 
 
+@dataclass
+class Turn:
+    """A slot of an endpoint class's budget, taken before the read that uses it was chosen."""
+
+    endpoint_class: str
+    epoch: int
+    used: bool = False
+
+
+# The slot the scheduler took for the read running in this task: its first call of that
+# class sends at once.
+reserved_turn: ContextVar[Turn | None] = ContextVar("reserved_turn", default=None)
+
+
 class UpstreamClient:
     """One source's HTTP client. Create inside a running event loop; close with ``aclose``.
 
@@ -279,6 +294,7 @@ class UpstreamClient:
         timeout: float,
         concurrency: int,
         rate_limit: RateLimit | None = None,
+        rate_limits: Mapping[str, RateLimit] | None = None,
         retries: bool = True,
         max_response_size: int = DEFAULT_MAX_RESPONSE,
         transport: httpx2.AsyncBaseTransport | None = None,
@@ -306,6 +322,11 @@ class UpstreamClient:
             if rate_limit
             else None
         )
+        # A configured limit per endpoint class, within the source-wide one.
+        self.class_buckets = {
+            name: TokenBucket(limit.requests_per_second, limit.burst, clock)
+            for name, limit in (rate_limits or {}).items()
+        }
         self.max_attempts = MAX_ATTEMPTS if retries else 1
         self.max_rate_limited = MAX_RATE_LIMITED if retries else 1
         self.paces: dict[str, Pace] = {}
@@ -325,6 +346,13 @@ class UpstreamClient:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+    def adopt(self, old: UpstreamClient) -> None:
+        """Keep what ``old`` (the same source, before a reload) learned of the vendor's pace."""
+        for endpoint_class, pace in old.paces.items():
+            self.paces[endpoint_class] = pace
+            self.turns[endpoint_class] = anyio.Lock()
+            self.telemetry.upstream.track_pace(self.source, endpoint_class, _rate_of(pace))
 
     def pace(self, endpoint_class: str = DEFAULT_CLASS) -> Pace:
         """The learned pace of one endpoint class."""
@@ -410,9 +438,29 @@ class UpstreamClient:
         """Full jitter: anywhere up to a ceiling that doubles with each failure."""
         return self.rng.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (failures - 1)))
 
+    async def reserve(self, endpoint_class: str) -> Turn:
+        """Wait for a slot of the class's budget (its pause and pace, then the configured
+        limits) and take it, for a call not chosen yet (``reserved_turn``)."""
+        pace = self.pace(endpoint_class)
+        pace.waiting += 1
+        try:
+            await self._slot(pace, endpoint_class)
+        finally:
+            pace.waiting -= 1
+        return Turn(endpoint_class, pace.epoch)
+
     async def _wait_turn(self, pace: Pace, endpoint: str, endpoint_class: str, tries: int) -> int:
         """Wait for the class's pause and pace, then the configured budget; the pace epoch
         the call is sent in."""
+        turn = reserved_turn.get()
+        if (
+            not tries
+            and turn is not None
+            and turn.endpoint_class == endpoint_class
+            and not turn.used
+        ):
+            turn.used = True
+            return turn.epoch
         if not tries and pace.crowded():
             self.gave_up += 1
             self.telemetry.upstream.turned_away(self.source, endpoint_class)
@@ -424,22 +472,28 @@ class UpstreamClient:
             )
         pace.waiting += 1
         try:
-            # One call at a time, first come first served, sleeps for its class's slot.
-            async with self.turns[endpoint_class]:
-                while True:
-                    now = self.clock.monotonic()
-                    start = pace.start(now)
-                    if start <= now:
-                        break
-                    await self.clock.sleep(start - now)
-                    if self.clock.monotonic() >= pace.start(start):
-                        break  # no 429 moved the slot while this call slept
-                pace.took(start)
+            await self._slot(pace, endpoint_class)
         finally:
             pace.waiting -= 1
+        return pace.epoch
+
+    async def _slot(self, pace: Pace, endpoint_class: str) -> None:
+        # One call at a time, first come first served, sleeps for its class's slot.
+        async with self.turns[endpoint_class]:
+            while True:
+                now = self.clock.monotonic()
+                start = pace.start(now)
+                if start <= now:
+                    break
+                await self.clock.sleep(start - now)
+                if self.clock.monotonic() >= pace.start(start):
+                    break  # no 429 moved the slot while this call slept
+            pace.took(start)
+            bucket = self.class_buckets.get(endpoint_class)
+            if bucket is not None:
+                await bucket.take()
         if self.bucket is not None:
             await self.bucket.take()
-        return pace.epoch
 
     async def _once(
         self, request: httpx2.Request, endpoint: str, secrets: Iterable[str]
@@ -631,20 +685,46 @@ class _ThroughClient(httpx2.AsyncBaseTransport):
         )
 
 
-class FailureDigest:
-    """Failures of one refresh, logged as one line per (reason, endpoint) at its end."""
+def _rate_of(pace: Pace) -> Callable[[], float | None]:
+    return lambda: pace.rate
 
-    def __init__(self, source: str) -> None:
+
+class FailureDigest:
+    """Failed requests of one source, logged as one line per (reason, endpoint): the first
+    of a kind at once, then how many more at most once an interval."""
+
+    def __init__(self, source: str, interval: float = 0.0) -> None:
         self.source = source
+        self.interval = interval
         self.seen: dict[tuple[str, str], tuple[int, UpstreamError]] = {}
+        self.logged: set[tuple[str, str]] = set()  # kinds whose first failure was logged
+        self.next_log = -float("inf")
 
     def add(self, exc: UpstreamError) -> None:
         key = (exc.reason, exc.endpoint)
         count, first = self.seen.get(key, (0, exc))
         self.seen[key] = (count + 1, first)
 
+    def log_due(self, now: float) -> None:
+        """Log what is new, and the counts once the interval has passed."""
+        new = {k: v for k, v in self.seen.items() if k not in self.logged}
+        if now >= self.next_log:
+            self.next_log = now + self.interval
+            new = self.seen
+            self.logged = set(self.seen)
+            self.seen = {}
+        elif new:
+            self.logged |= set(new)
+            for key in new:
+                del self.seen[key]
+        self._log(new)
+
     def log(self) -> None:
-        for (reason, endpoint), (count, first) in sorted(self.seen.items()):
+        self._log(self.seen)
+        self.seen = {}
+
+    def _log(self, seen: Mapping[tuple[str, str], tuple[int, UpstreamError]]) -> None:
+        for (reason, endpoint), (count, first) in sorted(seen.items()):
             log.warning(
                 "upstream requests failed",
                 extra={

@@ -149,7 +149,7 @@ class Handlers:
     async def ready(self, request: web.Request) -> web.Response:
         if self.telemetry.ready:
             return web.Response(text="Ready\n")
-        waiting = sorted(n for n, s in self.telemetry.sources.items() if not s.ready)
+        waiting = self.telemetry.waiting_for()
         return web.Response(
             status=503,
             text="Not ready: waiting for a first refresh of " + ", ".join(waiting) + "\n",

@@ -37,7 +37,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.app import RunOptions, run
 from exporter.clock import SteppedClock
 from exporter.config import Config, parse_config
-from exporter.poller import next_delay
+from exporter.scheduler import next_delay
 from exporter.schema import parse_duration
 from exporter.simulator import Simulator, SimulatorSettings
 from exporter.telemetry import Telemetry

@@ -35,17 +35,20 @@ def assert_matches_truth(samples: Samples, truth: list[dict[str, Any]]) -> None:
     paused = samples.by_campaign("greenarrow_campaign_paused")
     assert paused == {c["campaign_id"]: float(c["paused"]) for c in truth}
     # The report has no timestamps: each campaign carries the start of the window (a day,
-    # a week, the lookback back from the refresh) it was found in, a lower bound.
+    # a week, the lookback back from the last full UTC hour) it was found in, a lower bound.
     after = samples.by_campaign("greenarrow_campaign_started_after_timestamp_seconds")
     assert set(after) == ids
-    now = time.time()
+    hour = time.time() // 3600 * 3600
+    day, week = hour - 86400, hour - 7 * 86400
     for c in truth:
         bound, started = after[c["campaign_id"]], c["started_at"]
         assert bound <= started + 120, c["campaign_id"]
-        if started > now - 86400 + 120:
-            assert bound == pytest.approx(now - 86400, abs=120)
-        elif now - 7 * 86400 + 120 < started < now - 86400 - 120:
-            assert bound == pytest.approx(now - 7 * 86400, abs=120)
+        assert bound % 3600 == 0, "windows start on the hour"
+        # the hour the window was read in: this one, or the one before
+        if started > day + 120:
+            assert bound in (day, day - 3600)
+        elif week + 120 < started < day - 3600 - 120:
+            assert bound in (week, week - 3600)
     for (group, field), (name, _kind, extra) in GREENARROW_STATS.items():
         labels = {extra[0]: extra[1]} if extra else {}
         got = samples.by_campaign(name, **labels)
@@ -99,7 +102,7 @@ async def test_lookback_bounds_the_campaigns_exported() -> None:
         truth = sim.greenarrow.truth(now)
     cutoff = time.time() - 7 * 86400
     started = samples.by_campaign("greenarrow_campaign_started_after_timestamp_seconds")
-    assert started and min(started.values()) >= cutoff - 60
+    assert started and min(started.values()) >= cutoff - 3600 - 60  # back from the hour
     clearly_inside = {c["campaign_id"] for c in truth if c["started_at"] > cutoff + 60}
     assert clearly_inside <= set(started)
     assert len(started) < len(truth) / 2

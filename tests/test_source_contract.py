@@ -19,8 +19,9 @@ from aiohttp import web
 from exporter.clock import ManualClock
 from exporter.config import parse_config
 from exporter.exposition import MetricFamily
-from exporter.ledger import Book, Entry, Ledger, Refresh, RefreshReport
+from exporter.ledger import Book, Entry, Ledger, Listing, Outcome, Read, RefreshReport
 from exporter.reasons import ErrorReason, SkipReason
+from exporter.scheduler import Scheduler
 from exporter.schema import HttpUrl, SourceConfig
 from exporter.shard import Shard
 from exporter.simulator import Simulator
@@ -29,6 +30,7 @@ from exporter.sources import SOURCE_KINDS
 from exporter.sources.base import CampaignRow, Display, Source, SourceError, SourceKind
 from exporter.sources.fields import InvalidId, count, identifier, text
 from exporter.statuspage import render_status_page
+from exporter.store import ExpositionStore
 from exporter.telemetry import Telemetry
 from exporter.upstream import UpstreamError
 
@@ -58,8 +60,9 @@ class ParcelSource(Source[ParcelConfig, ParcelSnapshot]):
 
     terminal_states = frozenset({"delivered", "lost"})
 
-    async def fetch(self, book: Book[ParcelSnapshot]) -> Refresh[ParcelSnapshot]:
-        refresh: Refresh[ParcelSnapshot] = Refresh()
+    async def perform(self, read: Read, book: Book[ParcelSnapshot]) -> Outcome[ParcelSnapshot]:
+        refresh: Outcome[ParcelSnapshot] = Outcome()
+        refresh.follow.append(self.walk_read(book.monotonic() + self.config.poll_interval))
         try:
             resp = await self.client.request(
                 "GET", self.config.base_url + "/campaigns", "campaigns"
@@ -73,6 +76,7 @@ class ParcelSource(Source[ParcelConfig, ParcelSnapshot]):
             refresh.failure = SourceError("campaigns is not a list", ErrorReason.MALFORMED)
             return refresh
         found: dict[str, ParcelSnapshot] = {}
+        complete = True
         for raw in entries:
             try:
                 cid = identifier(raw, "id")
@@ -80,14 +84,16 @@ class ParcelSource(Source[ParcelConfig, ParcelSnapshot]):
                 cid = None
             if cid is None:
                 refresh.errors[ErrorReason.MALFORMED] += 1
-                refresh.complete = False
+                complete = False
                 continue
             found[cid] = ParcelSnapshot(
                 cid, text(raw, "name"), text(raw, "state"), count(raw, "delivered")
             )
-        wanted = book.select((cid, snap.state) for cid, snap in found.items())
-        refresh.read = {cid: found[cid] for cid in wanted}
-        refresh.polled = len(refresh.read)
+        refresh.listing = Listing(
+            [(cid, snap.state) for cid, snap in found.items()], complete=complete
+        )
+        refresh.read = found
+        refresh.polled = len(found)
         return refresh
 
     def state_of(self, snapshot: ParcelSnapshot) -> str | None:
@@ -150,6 +156,7 @@ class Driver:
     kind: str
     url: str
     tells_finish_time = False  # the vendor's answers say when a campaign finished
+    listing_reads_campaigns = True  # a campaign's data comes with the listing
 
     def config(self, **overrides: Any) -> dict[str, Any]:
         raise NotImplementedError
@@ -185,6 +192,7 @@ class Driver:
 class ExperitureDriver(Driver):
     kind = "experiture"
     tells_finish_time = True  # lastExecution.completedAt
+    listing_reads_campaigns = False  # /status, /metrics and /summary of each
 
     def __init__(self, sim: Simulator, url: str) -> None:
         self.sim, self.url = sim, url
@@ -233,6 +241,7 @@ class ExperitureDriver(Driver):
 class GreenArrowDriver(ExperitureDriver):
     kind = "greenarrow"
     tells_finish_time = False  # the report has no timestamps
+    listing_reads_campaigns = True
 
     def config(self, **overrides: Any) -> dict[str, Any]:
         overrides.setdefault("retention", "365d")
@@ -327,21 +336,23 @@ async def vendor(kind: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Dr
 
 @dataclass
 class Books:
-    """A source, its ledger on a manual clock, and telemetry recording each refresh."""
+    """A source, its ledger and scheduler on a manual clock, and telemetry recording what
+    they publish."""
 
     source: Source[Any, Any]
     ledger: Ledger[Any]
+    scheduler: Scheduler
     clock: ManualClock
     telemetry: Telemetry
     name: str = "c"
 
     async def refresh(self) -> RefreshReport:
-        report = await self.ledger.refresh()
-        rows = [self.source.row(e) for e in self.ledger.current()]
-        error = str(report.failure) if report.failure else None
-        self.telemetry.record_refresh(
-            self.name, report, started=self.clock.time(), duration=0.0, error=error, rows=rows
-        )
+        """The next round: the clock to the next walk of the list (if it is not due yet),
+        then every read due, and what those make due at once."""
+        walk = min(r.due for r in self.scheduler.queue.reads.values() if r.walk)
+        self.clock.advance(max(0.0, walk - self.clock.monotonic()))
+        report = await self.scheduler.drain()
+        assert report is not None, "a round ended"
         return report
 
     @property
@@ -362,6 +373,7 @@ class Books:
 async def books(
     driver: Driver, shard: Shard | None = None, **overrides: Any
 ) -> AsyncIterator[Books]:
+    overrides.setdefault("poll_interval", "60s")  # each case steps the clock a minute
     cfg = parse_config({"sources": [driver.config(**overrides)]}).sources[0]
     kind = SOURCE_KINDS[cfg.type]
     telemetry = Telemetry()
@@ -370,8 +382,9 @@ async def books(
     clock = ManualClock(wall=driver.now())
     source = kind.create(cfg, client)
     ledger: Ledger[Any] = Ledger(source, shard=shard or Shard(), clock=clock)
+    scheduler = Scheduler(source, ledger, ExpositionStore(telemetry), telemetry, clock)
     try:
-        yield Books(source, ledger, clock, telemetry)
+        yield Books(source, ledger, scheduler, clock, telemetry)
     finally:
         await client.aclose()
 
@@ -454,7 +467,15 @@ async def test_an_unreadable_listing_keeps_every_last_good_value(
         b.clock.advance(60)
         report = await b.refresh()
         assert report.failure is not None
-        assert {cid: b.entry(cid).updated_at for cid in b.ids} == before
+        after = {cid: b.entry(cid).updated_at for cid in b.ids}
+        assert after.keys() == before.keys()
+        read = {cid for cid in after if after[cid] != before[cid]}
+        if driver.listing_reads_campaigns:  # nothing was read: everything as it was
+            assert not read
+        else:  # campaigns are read on their own: the running ones were, as due
+            running = {cid for cid in after if b.entry(cid).state == "running"}
+            assert running and running <= read
+            assert all(after[cid] == before[cid] + 60 for cid in read)
         assert b.errors(ErrorReason.MALFORMED) >= 1
 
 

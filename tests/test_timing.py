@@ -1,9 +1,10 @@
-"""Logic that depends on time, on a manual clock: the polling cadence, the poll loop's
-delay and backoff, the failure streak, the analytics re-check after a 403, and what a
-nulled field keeps. Each fails when its behaviour is broken, in milliseconds."""
+"""Logic that depends on time, on a manual clock: the polling cadence, the walk's delay
+and backoff, the failure streak, the analytics re-check after a 403, and what a nulled
+field keeps. Each fails when its behaviour is broken, in milliseconds."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -13,8 +14,8 @@ import pytest
 from exporter.clock import ManualClock
 from exporter.config import parse_config
 from exporter.exposition import MetricFamily
-from exporter.ledger import Book, Entry, Ledger, Refresh, RefreshReport, SourceError
-from exporter.poller import poll_forever
+from exporter.ledger import Book, Entry, Ledger, Listing, Outcome, Read, RefreshReport, SourceError
+from exporter.scheduler import Scheduler
 from exporter.sources.base import CampaignRow, Source
 from exporter.sources.experiture import schedule
 from exporter.sources.experiture.config import ExperitureConfig
@@ -97,16 +98,6 @@ def listing(updated: str) -> ListedCampaign:
     return ListedCampaign("c1", None, None, None, updated)
 
 
-def test_due_when_new_when_its_time_comes_or_when_edited() -> None:
-    config = exp_config()
-    rec = CampaignRecord("c1", listing=listing("v1"), next_due=100.0)
-    assert schedule.due(config, None, listing("v1"), 50.0)
-    assert not schedule.due(config, rec, listing("v1"), 99.9)
-    assert schedule.due(config, rec, listing("v1"), 100.0)
-    assert schedule.due(config, rec, listing("v2"), 50.0)
-    assert schedule.due(exp_config(polling={"adaptive": False}), rec, listing("v1"), 50.0)
-
-
 def test_summary_is_read_again_when_edited_or_stale() -> None:
     config, fixed = exp_config(summary_interval="10m"), exp_config(polling={"adaptive": False})
     rec = CampaignRecord("c1", listing=listing("v1"))
@@ -122,15 +113,17 @@ def test_summary_is_read_again_when_edited_or_stale() -> None:
 
 
 class Flaky(Source[Any, Any]):
-    """A source whose refreshes fail or succeed as scripted."""
+    """A source whose walks fail or succeed as scripted."""
 
     def __init__(self, config: Any, outcomes: list[bool]) -> None:
         self.config, self.outcomes = config, outcomes
 
-    async def fetch(self, book: Book[Any]) -> Refresh[Any]:
-        book.select([])
+    async def perform(self, read: Read, book: Book[Any]) -> Outcome[Any]:
         ok = self.outcomes.pop(0)
-        return Refresh(failure=None if ok else SourceError("down"))
+        if not ok:
+            return Outcome(failure=SourceError("down"))
+        walk = self.walk_read(book.monotonic() + self.config.poll_interval)
+        return Outcome(listing=Listing([]), follow=[walk])
 
     def state_of(self, snapshot: Any) -> str | None:
         return None
@@ -142,40 +135,34 @@ class Flaky(Source[Any, Any]):
         raise AssertionError
 
 
-class Stop(Exception):
-    pass
-
-
-async def run_loop(outcomes: list[bool]) -> tuple[list[float], Telemetry, list[int]]:
-    """Run the poll loop over scripted refreshes; the delays it asked for, and the streak
-    after each refresh."""
+async def run_walks(outcomes: list[bool]) -> tuple[list[float], Telemetry, list[int]]:
+    """Walk over scripted outcomes, each at its due time; the delay until the next walk
+    after each, and the failure streak."""
     telemetry = Telemetry()
-    source = Flaky(exp_config(), list(outcomes))
+    config = exp_config()
+    telemetry.register("prod", "experiture", config.poll_interval)
+    source = Flaky(config, list(outcomes))
+    clock = ManualClock()
+    ledger: Ledger[Any] = Ledger(source, clock=clock)
+    scheduler = Scheduler(source, ledger, ExpositionStore(telemetry), telemetry, clock)
     delays: list[float] = []
     streaks: list[int] = []
-
-    class Recording(ManualClock):
-        async def sleep(self, seconds: float) -> None:
-            delays.append(seconds)
-            streaks.append(telemetry.sources["prod"].consecutive_failures)
-            self.advance(seconds)
-            if not source.outcomes:
-                raise Stop
-
-    clock = Recording()
-    ledger: Ledger[Any] = Ledger(source, clock=clock)
-    with pytest.raises(Stop):
-        await poll_forever(source, ledger, ExpositionStore(telemetry), telemetry, clock)
+    while source.outcomes:
+        await scheduler.drain()
+        [walk] = [r for r in scheduler.queue.reads.values() if r.walk]
+        delays.append(walk.due - clock.monotonic())
+        streaks.append(telemetry.sources["prod"].consecutive_failures)
+        clock.advance(walk.due - clock.monotonic())
     return delays, telemetry, streaks
 
 
 async def test_a_failing_source_waits_twice_as_long_after_each_further_failure() -> None:
-    delays, _, _ = await run_loop([False] * 7)
+    delays, _, _ = await run_walks([False] * 7)
     assert delays == [30, 60, 120, 240, 300, 300, 300]
 
 
 async def test_one_success_resets_the_streak_and_the_delay() -> None:
-    delays, telemetry, streaks = await run_loop([False, False, False, True, False])
+    delays, telemetry, streaks = await run_walks([False, False, False, True, False])
     assert streaks == [1, 2, 3, 0, 1]
     assert delays == [30, 60, 120, 30, 30]
     assert telemetry.sources["prod"].refreshes == {"success": 1, "partial": 0, "failure": 4}
@@ -184,11 +171,15 @@ async def test_one_success_resets_the_streak_and_the_delay() -> None:
 def test_the_failure_streak_is_telemetrys_to_keep() -> None:
     telemetry = Telemetry()
     telemetry.register("s", "experiture", 30)
-    failed, ok = RefreshReport(failure=SourceError("x")), RefreshReport()
-    for report, streak in [(failed, 1), (failed, 2), (ok, 0), (failed, 1)]:
-        error = str(report.failure) if report.failure else None
-        telemetry.record_refresh("s", report, started=0, duration=0, error=error, rows=())
+    for failure, streak in [
+        (SourceError("x"), 1),
+        (SourceError("x"), 2),
+        (None, 0),
+        (SourceError("x"), 1),
+    ]:
+        telemetry.record_walk("s", failure, 0.0)
         assert telemetry.sources["s"].consecutive_failures == streak
+        assert telemetry.sources["s"].up is (failure is None)
 
 
 async def test_metrics_is_asked_again_only_after_summary_interval_once_refused() -> None:
@@ -198,6 +189,7 @@ async def test_metrics_is_asked_again_only_after_summary_interval_once_refused()
             url,
             authorization={"credentials": "narrow"},
             summary_interval="10m",
+            poll_interval="1m",
             polling={"adaptive": False},
         )
         config = parse_config({"sources": [source_cfg]}).sources[0]
@@ -208,12 +200,15 @@ async def test_metrics_is_asked_again_only_after_summary_interval_once_refused()
 
         source = ExperitureSource(config, client)
         ledger: Ledger[Any] = Ledger(source, clock=clock)
+        telemetry = Telemetry()
+        telemetry.register("prod", "experiture", config.poll_interval)
+        scheduler = Scheduler(source, ledger, ExpositionStore(telemetry), telemetry, clock)
         try:
             asked = []
             for advance in (0, 60, 8 * MINUTE, 2 * MINUTE):
                 clock.advance(advance)
                 before = sim.stats[("experiture", "metrics", 403)]
-                await ledger.refresh()
+                await scheduler.drain()
                 asked.append(sim.stats[("experiture", "metrics", 403)] - before)
         finally:
             await client.aclose()
@@ -249,11 +244,19 @@ def test_nulled_fields_and_stats_groups_keep_their_last_good_values() -> None:
     assert merged.started_after == NOW - HOUR
 
 
-def test_a_refresh_with_campaigns_left_unread_is_partial_and_says_how_many() -> None:
+def test_a_round_with_campaigns_left_unread_is_partial_and_says_how_many() -> None:
     telemetry = Telemetry()
     telemetry.register("s", "experiture", 30)
+    telemetry.record_walk("s", None, 0.0)
+    rows = [CampaignRow(f"c{i}", "", "running", None, None, None, 0.0) for i in range(10)]
+    failed = [dataclasses.replace(row, error="status: HTTP 503") for row in rows[:3]]
     telemetry.record_refresh(
-        "s", RefreshReport(polled=10, failed=3), started=0, duration=0, error=None, rows=()
+        "s",
+        RefreshReport(polled=10, failed=3),
+        started=0,
+        duration=0,
+        error=None,
+        rows=failed + rows[3:],
     )
     status = telemetry.sources["s"]
     assert status.refreshes == {"success": 0, "partial": 1, "failure": 0}
@@ -265,6 +268,26 @@ def test_a_refresh_with_campaigns_left_unread_is_partial_and_says_how_many() -> 
     ).samples
     assert unread == 3
     telemetry.record_refresh(
-        "s", RefreshReport(polled=10), started=0, duration=0, error=None, rows=()
+        "s", RefreshReport(polled=10), started=0, duration=0, error=None, rows=rows
     )
     assert status.refreshes["success"] == 1 and status.unrefreshed == 0
+
+
+def test_up_follows_the_walk_and_the_share_of_reads_failed_in_the_last_interval() -> None:
+    telemetry = Telemetry()
+    telemetry.register("s", "experiture", 30)
+    status = telemetry.sources["s"]
+    assert not status.up, "down until a walk works"
+    telemetry.record_walk("s", None, 0.0)
+    assert status.up
+    for i in range(4):
+        telemetry.record_read("s", "active", ok=i < 2, when=float(i))
+    assert not status.up, "half of the interval's reads failed"
+    assert status.last_error == "2 of 4 reads of the last poll interval failed"
+    telemetry.record_read("s", "active", ok=True, when=4.0)
+    assert status.up, "2 of 5"
+    for i in range(5):  # 31 s on, the failures are out of the interval
+        telemetry.record_read("s", "active", ok=True, when=35.0 + i)
+    assert status.up and status.last_error is None
+    telemetry.record_walk("s", SourceError("campaign discovery failed: HTTP 503"), 40.0)
+    assert not status.up and status.last_error == "campaign discovery failed: HTTP 503"

@@ -10,12 +10,12 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from ..egress import Egress
 from ..exposition import MetricFamily
-from ..ledger import Book, Entry, Refresh, SourceError, carry_over
+from ..ledger import DEFAULT_CLASS, Book, Entry, Outcome, Read, SourceError, Urgency, carry_over
 from ..schema import SourceConfig
 from ..telemetry import Telemetry
 from ..upstream import UpstreamClient
 
-__all__ = ["CampaignRow", "Display", "Source", "SourceError", "SourceKind"]
+__all__ = ["CampaignRow", "Display", "Source", "SourceError", "SourceKind", "campaign_urgency"]
 
 C = TypeVar("C", bound=SourceConfig)
 S = TypeVar("S")
@@ -46,14 +46,18 @@ class CampaignRow:
 
 
 class Source(ABC, Generic[C, S]):
-    """How to fetch, parse and render one upstream system; ``S`` is its campaign snapshot.
+    """How to read, parse and render one upstream system; ``S`` is its campaign snapshot.
 
-    The ledger (exporter.ledger) keeps the books: a source never decides shard, cap,
-    retention or what to keep when a read fails. ``fetch`` is never called concurrently
-    with itself.
+    A source's work is a stream of reads (``ledger.Read``): it says which reads its
+    first walk and each landed read make due, with their urgency; the core keeps them,
+    spends the budget on them and keeps the books (exporter.ledger, exporter.scheduler). A
+    source never decides shard, cap, retention or what to keep when a read fails.
     """
 
     terminal_states: ClassVar[frozenset[str]] = frozenset()
+    active_states: ClassVar[frozenset[str]] = frozenset()  # running: read every interval
+    # The vendor's rate-limit classes; each has its own budget and dispatcher.
+    endpoint_classes: ClassVar[tuple[str, ...]] = (DEFAULT_CLASS,)
 
     def __init__(self, config: C, client: UpstreamClient) -> None:
         self.config = config
@@ -63,9 +67,25 @@ class Source(ABC, Generic[C, S]):
     def name(self) -> str:
         return self.config.name
 
+    def first_reads(self, book: Book[S]) -> list[Read]:
+        """What is due at start: by default one walk of the list, every poll interval."""
+        return [self.walk_read(book.monotonic())]
+
+    def walk_read(self, due: float) -> Read:
+        interval = self.config.poll_interval
+        cls = self.endpoint_classes[0]
+        return Read("walk", "", cls, Urgency.ACTIVE, due, interval, walk=True, campaign=False)
+
+    def reads_for(
+        self, campaign_id: str, book: Book[S], now: float, position: int, edited: bool
+    ) -> list[Read]:
+        """The reads a campaign newly listed (``position`` in the listing), or edited, makes
+        due (none where the walk reads campaigns whole)."""
+        return []
+
     @abstractmethod
-    async def fetch(self, book: Book[S]) -> Refresh[S]:
-        """One refresh: list, ``book.select`` what to read, read and parse it."""
+    async def perform(self, read: Read, book: Book[S]) -> Outcome[S]:
+        """One read: ask, parse, and say what follows."""
 
     @abstractmethod
     def state_of(self, snapshot: S) -> str | None: ...
@@ -80,7 +100,12 @@ class Source(ABC, Generic[C, S]):
         return carry_over(previous, new)  # type: ignore[no-any-return]
 
     @abstractmethod
-    def render(self, entries: Sequence[Entry[S]]) -> list[MetricFamily]: ...
+    def render(self, entries: Sequence[Entry[S]]) -> list[MetricFamily]:
+        """The per-campaign families of these campaigns."""
+
+    def totals(self, by_state: Mapping[str | None, int]) -> list[MetricFamily]:
+        """The source's own families, of all its campaigns (e.g. campaigns by state)."""
+        return []
 
     @abstractmethod
     def row(self, entry: Entry[S]) -> CampaignRow:
@@ -88,6 +113,26 @@ class Source(ABC, Generic[C, S]):
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def campaign_urgency(
+    state: str | None,
+    finished_at: float | None,
+    active: frozenset[str],
+    terminal: frozenset[str],
+    now: float,
+    settle_for: float,
+    sends_at: float | None = None,
+    lead: float = 0.0,
+) -> Urgency:
+    """How urgent reading a campaign's state again is, from what was read last: running
+    (or due to send within ``lead``) first, then finished within ``settle_for``, then the
+    rest. (A campaign never read is ``Urgency.UNREAD``.)"""
+    if state in active or (sends_at is not None and sends_at - lead <= now):
+        return Urgency.ACTIVE
+    if state in terminal and finished_at is not None and now - finished_at < settle_for:
+        return Urgency.SETTLING
+    return Urgency.IDLE
 
 
 @dataclass(frozen=True)
@@ -136,6 +181,7 @@ class SourceKind(Generic[C]):
             "timeout": config.timeout,
             "concurrency": config.concurrency,
             "rate_limit": config.rate_limit,
+            "rate_limits": config.rate_limits,
             "max_response_size": config.max_response_size,
             "egress": Egress.of(config),
             **options,

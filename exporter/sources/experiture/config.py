@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from ...schema import Authorization, HttpUrl, OAuth2, PositiveDuration, SourceConfig, Strict
+from ...schema import Polling as BasePolling
 from .metrics import FAMILY_NAMES
 
 CHANNELS = ("email", "sms", "push", "direct_mail")
@@ -28,22 +29,24 @@ class Discovery(Strict):
     status: str | None = "published"
     channels: list[Channel] = Field(default_factory=list)
     page_size: int = Field(default=100, ge=1, le=100)
+    # Each poll interval only the list's head is walked, until a page holds nothing new
+    # (it is sorted by updatedAt, newest first); a whole walk this often finds deletions.
+    full_walk_interval: PositiveDuration = 600.0
 
 
-class Polling(Strict):
-    """How often each campaign is read, by its state (``adaptive: false``: all every
-    ``poll_interval``). Running and overdue campaigns always use ``poll_interval``."""
+class Polling(BasePolling):
+    """How often each campaign is read, by its state; a scheduled campaign is read every
+    ``poll_interval`` from ``send_lead`` before its send."""
 
-    adaptive: bool = True
     scheduled_interval: PositiveDuration = 600.0
     send_lead: PositiveDuration = 600.0
-    settle_for: PositiveDuration = 3600.0
-    settle_interval: PositiveDuration = 300.0
-    idle_interval: PositiveDuration = 3600.0
 
 
 class ExperitureConfig(SourceConfig):
     metric_families: ClassVar[tuple[str, ...]] = FAMILY_NAMES
+    # Experiture limits each class on its own: campaigns (list, summary, status) and
+    # analytics (metrics).
+    endpoint_classes: ClassVar[tuple[str, ...]] = ("campaigns", "analytics")
     type: Literal["experiture"]
     base_url: HttpUrl = "https://api.experiture.ai/public/v1"
     authorization: Authorization | None = None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from .model import CampaignPage, ListedCampaign
 
 FetchPage = Callable[[int, int], Awaitable[CampaignPage]]  # (offset, limit) -> page
+Unchanged = Callable[[CampaignPage], bool]  # a page holds nothing new since the last walk
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Walk:
     refused: int = 0  # entries with an unsafe id
     beyond_limit: int = 0  # entries past the page size asked for
     repeated: bool = False  # a page came back the same as the one before
+    whole: bool = True  # walked to the end (not stopped at the head by ``unchanged``)
 
     @property
     def complete(self) -> bool:
@@ -29,9 +31,12 @@ class Walk:
         return not (self.unreadable or self.refused or self.repeated)
 
 
-async def walk(fetch: FetchPage, page_size: int, cap: int, into: Walk) -> None:
+async def walk(
+    fetch: FetchPage, page_size: int, cap: int, into: Walk, unchanged: Unchanged | None = None
+) -> None:
     """Offset pagination, guarded: a short, empty or repeated page ends it; it reads no
     more pages than the cap needs; a claimed ``total`` is checked before it is believed.
+    With ``unchanged``, only the head is walked: the first page holding nothing new ends it.
 
     Sorted newest-edit first, so a campaign edited during the walk jumps to the front;
     reading the first page once more at the end picks those up.
@@ -52,10 +57,13 @@ async def walk(fetch: FetchPage, page_size: int, cap: int, into: Walk) -> None:
         offset += page_size
         if page.size < page_size or (total is not None and offset >= total):
             break  # the end of the listing
+        if unchanged is not None and unchanged(page):
+            into.whole = False
+            break
         if pages >= max_pages:
             capped = True
             break
-    if pages > 1:
+    if pages > 1 and into.whole:  # a head walk's next walk picks up edits made meanwhile
         _take(await fetch(0, page_size), into, seen, cap)
     into.left_out += max(0, len(seen) - len(into.found))
     # Past the cap, the vendor's total says how many more there are; it is believed only

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from ...exposition import MetricFamily
 from ...ledger import Entry
@@ -162,19 +162,41 @@ def _families() -> dict[str, MetricFamily]:
 FAMILY_NAMES = tuple(_families())  # every family a source of this type renders
 
 
+def render_campaigns(
+    source: str, entries: Iterable[Entry[CampaignRecord]], analytics: bool
+) -> list[MetricFamily]:
+    """The per-campaign families of these campaigns."""
+    fams = _families()
+    del fams[CAMPAIGNS], fams[ANALYTICS]
+    for entry in entries:
+        _render_campaign(source, entry.snapshot, entry.updated_at, analytics, fams)
+    return list(fams.values())
+
+
+def render_totals(
+    source: str, by_state: Mapping[str | None, int], analytics: bool
+) -> list[MetricFamily]:
+    """The source's own families: campaigns by state, and whether /metrics is readable."""
+    fams = _families()
+    campaigns, granted = fams[CAMPAIGNS], fams[ANALYTICS]
+    counts = Counter({state: n for state, n in by_state.items() if state is not None})
+    for state in STATES:
+        campaigns.add((source, state), counts.pop(state, 0))
+    for state, count in sorted(counts.items()):
+        campaigns.add((source, state), count)
+    granted.add((source,), 1.0 if analytics else 0.0)
+    return [campaigns, granted]
+
+
 def render_families(
     source: str, entries: Iterable[Entry[CampaignRecord]], analytics: bool
 ) -> list[MetricFamily]:
-    fams = _families()
-    by_state: Counter[str] = Counter()
-    for entry in entries:
-        _render_campaign(source, entry.snapshot, entry.updated_at, analytics, fams, by_state)
-    for state in STATES:
-        fams[CAMPAIGNS].add((source, state), by_state.pop(state, 0))
-    for state, count in sorted(by_state.items()):
-        fams[CAMPAIGNS].add((source, state), count)
-    fams[ANALYTICS].add((source,), 1.0 if analytics else 0.0)
-    return list(fams.values())
+    """Every family of these campaigns, the source's totals last."""
+    entries = list(entries)
+    by_state = Counter(e.snapshot.status.state for e in entries if e.snapshot.status)
+    return render_campaigns(source, entries, analytics) + render_totals(
+        source, dict(by_state), analytics
+    )
 
 
 def _render_campaign(
@@ -183,7 +205,6 @@ def _render_campaign(
     updated_at: float,
     analytics: bool,
     fams: dict[str, MetricFamily],
-    by_state: Counter[str],
 ) -> None:
     key = (source, rec.campaign_id)
     status, setup, listing = rec.status, rec.setup, rec.listing
@@ -200,7 +221,6 @@ def _render_campaign(
     )
     fams[UPDATED].add(key, updated_at)
     if status is not None and status.state is not None:
-        by_state[status.state] += 1
         fams[EXECUTION_STATE].add_states(key, STATES, status.state)
     if status is not None and status.state == "running":  # only a running send can stall
         for stage, when in rec.progress.items():

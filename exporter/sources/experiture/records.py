@@ -3,7 +3,6 @@ endpoint, and when each pipeline stage last moved."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from .model import CampaignSetup, Counts, ExecutionStatus, ListedCampaign, Schedule
@@ -11,16 +10,17 @@ from .model import CampaignSetup, Counts, ExecutionStatus, ListedCampaign, Sched
 
 @dataclass
 class CampaignRecord:
-    """One campaign's snapshot, built anew from the last one on each read."""
+    """One campaign's snapshot. Each read brings one part (the others None) and is merged
+    over the last good record as it lands (``ExperitureSource.merge``)."""
 
     campaign_id: str
     listing: ListedCampaign | None = None
     status: ExecutionStatus | None = None
     counts: Counts | None = None  # from /metrics (analytics:read)
     setup: CampaignSetup | None = None
-    setup_read: float = -math.inf  # monotonic time /summary was last read
+    setup_read: float | None = None  # monotonic time /summary was last read
     setup_version: str | None = None  # the listing's updatedAt when it was read
-    next_due: float = -math.inf  # monotonic time /status is due again
+    read_at: float | None = None  # Unix time of the read that brought this part
     # When each stage's count last grew. First seen counts count as progress: after a
     # restart nobody knows better, and "now" never raises a false stall.
     progress: dict[str, float] = field(default_factory=dict)

@@ -4,25 +4,8 @@ campaign's record and the time, so every cadence is a table test."""
 from __future__ import annotations
 
 from .config import ExperitureConfig
-from .model import TERMINAL_STATES, ListedCampaign
+from .model import TERMINAL_STATES
 from .records import CampaignRecord
-
-
-def due(
-    config: ExperitureConfig,
-    record: CampaignRecord | None,
-    listing: ListedCampaign | None,
-    monotonic: float,
-) -> bool:
-    """Whether /status is due: never read, not adaptive, its time came, or edited."""
-    if record is None or not config.polling.adaptive or monotonic >= record.next_due:
-        return True
-    # an edit seen by discovery makes it due now, whatever its state
-    return (
-        listing is not None
-        and record.listing is not None
-        and listing.updated_at != record.listing.updated_at
-    )
 
 
 def cadence(config: ExperitureConfig, record: CampaignRecord, now: float) -> float:
@@ -49,7 +32,7 @@ def cadence(config: ExperitureConfig, record: CampaignRecord, now: float) -> flo
 
 def setup_due(config: ExperitureConfig, record: CampaignRecord, monotonic: float) -> bool:
     """Whether /summary is due: never read, edited since, or (not adaptive) stale."""
-    if record.setup is None:
+    if record.setup is None or record.setup_read is None:
         return True
     if record.listing and record.listing.updated_at != record.setup_version:
         return True

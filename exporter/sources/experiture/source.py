@@ -1,30 +1,32 @@
-"""Polls the Experiture v1 Campaigns API: discovery, then status, metrics and summary of
-the campaigns that are due. What to keep and for how long is the ledger's business."""
+"""Reads the Experiture v1 Campaigns API: walks of the campaign list, and each campaign's
+status, metrics (counts) and summary (setup) as reads of their own, each with its due time
+and urgency. What to keep and for how long is the ledger's business; when to send each
+read, the scheduler's."""
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-import anyio
-
 from ...auth import AuthError, AuthProvider, provider_for
 from ...exposition import MetricFamily
-from ...ledger import Book, Entry, Refresh
+from ...ledger import Book, Entry, Listing, Outcome, Read, Urgency, carry_over
 from ...reasons import ErrorReason, SkipReason
 from ...upstream import FailureDigest, UpstreamClient, UpstreamError
-from ..base import CampaignRow, Source, SourceError
+from ..base import CampaignRow, Source, SourceError, campaign_urgency
 from . import schedule
 from .config import CHANNELS, ExperitureConfig
 from .discovery import FetchPage, Walk, walk
-from .metrics import render_families
+from .metrics import render_campaigns, render_totals
 from .model import (
     TERMINAL_STATES,
     CampaignPage,
+    Counts,
     ListedCampaign,
     ParseError,
     parse_metrics,
@@ -39,28 +41,25 @@ T = TypeVar("T")
 Record = Entry[CampaignRecord]
 
 
-@dataclass
-class Pass:
-    """One refresh in flight: what it has read and what went wrong."""
-
-    book: Book[CampaignRecord]
-    refresh: Refresh[CampaignRecord]
-    digest: FailureDigest
-    use_analytics: bool
-    auth_error: str | None = None
-    analytics_refused: bool = False
-    metrics_read: int = 0
-    status_failed: int = 0  # /status reads that failed, whatever the reason
+ACTIVE_STATES = frozenset({"running", "pending_or_overdue"})
+CAMPAIGNS, ANALYTICS = "campaigns", "analytics"  # Experiture's rate-limit classes
 
 
 class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
     terminal_states = TERMINAL_STATES
+    active_states = ACTIVE_STATES
+    endpoint_classes = (CAMPAIGNS, ANALYTICS)
 
     def __init__(self, config: ExperitureConfig, client: UpstreamClient) -> None:
         super().__init__(config, client)
         self.auth: AuthProvider = provider_for(config.authorization, config.oauth2)
         self.analytics = True
         self.analytics_recheck = 0.0  # monotonic time /metrics may be tried again
+        self.digest = FailureDigest(self.name, config.poll_interval)
+        # What the last walks listed, every shard's campaigns included: a head walk ends
+        # at the first page of entries already known at the same version.
+        self.listed: dict[str, ListedCampaign] = {}
+        self.full_walk_at = -math.inf  # monotonic time the next whole walk is due
 
     def state_of(self, snapshot: CampaignRecord) -> str | None:
         return snapshot.status.state if snapshot.status else None
@@ -69,10 +68,20 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
         return snapshot.status.completed_at if snapshot.status else None
 
     def merge(self, previous: CampaignRecord, new: CampaignRecord) -> CampaignRecord:
-        return new  # built from the last good record already, endpoint by endpoint
+        """One endpoint's answer over the last good record; a pipeline stage whose count
+        moved (or is new) progressed now."""
+        merged: CampaignRecord = carry_over(previous, new)
+        before = previous.pipeline_counts(self.analytics)
+        after = merged.pipeline_counts(self.analytics)
+        merged = replace(merged, progress=dict(previous.progress))
+        merged.note_progress(before, after, new.read_at or 0.0)
+        return merged
 
     def render(self, entries: Sequence[Record]) -> list[MetricFamily]:
-        return render_families(self.name, entries, self.analytics)
+        return render_campaigns(self.name, entries, self.analytics)
+
+    def totals(self, by_state: Mapping[str | None, int]) -> list[MetricFamily]:
+        return render_totals(self.name, by_state, self.analytics)
 
     def row(self, entry: Record) -> CampaignRow:
         rec = entry.snapshot
@@ -99,130 +108,154 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
             state_since=entry.state_since,
         )
 
-    async def fetch(self, book: Book[CampaignRecord]) -> Refresh[CampaignRecord]:
-        refresh: Refresh[CampaignRecord] = Refresh()
-        use_analytics = self.analytics or book.monotonic() >= self.analytics_recheck
-        run = Pass(book, refresh, FailureDigest(self.name), use_analytics)
+    # -- which reads, when ----------------------------------------------------------------
+
+    def reads_for(
+        self, campaign_id: str, book: Book[CampaignRecord], now: float, position: int, edited: bool
+    ) -> list[Read]:
+        """A campaign newly listed: its state, in listing order after the urgent ones; an
+        edited one: its state now (its setup follows, as the version moved)."""
+        entry = book.get(campaign_id)
+        urgency = self._urgency(entry.snapshot, book.now()) if entry else Urgency.UNREAD
+        return [self._read("status", campaign_id, urgency, now, rank=position)]
+
+    def _read(self, kind: str, cid: str, urgency: Urgency, due: float, rank: float = 0.0) -> Read:
+        cls = ANALYTICS if kind == "counts" else CAMPAIGNS
+        return Read(kind, cid, cls, urgency, due, self.config.poll_interval, rank)
+
+    def _urgency(self, rec: CampaignRecord, now: float) -> Urgency:
+        status = rec.status
+        plan = self.config.polling
+        sends_at = rec.schedule.due_from if rec.schedule else None
+        state = status.state if status else None
+        return campaign_urgency(
+            state,
+            status.completed_at if status else None,
+            self.active_states,
+            self.terminal_states,
+            now,
+            plan.settle_for,
+            sends_at=sends_at if state == "scheduled" else None,
+            lead=plan.send_lead,
+        )
+
+    def _after_status(self, merged: CampaignRecord, book: Book[CampaignRecord]) -> list[Read]:
+        """What a /status read makes due: the next one at the state's cadence, the counts
+        of an execution, the setup when it is due."""
+        now, mono = book.now(), book.monotonic()
+        urgency = self._urgency(merged, now)
+        cid = merged.campaign_id
+        status = self._read(
+            "status", cid, urgency, mono + schedule.cadence(self.config, merged, now)
+        )
+        status.interval = schedule.cadence(self.config, merged, now)
+        follow = [status]
+        execution = merged.status
+        has_execution = execution is not None and (
+            execution.counts is not None or execution.started_at is not None
+        )
+        if has_execution and (self.analytics or mono >= self.analytics_recheck):
+            follow.append(self._read("counts", cid, Urgency.DETAIL, mono, rank=urgency))
+        if schedule.setup_due(self.config, merged, mono):
+            follow.append(self._read("setup", cid, Urgency.DETAIL, mono, rank=urgency))
+        return follow
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def perform(self, read: Read, book: Book[CampaignRecord]) -> Outcome[CampaignRecord]:
+        outcome: Outcome[CampaignRecord] = Outcome()
         try:
-            try:
-                listed = await self._discover(run)
-            except UpstreamError as exc:
-                refresh.failure = SourceError(
-                    f"campaign discovery failed: {exc}", exc.reason, exc.correlation_id
-                )
-                return refresh
-            except AuthError as exc:
-                refresh.failure = SourceError(str(exc), ErrorReason.AUTH)
-                return refresh
-            explicit = [(cid, None) for cid in self.config.campaigns]
-            discovered = [(cid, item.updated_at) for cid, item in listed.items()]
-            ids = book.select(explicit + discovered)
-            await self._poll_due(run, ids, listed)
-        finally:
-            run.digest.log()
-        if run.metrics_read and not run.analytics_refused:
-            self.analytics = True
-        if run.auth_error:
-            refresh.failure = SourceError(run.auth_error, ErrorReason.AUTH)
-        elif refresh.polled and run.status_failed == refresh.polled:
-            refresh.failure = SourceError(f"all {refresh.polled} campaign status requests failed")
-        return refresh
-
-    async def _poll_due(self, run: Pass, ids: list[str], listed: dict[str, ListedCampaign]) -> None:
-        now = run.book.monotonic()
-        todo = [
-            cid
-            for cid in ids
-            if schedule.due(self.config, self._record(run.book, cid), listed.get(cid), now)
-        ]
-        pending: Iterator[str] = iter(todo)
-
-        async def worker() -> None:
-            for cid in pending:
-                if run.auth_error:
-                    return
-                run.refresh.polled += 1
-                try:
-                    await self._poll_one(run, cid, listed.get(cid))
-                except Exception as exc:  # noqa: BLE001 - one campaign never stops the rest
-                    run.status_failed += 1
-                    run.refresh.errors[ErrorReason.MALFORMED] += 1
-                    error = UpstreamError(ErrorReason.MALFORMED, "status", type(exc).__name__)
-                    self._campaign_failed(run, cid, error)
-
-        async with anyio.create_task_group() as tg:
-            for _ in range(min(self.config.concurrency, len(todo))):
-                tg.start_soon(worker)
-
-    @staticmethod
-    def _record(book: Book[CampaignRecord], cid: str) -> CampaignRecord | None:
-        entry = book.get(cid)
-        return entry.snapshot if entry is not None else None
-
-    async def _poll_one(self, run: Pass, cid: str, listing: ListedCampaign | None) -> None:
-        path = f"/campaigns/{quote(cid, safe='')}"
-        try:
-            status = await self._fetch(run, f"{path}/status", "status", parse_status)
-        except UpstreamError as exc:
-            run.status_failed += 1
-            self._campaign_failed(run, cid, exc)
-            return
+            if read.kind == "walk":
+                await self._walk(outcome, book)
+            elif read.kind == "status":
+                await self._status(outcome, read.subject, book)
+            elif read.kind == "counts":
+                await self._counts(outcome, read.subject, book)
+            elif read.kind == "setup":
+                await self._setup(outcome, read.subject, book)
         except AuthError as exc:
-            run.status_failed += 1
-            run.auth_error = str(exc)
-            return
-        previous = self._record(run.book, cid)
-        rec = replace(previous, progress=dict(previous.progress)) if previous else None
-        rec = rec or CampaignRecord(cid)
-        rec.listing = listing or rec.listing
-        before = rec.pipeline_counts(self.analytics)
-        rec.status = status
-        rec.next_due = run.book.monotonic() + schedule.cadence(self.config, rec, run.book.now())
-        run.refresh.read[cid] = rec
-        has_execution = status.counts is not None or status.started_at is not None
-        if run.use_analytics and not run.analytics_refused and has_execution:
-            await self._poll_counts(run, rec, path)
-        rec.note_progress(before, rec.pipeline_counts(self.analytics), run.book.now())
-        if schedule.setup_due(self.config, rec, run.book.monotonic()):
-            await self._poll_setup(run, rec, path)
+            outcome.failure = SourceError(str(exc), ErrorReason.AUTH)
+        finally:
+            self.digest.log_due(book.monotonic())
+        return outcome
 
-    async def _poll_counts(self, run: Pass, rec: CampaignRecord, path: str) -> None:
+    async def _walk(self, outcome: Outcome[CampaignRecord], book: Book[CampaignRecord]) -> None:
+        mono = book.monotonic()
+        whole = mono >= self.full_walk_at
         try:
-            rec.counts = await self._fetch(run, f"{path}/metrics", "metrics", parse_metrics)
-            run.metrics_read += 1
+            await self._discover(outcome, whole)
+        except UpstreamError as exc:
+            outcome.failure = SourceError(
+                f"campaign discovery failed: {exc}", exc.reason, exc.correlation_id
+            )
+            return
+        if outcome.listing is not None and outcome.listing.whole:
+            self.full_walk_at = mono + self.config.discovery.full_walk_interval
+        outcome.follow.append(self.walk_read(mono + self.config.poll_interval))
+
+    async def _status(
+        self, outcome: Outcome[CampaignRecord], cid: str, book: Book[CampaignRecord]
+    ) -> None:
+        outcome.polled = 1
+        try:
+            status = await self._fetch(outcome, f"{_path(cid)}/status", "status", parse_status)
+        except UpstreamError as exc:
+            self._campaign_failed(outcome, cid, exc)
+            return
+        rec = CampaignRecord(cid, listing=self.listed.get(cid), status=status, read_at=book.now())
+        outcome.read[cid] = rec
+        previous = book.get(cid)
+        merged = self.merge(previous.snapshot, rec) if previous else rec
+        outcome.follow += self._after_status(merged, book)
+
+    async def _counts(
+        self, outcome: Outcome[CampaignRecord], cid: str, book: Book[CampaignRecord]
+    ) -> None:
+        try:
+            counts: Counts | None = await self._fetch(
+                outcome, f"{_path(cid)}/metrics", "metrics", parse_metrics
+            )
         except UpstreamError as exc:
             if exc.status == 403:
-                run.analytics_refused = True
-                self._analytics_refused(run, exc)
+                self._analytics_refused(exc, book.monotonic())
             else:
-                self._campaign_failed(run, rec.campaign_id, exc)
-        except AuthError as exc:
-            run.auth_error = str(exc)
+                self._campaign_failed(outcome, cid, exc)
+            return
+        self.analytics = True
+        outcome.read[cid] = CampaignRecord(cid, counts=counts, read_at=book.now())
 
-    async def _poll_setup(self, run: Pass, rec: CampaignRecord, path: str) -> None:
+    async def _setup(
+        self, outcome: Outcome[CampaignRecord], cid: str, book: Book[CampaignRecord]
+    ) -> None:
         try:
-            rec.setup = await self._fetch(run, f"{path}/summary", "summary", parse_summary)
+            setup = await self._fetch(outcome, f"{_path(cid)}/summary", "summary", parse_summary)
         except UpstreamError as exc:
-            self._campaign_failed(run, rec.campaign_id, exc)
+            self._campaign_failed(outcome, cid, exc)
             return
-        except AuthError as exc:
-            run.auth_error = str(exc)
-            return
-        rec.setup_read = run.book.monotonic()
-        rec.setup_version = rec.listing.updated_at if rec.listing else None
+        listing = self.listed.get(cid)
+        outcome.read[cid] = CampaignRecord(
+            cid,
+            setup=setup,
+            setup_read=book.monotonic(),
+            setup_version=listing.updated_at if listing else None,
+            read_at=book.now(),
+        )
 
-    def _campaign_failed(self, run: Pass, cid: str, exc: UpstreamError) -> None:
+    def _campaign_failed(
+        self, outcome: Outcome[CampaignRecord], cid: str, exc: UpstreamError
+    ) -> None:
         if exc.reason == ErrorReason.NOT_FOUND:
-            run.refresh.gone.add(cid)
+            outcome.gone.add(cid)
         elif exc.reason == ErrorReason.UNSUPPORTED:
-            run.refresh.exclude[cid] = SkipReason.UNSUPPORTED_TYPE
-            run.refresh.skipped[SkipReason.UNSUPPORTED_TYPE] += 1
+            outcome.exclude[cid] = SkipReason.UNSUPPORTED_TYPE
+            outcome.skipped[SkipReason.UNSUPPORTED_TYPE] += 1
         else:
-            run.digest.add(exc)
-            run.refresh.failed[cid] = f"{exc.endpoint}: {exc.detail}"
+            self.digest.add(exc)
+            outcome.failed[cid] = f"{exc.endpoint}: {exc.detail}"
+            outcome.failure = SourceError(str(exc), exc.reason, exc.correlation_id)
 
-    def _analytics_refused(self, run: Pass, exc: UpstreamError) -> None:
-        self.analytics_recheck = run.book.monotonic() + self.config.summary_interval
+    def _analytics_refused(self, exc: UpstreamError, now: float) -> None:
+        self.analytics_recheck = now + self.config.summary_interval
         if self.analytics:
             log.warning(
                 "token may not read /metrics (analytics:read scope missing); "
@@ -233,7 +266,7 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
 
     async def _fetch(
         self,
-        run: Pass,
+        outcome: Outcome[CampaignRecord],
         path: str,
         endpoint: str,
         parse: Callable[[Any], T],
@@ -264,7 +297,7 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
             try:
                 return parse(resp.body)
             except Exception as exc:  # noqa: BLE001 - whatever a hostile body raises
-                run.refresh.errors[ErrorReason.MALFORMED] += 1
+                outcome.errors[ErrorReason.MALFORMED] += 1
                 detail = str(exc) if isinstance(exc, ParseError) else type(exc).__name__
                 raise UpstreamError(
                     ErrorReason.MALFORMED,
@@ -275,40 +308,66 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
                 ) from None
         raise AssertionError("unreachable")
 
-    async def _discover(self, run: Pass) -> dict[str, ListedCampaign]:
-        """The campaigns discovery finds (how many more it left out past the cap goes to
-        the refresh).
+    async def _discover(
+        self, outcome: Outcome[CampaignRecord], whole: bool
+    ) -> dict[str, ListedCampaign]:
+        """The campaigns a walk finds (the whole list, or its head: until a page holds
+        nothing new); ``outcome.listing`` says which, with the campaigns named in the
+        config first.
 
         A walk that met unreadable entries is incomplete: campaigns already known stay
-        in (and are polled) rather than being dropped for an entry that could not be read.
+        in (and are read) rather than being dropped for an entry that could not be read.
         """
         disc = self.config.discovery
         result = Walk()
+        explicit: list[tuple[str, str | None]] = [(cid, None) for cid in self.config.campaigns]
         if not disc.enabled:
+            outcome.listing = Listing(explicit)
             return result.found
         channels: list[str | None] = list(disc.channels)
         if not channels or set(channels) >= set(CHANNELS):
             channels = [None]
+        unchanged = None if whole else self._unchanged
         for channel in channels:
             await walk(
-                self._page_fetcher(run, channel), disc.page_size, self.config.max_campaigns, result
+                self._page_fetcher(outcome, channel),
+                disc.page_size,
+                self.config.max_campaigns,
+                result,
+                unchanged,
             )
         bad = result.unreadable + result.refused + int(result.repeated)
         if bad or result.beyond_limit:
-            run.refresh.errors[ErrorReason.MALFORMED] += bad or 1
+            outcome.errors[ErrorReason.MALFORMED] += bad or 1
             detail = (
                 f"{result.unreadable} entries without an id, {result.refused} with an unsafe "
                 f"id, {result.beyond_limit} past the page size"
                 + (", a page repeated" if result.repeated else "")
             )
-            run.digest.add(UpstreamError(ErrorReason.MALFORMED, "list", detail))
-        run.refresh.skipped[SkipReason.INVALID_ID] += result.refused
-        run.refresh.left_out += result.left_out
+            self.digest.add(UpstreamError(ErrorReason.MALFORMED, "list", detail))
+        outcome.skipped[SkipReason.INVALID_ID] += result.refused
+        if result.whole:
+            self.listed = dict(result.found)
+        else:
+            self.listed.update(result.found)
+        discovered = [(cid, item.updated_at) for cid, item in result.found.items()]
         # An incomplete listing removes nothing: the ledger keeps what it did not name.
-        run.refresh.complete = result.complete
+        outcome.listing = Listing(
+            explicit + discovered,
+            whole=result.whole,
+            complete=result.complete,
+            left_out=result.left_out,
+        )
         return result.found
 
-    def _page_fetcher(self, run: Pass, channel: str | None) -> FetchPage:
+    def _unchanged(self, page: CampaignPage) -> bool:
+        known = self.listed
+        return all(
+            item.campaign_id in known and known[item.campaign_id].updated_at == item.updated_at
+            for item in page.items
+        )
+
+    def _page_fetcher(self, outcome: Outcome[CampaignRecord], channel: str | None) -> FetchPage:
         params = {"sortBy": "updatedAt", "sortDirection": "desc"}
         if self.config.discovery.status:
             params["status"] = self.config.discovery.status
@@ -318,7 +377,11 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
         async def fetch(offset: int, limit: int) -> CampaignPage:
             query = {**params, "limit": str(limit), "offset": str(offset)}
             return await self._fetch(
-                run, "/campaigns", "list", functools.partial(parse_page, limit=limit), query
+                outcome, "/campaigns", "list", functools.partial(parse_page, limit=limit), query
             )
 
         return fetch
+
+
+def _path(cid: str) -> str:
+    return f"/campaigns/{quote(cid, safe='')}"

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ...schema import Authorization, BasicAuth, PositiveDuration, SourceConfig
+from ...schema import Authorization, BasicAuth, Polling, PositiveDuration, SourceConfig
 from .metrics import FAMILY_NAMES
 
 # The API's own path, which the source adds to base_url: given twice, every request 404s.
@@ -22,6 +22,9 @@ class GreenArrowConfig(SourceConfig):
     lookback: PositiveDuration = 30 * 86400.0
     per_page: int = Field(default=500, ge=1, le=500)
     poll_interval: PositiveDuration = 60.0
+    # How often a start window is read again: every poll interval while it holds a
+    # campaign sending (the newest one always), else by how long ago its campaigns ended.
+    polling: Polling = Field(default_factory=Polling)
 
     @field_validator("base_url")
     @classmethod

@@ -7,7 +7,7 @@ point-in-time values (recipients, remaining, queued) are gauges.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from ...exposition import Kind, MetricFamily
 from ...ledger import Entry
@@ -250,11 +250,12 @@ def _families() -> dict[str, MetricFamily]:
 FAMILY_NAMES = tuple(_families())  # every family a source of this type renders
 
 
-def render_families(
+def render_campaigns(
     source: str, entries: Iterable[Entry[GACampaignSnapshot]]
 ) -> list[MetricFamily]:
+    """The per-campaign families of these campaigns."""
     fams = _families()
-    by_state: Counter[str] = Counter()
+    del fams[CAMPAIGNS]
     for entry in entries:
         c = entry.snapshot
         key = (source, c.campaign_id)
@@ -270,7 +271,6 @@ def render_families(
             1.0,
         )
         if c.state is not None:
-            by_state[c.state] += 1
             fams[STATE].add_states(key, STATES, c.state)
         if c.paused is not None:
             fams[PAUSED].add(key, 1.0 if c.paused else 0.0)
@@ -283,8 +283,24 @@ def render_families(
             for field, value in values.items():
                 name, _, _, extra = STAT_METRICS[(group, field)]
                 fams[name].add((*key, extra[1]) if extra else key, value)
-    for state in STATES:
-        fams[CAMPAIGNS].add((source, state), by_state.pop(state, 0))
-    for state, count in sorted(by_state.items()):
-        fams[CAMPAIGNS].add((source, state), count)
     return list(fams.values())
+
+
+def render_totals(source: str, by_state: Mapping[str | None, int]) -> list[MetricFamily]:
+    """Campaigns by state, of the source."""
+    campaigns = _families()[CAMPAIGNS]
+    counts = Counter({state: n for state, n in by_state.items() if state is not None})
+    for state in STATES:
+        campaigns.add((source, state), counts.pop(state, 0))
+    for state, count in sorted(counts.items()):
+        campaigns.add((source, state), count)
+    return [campaigns]
+
+
+def render_families(
+    source: str, entries: Iterable[Entry[GACampaignSnapshot]]
+) -> list[MetricFamily]:
+    """Every family of these campaigns, the source's totals last."""
+    entries = list(entries)
+    by_state = Counter(e.snapshot.state for e in entries)
+    return render_campaigns(source, entries) + render_totals(source, dict(by_state))

@@ -1,21 +1,24 @@
-"""Polls GreenArrow's system-campaigns report: one walk over its pages per refresh."""
+"""Reads GreenArrow's system-campaigns report by start window: UTC-aligned windows, each a
+read of its own, the newest every poll interval, the others by how urgent the campaigns
+they last held are. A window's campaigns are published as it lands; a campaign leaves
+only once every window has been walked without it."""
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from ...auth import AuthError, AuthProvider, BasicAuthProvider, StaticAuth
 from ...exposition import MetricFamily
-from ...ledger import Book, Entry, Refresh
+from ...ledger import Book, Entry, Listing, Outcome, Read, Urgency
 from ...reasons import ErrorReason, SkipReason
 from ...upstream import FailureDigest, UpstreamClient, UpstreamError
-from ..base import CampaignRow, Source, SourceError
+from ..base import CampaignRow, Source, SourceError, campaign_urgency
 from .config import GreenArrowConfig
-from .metrics import render_families
+from .metrics import render_campaigns, render_totals
 from .model import (
     TERMINAL_STATES,
     ApiError,
@@ -31,8 +34,21 @@ ENDPOINT = "system_campaigns"
 API_ERROR_REASONS = {"not_authorized": ErrorReason.AUTH, "internal_error": ErrorReason.HTTP_5XX}
 
 
+Window = tuple[float, float | None]  # (start, end); end None: open, the newest
+
+
+@dataclass
+class WindowList:
+    """What the last read of one window found, newest first, and whether it was clean."""
+
+    found: list[tuple[str, str | None]]  # (id, state)
+    clean: bool
+    left_out: int = 0  # past the cap
+
+
 class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
     terminal_states = TERMINAL_STATES
+    active_states = frozenset({"sending"})
 
     def __init__(self, config: GreenArrowConfig, client: UpstreamClient) -> None:
         super().__init__(config, client)
@@ -42,12 +58,19 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
         else:
             assert config.authorization is not None
             self.auth = StaticAuth("Basic", config.authorization.secret())
+        self.digest = FailureDigest(self.name, config.poll_interval)
+        self.windows: list[Window] = []  # the current alignment's, newest first
+        self.lists: dict[Window, WindowList] = {}  # of the current alignment
+        self.left_out = 0  # past the cap, in the window walked last
 
     def state_of(self, snapshot: GACampaignSnapshot) -> str | None:
         return snapshot.state
 
     def render(self, entries: Sequence[Entry[GACampaignSnapshot]]) -> list[MetricFamily]:
-        return render_families(self.name, entries)
+        return render_campaigns(self.name, entries)
+
+    def totals(self, by_state: Mapping[str | None, int]) -> list[MetricFamily]:
+        return render_totals(self.name, by_state)
 
     def row(self, entry: Entry[GACampaignSnapshot]) -> CampaignRow:
         snap = entry.snapshot
@@ -69,61 +92,117 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
             state_since=entry.state_since,
         )
 
-    async def fetch(self, book: Book[GACampaignSnapshot]) -> Refresh[GACampaignSnapshot]:
-        digest = FailureDigest(self.name)
-        refresh: Refresh[GACampaignSnapshot] = Refresh()
+    # -- which reads, when ----------------------------------------------------------------
+
+    def first_reads(self, book: Book[GACampaignSnapshot]) -> list[Read]:
+        return self._align(book.now(), book.monotonic())
+
+    def _align(self, wall: float, due: float) -> list[Read]:
+        """Start again on the windows of the hour: every one due, the newest first."""
+        self.windows = start_windows(wall, self.config.lookback)
+        self.lists = {}
+        return [
+            self._read(window, Urgency.ACTIVE if i == 0 else Urgency.UNREAD, due, rank=i)
+            for i, window in enumerate(self.windows)
+        ]
+
+    def _read(self, window: Window, urgency: Urgency, due: float, rank: float = 0.0) -> Read:
+        newest = window[1] is None
+        interval = self.config.poll_interval
+        if not newest and self.config.polling.adaptive:
+            plan = self.config.polling
+            interval = {
+                Urgency.SETTLING: plan.settle_interval,
+                Urgency.IDLE: plan.idle_interval,
+            }.get(urgency, interval)
+        return Read(
+            "window",
+            _iso(window[0]),
+            urgency=urgency,
+            due=due,
+            interval=max(interval, self.config.poll_interval),
+            rank=rank,
+            walk=newest,
+            campaign=False,
+        )
+
+    def _urgency(
+        self, found: list[tuple[str, str | None]], book: Book[GACampaignSnapshot]
+    ) -> Urgency:
+        """The most urgent of the campaigns a window held."""
+        plan, now = self.config.polling, book.now()
+        most = Urgency.IDLE
+        for cid, state in found:
+            entry = book.get(cid)
+            finished = entry.finished_at if entry else None
+            urgency = campaign_urgency(
+                state, finished, self.active_states, self.terminal_states, now, plan.settle_for
+            )
+            most = min(most, urgency)
+        return most
+
+    # -- reads ----------------------------------------------------------------------------
+
+    async def perform(
+        self, read: Read, book: Book[GACampaignSnapshot]
+    ) -> Outcome[GACampaignSnapshot]:
+        outcome: Outcome[GACampaignSnapshot] = Outcome()
+        current = start_windows(book.now(), self.config.lookback)
+        if current != self.windows:  # a new hour: windows of their own
+            outcome.follow = self._align(book.now(), book.monotonic())
+            return outcome
+        window = next((w for w in self.windows if _iso(w[0]) == read.subject), None)
+        if window is None:  # of an earlier hour's windows
+            return outcome
         try:
-            found = await self._walk(refresh, digest, book.now())
+            snaps = await self._walk(window, outcome)
         except SourceError as exc:
-            refresh.failure = exc
-            return refresh
+            outcome.failure = exc
+            return outcome
         finally:
-            digest.log()
-        # Newest first, so the cap keeps the newest; the state is the version that brings
-        # a retired campaign back when it sends again.
-        wanted = set(book.select((snap.campaign_id, snap.state) for snap in found))
-        refresh.read = {snap.campaign_id: snap for snap in found if snap.campaign_id in wanted}
-        refresh.polled = len(refresh.read)
-        refresh.complete = not refresh.errors[ErrorReason.MALFORMED]
-        return refresh
+            self.digest.log_due(book.monotonic())
+        found = [(snap.campaign_id, snap.state) for snap in snaps]
+        clean = not outcome.errors[ErrorReason.MALFORMED]
+        self.lists[window] = WindowList(found, clean, self.left_out)
+        outcome.read = {snap.campaign_id: snap for snap in snaps}
+        outcome.polled = len(snaps)
+        outcome.listing = self._listing()
+        urgency = Urgency.ACTIVE if window[1] is None else self._urgency(found, book)
+        again = self._read(window, urgency, book.monotonic(), self.windows.index(window))
+        again.due += again.interval
+        outcome.follow.append(again)
+        return outcome
+
+    def _listing(self) -> Listing:
+        """Every window's campaigns, newest first; whole once each window of the hour has
+        been walked (only then may a campaign missing from all of them go)."""
+        lists = [self.lists[window] for window in self.windows if window in self.lists]
+        entries = [pair for lst in lists for pair in lst.found]
+        return Listing(
+            entries,
+            whole=len(lists) == len(self.windows),
+            complete=all(lst.clean for lst in lists),
+            left_out=sum(lst.left_out for lst in lists),
+        )
 
     async def _walk(
-        self, refresh: Refresh[GACampaignSnapshot], digest: FailureDigest, now: float
+        self, window: Window, outcome: Outcome[GACampaignSnapshot]
     ) -> list[GACampaignSnapshot]:
-        """Every campaign of the report, newest start window first, each marked with the
-        start of its window: the report carries no timestamps, so the window a campaign
-        was found in is all the exporter knows of when it started."""
-        budget = self.config.max_campaigns
-        found: dict[str, GACampaignSnapshot] = {}
-        for start, end in start_windows(now, self.config.lookback):
-            params = {"started_at__start": _iso(start)}
-            if end is not None:
-                params["started_at__end"] = _iso(end)
-            if budget <= 0:  # past the cap: only count what this window holds
-                refresh.left_out += await self._count(params, refresh, digest)
-                continue
-            snaps = await self._walk_window(params, budget, refresh, digest)
-            for snap in reversed(snaps):  # the report is oldest first
-                if snap.campaign_id not in found:
-                    found[snap.campaign_id] = replace(snap, started_after=start)
-            budget = self.config.max_campaigns - len(found)
-        return list(found.values())
-
-    async def _count(
-        self,
-        params: dict[str, str],
-        refresh: Refresh[GACampaignSnapshot],
-        digest: FailureDigest,
-    ) -> int:
-        """Campaigns a window holds, from one page of one (``num_records``; 0 if absent)."""
-        first = await self._page({**params, "per_page": "1", "page": "0"}, refresh, digest)
-        return first.num_records or 0
+        """Every campaign of one start window, newest first, each marked with the start
+        of its window: the report carries no timestamps, so the window a campaign was
+        found in is all the exporter knows of when it started."""
+        start, end = window
+        params = {"started_at__start": _iso(start)}
+        if end is not None:
+            params["started_at__end"] = _iso(end)
+        snaps = await self._walk_window(params, self.config.max_campaigns, outcome, self.digest)
+        return [replace(snap, started_after=start) for snap in reversed(snaps)]
 
     async def _walk_window(
         self,
         window: dict[str, str],
         cap: int,
-        refresh: Refresh[GACampaignSnapshot],
+        outcome: Outcome[GACampaignSnapshot],
         digest: FailureDigest,
     ) -> list[GACampaignSnapshot]:
         """Every page of one start window, guarded: a short, empty or repeated page ends
@@ -134,7 +213,7 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
         max_pages = math.ceil(cap / per_page) + 1
 
         async def page(number: int) -> ReportPage:
-            return await self._page({**params, "page": str(number)}, refresh, digest)
+            return await self._page({**params, "page": str(number)}, outcome, digest)
 
         first = await page(0)
         claimed = _claimed_pages(first, per_page)
@@ -149,10 +228,10 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
             else:
                 claimed = None  # the claimed last page is empty: walk from the start
         if claimed is None or claimed <= max_pages:
-            pages = await self._walk_forward(first, page, claimed, max_pages, refresh)
+            pages = await self._walk_forward(first, page, claimed, max_pages, outcome)
             left_out = 0
         found = [snap for p in pages for snap in p.items]
-        refresh.left_out += max(0, left_out, len(found) - cap)
+        self.left_out = max(0, left_out, len(found) - cap)
         return found[-cap:]
 
     async def _walk_forward(
@@ -161,14 +240,14 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
         page: Callable[[int], Awaitable[ReportPage]],
         claimed: int | None,
         max_pages: int,
-        refresh: Refresh[GACampaignSnapshot],
+        outcome: Outcome[GACampaignSnapshot],
     ) -> list[ReportPage]:
         pages = [first]
         end = min(claimed, max_pages) if claimed is not None else max_pages
         while pages[-1].raw_count >= self.config.per_page and len(pages) < end:
             nxt = await page(len(pages))
             if nxt.items and _ids(nxt) == _ids(pages[-1]):
-                refresh.errors[ErrorReason.MALFORMED] += 1  # the rest could not be read
+                outcome.errors[ErrorReason.MALFORMED] += 1  # the rest could not be read
                 log.warning(
                     "report page repeats the one before it; walk stopped",
                     extra={"kv": {"source": self.name, "page": len(pages)}},
@@ -180,10 +259,10 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
     async def _page(
         self,
         params: dict[str, str],
-        refresh: Refresh[GACampaignSnapshot],
+        outcome: Outcome[GACampaignSnapshot],
         digest: FailureDigest,
     ) -> ReportPage:
-        """One page; any failure fails the whole refresh (a partial walk is not published)."""
+        """One page; any failure fails the window's read (a partial window is not landed)."""
         try:
             header = await self.auth.header(self.client)
             resp = await self.client.request(
@@ -202,36 +281,40 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
             result = parse_page(resp.body, self.config.per_page)
         except ApiError as exc:
             reason = API_ERROR_REASONS.get(exc.code or "", ErrorReason.HTTP_4XX)
-            refresh.errors[reason] += 1
+            outcome.errors[reason] += 1
             raise _failure(reason, f"success: false, {exc}", cid) from None
         except Exception as exc:  # noqa: BLE001 - whatever a hostile body raises
-            refresh.errors[ErrorReason.MALFORMED] += 1
+            outcome.errors[ErrorReason.MALFORMED] += 1
             detail = str(exc) if isinstance(exc, ParseError) else type(exc).__name__
             raise _failure(ErrorReason.MALFORMED, detail, cid) from None
         bad = result.unreadable + result.refused
         if bad or result.beyond_limit:
-            refresh.errors[ErrorReason.MALFORMED] += bad or 1
+            outcome.errors[ErrorReason.MALFORMED] += bad or 1
             detail = (
                 f"{result.unreadable} entries without an id, {result.refused} with an unsafe "
                 f"id, {result.beyond_limit} past per_page"
             )
             digest.add(UpstreamError("malformed", ENDPOINT, detail, correlation_id=cid))
-        refresh.skipped[SkipReason.INVALID_ID] += result.refused
+        outcome.skipped[SkipReason.INVALID_ID] += result.refused
         return result
 
 
 # Edges of the start windows, newest first (then the lookback): a day and a week are what
 # the alerts ask ("failed in the last day", "started in the last week").
 WINDOW_EDGES = (86400.0, 7 * 86400.0)
+ALIGN = 3600.0  # windows start on the UTC hour, so a window's pages hold still for an hour
 
 
-def start_windows(now: float, lookback: float) -> list[tuple[float, float | None]]:
-    """``(start, end)`` of each window of the lookback, newest first (``end`` None: now)."""
-    windows: list[tuple[float, float | None]] = []
+def start_windows(now: float, lookback: float) -> list[Window]:
+    """``(start, end)`` of each window of the lookback, newest first (``end`` None: open),
+    back from the last full UTC hour: the same windows all hour long, not relative to now
+    (an edge is at most an hour older than the same edge taken from now)."""
+    hour = math.floor(now / ALIGN) * ALIGN
+    windows: list[Window] = []
     end: float | None = None
     for edge in [e for e in WINDOW_EDGES if e < lookback] + [lookback]:
-        windows.append((now - edge, end))
-        end = now - edge
+        windows.append((hour - edge, end))
+        end = hour - edge
     return windows
 
 

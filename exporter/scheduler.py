@@ -1,0 +1,516 @@
+"""One source's work as a stream of reads, spent by urgency within each endpoint class's
+budget, and published as the reads land.
+
+Each endpoint class (the vendor limits them separately) has its own queue and its own
+dispatcher: when the class's budget admits a call, the most urgent read due is sent, so a
+throttled class never holds up another, and a read is chosen when it can be sent, not
+seconds before. A failed read backs off alone. Landed reads mark what they changed; at
+most once a second those campaigns alone are re-rendered and published.
+
+A round is a listing walk and every read due when it landed (and what those make due at
+once): telemetry's refreshes count rounds; health follows the walks and the reads.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from . import memory
+from .clock import SYSTEM_CLOCK, Clock
+from .exposition import MetricFamily, RenderedFamily, pre_render
+from .ledger import Book, Ledger, Outcome, Read, RefreshReport, SourceError, Urgency
+from .reasons import SkipReason
+from .schema import MetricSelection
+from .store import ExpositionStore
+from .telemetry import Telemetry
+from .upstream import reserved_turn
+
+if TYPE_CHECKING:
+    from .sources.base import CampaignRow, Source
+
+log = logging.getLogger("campaign_exporter.scheduler")
+MAX_BACKOFF = 300.0
+PUBLISH_EVERY = 1.0  # seconds: publications are coalesced to at most one a second
+TRIM_AFTER = 500  # a publication re-rendering this many campaigns hands memory back
+
+Key = tuple[str, str]
+
+
+def next_delay(interval: float, failures: int) -> float:
+    """The read's interval, doubled for each failure after the first, up to 5 minutes
+    (or the interval itself, when that is longer): a failing upstream is not hammered."""
+    if failures <= 1:
+        return interval
+    return min(interval * 2.0 ** min(failures - 1, 16), max(interval, MAX_BACKOFF))
+
+
+class ReadQueue:
+    """Reads by key (a newer one for a key replaces the older), ordered per endpoint class:
+    those not due yet by due time, those due by urgency, rank, then due time."""
+
+    def __init__(self) -> None:
+        self.reads: dict[Key, Read] = {}
+        self._stamp: dict[Key, int] = {}
+        self._subjects: dict[str, set[Key]] = {}
+        self._later: dict[str, list[tuple[float, int, Key]]] = {}
+        self._due: dict[str, list[tuple[int, float, float, int, Key]]] = {}
+        self._seq = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self.reads)
+
+    def put(self, read: Read) -> None:
+        seq = next(self._seq)
+        key = read.key
+        self.reads[key] = read
+        self._stamp[key] = seq
+        self._subjects.setdefault(read.subject, set()).add(key)
+        heapq.heappush(self._later.setdefault(read.endpoint_class, []), (read.due, seq, key))
+
+    def discard(self, subject: str) -> None:
+        """Every read of one subject (a campaign that left the books)."""
+        for key in self._subjects.pop(subject, ()):
+            self.reads.pop(key, None)
+            self._stamp.pop(key, None)
+
+    def _valid(self, key: Key, seq: int) -> bool:
+        return self._stamp.get(key) == seq
+
+    def _promote(self, cls: str, now: float) -> None:
+        later, due = self._later.get(cls, []), self._due.setdefault(cls, [])
+        while later and later[0][0] <= now:
+            at, seq, key = heapq.heappop(later)
+            if self._valid(key, seq):
+                read = self.reads[key]
+                heapq.heappush(due, (read.urgency, read.rank, at, seq, key))
+
+    def pop(self, cls: str, now: float) -> Read | None:
+        """The most urgent read of ``cls`` that is due, taken off the queue."""
+        self._promote(cls, now)
+        due = self._due[cls]
+        while due:
+            *_, seq, key = heapq.heappop(due)
+            if self._valid(key, seq):
+                read = self.reads.pop(key)
+                del self._stamp[key]
+                keys = self._subjects.get(read.subject)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del self._subjects[read.subject]
+                return read
+        return None
+
+    def next_due(self, cls: str, now: float) -> float | None:
+        """When the next read of ``cls`` is due (``now`` or earlier when one is)."""
+        self._promote(cls, now)
+        due = self._due[cls]
+        while due and not self._valid(due[0][-1], due[0][-2]):
+            heapq.heappop(due)
+        if due:
+            return now
+        later = self._later.get(cls, [])
+        while later and not self._valid(later[0][2], later[0][1]):
+            heapq.heappop(later)
+        return later[0][0] if later else None
+
+    def waiting(self, now: float) -> dict[Urgency, tuple[int, float]]:
+        """Reads due and not yet sent, by urgency: how many, and the earliest due time."""
+        found: dict[Urgency, tuple[int, float]] = {}
+        for cls in list(self._later):
+            self._promote(cls, now)
+        for due in self._due.values():
+            for urgency, _, at, seq, key in due:
+                if self._valid(key, seq):
+                    count, oldest = found.get(Urgency(urgency), (0, at))
+                    found[Urgency(urgency)] = (count + 1, min(oldest, at))
+        return found
+
+    def due_by(self, when: float) -> set[Key]:
+        return {key for key, read in self.reads.items() if read.due <= when}
+
+
+@dataclass
+class Round:
+    """A listing walk and the reads due when it landed."""
+
+    started: float  # Unix time the walk was sent
+    started_mono: float
+    landed: bool = False
+    keys: set[Key] = field(default_factory=set)  # reads of the round not landed yet
+    polled: int = 0
+    failed: int = 0
+    failure: SourceError | None = None
+    skipped: Counter[SkipReason] = field(default_factory=Counter)  # by the last listing
+
+
+@dataclass
+class Rendered:
+    """One publication's re-rendered campaigns (None: removed) and the source's totals."""
+
+    campaigns: dict[str, list[RenderedFamily] | None]
+    totals: list[RenderedFamily]
+    rows: dict[str, CampaignRow | None]
+
+
+class Scheduler:
+    """The reads of one source: queued, dispatched per endpoint class, landed in its books."""
+
+    def __init__(
+        self,
+        source: Source[Any, Any],
+        ledger: Ledger[Any],
+        store: ExpositionStore,
+        telemetry: Telemetry,
+        clock: Clock = SYSTEM_CLOCK,
+        carry: Scheduler | None = None,
+    ) -> None:
+        self.source = source
+        self.ledger = ledger
+        self.store = store
+        self.telemetry = telemetry
+        self.clock = clock
+        self.queue = ReadQueue()
+        self.in_flight: dict[Key, Read] = {}
+        self.sent_at: dict[Key, float] = {}  # monotonic time each read in flight was sent
+        self.round: Round | None = None
+        self.finished: list[tuple[Round, float]] = []  # rounds ended, to record once published
+        self.walked = False  # a walk landed (even a failed one) since start
+        self.rows: dict[str, CampaignRow] = {}
+        self._wake: dict[str, anyio.Event] = {}
+        self._changed = anyio.Event()
+        self._last_publish = -float("inf")
+        self._walk_error: str | None = ""  # "" until the first walk lands
+        now = clock.monotonic()
+        if carry is not None:  # the same books under a new config: its reads go on
+            self.queue, self.rows, self.walked = carry.queue, carry.rows, carry.walked
+            for read in carry.in_flight.values():
+                read.due = now
+                self.queue.put(read)
+        for read in source.first_reads(self.book):
+            self.queue.put(read)
+        telemetry.track_reads(source.name, self._waiting, self._running_state_age, self._unread)
+
+    @property
+    def book(self) -> Book[Any]:
+        return self.ledger.book
+
+    # -- running ------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        async with anyio.create_task_group() as tg:
+            for cls in self.source.endpoint_classes:
+                tg.start_soon(self._dispatch, cls, tg)
+            tg.start_soon(self._publisher)
+
+    async def _dispatch(self, cls: str, tg: anyio.abc.TaskGroup) -> None:
+        slots = anyio.Semaphore(self.source.config.concurrency)
+        client = self.source.client
+        while True:
+            await self._until_due(cls)
+            await slots.acquire()
+            # The slot of the class's budget first, then the read: the most urgent one due
+            # at the moment it can be sent.
+            ticket = await client.reserve(cls)
+            read = self.queue.pop(cls, self.clock.monotonic())
+            if read is None:
+                slots.release()
+                continue
+            self._sent(read)
+            tg.start_soon(self._perform, read, ticket, slots.release)
+
+    async def _until_due(self, cls: str) -> None:
+        while True:
+            now = self.clock.monotonic()
+            at = self.queue.next_due(cls, now)
+            if at is not None and at <= now:
+                return
+            wake = self._wake[cls] = anyio.Event()
+            async with anyio.create_task_group() as tg:
+
+                async def sleep(delay: float) -> None:
+                    await self.clock.sleep(delay)
+                    tg.cancel_scope.cancel()
+
+                if at is not None:
+                    tg.start_soon(sleep, at - now)
+                await wake.wait()
+                tg.cancel_scope.cancel()
+
+    def _put(self, read: Read) -> None:
+        self.queue.put(read)
+        wake = self._wake.get(read.endpoint_class)
+        if wake is not None:
+            wake.set()
+
+    def _sent(self, read: Read) -> None:
+        self.in_flight[read.key] = read
+        self.sent_at[read.key] = self.clock.monotonic()
+        if read.walk and (self.round is None or self.round.landed):
+            if self.round is not None:  # a walk again before the last round ended
+                self._end_round()
+            self.round = Round(self.clock.time(), self.clock.monotonic())
+
+    async def _perform(self, read: Read, ticket: Any, release: Callable[[], None]) -> None:
+        token = reserved_turn.set(ticket)
+        try:
+            outcome = await self._outcome(read)
+        finally:
+            reserved_turn.reset(token)
+            release()
+            self.in_flight.pop(read.key, None)
+        self._land(read, outcome, self.sent_at.pop(read.key, self.clock.monotonic()))
+
+    async def _outcome(self, read: Read) -> Outcome[Any]:
+        try:
+            return await self.source.perform(read, self.book)
+        except Exception as exc:  # a bug in one read must not stop the others
+            log.exception(
+                "read crashed",
+                extra={
+                    "kv": {"source": self.source.name, "read": read.kind, "exception": names(exc)}
+                },
+            )
+            return Outcome(failure=SourceError(f"internal error: {names(exc)}", "internal"))
+
+    # -- landing ------------------------------------------------------------------------
+
+    def _land(self, read: Read, outcome: Outcome[Any], sent: float) -> None:
+        source, ledger = self.source, self.ledger
+        now = self.clock.monotonic()
+        self.telemetry.record_found(source.name, outcome.errors, outcome.skipped)
+        in_round = self.round is not None and read.key in self.round.keys
+        follow: list[Read] = []
+        if outcome.listing is not None:
+            change = ledger.select(outcome.listing)
+            if self.round is not None:  # counted once a round: the last listing's
+                self.round.skipped = change.skipped
+            for cid in change.dropped:
+                self.queue.discard(cid)
+            for position, cid in enumerate(change.new):
+                follow += source.reads_for(cid, self.book, now, position, edited=False)
+            for cid in change.changed:
+                follow += source.reads_for(cid, self.book, now, 0, edited=True)
+        for cid in ledger.land(outcome):
+            self.queue.discard(cid)
+        follow += outcome.follow
+        if outcome.failure is not None:
+            read.failures += 1
+            read.due = now + next_delay(read.interval, read.failures)
+            follow.append(read)
+        follow = [r for r in follow if not r.campaign or r.subject in ledger.versions]
+        for nxt in follow:
+            self._put(nxt)
+        self._note_round(read, outcome, follow, in_round, now)
+        self.telemetry.record_read(
+            source.name, read.urgency.label, outcome.failure is None, self.clock.time()
+        )
+        if read.walk:
+            self.walked = True
+            self.telemetry.record_walk(source.name, outcome.failure, self.clock.time())
+            self._log_walk(outcome.failure, now - sent)
+        self._changed.set()
+
+    def _log_walk(self, failure: SourceError | None, duration: float) -> None:
+        """One line when the walks start or stop failing, not at every one."""
+        error = None if failure is None else str(failure)
+        if error == self._walk_error:
+            return
+        self._walk_error = error
+        kv: dict[str, Any] = {"source": self.source.name, "duration": f"{duration:.3f}s"}
+        if failure is None:
+            log.info("source listed", extra={"kv": kv})
+            return
+        kv |= {"reason": failure.reason, "err": error, "correlation_id": failure.correlation_id}
+        log.warning("source listing failed", extra={"kv": kv})
+
+    def _note_round(
+        self, read: Read, outcome: Outcome[Any], follow: list[Read], in_round: bool, now: float
+    ) -> None:
+        rnd = self.round
+        if rnd is None:
+            return
+        if read.walk and not rnd.landed:
+            rnd.landed = True
+            rnd.failure = outcome.failure
+            rnd.polled += outcome.polled
+            in_flight = {k for k, r in self.in_flight.items() if r.due <= now}
+            rnd.keys = self.queue.due_by(now) | in_flight
+        elif in_round:
+            rnd.keys.discard(read.key)
+            rnd.polled += outcome.polled
+            if outcome.failure is not None:
+                rnd.failed += max(1, len(outcome.failed))
+            rnd.keys |= {r.key for r in follow if r.due <= now and r.key != read.key}
+        if rnd.landed:
+            rnd.keys = {k for k in rnd.keys if k in self.queue.reads or k in self.in_flight}
+            if not rnd.keys:
+                self._end_round()
+
+    def _end_round(self) -> None:
+        if self.round is not None:
+            self.finished.append((self.round, self.clock.monotonic()))
+            self.round = None
+
+    # -- publishing ---------------------------------------------------------------------
+
+    async def _publisher(self) -> None:
+        while True:
+            await self._changed.wait()
+            wait = self._last_publish + PUBLISH_EVERY - self.clock.monotonic()
+            if wait > 0:
+                await self.clock.sleep(wait)
+            await self.publish()
+
+    async def publish(self) -> None:
+        """Re-render what changed since the last publication, off the event loop, and
+        hand it to the store; then tell telemetry (so "up" never runs ahead of /metrics)."""
+        self._changed = anyio.Event()
+        self._last_publish = self.clock.monotonic()
+        ledger = self.ledger
+        dirty = ledger.take_dirty()
+        # the rounds that ended with what this publication shows, taken with it
+        finished, self.finished = self.finished, []
+        walked = self.walked
+        entries = {cid: ledger.entries.get(cid) for cid in dirty}
+        by_state = Counter(e.state for e in ledger.entries.values())
+        try:
+            rendered = await anyio.to_thread.run_sync(self._render, entries, by_state)
+        except Exception as exc:  # the last good exposition stays served
+            log.exception("publishing failed", extra={"kv": {"source": self.source.name}})
+            ledger.dirty |= dirty
+            self.finished = finished + self.finished
+            self.telemetry.record_publication(
+                self.source.name,
+                rows=list(self.rows.values()),
+                campaigns=len(ledger),
+                walked=walked,
+                error=f"render failed: {type(exc).__name__}",
+            )
+            return
+        for cid, row in rendered.rows.items():
+            if row is None:
+                self.rows.pop(cid, None)
+            else:
+                self.rows[cid] = row
+        self.telemetry.record_publication(
+            self.source.name,
+            rows=list(self.rows.values()),
+            campaigns=len(ledger),
+            walked=walked,
+        )
+        for rnd, ended in finished:
+            self._record_round(rnd, ended)
+
+    def _render(self, entries: dict[str, Any], by_state: Counter[str | None]) -> Rendered:
+        """Each changed campaign's families and row, and the source's totals (worker thread)."""
+        source, metrics = self.source, self.source.config.metrics
+        campaigns: dict[str, list[RenderedFamily] | None] = {}
+        rows: dict[str, CampaignRow | None] = {}
+        for cid, entry in entries.items():
+            if entry is None:
+                campaigns[cid] = rows[cid] = None
+                continue
+            campaigns[cid] = pre_render(exported(source.render([entry]), metrics))
+            rows[cid] = source.row(entry)
+        totals = pre_render(exported(source.totals(by_state), metrics))
+        self.store.update(source.name, campaigns, totals)
+        if len(entries) >= TRIM_AFTER:
+            memory.trim()  # may take milliseconds on a large heap: not on the event loop
+        return Rendered(campaigns, totals, rows)
+
+    def _report(self, rnd: Round) -> RefreshReport:
+        failure = rnd.failure
+        if failure is None and rnd.polled and rnd.failed * 2 >= rnd.polled:
+            failure = SourceError(f"{rnd.failed} of {rnd.polled} campaign reads failed")
+        return RefreshReport(
+            polled=rnd.polled,
+            failed=rnd.failed,
+            skipped=rnd.skipped,
+            campaigns=len(self.ledger),
+            failure=failure,
+        )
+
+    def _record_round(self, rnd: Round, ended: float) -> None:
+        report = self._report(rnd)
+        failure = report.failure
+        self.telemetry.record_refresh(
+            self.source.name,
+            report,
+            started=rnd.started,
+            duration=ended - rnd.started_mono,
+            error=str(failure) if failure else None,
+            rows=list(self.rows.values()),
+        )
+
+    # -- what telemetry reads at a scrape -------------------------------------------------
+
+    def _waiting(self) -> dict[str, tuple[int, float]]:
+        now = self.clock.monotonic()
+        return {
+            urgency.label: (count, now - oldest)
+            for urgency, (count, oldest) in self.queue.waiting(now).items()
+        }
+
+    def _running_state_age(self) -> float:
+        """Seconds since the state of the campaign read longest ago, of those last seen
+        active (running, sending, overdue)."""
+        now = self.clock.time()
+        active = self.source.active_states
+        oldest = min(
+            (e.updated_at for e in self.ledger.entries.values() if e.state in active),
+            default=now,
+        )
+        return max(0.0, now - oldest)
+
+    def _unread(self) -> int:
+        return self.ledger.unread
+
+    # -- for tests on a manual clock ------------------------------------------------------
+
+    async def drain(self) -> RefreshReport | None:
+        """Every read due now, and what they make due now, then a publication; the report
+        of the round that ended, if one did (tests drive the books this way)."""
+        while True:
+            now = self.clock.monotonic()
+            batch = []
+            for cls in self.source.endpoint_classes:
+                while (read := self.queue.pop(cls, now)) is not None:
+                    batch.append(read)
+            if not batch:
+                break
+            async with anyio.create_task_group() as tg:
+                for read in batch:
+                    self._sent(read)
+                    tg.start_soon(self._perform, read, None, lambda: None)
+        if self.round is not None and self.round.landed:
+            self._end_round()
+        report = self._report(self.finished[-1][0]) if self.finished else None
+        await self.publish()
+        return report
+
+
+def exported(families: list[MetricFamily], metrics: MetricSelection) -> list[MetricFamily]:
+    """What a source's ``metrics:`` keeps of its families; with sparse state sets, only
+    each campaign's current state (the series of value 1) stays of a state set."""
+    kept = [fam for fam in families if metrics.keeps(fam.name)]
+    if metrics.state_sets == "sparse":
+        for fam in kept:
+            if fam.state_set:
+                fam.samples = [sample for sample in fam.samples if sample[1] == 1.0]
+    return kept
+
+
+def names(exc: BaseException) -> str:
+    """The exception's type, or the types inside an exception group."""
+    if isinstance(exc, BaseExceptionGroup):
+        return ", ".join(sorted({names(inner) for inner in exc.exceptions}))
+    return type(exc).__name__
