@@ -54,6 +54,7 @@ class SourceParts:
     headers: dict[str, tuple[Kind, str]] = field(default_factory=dict)  # in first-seen order
     campaigns: dict[str, dict[str, bytes]] = field(default_factory=dict)  # family -> id -> lines
     totals: dict[str, bytes] = field(default_factory=dict)  # family -> lines
+    size: int = 0  # bytes of sample lines, kept as they change
 
     def family(self, fam: RenderedFamily) -> dict[str, bytes]:
         if fam.name not in self.headers:
@@ -67,7 +68,6 @@ class ExpositionStore:
         self.telemetry = telemetry
         self._parts: dict[str, SourceParts] = {}
         self._variants: dict[Key, Variant] = {}
-        self._whole_size = 0  # of the last whole text body built: what selections may use
         self._lock = threading.Lock()
 
     def update(
@@ -86,14 +86,18 @@ class ExpositionStore:
                     parts.family(fam)
                 for name, lines in parts.campaigns.items():
                     body = given[name].body if name in given else b""
+                    parts.size -= len(lines.get(cid, b""))
                     if body:
                         lines[cid] = body
+                        parts.size += len(body)
                     else:
                         lines.pop(cid, None)
+            parts.size -= sum(len(body) for body in parts.totals.values())
             parts.totals = {}
             for fam in totals:
                 parts.family(fam)
                 parts.totals[fam.name] = fam.body
+                parts.size += len(fam.body)
             self._variants = {}
 
     def publish(self, source: str, rendered: list[RenderedFamily]) -> None:
@@ -125,9 +129,7 @@ class ExpositionStore:
                 current = Variant(self._assemble(names, openmetrics))
             if gzip and current.gzip is None:
                 current = Variant(current.body, GzipPrefix.of(current.body, GZIP_LEVEL))
-            if key[1] is None:
-                self._whole_size = len(current.body)
-            self._variants = _bounded(variants, key, current, self._whole_size)
+            self._variants = _bounded(variants, key, current, self._text_size())
             return current
 
     def dynamic(self, openmetrics: bool, names: Names = None) -> bytes:
@@ -136,6 +138,15 @@ class ExpositionStore:
         if names is not None:
             fams = [f for f in fams if selected(f.name, f.kind, names)]
         return assemble([pre_render(fams)], openmetrics) + (b"# EOF\n" if openmetrics else b"")
+
+    def _text_size(self) -> int:
+        """The size of the whole text body, built or not: what selections may use."""
+        headers = {
+            name: len(render_header(name, kind, help_text, False))
+            for parts in self._parts.values()
+            for name, (kind, help_text) in parts.headers.items()
+        }
+        return sum(parts.size for parts in self._parts.values()) + sum(headers.values())
 
     def _assemble(self, names: Names, openmetrics: bool) -> bytes:
         """Every source's lines, one header per family name (two sources of one type share

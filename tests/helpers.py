@@ -164,8 +164,17 @@ class RunningExporter:
         pytest.fail(f"timed out after {deadline:g}s waiting for {what}")
 
     async def wait_ready(self) -> None:
-        """Until ``/-/ready`` answers 200, asked again after each publication (it changes
-        only when a refresh is published)."""
+        """Until ``/-/ready`` answers 200 and every source has ended its first round (its
+        first walk and the reads due then), asked again after each publication."""
+
+        async def ready() -> bool:
+            rounds = [self.refreshes(name) for name in self.telemetry.sources]
+            return (await self.get("/-/ready"))[0] == 200 and all(rounds)
+
+        await self.published_when(ready, "/-/ready and every source's first round")
+
+    async def wait_ready_only(self) -> None:
+        """Until ``/-/ready`` answers 200, asked again after each publication."""
 
         async def ready() -> bool:
             return (await self.get("/-/ready"))[0] == 200
@@ -501,11 +510,24 @@ class ExporterProcess:
         return http_get(self.base + path)
 
     def wait_ready(self) -> None:
+        """Until ``/-/ready`` answers 200 and every source has ended its first round (its
+        first walk and the reads due then): what the campaigns were at start is on
+        /metrics. (Ready itself comes as soon as each source published something.)"""
+        rounds = "campaign_exporter_source_refreshes_total"
+
         def ready() -> bool:
             assert self.proc.poll() is None, "exporter exited: " + "".join(self.lines)[-2000:]
-            return self.get("/-/ready")[0] == 200
+            if self.get("/-/ready")[0] != 200:
+                return False
+            samples = self.scrape([rounds, "campaign_exporter_source_up"])
+            sources = {
+                labels["source"] for labels, _ in samples.values("campaign_exporter_source_up")
+            }
+            return all(
+                sum(v for _, v in samples.values(rounds, source=name)) >= 1 for name in sources
+            )
 
-        wait_for_sync(ready, "the exporter to be ready")
+        wait_for_sync(ready, "the exporter to be ready, its first rounds ended")
 
     def scrape(self, names: Sequence[str] | None = None) -> Samples:
         """/metrics read back; only the families ``names`` when given."""

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.poller import MAX_BACKOFF, next_delay
+from exporter.scheduler import MAX_BACKOFF, next_delay
 
 from .helpers import (
     ExporterProcess,
@@ -39,7 +39,7 @@ async def test_terminal_campaigns_retire_after_retention_and_are_not_polled() ->
             if c["state"] in ("completed", "failed") and c["completed_at"] < cutoff - 60
         }
         assert old
-        source = experiture_source(url, retention="1d", poll_interval="200ms")
+        source = experiture_source(url, retention="1d", poll_interval="1m")
         async with running_exporter(config_of(source)) as exp:
             first = await exp.wait_refreshes("prod", 1)
             status_calls = sim.stats[("experiture", "status", 200)]

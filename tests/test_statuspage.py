@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from exporter.clock import ManualClock
-from exporter.ledger import RefreshReport
+from exporter.ledger import RefreshReport, SourceError
 from exporter.reasons import ErrorReason
 from exporter.sources import CampaignRow
 from exporter.statuspage import render_status_page
@@ -39,6 +39,8 @@ def telemetry_with(
     clock.advance(10 * MIN)
     for name, kind, rows in sources:
         telemetry.register(name, kind, 30.0)
+        failed = error is not None and name == "backup"
+        telemetry.record_walk(name, SourceError(error) if failed else None, NOW - 1)
         telemetry.record_refresh(
             name,
             RefreshReport(campaigns=len(rows)),

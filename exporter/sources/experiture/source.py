@@ -60,6 +60,7 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
         # at the first page of entries already known at the same version.
         self.listed: dict[str, ListedCampaign] = {}
         self.full_walk_at = -math.inf  # monotonic time the next whole walk is due
+        self.left_out = 0  # past the cap, at the last whole walk
 
     def state_of(self, snapshot: CampaignRecord) -> str | None:
         return snapshot.status.state if snapshot.status else None
@@ -348,8 +349,10 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
         outcome.skipped[SkipReason.INVALID_ID] += result.refused
         if result.whole:
             self.listed = dict(result.found)
-        else:
+            self.left_out = result.left_out
+        else:  # those past the cap are still there: as many as the last whole walk said
             self.listed.update(result.found)
+            result.left_out = self.left_out
         discovered = [(cid, item.updated_at) for cid, item in result.found.items()]
         # An incomplete listing removes nothing: the ledger keeps what it did not name.
         outcome.listing = Listing(

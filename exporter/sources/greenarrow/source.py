@@ -60,7 +60,7 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
             self.auth = StaticAuth("Basic", config.authorization.secret())
         self.digest = FailureDigest(self.name, config.poll_interval)
         self.windows: list[Window] = []  # the current alignment's, newest first
-        self.lists: dict[Window, WindowList] = {}  # of the current alignment
+        self.lists: dict[int, WindowList] = {}  # by position, of the current alignment
         self.left_out = 0  # past the cap, in the window walked last
 
     def state_of(self, snapshot: GACampaignSnapshot) -> str | None:
@@ -95,21 +95,20 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
     # -- which reads, when ----------------------------------------------------------------
 
     def first_reads(self, book: Book[GACampaignSnapshot]) -> list[Read]:
-        return self._align(book.now(), book.monotonic())
+        self.windows = start_windows(book.now(), self.config.lookback)
+        return [self._first_read(i, book.monotonic()) for i in range(len(self.windows))]
 
-    def _align(self, wall: float, due: float) -> list[Read]:
-        """Start again on the windows of the hour: every one due, the newest first."""
-        self.windows = start_windows(wall, self.config.lookback)
-        self.lists = {}
-        return [
-            self._read(window, Urgency.ACTIVE if i == 0 else Urgency.UNREAD, due, rank=i)
-            for i, window in enumerate(self.windows)
-        ]
+    def _first_read(self, position: int, due: float) -> Read:
+        """A window's read when nothing is known of what it holds: the newest every
+        interval; the others as campaigns not read yet."""
+        urgency = Urgency.ACTIVE if position == 0 else Urgency.UNREAD
+        return self._read(position, urgency, due)
 
-    def _read(self, window: Window, urgency: Urgency, due: float, rank: float = 0.0) -> Read:
-        newest = window[1] is None
+    def _read(self, position: int, urgency: Urgency, due: float) -> Read:
+        """The read of the window at ``position`` (0: the newest): each hour's windows are
+        other times but the same reads."""
         interval = self.config.poll_interval
-        if not newest and self.config.polling.adaptive:
+        if position and self.config.polling.adaptive:
             plan = self.config.polling
             interval = {
                 Urgency.SETTLING: plan.settle_interval,
@@ -117,12 +116,12 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
             }.get(urgency, interval)
         return Read(
             "window",
-            _iso(window[0]),
+            str(position),
             urgency=urgency,
             due=due,
             interval=max(interval, self.config.poll_interval),
-            rank=rank,
-            walk=newest,
+            rank=position,
+            walk=position == 0,
             campaign=False,
         )
 
@@ -147,13 +146,16 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
         self, read: Read, book: Book[GACampaignSnapshot]
     ) -> Outcome[GACampaignSnapshot]:
         outcome: Outcome[GACampaignSnapshot] = Outcome()
+        position = int(read.subject)
         current = start_windows(book.now(), self.config.lookback)
-        if current != self.windows:  # a new hour: windows of their own
-            outcome.follow = self._align(book.now(), book.monotonic())
+        if current != self.windows:  # a new hour: every window holds others now
+            self.windows, self.lists = current, {}
+            outcome.follow = [
+                self._first_read(i, book.monotonic()) for i in range(len(current)) if i != position
+            ]
+        if position >= len(self.windows):
             return outcome
-        window = next((w for w in self.windows if _iso(w[0]) == read.subject), None)
-        if window is None:  # of an earlier hour's windows
-            return outcome
+        window = self.windows[position]
         try:
             snaps = await self._walk(window, outcome)
         except SourceError as exc:
@@ -163,12 +165,12 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
             self.digest.log_due(book.monotonic())
         found = [(snap.campaign_id, snap.state) for snap in snaps]
         clean = not outcome.errors[ErrorReason.MALFORMED]
-        self.lists[window] = WindowList(found, clean, self.left_out)
+        self.lists[position] = WindowList(found, clean, self.left_out)
         outcome.read = {snap.campaign_id: snap for snap in snaps}
         outcome.polled = len(snaps)
         outcome.listing = self._listing()
-        urgency = Urgency.ACTIVE if window[1] is None else self._urgency(found, book)
-        again = self._read(window, urgency, book.monotonic(), self.windows.index(window))
+        urgency = Urgency.ACTIVE if position == 0 else self._urgency(found, book)
+        again = self._read(position, urgency, book.monotonic())
         again.due += again.interval
         outcome.follow.append(again)
         return outcome
@@ -176,7 +178,7 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
     def _listing(self) -> Listing:
         """Every window's campaigns, newest first; whole once each window of the hour has
         been walked (only then may a campaign missing from all of them go)."""
-        lists = [self.lists[window] for window in self.windows if window in self.lists]
+        lists = [self.lists[i] for i in range(len(self.windows)) if i in self.lists]
         entries = [pair for lst in lists for pair in lst.found]
         return Listing(
             entries,
