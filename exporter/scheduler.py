@@ -188,7 +188,7 @@ class Scheduler:
         self._wake: dict[str, anyio.Event] = {}
         self._changed = anyio.Event()
         self._last_publish = -float("inf")
-        self._walk_error: str | None = ""  # "" until the first walk lands
+        self._health: tuple[bool, str | None] | None = None  # (up, walk error) logged last
         now = clock.monotonic()
         if carry is not None:  # the same books under a new config: its reads go on
             self.queue, self.rows, self.walked = carry.queue, carry.rows, carry.walked
@@ -316,21 +316,25 @@ class Scheduler:
         if read.walk:
             self.walked = True
             self.telemetry.record_walk(source.name, outcome.failure, self.clock.time())
-            self._log_walk(outcome.failure, now - sent)
+        self._log_health(read, outcome.failure, now - sent)
         self._changed.set()
 
-    def _log_walk(self, failure: SourceError | None, duration: float) -> None:
-        """One line when the walks start or stop failing, not at every one."""
-        error = None if failure is None else str(failure)
-        if error == self._walk_error:
+    def _log_health(self, read: Read, failure: SourceError | None, duration: float) -> None:
+        """One line when the source goes down or comes back up, with the failure that
+        tipped it, not one at every failed read."""
+        status = self.telemetry.sources[self.source.name]
+        health = (status.up, status.walk_error)
+        if health == self._health:
             return
-        self._walk_error = error
-        kv: dict[str, Any] = {"source": self.source.name, "duration": f"{duration:.3f}s"}
-        if failure is None:
-            log.info("source listed", extra={"kv": kv})
+        self._health = health
+        kv: dict[str, Any] = {"source": self.source.name, "read": read.kind}
+        if status.up:
+            log.info("source up", extra={"kv": kv | {"duration": f"{duration:.3f}s"}})
             return
-        kv |= {"reason": failure.reason, "err": error, "correlation_id": failure.correlation_id}
-        log.warning("source listing failed", extra={"kv": kv})
+        kv |= {"err": str(failure) if failure else status.last_error}
+        if failure is not None:
+            kv |= {"reason": failure.reason, "correlation_id": failure.correlation_id}
+        log.warning("source down", extra={"kv": kv})
 
     def _note_round(
         self, read: Read, outcome: Outcome[Any], follow: list[Read], in_round: bool, now: float

@@ -478,6 +478,8 @@ class ExporterProcess:
             # setrlimit between fork and exec: the only moment it applies to the child alone
             preexec_fn=limit_open_files if open_files is not None else None,
         )
+        paths = [a.split("=", 1)[1] for a in args if a.startswith("--web.telemetry-path=")]
+        self.metrics_path = paths[-1] if paths else "/metrics"
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
@@ -532,7 +534,8 @@ class ExporterProcess:
     def scrape(self, names: Sequence[str] | None = None) -> Samples:
         """/metrics read back; only the families ``names`` when given."""
         query = urllib.parse.urlencode(names_query(names))
-        status, text = self.get(f"/metrics?{query}" if query else "/metrics")
+        path = self.metrics_path
+        status, text = self.get(f"{path}?{query}" if query else path)
         assert status == 200
         return Samples(text)
 

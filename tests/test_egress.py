@@ -276,7 +276,7 @@ def test_a_tls_failure_is_one_line_and_a_down_source_with_reason_tls(
             wait_for_sync(down, f"ga down with reason tls ({case})")
             _, page = exp.get("/")
             assert exp.proc.poll() is None, "never a crash"
-    failed = [line for line in exp.lines if "source listing failed" in line]
+    failed = [line for line in exp.lines if "source down" in line]
     assert len(failed) == 1, failed
     port = sim.url.rsplit(":", 1)[1]
     assert f"TLS with 127.0.0.1:{port} failed" in failed[0] and "reason=tls" in failed[0]
