@@ -645,7 +645,8 @@ def health() -> dict[str, Any]:
     return dashboard(
         "campaign-exporter-health",
         "Campaigns / Exporter health",
-        "Is each exporter replica reading its sources: refreshes, upstream traffic, rate limiting.",
+        "Is each exporter replica reading its sources: refreshes, reads against the request "
+        "budget, upstream traffic, rate limiting.",
         [
             panel(
                 "stat",
@@ -653,7 +654,7 @@ def health() -> dict[str, Any]:
                 "1 when the last refresh of the source succeeded.",
                 "bool_yes_no",
                 (f"campaign_exporter_source_up{{{SEL}}}", "{{instance}} {{source}}"),
-                width=8,
+                width=6,
                 height=5,
             ),
             panel(
@@ -662,7 +663,17 @@ def health() -> dict[str, Any]:
                 "Campaigns each source exports now.",
                 "none",
                 (f"campaign_exporter_source_campaigns{{{SEL}}}", "{{instance}} {{source}}"),
-                width=8,
+                width=6,
+                height=5,
+            ),
+            panel(
+                "stat",
+                "Campaigns not read yet",
+                "Listed campaigns whose state has not been read yet: how complete the picture "
+                "is. Readiness does not wait for it.",
+                "none",
+                (f"campaign_exporter_source_campaigns_unread{{{SEL}}}", "{{instance}} {{source}}"),
+                width=6,
                 height=5,
             ),
             panel(
@@ -671,7 +682,7 @@ def health() -> dict[str, Any]:
                 "1 when the last config (re)load succeeded.",
                 "bool_yes_no",
                 (f"campaign_exporter_config_last_reload_successful{{{NODE}}}", "{{instance}}"),
-                width=8,
+                width=6,
                 height=5,
             ),
             panel(
@@ -698,6 +709,57 @@ def health() -> dict[str, Any]:
                     "max by(job, instance, source, source_type) "
                     f"(campaign_exporter_source_poll_interval_seconds{{{SEL}}})",
                     "{{instance}} {{source}} poll interval ({{source_type}})",
+                ),
+            ),
+            panel(
+                "timeseries",
+                "Running campaigns' state age",
+                "The longest time since the execution state of a campaign last seen active "
+                "(running, sending, overdue) was read, beside twice the poll interval: above it "
+                "on every replica of a shard is CampaignExporterFallingBehind.",
+                "s",
+                (
+                    f"campaign_exporter_source_running_state_age_seconds{{{SEL}}}",
+                    "{{instance}} {{source}}",
+                ),
+                (
+                    "2 * max by(job, instance, source, source_type) "
+                    f"(campaign_exporter_source_poll_interval_seconds{{{SEL}}})",
+                    "{{instance}} {{source}} twice the poll interval",
+                ),
+            ),
+            panel(
+                "timeseries",
+                "Reads by urgency",
+                "Reads per second (a listing walk; one campaign's status, counts or setup; a "
+                "report window), by urgency: where the request budget goes.",
+                "rps",
+                (
+                    "sum by(instance, source, urgency) "
+                    f"(rate(campaign_exporter_source_reads_total{{{SEL}}}[$__rate_interval]))",
+                    "{{instance}} {{source}} {{urgency}}",
+                ),
+            ),
+            panel(
+                "timeseries",
+                "Reads waiting for budget",
+                "Reads whose due time has come and that still wait for budget, by urgency: the "
+                "budget is spent on active first, then unread, detail, settling and idle.",
+                "short",
+                (
+                    f"campaign_exporter_source_reads_due{{{SEL}}}",
+                    "{{instance}} {{source}} {{urgency}}",
+                ),
+            ),
+            panel(
+                "timeseries",
+                "Oldest wait for budget",
+                "How long the oldest waiting read of each urgency is past its due time (0 when "
+                "none waits).",
+                "s",
+                (
+                    f"campaign_exporter_source_reads_oldest_wait_seconds{{{SEL}}}",
+                    "{{instance}} {{source}} {{urgency}}",
                 ),
             ),
             panel(

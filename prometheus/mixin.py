@@ -19,7 +19,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -136,6 +136,13 @@ class Config:
     )
     data_stale_for: str = _key("duration", "5m", "CampaignExporterDataStale: for")
     rate_limited_for: str = _key("duration", "15m", "CampaignExporterRateLimited: for")
+    falling_behind_poll_intervals: int = _key(
+        "count",
+        2,
+        "CampaignExporterFallingBehind: running campaigns' state older than this many poll "
+        "intervals",
+    )
+    falling_behind_for: str = _key("duration", "10m", "CampaignExporterFallingBehind: for")
     config_reload_failed_for: str = _key(
         "duration", "5m", "CampaignExporterConfigReloadFailed: for"
     )
@@ -227,7 +234,6 @@ class Exprs:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.dedup = f"max without({', '.join(config.replica_labels)})"
 
     def m(self, name: str, **match: str) -> str:
         """``name{<selector>, k="v", ...}``: a series selector that carries the selector."""
@@ -235,9 +241,11 @@ class Exprs:
         parts += [f'{k}="{v}"' for k, v in match.items()]
         return f"{name}{{{', '.join(parts)}}}"
 
-    def merged(self, inner: str) -> str:
-        """``inner`` with the replica labels aggregated away."""
-        return f"{self.dedup} (\n{textwrap.indent(inner.strip(), '  ')}\n)"
+    def merged(self, inner: str, how: Literal["max", "min"] = "max") -> str:
+        """``inner`` with the replica labels aggregated away, by ``how`` (max: any replica
+        shows it; min: every replica does)."""
+        labels = ", ".join(self.config.replica_labels)
+        return f"{how} without({labels}) (\n{textwrap.indent(inner.strip(), '  ')}\n)"
 
 
 def alert(
@@ -476,19 +484,19 @@ def health_alerts(c: Config) -> list[dict[str, Any]]:
     x = Exprs(c)
     labels = ", ".join(c.replica_labels)
 
-    def per_shard(metric: str) -> str:
-        """The metric with its replica's shard: replicas of one shard are merged, shards
+    def per_shard(expr: str, how: Literal["max", "min"] = "max") -> str:
+        """The expression with its replica's shard: replicas of one shard are merged, shards
         are not (each watches its own campaigns)."""
         return x.merged(
-            f"{x.m(metric)}\n"
-            f"* on(job, instance) group_left(shard) {x.m('campaign_exporter_shard_info')}"
+            f"{expr}\n* on(job, instance) group_left(shard) {x.m('campaign_exporter_shard_info')}",
+            how,
         )
 
-    # Down or stale only when every replica of a shard is: one replica of an HA pair
-    # failing leaves its campaigns watched by the other.
-    down = f"{per_shard('campaign_exporter_source_up')} == 0"
+    # Down, stale or behind only when every replica of a shard is: one replica of an HA
+    # pair failing leaves its campaigns watched by the other.
+    down = f"{per_shard(x.m('campaign_exporter_source_up'))} == 0"
     newest = textwrap.indent(
-        per_shard("campaign_exporter_source_last_success_timestamp_seconds"), "  "
+        per_shard(x.m("campaign_exporter_source_last_success_timestamp_seconds")), "  "
     ).lstrip()
     interval = x.m("campaign_exporter_source_poll_interval_seconds")
     stale = f"""
@@ -499,6 +507,17 @@ def health_alerts(c: Config) -> list[dict[str, Any]]:
 )
 > on(job, source) group_left()
   {c.data_stale_poll_intervals} * max by(job, source) ({interval})
+"""
+    # In poll intervals, each replica's own; the freshest replica of a shard is how late a
+    # failure shows. A source down on every replica is CampaignExporterSourceDown's page:
+    # its reads fail, so its state ages too, but budget is not the cause.
+    age = x.m("campaign_exporter_source_running_state_age_seconds")
+    behind_ratio = per_shard(f"(\n  {age}\n  / ignoring(source_type) {interval}\n)", "min")
+    behind = f"""
+{behind_ratio}
+> {c.falling_behind_poll_intervals}
+unless
+  {textwrap.indent(down, "  ").lstrip()}
 """
     limited = (
         f"sum without({labels}) "
@@ -529,6 +548,20 @@ def health_alerts(c: Config) -> list[dict[str, Any]]:
             "The last successful refresh of source {{ $labels.source }} by any replica of shard "
             "{{ $labels.shard }} was {{ $value | humanizeDuration }} ago.",
             c.data_stale_for,
+        ),
+        alert(
+            c,
+            "CampaignExporterFallingBehind",
+            behind,
+            "warning",
+            "The exporter cannot read running campaigns' state as often as it should.",
+            "The execution state of running campaigns of source {{ $labels.source }} is "
+            '{{ printf "%.1f" $value }} poll intervals old on every replica of shard '
+            "{{ $labels.shard }}: the request budget does not cover the reads due, so a "
+            "failure shows late. Raise the vendor's quota and set the source's per-class "
+            "rate_limits to it, shard with --total-shards (a token each), or narrow discovery "
+            "(discovery.status, discovery.channels, max_campaigns).",
+            c.falling_behind_for,
         ),
         alert(
             c,

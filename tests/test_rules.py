@@ -33,6 +33,7 @@ REQUIRED = {
     "CampaignExporterSourceDown",
     "CampaignExporterDataStale",
     "CampaignExporterRateLimited",
+    "CampaignExporterFallingBehind",
 }
 
 
@@ -170,7 +171,7 @@ def test_every_series_the_rules_read_carries_the_job_selector(rule: dict[str, An
 )
 def test_every_alert_aggregates_the_replica_labels_away(rule: dict[str, Any]) -> None:
     """Structure only: the HA cases in alerts_test.yml prove what it does."""
-    assert re.search(r"(max|count|sum) without\(instance, pod\)", rule["expr"])
+    assert re.search(r"(max|min|count|sum) without\(instance, pod\)", rule["expr"])
     assert " by(source, campaign_id)" not in rule["expr"]
 
 
@@ -202,6 +203,8 @@ send_overdue_for: 10m
 failure_ratio: 0.2
 complaint_rate_warning: 0.002
 complaint_rate_critical: 0.005
+falling_behind_poll_intervals: 4
+falling_behind_for: 30m
 """,
     )
     result = generate("--config", config, "--out", tmp_path / "out")
@@ -230,6 +233,10 @@ complaint_rate_critical: 0.005
     assert "> 0.2\n" in by_name["CampaignHighFailureRatio", "warning"]["expr"]
     assert "> 0.002 <= 0.005" in by_name["GreenArrowHighComplaintRate", "warning"]["expr"]
     assert "> 0.005\n" in by_name["GreenArrowHighComplaintRate", "critical"]["expr"]
+    behind = by_name["CampaignExporterFallingBehind", "warning"]
+    assert behind["for"] == "30m"
+    assert ")\n> 4\nunless\n" in behind["expr"]
+    assert behind["expr"].startswith("min without(instance, pod, replica) (")
     check = promtool(
         "check", "rules", str(tmp_path / "out" / "alerts.yml"), str(tmp_path / "out" / "rules.yml")
     )
