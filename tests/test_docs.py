@@ -79,7 +79,10 @@ def key_paths(data: dict[str, Any], prefix: str = "") -> set[str]:
     out = set()
     for key, value in data.items():
         out.add(prefix + key)
-        if isinstance(value, dict) and key != "endpoint_params":  # its keys are the user's
+        if key == "rate_limits":  # keyed by endpoint class, each a rate limit
+            for limit in value.values():
+                out |= key_paths(limit, f"{prefix}{key}.")
+        elif isinstance(value, dict) and key != "endpoint_params":  # its keys are the user's
             out |= key_paths(value, f"{prefix}{key}.")
     return out
 
