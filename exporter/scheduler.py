@@ -254,9 +254,9 @@ class Scheduler:
     def _sent(self, read: Read) -> None:
         self.in_flight[read.key] = read
         self.sent_at[read.key] = self.clock.monotonic()
-        if read.walk and (self.round is None or self.round.landed):
-            if self.round is not None:  # a walk again before the last round ended
-                self._end_round()
+        # A walk begins a round unless one is still on: the reads due at its walk come
+        # first (under a short budget a round lasts as long as its backlog).
+        if read.walk and self.round is None:
             self.round = Round(self.clock.time(), self.clock.monotonic())
 
     async def _perform(self, read: Read, ticket: Any, release: Callable[[], None]) -> None:
