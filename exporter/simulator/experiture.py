@@ -16,6 +16,9 @@ push send ``at`` a ``sendAt`` (a few ``now``, without one); most direct mail goe
 own direct-mail example shows. A batch is due from the start of its day in its time zone.
 Audience reach carries every documented ``status`` and ``isStale``; the summary's
 ``preflight.status`` is ``not_evaluated``, the one value the docs show.
+
+Besides the default mix, named fleets (``FLEETS``, picked by ``SimulatorSettings.preset``):
+``long-used``, an account that has sent for years, for benchmarks of freshness.
 """
 
 from __future__ import annotations
@@ -244,6 +247,115 @@ def _batch_start(send_at: float, tz: str, target: str) -> float:
     return datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()
 
 
+# The long-used fleet: an account that has sent for years. Shares of the fleet by role at
+# t0, as exact counts; what is left has completed. A quarter of the scheduled ones send
+# within 15 minutes.
+LONG_USED_SHARES = (("running", 0.04), ("scheduled", 0.08), ("idle", 0.06))
+DAY = 86400.0
+
+
+def long_used_fleet(count: int, rng: random.Random, t0: float) -> list[SimCampaign]:
+    """A long-used account: most campaigns completed long ago, 4% running, the rest
+    scheduled (some about to send) or idle. Most were last edited shortly before their
+    send, recurring ones weeks before; a quarter of the running ones 7-30 days ago, so
+    that they sit deep in the ``updatedAt``-desc listing. Nothing failed or overdue."""
+    sizes = {role: round(share * count) for role, share in LONG_USED_SHARES}
+    soon = round(sizes["scheduled"] / 4)
+    roles = (
+        ["running"] * sizes["running"]
+        + ["soon"] * soon
+        + ["scheduled"] * (sizes["scheduled"] - soon)
+        + ["idle"] * sizes["idle"]
+    )
+    roles += ["completed"] * (count - len(roles))
+    rng.shuffle(roles)
+    running = [i for i, role in enumerate(roles) if role == "running"]
+    deep = set(rng.sample(running, round(len(running) / 4)))
+    return [_long_used_campaign(rng, i, t0, roles[i], i in deep) for i in range(count)]
+
+
+def _long_used_send(rng: random.Random, role: str, t0: float, run: float) -> float | None:
+    """When a campaign of this role was (or will be) due; ``run`` is its delay plus the
+    share of its duration already behind it."""
+    if role == "idle":
+        return None
+    if role == "running":
+        return t0 - run
+    if role == "soon":
+        return t0 + rng.uniform(60, 15 * 60)
+    if role == "scheduled":
+        return t0 + rng.uniform(2 * DAY, 14 * DAY)
+    recent = rng.random() < 0.12  # sent within the last week; the rest long before it
+    age = rng.uniform(3600, 7 * DAY) if recent else rng.uniform(8 * DAY, 730 * DAY)
+    return t0 - age - run
+
+
+def _long_used_edit(
+    rng: random.Random, role: str, t0: float, send_at: float | None, deep: bool
+) -> float:
+    """The last edit: 7-30 days ago for a deep running campaign; shortly before the send,
+    or weeks before for a recurring one; within the last year for an idle one."""
+    if deep:
+        return t0 - rng.uniform(7 * DAY, 30 * DAY)
+    if send_at is None:
+        return t0 - rng.uniform(DAY, 365 * DAY)
+    recurring = role != "running" and rng.random() < 0.2
+    before = rng.uniform(7 * DAY, 45 * DAY) if recurring else rng.uniform(300, DAY)
+    return min(send_at - before, t0 - rng.uniform(60, 3600))
+
+
+def _long_used_campaign(
+    rng: random.Random, index: int, t0: float, role: str, deep: bool
+) -> SimCampaign:
+    if role == "running":  # long sends, so that they are still running minutes from now
+        duration = rng.uniform(2 * 3600, 8 * 3600)
+    else:
+        duration = rng.uniform(20 * 60, 3 * 3600)
+    delay = rng.uniform(5, 120)
+    done = rng.uniform(0.05, 0.7) if role == "running" else 1.0
+    send_at = _long_used_send(rng, role, t0, delay + duration * done)
+    channel = rng.choice(CHANNELS)
+    tz = rng.choice(TIMEZONES)
+    mode = "at"
+    if channel == "direct_mail" and role in ("completed", "scheduled") and rng.random() < 0.75:
+        mode = "batch_on_date"
+        assert send_at is not None
+        batch = _batch_start(send_at, tz, "scheduled")
+        delay += send_at - batch  # the batch's day began earlier; it starts as drawn
+        send_at = batch
+    elif role in ("running", "completed") and rng.random() < 0.1:
+        mode = "now"
+    updated = _long_used_edit(rng, role, t0, send_at, deep)
+    broadcast = role not in ("completed", "idle") or rng.random() >= 0.03
+    return SimCampaign(
+        campaign_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        name=f"{channel.replace('_', ' ').title()} campaign {index:05d}",
+        channel=channel,
+        campaign_type="broadcast" if broadcast else rng.choice(("journey", "triggered")),
+        authoring_status="draft" if role == "idle" and rng.random() < 0.5 else "published",
+        created_at=updated - rng.uniform(3600, 60 * DAY),
+        updated_at=updated,
+        send_at=send_at,
+        start_delay=delay,
+        duration=duration,
+        audience=int(rng.lognormvariate(9.5, 1.2)) + 50,
+        losses=(
+            rng.uniform(0.0, 0.004),
+            rng.uniform(0.0, 0.004),
+            rng.uniform(0.0, 0.004),
+            rng.uniform(0.0, 0.004),
+        ),
+        mode=mode,
+        timezone=tz,
+    )
+
+
+FLEETS: dict[str, Callable[[int, random.Random, float], list[SimCampaign]]] = {
+    "long-used": long_used_fleet,
+}
+"""The named fleets a ``SimulatorSettings.preset`` picks, by name."""
+
+
 @dataclass
 class Token:
     scopes: frozenset[str]
@@ -264,9 +376,17 @@ class ExperitureWorld:
 
     @classmethod
     def generate(
-        cls, count: int, rng: random.Random, t0: float, healthy: bool = False
+        cls,
+        count: int,
+        rng: random.Random,
+        t0: float,
+        healthy: bool = False,
+        preset: str | None = None,
     ) -> ExperitureWorld:
-        campaigns = [make_campaign(rng, i, t0, healthy) for i in range(count)]
+        if preset is not None:
+            campaigns = FLEETS[preset](count, rng, t0)
+        else:
+            campaigns = [make_campaign(rng, i, t0, healthy) for i in range(count)]
         return cls({c.campaign_id: c for c in campaigns})
 
     def issue_token(self, client_id: str, secret: str) -> tuple[str, float] | None:
@@ -292,8 +412,11 @@ class ExperitureWorld:
     def live(self) -> list[SimCampaign]:
         return [c for c in self.campaigns.values() if not c.deleted]
 
-    def fail(self, cid: str, now: float) -> None:
-        """Make a campaign's execution fail now (starting it first if need be)."""
+    def fail(self, cid: str, now: float, edit: bool = True) -> None:
+        """Make a campaign's execution fail now (starting it first if need be). With
+        ``edit`` the campaign is edited too (``updatedAt`` moves); without, only its
+        execution changes, as the docs have it (nothing says an execution moves
+        ``updatedAt``)."""
         c = self.campaigns[cid]
         p = c.progress(now)
         if p is None or p >= 1.0:
@@ -301,7 +424,8 @@ class ExperitureWorld:
             c.duration = 2.0
         else:
             c.fail_at = p
-        c.updated_at = now
+        if edit:
+            c.updated_at = now
 
     def overdue_batch(self, cid: str, now: float) -> None:
         """Make a campaign a direct-mail batch due two days ago that has not started."""
@@ -462,7 +586,7 @@ class ExperitureApi(VendorApi):
         self.clock = clock
         self.max_page_size = settings.max_page_size
         self.world = ExperitureWorld.generate(
-            settings.experiture_campaigns, rng, clock.now(), settings.healthy
+            settings.experiture_campaigns, rng, clock.now(), settings.healthy, settings.preset
         )
         self.world.token_ttl = settings.token_ttl
 
@@ -609,7 +733,8 @@ class ExperitureApi(VendorApi):
         if cid not in self.world.campaigns:
             return web.json_response({"error": "no such campaign"}, status=404)
         if action == "fail":
-            self.world.fail(cid, self.clock.now())
+            edit = request.query.get("edit", "1") != "0"
+            self.world.fail(cid, self.clock.now(), edit)
         elif action == "delete":
             self.world.campaigns[cid].deleted = True
         elif action == "overdue-batch":

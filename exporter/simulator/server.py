@@ -6,7 +6,8 @@ API. None of the control API is a vendor's.
 
 Control endpoints (for tests, benchmarks and the curious; the experiture ones are its own):
   GET  /_sim/<api>/truth                      every campaign of that API as the simulator sees it
-  POST /_sim/experiture/campaigns/{id}/fail   make its execution fail now
+  POST /_sim/experiture/campaigns/{id}/fail   make its execution fail now (and edit it:
+                                              updatedAt moves; ?edit=0 leaves it be)
   POST /_sim/experiture/campaigns/{id}/delete answer 404 for it from now on
   POST /_sim/experiture/campaigns/{id}/overdue-batch  a direct-mail batch due two days ago
   POST /_sim/greenarrow/campaigns/{id}/fail   it fails now

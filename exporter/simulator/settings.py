@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+# Named shapes of Experiture's fleet, in place of the default mix (experiture.FLEETS).
+PRESETS = ("long-used",)
+
 
 @dataclass(frozen=True)
 class SimulatorSettings:
@@ -22,3 +25,11 @@ class SimulatorSettings:
     # limits are per endpoint class and independent: campaigns (list, summary, status,
     # preflight) and analytics (metrics).
     class_rate_limits: Mapping[str, float] = field(default_factory=dict)
+    # A named Experiture fleet (one of PRESETS) instead of the default mix; ``healthy``
+    # does not apply to it. GreenArrow's world is the same either way.
+    preset: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.preset is not None and self.preset not in PRESETS:
+            expected = ", ".join(PRESETS)
+            raise ValueError(f'unknown preset "{self.preset}": expected one of {expected}')
