@@ -188,7 +188,7 @@ class Scheduler:
         self._wake: dict[str, anyio.Event] = {}
         self._changed = anyio.Event()
         self._last_publish = -float("inf")
-        self._health: tuple[bool, str | None] | None = None  # (up, walk error) logged last
+        self._health: bool | None = None  # the "up" logged last
         now = clock.monotonic()
         if carry is not None:  # the same books under a new config: its reads go on
             self.queue, self.rows, self.walked = carry.queue, carry.rows, carry.walked
@@ -323,10 +323,9 @@ class Scheduler:
         """One line when the source goes down or comes back up, with the failure that
         tipped it, not one at every failed read."""
         status = self.telemetry.sources[self.source.name]
-        health = (status.up, status.walk_error)
-        if health == self._health:
-            return
-        self._health = health
+        if status.up == self._health or (failure is None and not self.walked):
+            return  # (before the first walk, only a failure says something)
+        self._health = status.up
         kv: dict[str, Any] = {"source": self.source.name, "read": read.kind}
         if status.up:
             log.info("source up", extra={"kv": kv | {"duration": f"{duration:.3f}s"}})

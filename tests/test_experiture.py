@@ -306,7 +306,7 @@ async def test_adaptive_polling_keeps_active_campaigns_fresh_and_leaves_idle_one
     """A state change of a running, overdue or about-to-send campaign is on /metrics after
     the next refresh; campaigns that finished long ago are not asked again."""
     async with running_simulator(experiture_campaigns=1500) as (sim, url):
-        source = experiture_source(url, poll_interval="300ms", polling={"send_lead": "2h"})
+        source = experiture_source(url, poll_interval="1m", polling={"send_lead": "2h"})
         async with running_exporter(config_of(source)) as exp:
             await exp.wait_published("prod", 1)
             start = sim.clock.now()

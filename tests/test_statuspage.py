@@ -40,7 +40,7 @@ def telemetry_with(
     for name, kind, rows in sources:
         telemetry.register(name, kind, 30.0)
         failed = error is not None and name == "backup"
-        telemetry.record_walk(name, SourceError(error) if failed else None, NOW - 1)
+        telemetry.record_walk(name, SourceError(error or "") if failed else None, NOW - 1)
         telemetry.record_refresh(
             name,
             RefreshReport(campaigns=len(rows)),
