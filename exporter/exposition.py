@@ -126,26 +126,40 @@ def pre_render(families: Iterable[MetricFamily]) -> list[RenderedFamily]:
 
 
 def assemble(parts: Sequence[Sequence[RenderedFamily]], openmetrics: bool) -> bytes:
-    """Join families from several producers, one header per family name.
+    """Join families from several producers, one header per family name."""
+    return assemble_lines(
+        (
+            (fam.name, fam.kind, fam.help, (fam.body,) if fam.body else ())
+            for part in parts
+            for fam in part
+        ),
+        openmetrics,
+    )
+
+
+# name, kind, help, and its sample lines (none of them empty)
+FamilyLines = tuple[str, Kind, str, Iterable[bytes]]
+
+
+def assemble_lines(families: Iterable[FamilyLines], openmetrics: bool) -> bytes:
+    """Join families' sample lines, one header per family name, in first-seen order.
 
     Two sources of one type export the same family names; the exposition formats
-    want each family's samples together under a single header.
+    want each family's samples together under a single header. A family without a
+    line gets no header.
     """
-    order: dict[str, RenderedFamily] = {}
+    order: dict[str, tuple[Kind, str]] = {}
     bodies: dict[str, list[bytes]] = {}
-    for part in parts:
-        for fam in part:
-            if fam.name not in order:
-                order[fam.name] = fam
-                bodies[fam.name] = []
-            if fam.body:
-                bodies[fam.name].append(fam.body)
+    for name, kind, help_text, lines in families:
+        if name not in order:
+            order[name] = (kind, help_text)
+            bodies[name] = []
+        bodies[name].extend(lines)
     chunks: list[bytes] = []
-    for name, fam in order.items():
-        if not bodies[name]:
-            continue
-        chunks.append(render_header(name, fam.kind, fam.help, openmetrics).encode())
-        chunks.extend(bodies[name])
+    for name, (kind, help_text) in order.items():
+        if bodies[name]:
+            chunks.append(render_header(name, kind, help_text, openmetrics).encode())
+            chunks.extend(bodies[name])
     return b"".join(chunks)
 
 

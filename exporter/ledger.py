@@ -18,12 +18,11 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from .clock import SYSTEM_CLOCK, Clock
 from .reasons import ErrorReason, SkipReason
-from .schema import SourceConfig
+from .schema import DEFAULT_CLASS, SourceConfig
 from .shard import Shard
 
 S = TypeVar("S")
 UNSHARDED = Shard()
-DEFAULT_CLASS = "default"
 
 
 class SourceError(Exception):
@@ -164,14 +163,6 @@ class Book(Generic[S]):
 
     def __iter__(self) -> Iterator[Entry[S]]:
         return iter(self._ledger.entries.values())
-
-    def version(self, campaign_id: str) -> str | None:
-        """The listing version the campaign was last selected with."""
-        return self._ledger.versions.get(campaign_id)
-
-    def listed(self) -> Mapping[str, str | None]:
-        """Every listed campaign this replica owns, with its version (empty until a walk)."""
-        return self._ledger.listed or {}
 
     def now(self) -> float:
         return self._ledger.clock.time()

@@ -40,6 +40,7 @@ log = logging.getLogger("campaign_exporter.scheduler")
 MAX_BACKOFF = 300.0
 PUBLISH_EVERY = 1.0  # seconds: publications are coalesced to at most one a second
 TRIM_AFTER = 500  # a publication re-rendering this many campaigns hands memory back
+GAUGES_EVERY = 1.0  # seconds: the backlog gauges walk the queue at most this often
 
 Key = tuple[str, str]
 
@@ -63,9 +64,6 @@ class ReadQueue:
         self._later: dict[str, list[tuple[float, int, Key]]] = {}
         self._due: dict[str, list[tuple[int, float, float, int, Key]]] = {}
         self._seq = itertools.count()
-
-    def __len__(self) -> int:
-        return len(self.reads)
 
     def put(self, read: Read) -> None:
         seq = next(self._seq)
@@ -152,13 +150,16 @@ class Round:
     skipped: Counter[SkipReason] = field(default_factory=Counter)  # by the last listing
 
 
-@dataclass
-class Rendered:
-    """One publication's re-rendered campaigns (None: removed) and the source's totals."""
+@dataclass(frozen=True)
+class Backlog:
+    """What the backlog gauges read, taken at most once a second (they walk the queue and
+    the books): reads waiting by urgency (how many, the earliest due time), the oldest read
+    of an active campaign's state (Unix time), campaigns listed but never read."""
 
-    campaigns: dict[str, list[RenderedFamily] | None]
-    totals: list[RenderedFamily]
-    rows: dict[str, CampaignRow | None]
+    taken: float  # monotonic
+    waiting: dict[Urgency, tuple[int, float]]
+    oldest_active: float | None
+    unread: int
 
 
 class Scheduler:
@@ -179,8 +180,7 @@ class Scheduler:
         self.telemetry = telemetry
         self.clock = clock
         self.queue = ReadQueue()
-        self.in_flight: dict[Key, Read] = {}
-        self.sent_at: dict[Key, float] = {}  # monotonic time each read in flight was sent
+        self.in_flight: dict[Key, tuple[Read, float]] = {}  # with the monotonic time sent
         self.round: Round | None = None
         self.finished: list[tuple[Round, float]] = []  # rounds ended, to record once published
         self.walked = False  # a walk landed (even a failed one) since start
@@ -189,10 +189,11 @@ class Scheduler:
         self._changed = anyio.Event()
         self._last_publish = -float("inf")
         self._health: bool | None = None  # the "up" logged last
+        self._backlog: Backlog | None = None
         now = clock.monotonic()
         if carry is not None:  # the same books under a new config: its reads go on
             self.queue, self.rows, self.walked = carry.queue, carry.rows, carry.walked
-            for read in carry.in_flight.values():
+            for read, _ in carry.in_flight.values():
                 read.due = now
                 self.queue.put(read)
         for read in source.first_reads(self.book):
@@ -252,8 +253,7 @@ class Scheduler:
             wake.set()
 
     def _sent(self, read: Read) -> None:
-        self.in_flight[read.key] = read
-        self.sent_at[read.key] = self.clock.monotonic()
+        self.in_flight[read.key] = (read, self.clock.monotonic())
         # A walk begins a round unless one is still on: the reads due at its walk come
         # first (under a short budget a round lasts as long as its backlog).
         if read.walk and self.round is None:
@@ -266,8 +266,9 @@ class Scheduler:
         finally:
             reserved_turn.reset(token)
             release()
-            self.in_flight.pop(read.key, None)
-        self._land(read, outcome, self.sent_at.pop(read.key, self.clock.monotonic()))
+            # (a read queued again while in flight, a new hour's window, may land first)
+            _, sent = self.in_flight.pop(read.key, (read, self.clock.monotonic()))
+        self._land(read, outcome, sent)
 
     async def _outcome(self, read: Read) -> Outcome[Any]:
         try:
@@ -296,9 +297,9 @@ class Scheduler:
             for cid in change.dropped:
                 self.queue.discard(cid)
             for position, cid in enumerate(change.new):
-                follow += source.reads_for(cid, self.book, now, position, edited=False)
+                follow += source.reads_for(cid, self.book, now, rank=position)
             for cid in change.changed:
-                follow += source.reads_for(cid, self.book, now, 0, edited=True)
+                follow += source.reads_for(cid, self.book, now, rank=0)
         for cid in ledger.land(outcome):
             self.queue.discard(cid)
         follow += outcome.follow
@@ -345,7 +346,7 @@ class Scheduler:
             rnd.landed = True
             rnd.failure = outcome.failure
             rnd.polled += outcome.polled
-            in_flight = {k for k, r in self.in_flight.items() if r.due <= now}
+            in_flight = {k for k, (r, _) in self.in_flight.items() if r.due <= now}
             rnd.keys = self.queue.due_by(now) | in_flight
         elif in_round:
             rnd.keys.discard(read.key)
@@ -385,36 +386,35 @@ class Scheduler:
         walked = self.walked
         entries = {cid: ledger.entries.get(cid) for cid in dirty}
         by_state = Counter(e.state for e in ledger.entries.values())
+        error = None
         try:
-            rendered = await anyio.to_thread.run_sync(self._render, entries, by_state)
+            rows = await anyio.to_thread.run_sync(self._render, entries, by_state)
         except Exception as exc:  # the last good exposition stays served
             log.exception("publishing failed", extra={"kv": {"source": self.source.name}})
             ledger.dirty |= dirty
-            self.finished = finished + self.finished
-            self.telemetry.record_publication(
-                self.source.name,
-                rows=list(self.rows.values()),
-                campaigns=len(ledger),
-                walked=walked,
-                error=f"render failed: {type(exc).__name__}",
-            )
-            return
-        for cid, row in rendered.rows.items():
-            if row is None:
-                self.rows.pop(cid, None)
-            else:
-                self.rows[cid] = row
+            self.finished, finished = finished + self.finished, []
+            error = f"render failed: {type(exc).__name__}"
+        else:
+            for cid, row in rows.items():
+                if row is None:
+                    self.rows.pop(cid, None)
+                else:
+                    self.rows[cid] = row
         self.telemetry.record_publication(
             self.source.name,
             rows=list(self.rows.values()),
             campaigns=len(ledger),
             walked=walked,
+            error=error,
         )
         for rnd, ended in finished:
             self._record_round(rnd, ended)
 
-    def _render(self, entries: dict[str, Any], by_state: Counter[str | None]) -> Rendered:
-        """Each changed campaign's families and row, and the source's totals (worker thread)."""
+    def _render(
+        self, entries: dict[str, Any], by_state: Counter[str | None]
+    ) -> dict[str, CampaignRow | None]:
+        """Each changed campaign's families to the store, with the source's totals; their
+        status-page rows (None: removed). In a worker thread."""
         source, metrics = self.source, self.source.config.metrics
         campaigns: dict[str, list[RenderedFamily] | None] = {}
         rows: dict[str, CampaignRow | None] = {}
@@ -428,7 +428,7 @@ class Scheduler:
         self.store.update(source.name, campaigns, totals)
         if len(entries) >= TRIM_AFTER:
             memory.trim()  # may take milliseconds on a large heap: not on the event loop
-        return Rendered(campaigns, totals, rows)
+        return rows
 
     def _report(self, rnd: Round) -> RefreshReport:
         failure = rnd.failure
@@ -456,26 +456,36 @@ class Scheduler:
 
     # -- what telemetry reads at a scrape -------------------------------------------------
 
+    def _taken(self) -> Backlog:
+        """The backlog as it stood at most a second ago: a scrape every few milliseconds
+        never walks a queue of 10,000 reads each time."""
+        now = self.clock.monotonic()
+        backlog = self._backlog
+        if backlog is None or now - backlog.taken >= GAUGES_EVERY:
+            active = self.source.active_states
+            oldest = min(
+                (e.updated_at for e in self.ledger.entries.values() if e.state in active),
+                default=None,
+            )
+            backlog = Backlog(now, self.queue.waiting(now), oldest, self.ledger.unread)
+            self._backlog = backlog
+        return backlog
+
     def _waiting(self) -> dict[str, tuple[int, float]]:
         now = self.clock.monotonic()
         return {
             urgency.label: (count, now - oldest)
-            for urgency, (count, oldest) in self.queue.waiting(now).items()
+            for urgency, (count, oldest) in self._taken().waiting.items()
         }
 
     def _running_state_age(self) -> float:
         """Seconds since the state of the campaign read longest ago, of those last seen
         active (running, sending, overdue)."""
-        now = self.clock.time()
-        active = self.source.active_states
-        oldest = min(
-            (e.updated_at for e in self.ledger.entries.values() if e.state in active),
-            default=now,
-        )
-        return max(0.0, now - oldest)
+        oldest = self._taken().oldest_active
+        return 0.0 if oldest is None else max(0.0, self.clock.time() - oldest)
 
     def _unread(self) -> int:
-        return self.ledger.unread
+        return self._taken().unread
 
     # -- for tests on a manual clock ------------------------------------------------------
 

@@ -399,6 +399,7 @@ class MetricSelection(Strict):
 
 
 CREDENTIALS = ("authorization", "oauth2", "basic_auth")  # the keys a source authenticates by
+DEFAULT_CLASS = "default"  # the endpoint class of a vendor that limits all its endpoints alike
 
 
 class SourceConfig(Strict):
@@ -408,7 +409,7 @@ class SourceConfig(Strict):
     # that ``metrics`` can refuse a name no source of the type would ever export.
     metric_families: ClassVar[tuple[str, ...]] = ()
     # The classes of endpoints the vendor rate-limits on their own (``rate_limits`` keys).
-    endpoint_classes: ClassVar[tuple[str, ...]] = ("default",)
+    endpoint_classes: ClassVar[tuple[str, ...]] = (DEFAULT_CLASS,)
 
     name: Annotated[str, AfterValidator(_source_name)]
     type: str

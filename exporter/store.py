@@ -18,6 +18,7 @@ from .exposition import (
     Kind,
     RenderedFamily,
     assemble,
+    assemble_lines,
     pre_render,
     render_header,
     selected,
@@ -149,29 +150,25 @@ class ExpositionStore:
         return sum(parts.size for parts in self._parts.values()) + sum(headers.values())
 
     def _assemble(self, names: Names, openmetrics: bool) -> bytes:
-        """Every source's lines, one header per family name (two sources of one type share
-        their family names: each family's samples go together under one header)."""
-        order: dict[str, tuple[Kind, str]] = {}
-        for parts in self._parts.values():
-            for name, header in parts.headers.items():
-                if names is None or selected(name, header[0], names):
-                    order.setdefault(name, header)
-        chunks: list[bytes] = []
-        for name, (kind, help_text) in order.items():
-            start = len(chunks)
-            chunks.append(b"")
-            for parts in self._parts.values():
-                lines = parts.campaigns.get(name)
-                if lines:
-                    chunks.extend(lines.values())
-                total = parts.totals.get(name)
-                if total:
-                    chunks.append(total)
-            if len(chunks) > start + 1:
-                chunks[start] = render_header(name, kind, help_text, openmetrics).encode()
-            else:
-                del chunks[start:]
-        return b"".join(chunks)
+        """Every source's lines (of the families ``names``, when given)."""
+        return assemble_lines(
+            (
+                (name, kind, help_text, _lines(parts, name))
+                for parts in self._parts.values()
+                for name, (kind, help_text) in parts.headers.items()
+                if names is None or selected(name, kind, names)
+            ),
+            openmetrics,
+        )
+
+
+def _lines(parts: SourceParts, name: str) -> list[bytes]:
+    """One family's lines in a source: each campaign's, then the totals'."""
+    lines = list(parts.campaigns.get(name, {}).values())
+    total = parts.totals.get(name)
+    if total:
+        lines.append(total)
+    return lines
 
 
 def _bounded(

@@ -30,7 +30,7 @@ from .clock import SYSTEM_CLOCK, Clock
 from .egress import Egress, EgressTransport, TlsFileError, tls_problem
 from .pacing import Pace, TokenBucket
 from .reasons import ErrorReason
-from .schema import RateLimit
+from .schema import DEFAULT_CLASS, RateLimit
 from .telemetry import Telemetry
 from .untrusted import clean_text, scrub
 
@@ -53,7 +53,6 @@ PARSE_OFF_LOOP = 256 * 1024  # larger bodies are parsed in a worker thread
 INFLATE_STEP = 256 * 1024  # the most a compressed body inflates by in one step
 MAX_REDIRECTS = 3
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
-DEFAULT_CLASS = "default"
 DEFAULT_HEADERS = {
     "Accept": "application/json",
     "Accept-Encoding": "gzip, deflate",  # what Inflater decodes

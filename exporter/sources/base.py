@@ -10,8 +10,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from ..egress import Egress
 from ..exposition import MetricFamily
-from ..ledger import DEFAULT_CLASS, Book, Entry, Outcome, Read, SourceError, Urgency, carry_over
-from ..schema import SourceConfig
+from ..ledger import Book, Entry, Outcome, Read, SourceError, Urgency, carry_over
+from ..schema import DEFAULT_CLASS, SourceConfig
 from ..telemetry import Telemetry
 from ..upstream import UpstreamClient
 
@@ -76,11 +76,9 @@ class Source(ABC, Generic[C, S]):
         cls = self.endpoint_classes[0]
         return Read("walk", "", cls, Urgency.ACTIVE, due, interval, walk=True, campaign=False)
 
-    def reads_for(
-        self, campaign_id: str, book: Book[S], now: float, position: int, edited: bool
-    ) -> list[Read]:
-        """The reads a campaign newly listed (``position`` in the listing), or edited, makes
-        due (none where the walk reads campaigns whole)."""
+    def reads_for(self, campaign_id: str, book: Book[S], due: float, rank: float) -> list[Read]:
+        """The reads a campaign newly listed (``rank``: its place in the listing), or edited
+        (rank 0), makes due at ``due`` (none where the walk reads campaigns whole)."""
         return []
 
     @abstractmethod

@@ -112,17 +112,25 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
     # -- which reads, when ----------------------------------------------------------------
 
     def reads_for(
-        self, campaign_id: str, book: Book[CampaignRecord], now: float, position: int, edited: bool
+        self, campaign_id: str, book: Book[CampaignRecord], due: float, rank: float
     ) -> list[Read]:
         """A campaign newly listed: its state, in listing order after the urgent ones; an
         edited one: its state now (its setup follows, as the version moved)."""
         entry = book.get(campaign_id)
         urgency = self._urgency(entry.snapshot, book.now()) if entry else Urgency.UNREAD
-        return [self._read("status", campaign_id, urgency, now, rank=position)]
+        return [self._read("status", campaign_id, urgency, due, rank=rank)]
 
-    def _read(self, kind: str, cid: str, urgency: Urgency, due: float, rank: float = 0.0) -> Read:
+    def _read(
+        self,
+        kind: str,
+        cid: str,
+        urgency: Urgency,
+        due: float,
+        rank: float = 0.0,
+        interval: float | None = None,
+    ) -> Read:
         cls = ANALYTICS if kind == "counts" else CAMPAIGNS
-        return Read(kind, cid, cls, urgency, due, self.config.poll_interval, rank)
+        return Read(kind, cid, cls, urgency, due, interval or self.config.poll_interval, rank)
 
     def _urgency(self, rec: CampaignRecord, now: float) -> Urgency:
         status = rec.status
@@ -146,11 +154,8 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
         now, mono = book.now(), book.monotonic()
         urgency = self._urgency(merged, now)
         cid = merged.campaign_id
-        status = self._read(
-            "status", cid, urgency, mono + schedule.cadence(self.config, merged, now)
-        )
-        status.interval = schedule.cadence(self.config, merged, now)
-        follow = [status]
+        cadence = schedule.cadence(self.config, merged, now)
+        follow = [self._read("status", cid, urgency, mono + cadence, interval=cadence)]
         execution = merged.status
         has_execution = execution is not None and (
             execution.counts is not None or execution.started_at is not None

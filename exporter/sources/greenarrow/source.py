@@ -110,7 +110,7 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
         interval: their campaigns' stats still move (bounces, complaints come late, and
         the deliverability alerts look a week back); older ones by ``polling``."""
         interval = self.config.poll_interval
-        if self.windows[position][0] < self.windows[0][0] - WEEK and self.config.polling.adaptive:
+        if position >= len(WINDOW_EDGES) and self.config.polling.adaptive:
             plan = self.config.polling
             interval = {
                 Urgency.SETTLING: plan.settle_interval,
@@ -307,7 +307,6 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
 # the alerts ask ("failed in the last day", "started in the last week").
 WINDOW_EDGES = (86400.0, 7 * 86400.0)
 ALIGN = 3600.0  # windows start on the UTC hour, so a window's pages hold still for an hour
-WEEK = 6 * 86400.0  # the week's window starts this long before the newest; older: the rest
 
 
 def start_windows(now: float, lookback: float) -> list[Window]:
