@@ -73,11 +73,13 @@ class ReadQueue:
         self._subjects.setdefault(read.subject, set()).add(key)
         heapq.heappush(self._later.setdefault(read.endpoint_class, []), (read.due, seq, key))
 
-    def discard(self, subject: str) -> None:
-        """Every read of one subject (a campaign that left the books)."""
-        for key in self._subjects.pop(subject, ()):
+    def discard(self, subject: str) -> set[Key]:
+        """Every read of one subject (a campaign that left the books); their keys."""
+        keys = self._subjects.pop(subject, set())
+        for key in keys:
             self.reads.pop(key, None)
             self._stamp.pop(key, None)
+        return keys
 
     def _valid(self, key: Key, seq: int) -> bool:
         return self._stamp.get(key) == seq
@@ -142,7 +144,7 @@ class Round:
 
     started: float  # Unix time the walk was sent
     started_mono: float
-    landed: bool = False
+    landed: float | None = None  # monotonic time the walk landed: reads due by then count
     keys: set[Key] = field(default_factory=set)  # reads of the round not landed yet
     polled: int = 0
     failed: int = 0
@@ -247,6 +249,9 @@ class Scheduler:
                 tg.cancel_scope.cancel()
 
     def _put(self, read: Read) -> None:
+        rnd = self.round
+        if rnd is not None and rnd.landed is not None and read.due > rnd.landed:
+            rnd.keys.discard(read.key)  # put off past the round: no longer part of it
         self.queue.put(read)
         wake = self._wake.get(read.endpoint_class)
         if wake is not None:
@@ -295,13 +300,13 @@ class Scheduler:
             if self.round is not None:  # counted once a round: the last listing's
                 self.round.skipped = change.skipped
             for cid in change.dropped:
-                self.queue.discard(cid)
+                self._discard(cid)
             for position, cid in enumerate(change.new):
                 follow += source.reads_for(cid, self.book, now, rank=position)
             for cid in change.changed:
                 follow += source.reads_for(cid, self.book, now, rank=0)
         for cid in ledger.land(outcome):
-            self.queue.discard(cid)
+            self._discard(cid)
         follow += outcome.follow
         if outcome.failure is not None:
             read.failures += 1
@@ -319,6 +324,12 @@ class Scheduler:
             self.telemetry.record_walk(source.name, outcome.failure, self.clock.time())
         self._log_health(read, outcome.failure, now - sent)
         self._changed.set()
+
+    def _discard(self, cid: str) -> None:
+        """A campaign left the books: its reads go, from the queue and from the round."""
+        keys = self.queue.discard(cid)
+        if self.round is not None:
+            self.round.keys -= keys
 
     def _log_health(self, read: Read, failure: SourceError | None, duration: float) -> None:
         """One line when the source goes down or comes back up, with the failure that
@@ -342,8 +353,8 @@ class Scheduler:
         rnd = self.round
         if rnd is None:
             return
-        if read.walk and not rnd.landed:
-            rnd.landed = True
+        if read.walk and rnd.landed is None:
+            rnd.landed = now
             rnd.failure = outcome.failure
             rnd.polled += outcome.polled
             in_flight = {k for k, (r, _) in self.in_flight.items() if r.due <= now}
@@ -354,10 +365,8 @@ class Scheduler:
             if outcome.failure is not None:
                 rnd.failed += max(1, len(outcome.failed))
             rnd.keys |= {r.key for r in follow if r.due <= now and r.key != read.key}
-        if rnd.landed:
-            rnd.keys = {k for k in rnd.keys if k in self.queue.reads or k in self.in_flight}
-            if not rnd.keys:
-                self._end_round()
+        if rnd.landed is not None and not rnd.keys:
+            self._end_round()
 
     def _end_round(self) -> None:
         if self.round is not None:
@@ -379,6 +388,7 @@ class Scheduler:
         hand it to the store; then tell telemetry (so "up" never runs ahead of /metrics)."""
         self._changed = anyio.Event()
         self._last_publish = self.clock.monotonic()
+        self._backlog = None  # the gauges follow what this publication shows
         ledger = self.ledger
         dirty = ledger.take_dirty()
         # the rounds that ended with what this publication shows, taken with it
@@ -504,7 +514,7 @@ class Scheduler:
                 for read in batch:
                     self._sent(read)
                     tg.start_soon(self._perform, read, None, lambda: None)
-        if self.round is not None and self.round.landed:
+        if self.round is not None and self.round.landed is not None:
             self._end_round()
         report = self._report(self.finished[-1][0]) if self.finished else None
         await self.publish()

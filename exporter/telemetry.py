@@ -86,7 +86,9 @@ class SourceStatus:
     walk_ok: bool = False  # the last listing walk worked
     walk_error: str | None = None
     reads: dict[str, int] = field(default_factory=dict)  # by urgency
-    recent_reads: deque[tuple[float, bool]] = field(default_factory=deque)  # (when, ok)
+    # when each read of about the last poll interval landed, and each that failed
+    recent_reads: deque[float] = field(default_factory=deque)
+    recent_failures: deque[float] = field(default_factory=deque)
     # what the scheduler tells at each scrape: reads waiting by urgency (how many, oldest
     # wait), the running state's age, campaigns listed but never read
     waiting: Callable[[], Mapping[str, tuple[int, float]]] = dict
@@ -465,10 +467,13 @@ class Telemetry:
         """One read landed; ``up`` follows the share of failures over the last interval."""
         status = self.sources[name]
         status.reads[urgency] = status.reads.get(urgency, 0) + 1
-        recent = status.recent_reads
-        recent.append((when, ok))
-        while recent and recent[0][0] < when - status.poll_interval:
-            recent.popleft()
+        status.recent_reads.append(when)
+        if not ok:
+            status.recent_failures.append(when)
+        since = when - status.poll_interval
+        for recent in (status.recent_reads, status.recent_failures):
+            while recent and recent[0] < since:
+                recent.popleft()
         self._judge(status)
 
     def record_walk(self, name: str, failure: Exception | None, when: float) -> None:
@@ -484,11 +489,10 @@ class Telemetry:
         self._judge(status)
 
     def _judge(self, status: SourceStatus) -> None:
-        failed = sum(1 for _, ok in status.recent_reads if not ok)
-        status.up = status.walk_ok and failed * 2 < max(1, len(status.recent_reads))
+        failed, total = len(status.recent_failures), len(status.recent_reads)
+        status.up = status.walk_ok and failed * 2 < max(1, total)
         status.last_error = status.walk_error
         if status.last_error is None and not status.up:
-            total = len(status.recent_reads)
             status.last_error = f"{failed} of {total} reads of the last poll interval failed"
 
     def record_publication(

@@ -531,6 +531,21 @@ class ExporterProcess:
 
         wait_for_sync(ready, "the exporter to be ready, its first rounds ended")
 
+    def wait_states_read(self) -> None:
+        """Until ``/-/ready`` answers 200 and every listed campaign's state has been read
+        once (no campaign unread): the whole fleet is on /metrics, counts and setup may
+        still come."""
+        unread = "campaign_exporter_source_campaigns_unread"
+
+        def read() -> bool:
+            assert self.proc.poll() is None, "exporter exited: " + "".join(self.lines)[-2000:]
+            if self.get("/-/ready")[0] != 200:
+                return False
+            values = [v for _, v in self.scrape([unread]).values(unread)]
+            return bool(values) and not any(values)
+
+        wait_for_sync(read, "every listed campaign's state to be read")
+
     def scrape(self, names: Sequence[str] | None = None) -> Samples:
         """/metrics read back; only the families ``names`` when given."""
         query = urllib.parse.urlencode(names_query(names))

@@ -116,7 +116,7 @@ def closing_all(socks: list[socket.socket]) -> Iterator[list[socket.socket]]:
 def demo() -> Iterator[ExporterProcess]:
     """One demo process at default limits for the tests that leave it as they found it."""
     with ExporterProcess(*DEMO) as exporter:
-        exporter.wait_ready()
+        exporter.wait_states_read()  # the whole fleet on /metrics: the body these tests need
         yield exporter
 
 
@@ -194,7 +194,7 @@ def test_malformed_requests_make_one_log_line_per_interval(demo: ExporterProcess
 
 def test_sigterm_with_stalled_scrapers_stops_within_seconds() -> None:
     with ExporterProcess(*DEMO) as exporter:
-        exporter.wait_ready()
+        exporter.wait_states_read()
         with closing_all([stalled_scrape(exporter.address) for _ in range(5)]) as stalled:
             wait_answered(stalled)
             started = time.monotonic()
