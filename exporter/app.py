@@ -14,6 +14,7 @@ from anyio.abc import TaskGroup
 from .clock import SYSTEM_CLOCK, Clock
 from .config import Config, ConfigError, load_config
 from .poller import Fleet
+from .scheduler import PUBLISH_EVERY
 from .shard import Shard
 from .store import ExpositionStore
 from .telemetry import Telemetry
@@ -35,6 +36,8 @@ class RunOptions:
     telemetry_path: str = "/metrics"
     process_metrics: bool = True  # the process_* and python_gc_* families
     clock: Clock = SYSTEM_CLOCK  # the time of every part: polls, books, client, telemetry
+    # Publications are coalesced to at most one per this many seconds (tests shorten it).
+    publish_every: float = PUBLISH_EVERY
     # Called with the exporter's telemetry before it listens (tests wait on its
     # publications instead of scraping).
     on_started: Callable[[Telemetry], None] | None = None
@@ -96,7 +99,7 @@ async def run(config: Config, options: RunOptions) -> None:
         listening.set()
 
     async with anyio.create_task_group() as tg:
-        fleet = Fleet(store, telemetry, tg, options.shard, clock)
+        fleet = Fleet(store, telemetry, tg, options.shard, clock, options.publish_every)
         reloader = Reloader(options.config_file, fleet, telemetry) if options.config_file else None
         app = make_app(
             store,

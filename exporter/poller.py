@@ -17,7 +17,7 @@ from .clock import SYSTEM_CLOCK, Clock
 from .config import Config
 from .egress import egress_warnings
 from .ledger import Ledger
-from .scheduler import Scheduler
+from .scheduler import PUBLISH_EVERY, Scheduler
 from .schema import SourceConfig
 from .shard import Shard
 from .sources import SOURCE_KINDS
@@ -44,12 +44,14 @@ class Fleet:
         tg: TaskGroup,
         shard: Shard,
         clock: Clock = SYSTEM_CLOCK,
+        publish_every: float = PUBLISH_EVERY,
     ) -> None:
         self.store = store
         self.telemetry = telemetry
         self.tg = tg
         self.shard = shard
         self.clock = clock
+        self.publish_every = publish_every
         self.running: dict[str, Running] = {}
 
     async def apply(self, config: Config) -> None:
@@ -80,7 +82,9 @@ class Fleet:
             ledger.adopt(source)
         else:
             ledger = Ledger(source, shard=self.shard, clock=self.clock)
-        scheduler = Scheduler(source, ledger, self.store, self.telemetry, self.clock, carry=carry)
+        scheduler = Scheduler(
+            source, ledger, self.store, self.telemetry, self.clock, carry, self.publish_every
+        )
         scope = anyio.CancelScope()
         self.running[cfg.name] = Running(cfg, scheduler, scope)
 

@@ -175,8 +175,10 @@ class Scheduler:
         telemetry: Telemetry,
         clock: Clock = SYSTEM_CLOCK,
         carry: Scheduler | None = None,
+        publish_every: float = PUBLISH_EVERY,
     ) -> None:
         self.source = source
+        self.publish_every = publish_every
         self.ledger = ledger
         self.store = store
         self.telemetry = telemetry
@@ -378,7 +380,7 @@ class Scheduler:
     async def _publisher(self) -> None:
         while True:
             await self._changed.wait()
-            wait = self._last_publish + PUBLISH_EVERY - self.clock.monotonic()
+            wait = self._last_publish + self.publish_every - self.clock.monotonic()
             if wait > 0:
                 await self.clock.sleep(wait)
             await self.publish()

@@ -86,6 +86,9 @@ POLL_GROWTH = 1.5
 LAST_POLL = 0.25  # ... up to four times a second
 
 
+TEST_PUBLISH_EVERY = 0.05  # seconds between publications in an in-process exporter
+
+
 def poll_delays() -> Iterator[float]:
     """How long a wait sleeps between checks: 50 ms, then growing, so that waiting costs
     little next to what it waits for."""
@@ -241,7 +244,10 @@ async def running_exporter(
     config: Config, *, clock: SteppedClock | None = None, **options: Any
 ) -> AsyncIterator[RunningExporter]:
     """The exporter in this event loop on a free loopback port, until the block ends; on
-    real time, which the test may step forward (``RunningExporter.poll``)."""
+    real time, which the test may step forward (``RunningExporter.poll``). Publications
+    come at most every 50 ms, not every second: a test steps through many of them (the
+    production coalescing has a test of its own)."""
+    options.setdefault("publish_every", TEST_PUBLISH_EVERY)
     addresses: list[str] = []
     listening = anyio.Event()
     started: list[Telemetry] = []
