@@ -51,6 +51,8 @@ class MetricFamily:
 
 
 def format_value(value: float) -> str:
+    if value == 0.0 or value == 1.0:  # most samples: states, flags (-0.0 too)
+        return "1" if value else "0"
     if value != value:  # NaN is never equal to itself
         return "NaN"
     if math.isinf(value):
@@ -76,15 +78,23 @@ def render_samples(family: MetricFamily) -> str:
         return _render_histogram(family)
     name = family.name
     names = family.label_names
+    if not names:
+        return "".join(f"{name} {format_value(value)}\n" for _, value in family.samples)
+    # Series of one family mostly differ in their last label only (a campaign's states,
+    # stages): the labels before it are escaped and joined once per run of equal values.
+    width, leading, last = len(names), names[:-1], f'{names[-1]}="'
     lines: list[str] = []
     append = lines.append
-    if not names:
-        for _, value in family.samples:
-            append(f"{name} {format_value(value)}\n")
-        return "".join(lines)
+    lead: tuple[str, ...] | None = None
+    prefix = ""
     for values, value in family.samples:
-        labels = ",".join(f'{k}="{_escape_label(v)}"' for k, v in zip(names, values, strict=True))
-        append(f"{name}{{{labels}}} {format_value(value)}\n")
+        if len(values) != width:
+            raise ValueError(f"{name}: {len(values)} label values for {width} names")
+        if values[:-1] != lead:
+            lead = values[:-1]
+            pairs = zip(leading, lead, strict=True)
+            prefix = name + "{" + "".join(f'{k}="{_escape_label(v)}",' for k, v in pairs)
+        append(f'{prefix}{last}{_escape_label(values[-1])}"}} {format_value(value)}\n')
     return "".join(lines)
 
 

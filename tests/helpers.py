@@ -537,7 +537,7 @@ class ExporterProcess:
 
         wait_for_sync(ready, "the exporter to be ready, its first rounds ended")
 
-    def wait_states_read(self) -> None:
+    def wait_states_read(self, deadline: float = DEADLINE) -> None:
         """Until ``/-/ready`` answers 200 and every listed campaign's state has been read
         once (no campaign unread): the whole fleet is on /metrics, counts and setup may
         still come."""
@@ -550,7 +550,7 @@ class ExporterProcess:
             values = [v for _, v in self.scrape([unread]).values(unread)]
             return bool(values) and not any(values)
 
-        wait_for_sync(read, "every listed campaign's state to be read")
+        wait_for_sync(read, "every listed campaign's state to be read", deadline)
 
     def scrape(self, names: Sequence[str] | None = None) -> Samples:
         """/metrics read back; only the families ``names`` when given."""
