@@ -4,19 +4,29 @@ filtered and paged by URL parameters. Server-rendered, no external assets, no sc
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from . import __version__
 from .sources import SOURCE_KINDS, CampaignRow, Display
-from .telemetry import Recent, SourceStatus, Telemetry
+from .telemetry import URGENCIES, Backlog, Recent, SourceStatus, Telemetry
 from .triage import Flagged, Query, by_state, needs_attention, page_of, span
 
 PAUSED_RANK = 3  # a paused send: after the troubled ones, before the scheduled
 REFRESH_SECONDS = 30  # long enough to type a search before the page reloads
 FALLBACK = Display("done / total", "ratio")
 NOTHING = "Nothing: no failed, overdue, stalled, over-threshold or unreadable campaign."
+# CampaignExporterFallingBehind's default (falling_behind_poll_intervals in
+# prometheus/mixin.py; a test holds them equal): the running campaigns' state older than
+# this many poll intervals, on a source that is not down.
+BEHIND_POLL_INTERVALS = 2
+BEHIND_HINT = (
+    "raise the vendor's quota and the source's rate_limits, shard (--total-shards, a token "
+    "each) or narrow discovery (discovery.status, discovery.channels, max_campaigns); "
+    "see the runbook, CampaignExporterFallingBehind"
+)
+NO_BACKLOG = Backlog({}, 0.0, 0)
 
 
 def _e(text: object) -> str:
@@ -40,6 +50,7 @@ class SourceView:
     name: str
     status: SourceStatus
     display: Display
+    backlog: Backlog
 
     @property
     def rows(self) -> Sequence[CampaignRow]:
@@ -51,12 +62,20 @@ class SourceView:
         st = self.status
         return "up" if st.up else ("down" if st.last_attempt is not None else "starting")
 
+    @property
+    def behind(self) -> bool:
+        """As CampaignExporterFallingBehind: a source down is that alert's business (its
+        reads fail, so its state ages too, but the budget is not the cause)."""
+        limit = BEHIND_POLL_INTERVALS * self.status.poll_interval
+        return self.state != "down" and self.backlog.running_age > limit
 
-def _views(telemetry: Telemetry) -> list[SourceView]:
+
+def _views(telemetry: Telemetry, backlogs: Mapping[str, Backlog]) -> list[SourceView]:
     views = []
     for name, st in sorted(telemetry.sources.items()):
         kind = SOURCE_KINDS.get(st.type_name)
-        views.append(SourceView(name, st, kind.display if kind is not None else FALLBACK))
+        display = kind.display if kind is not None else FALLBACK
+        views.append(SourceView(name, st, display, backlogs.get(name, NO_BACKLOG)))
     return views
 
 
@@ -111,6 +130,31 @@ def _state_counts(view: SourceView) -> str:
     return " &middot; ".join(links) or "-"
 
 
+def _urgency_order(urgency: str) -> int:
+    return URGENCIES.index(urgency) if urgency in URGENCIES else len(URGENCIES)
+
+
+def _backlog(view: SourceView) -> str:
+    """How far behind the source's reads are: the running state's age (flagged past the
+    alert's threshold), the reads waiting for budget by urgency, the campaigns never read."""
+    backlog = view.backlog
+    age = f"running state {span(backlog.running_age)} old"
+    lines = [
+        f'<span class="warn">{age}</span> <span class="state late">falling behind</span>'
+        if view.behind
+        else age
+    ]
+    waiting = sorted(backlog.waiting.items(), key=lambda item: _urgency_order(item[0]))
+    due = [
+        f"{_e(urgency)}: {count:,} due, oldest waiting {span(wait)}"
+        for urgency, (count, wait) in waiting
+        if count
+    ]
+    lines += due or ["no reads due"]
+    lines.append(f"{backlog.unread:,} campaigns not read yet")
+    return "<br>".join(lines)
+
+
 def _source_row(view: SourceView, recent: Recent, now: float) -> str:
     st, name = view.status, view.name
     trouble = recent.by_source.get(name)
@@ -125,6 +169,7 @@ def _source_row(view: SourceView, recent: Recent, now: float) -> str:
         f"{st.last_duration:.2f}s" if st.last_duration is not None else "-",
         f"{st.poll_interval:g}s",
         f"{_count(trouble.rate_limited)} / {_count(trouble.errors)}" if trouble else "-",
+        _backlog(view),
         _e(st.last_error or "-"),
     ]
     return _tr(*cells)
@@ -135,7 +180,8 @@ def _sources(views: Sequence[SourceView], recent: Recent, now: float) -> str:
     return (
         "<h2>Sources</h2>\n<table>\n<tr><th>Source</th><th>Type</th><th>State</th>"
         "<th>Campaigns</th><th>By state</th><th>Last success</th><th>Last refresh took</th>"
-        f"<th>Poll interval</th><th>429s / errors ({window})</th><th>Last error</th></tr>\n"
+        f"<th>Poll interval</th><th>429s / errors ({window})</th><th>Backlog</th>"
+        "<th>Last error</th></tr>\n"
         + "".join(_source_row(v, recent, now) for v in views)
         + "</table>\n"
     )
@@ -150,6 +196,13 @@ def _exporter_trouble(telemetry: Telemetry, views: Sequence[SourceView], now: fl
         f"{_time(v.status.last_success, now)}: {_e(v.status.last_error or 'no detail')}"
         for v in views
         if v.state == "down"
+    ]
+    items += [
+        f"source <b>{_e(v.name)}</b> is falling behind: its running campaigns' state is "
+        f"{v.backlog.running_age / v.status.poll_interval:.1f} poll intervals old "
+        f"({span(v.backlog.running_age)}), over {BEHIND_POLL_INTERVALS}; {BEHIND_HINT}"
+        for v in views
+        if v.behind
     ]
     if not telemetry.config_reload_ok:
         items.append(
@@ -324,13 +377,16 @@ def render_status_page(
     recent: Recent | None = None,
     now: float | None = None,
     metrics_path: str = "/metrics",
+    backlogs: Mapping[str, Backlog] | None = None,
 ) -> str:
-    """The page; ``recent`` is ``telemetry.recent()``, taken on the caller's thread;
-    ``metrics_path`` is where /metrics is served (``--web.telemetry-path``)."""
+    """The page; ``recent`` is ``telemetry.recent()`` and ``backlogs``
+    ``telemetry.backlogs()``, taken on the caller's thread; ``metrics_path`` is where
+    /metrics is served (``--web.telemetry-path``)."""
     query = query or Query()
     recent = recent if recent is not None else telemetry.recent()
     now = now if now is not None else telemetry.clock.time()
-    views = _views(telemetry)
+    backlogs = backlogs if backlogs is not None else telemetry.backlogs()
+    views = _views(telemetry, backlogs)
     flagged = needs_attention(((v.name, v.display, v.rows) for v in views), now)
     return PAGE.format(
         title=_e(_title(views, len(flagged))),

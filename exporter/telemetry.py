@@ -101,6 +101,17 @@ class SourceStatus:
         self.unrefreshed = sum(1 for row in rows if row.error)
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """One source's backlog as its scheduler answered: reads waiting for the request budget
+    by urgency (how many, the oldest one's wait in seconds), the age in seconds of the
+    running campaigns' state, campaigns listed but never read."""
+
+    waiting: Mapping[str, tuple[int, float]]
+    running_age: float
+    unread: int
+
+
 Samples = Callable[["Telemetry"], list[tuple[tuple[str, ...], float]]]
 
 RECENT_WINDOW = 3600.0  # "recent trouble" on the status page: the last hour
@@ -608,6 +619,14 @@ class Telemetry:
             since_start=base.at == self.started,
             by_source={n: t - base.counts.get(n, Trouble()) for n, t in current.items()},
         )
+
+    def backlogs(self) -> dict[str, Backlog]:
+        """Each source's backlog, for the status page: taken on the event loop, since the
+        scheduler's answers walk its queue."""
+        return {
+            name: Backlog(dict(st.waiting()), st.running_age(), st.unread())
+            for name, st in self.sources.items()
+        }
 
     @property
     def ready(self) -> bool:

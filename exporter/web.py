@@ -166,9 +166,15 @@ class Handlers:
     async def landing(self, request: web.Request) -> web.Response:
         query = Query.from_params(request.query)
         recent = self.telemetry.recent()  # on the loop: telemetry's tallies are not shared
+        backlogs = self.telemetry.backlogs()  # on the loop: the schedulers' queues are not
         page = await anyio.to_thread.run_sync(
             functools.partial(
-                render_status_page, self.telemetry, query, recent, metrics_path=self.metrics_path
+                render_status_page,
+                self.telemetry,
+                query,
+                recent,
+                metrics_path=self.metrics_path,
+                backlogs=backlogs,
             )
         )
         # Upstream text is made safe where it enters; "replace" is the last line of defence.

@@ -110,3 +110,55 @@ def test_the_readme_flags_table_is_what_help_says() -> None:
         for flag, default in re.findall(r"^ {6}(--[a-z.-]+)(?:=(\S*))?", shown, re.M)
     }
     assert table == helped
+
+
+EXPERIMENTAL = {
+    "campaign_exporter_source_reads_total",
+    "campaign_exporter_source_reads_due",
+    "campaign_exporter_source_reads_oldest_wait_seconds",
+    "campaign_exporter_source_running_state_age_seconds",
+    "campaign_exporter_source_campaigns_unread",
+}
+MEANING_CHANGED = {
+    "campaign_exporter_source_up",
+    "campaign_exporter_source_last_success_timestamp_seconds",
+    "campaign_exporter_source_refresh_duration_seconds",
+    "campaign_exporter_source_refreshes_total",
+    "campaign_exporter_source_consecutive_failures",
+    "campaign_exporter_source_campaigns_unrefreshed",
+}
+CHANGED_MARK = "stable, meaning changed ([CHANGELOG](CHANGELOG.md#changed))"
+
+
+def section_of(text: str, heading: str) -> str:
+    start = text.index(f"\n{heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else len(text)]
+
+
+def test_every_series_of_the_metric_reference_is_marked_stable_or_experimental() -> None:
+    reference = section_of((ROOT / "README.md").read_text(), "## Metric reference")
+    tables = re.findall(r"^(\| metric \|.*\n)\|[-|]+\|\n((?:\|.*\n)+)", reference, re.M)
+    assert len(tables) == 3  # Experiture, GreenArrow, the exporter itself
+    assert reference.index("**experimental**") < reference.index("| metric |")
+    marks: dict[str, str] = {}
+    for header, body in tables:
+        columns = [c.strip() for c in header.strip().strip("|").split("|")]
+        assert columns[-1] == "stability", columns
+        for line in body.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            assert len(cells) == len(columns), line
+            name = re.match(r"`([^`]+)`", cells[0])
+            assert name is not None, line
+            marks[name[1]] = cells[-1]
+    assert set(marks.values()) == {"stable", "experimental", CHANGED_MARK}
+    assert {n for n, mark in marks.items() if mark == "experimental"} == EXPERIMENTAL
+    assert {n for n, mark in marks.items() if mark == CHANGED_MARK} == MEANING_CHANGED
+    # each "meaning changed" is one of the CHANGELOG's Changed entries, in full or as the
+    # `_suffix` of a family named before it on the line
+    unreleased = section_of((ROOT / "CHANGELOG.md").read_text(), "## [Unreleased]")
+    changed = unreleased[unreleased.index("\n### Changed\n") :]
+    changed = changed[: changed.index("\n### ", 1)]
+    named = set(re.findall(r"`(campaign_exporter_[a-z_]+|_[a-z_]+)`", changed))
+    for family in MEANING_CHANGED:
+        assert any(family == n or family.endswith(n) for n in named), family

@@ -10,9 +10,11 @@ from exporter.clock import ManualClock
 from exporter.ledger import RefreshReport, SourceError
 from exporter.reasons import ErrorReason
 from exporter.sources import CampaignRow
-from exporter.statuspage import render_status_page
+from exporter.statuspage import BEHIND_POLL_INTERVALS, NOTHING, render_status_page
 from exporter.telemetry import Telemetry
 from exporter.triage import Query
+
+from .test_rules import generator
 
 NOW = 1_800_000_000.0
 MIN = 60.0
@@ -239,3 +241,85 @@ def test_rows_show_channel_and_times() -> None:
     assert re.sub(r"<[^>]+>", "", cells[4]) == "30m ago"
     assert 'title="2027-01-15 07:30:00 UTC"' in cells[4]
     assert re.sub(r"<[^>]+>", "", cells[5]) == "29m ago"
+
+
+def source_row(page: str, name: str) -> str:
+    tr = page[page.index(f'<tr><td><a href="#source-{name}">') :]
+    return tr[: tr.index("</tr>")]
+
+
+def backlog_of(
+    telemetry: Telemetry,
+    name: str,
+    waiting: dict[str, tuple[int, float]],
+    running_age: float,
+    unread: int,
+) -> Telemetry:
+    telemetry.track_reads(name, lambda: waiting, lambda: running_age, lambda: unread)
+    return telemetry
+
+
+def test_a_source_behind_shows_its_backlog_and_needs_attention() -> None:
+    """Running state 190 s old on a 30 s poll interval: past 2 intervals, as the alert."""
+    telemetry = backlog_of(
+        telemetry_with(("prod", "experiture", [row("a", "completed", finished_at=NOW)])),
+        "prod",
+        {"unread": (40, 1500.0), "active": (12, 150.0), "idle": (0, 0.0)},
+        190.0,
+        40,
+    )
+    page = render_status_page(telemetry)
+    assert "<th>Backlog</th>" in page
+    cells = re.findall(r"<td>(.*?)</td>", source_row(page, "prod"))
+    assert cells[-2] == (
+        '<span class="warn">running state 3m old</span> '
+        '<span class="state late">falling behind</span><br>'
+        "active: 12 due, oldest waiting 2m<br>"
+        "unread: 40 due, oldest waiting 25m<br>"
+        "40 campaigns not read yet"
+    )
+    attention = section(page, "attention")
+    assert NOTHING not in attention
+    assert (
+        '<li class="warn">source <b>prod</b> is falling behind: its running campaigns\' state '
+        "is 6.3 poll intervals old (3m), over 2; raise the vendor's quota and the source's "
+        "rate_limits, shard (--total-shards, a token each) or narrow discovery "
+        "(discovery.status, discovery.channels, max_campaigns); see the runbook, "
+        "CampaignExporterFallingBehind</li>"
+    ) in attention
+
+
+def test_a_source_keeping_up_shows_its_backlog_without_a_flag() -> None:
+    telemetry = backlog_of(
+        telemetry_with(("prod", "experiture", [row("a", "running", progress_at=NOW)])),
+        "prod",
+        {"idle": (3, 20.0)},
+        45.0,
+        0,
+    )
+    page = render_status_page(telemetry)
+    cells = re.findall(r"<td>(.*?)</td>", source_row(page, "prod"))
+    assert cells[-2] == (
+        "running state 45s old<br>idle: 3 due, oldest waiting 20s<br>0 campaigns not read yet"
+    )
+    assert "falling behind" not in page
+    assert f"<p>{NOTHING}</p>" in section(page, "attention")
+
+
+def test_falling_behind_is_the_alerts_default_condition() -> None:
+    """Over (not at) 2 poll intervals, and not on a source down: that is SourceDown's page."""
+    assert generator().Config().falling_behind_poll_intervals == BEHIND_POLL_INTERVALS == 2
+    telemetry = telemetry_with(
+        ("prod", "experiture", []), ("backup", "experiture", []), error="auth: HTTP 401"
+    )
+    backlog_of(telemetry, "prod", {}, 60.0, 0)
+    backlog_of(telemetry, "backup", {"active": (5, 600.0)}, 600.0, 0)
+    page = render_status_page(telemetry)
+    assert "falling behind" not in page
+    assert re.findall(r"<td>(.*?)</td>", source_row(page, "prod"))[-2] == (
+        "running state 1m old<br>no reads due<br>0 campaigns not read yet"
+    )
+    backlog_of(telemetry, "prod", {}, 61.0, 0)
+    attention = section(render_status_page(telemetry), "attention")
+    assert "<b>prod</b> is falling behind: its running campaigns' state is 2.0 poll " in attention
+    assert "<b>backup</b> is falling behind" not in attention
