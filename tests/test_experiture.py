@@ -394,3 +394,47 @@ async def test_reach_status_and_staleness_match_the_summary() -> None:
         assert got == {c["campaign_id"]: float(c["reach_status"] == status) for c in truth}
     stale = samples.by_campaign("experiture_campaign_audience_reach_stale")
     assert stale == {c["campaign_id"]: float(c["reach_stale"]) for c in truth}
+
+
+async def test_discovery_walks_the_lists_head_each_poll_and_the_whole_list_less_often() -> None:
+    """Once the whole list is known, a poll with nothing edited reads its first page only;
+    an edit deep in the list comes to the head and is read at the next poll, which walks
+    on to the first page with nothing new; the whole list
+    is walked again after ``discovery.full_walk_interval``, or after as many poll intervals
+    as it has pages when that is longer, so it never costs more than a page a poll."""
+    async with running_simulator(experiture_campaigns=300) as (sim, url):
+        listed = [c for c in sim.experiture.campaigns.values() if c.authoring_status == "published"]
+        # offset pages to the first short one, then the first page again (edits meanwhile)
+        whole = len(listed) // 10 + 1 + 1
+        assert whole >= 20, "a list of many pages"
+        source = experiture_source(
+            url, poll_interval="1m", discovery={"page_size": 10, "full_walk_interval": "5m"}
+        )
+
+        def pages() -> int:
+            return sim.stats[("experiture", "list", 200)]
+
+        async with running_exporter(config_of(source)) as exp:
+            await exp.wait_published("prod", 1)
+            assert pages() == whole
+            heads = []
+            for _ in range(6):  # past full_walk_interval, short of `whole` poll intervals
+                before = pages()
+                await exp.next_refreshes("prod")
+                heads.append(pages() - before)
+            assert heads == [1] * 6
+
+            edited = sorted(listed, key=lambda c: c.updated_at)[0]  # the last page's
+            edited.name = "renamed"
+            edited.updated_at = sim.clock.now()
+            before = pages()
+            text = await exp.poll("prod", names=["experiture_campaign_info"])
+            assert pages() - before == 2  # the head with it, the next page unchanged
+            [(labels, _)] = text.values("experiture_campaign_info", campaign_id=edited.campaign_id)
+            assert labels["name"] == "renamed"
+
+            for _ in range(whole - 8):  # the whole list once its pages' worth of polls passed
+                await exp.next_refreshes("prod")
+            before = pages()
+            await exp.next_refreshes("prod")
+            assert pages() - before == whole

@@ -24,6 +24,7 @@ class Walk:
     beyond_limit: int = 0  # entries past the page size asked for
     repeated: bool = False  # a page came back the same as the one before
     whole: bool = True  # walked to the end (not stopped at the head by ``unchanged``)
+    pages: int = 0  # pages fetched
 
     @property
     def complete(self) -> bool:
@@ -49,6 +50,7 @@ async def walk(
     while True:
         page = await fetch(offset, page_size)
         pages += 1
+        into.pages += 1
         ids = _take(page, into, seen, cap)
         if ids and ids == previous:
             into.repeated = True
@@ -65,11 +67,14 @@ async def walk(
             break
     if pages > 1 and into.whole:  # a head walk's next walk picks up edits made meanwhile
         _take(await fetch(0, page_size), into, seen, cap)
+        into.pages += 1
     into.left_out += max(0, len(seen) - len(into.found))
     # Past the cap, the vendor's total says how many more there are; it is believed only
     # when the listing has an entry at total - 1.
-    if capped and total is not None and total > len(seen) and (await fetch(total - 1, 1)).size:
-        into.left_out += total - len(seen)
+    if capped and total is not None and total > len(seen):
+        into.pages += 1
+        if (await fetch(total - 1, 1)).size:
+            into.left_out += total - len(seen)
 
 
 def _take(page: CampaignPage, into: Walk, seen: set[str], cap: int) -> list[str]:

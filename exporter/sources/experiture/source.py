@@ -61,6 +61,7 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
         self.listed: dict[str, ListedCampaign] = {}
         self.full_walk_at = -math.inf  # monotonic time the next whole walk is due
         self.left_out = 0  # past the cap, at the last whole walk
+        self.whole_pages = 0  # pages the last whole walk read
 
     def state_of(self, snapshot: CampaignRecord) -> str | None:
         return snapshot.status.state if snapshot.status else None
@@ -196,7 +197,7 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
             )
             return
         if outcome.listing is not None and outcome.listing.whole:
-            self.full_walk_at = mono + self.config.discovery.full_walk_interval
+            self.full_walk_at = mono + self.full_walk_every()
         outcome.follow.append(self.walk_read(mono + self.config.poll_interval))
 
     async def _status(
@@ -355,6 +356,7 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
         if result.whole:
             self.listed = dict(result.found)
             self.left_out = result.left_out
+            self.whole_pages = result.pages
         else:  # those past the cap are still there: as many as the last whole walk said
             self.listed.update(result.found)
             result.left_out = self.left_out
@@ -367,6 +369,12 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
             left_out=result.left_out,
         )
         return result.found
+
+    def full_walk_every(self) -> float:
+        """Seconds between whole walks: ``discovery.full_walk_interval``, or longer on a
+        list so long that its pages would cost more than one read per poll interval."""
+        disc = self.config.discovery
+        return max(disc.full_walk_interval, self.whole_pages * self.config.poll_interval)
 
     def _unchanged(self, page: CampaignPage) -> bool:
         known = self.listed
