@@ -6,8 +6,9 @@
 
 The simulator (preset ``long-used``, fixed seed, real-time clock) runs in this process and
 limits each endpoint class to --rate requests/s; the exporter is a child process with the
-default poll_interval and concurrency, its source's ``rate_limit`` set to the same rate
-(``--quota configured``) or absent (``--quota learned``: it learns the pace from 429s).
+default poll_interval and concurrency, its source's ``rate_limits`` set to the same rate
+for each class (``--quota configured``; a baseline without ``rate_limits`` gets it as its
+source-wide ``rate_limit``) or absent (``--quota learned``: it learns the pace from 429s).
 Each tree (the baseline, checked out with ``git worktree add``, then this one) runs the
 same way on a fresh simulator, its exporter on ``PYTHONPATH=<tree>``, for at most
 --max-seconds; a figure not reached by then prints as "not within N s".
@@ -246,8 +247,18 @@ def paged(hook: Webhook, failures: Failures) -> dict[str, float]:
 # -- one run -----------------------------------------------------------------------------
 
 
-def source(sim_url: str, plan: Plan) -> dict[str, Any]:
-    """An Experiture source with the default poll_interval and concurrency."""
+CLASSES = ("campaigns", "analytics")  # Experiture's endpoint classes, each limited alone
+
+
+def per_class(tree: Path) -> bool:
+    """Whether the tree's config takes a limit per endpoint class (``rate_limits``)."""
+    return "rate_limits" in (tree / "exporter" / "schema.py").read_text()
+
+
+def source(sim_url: str, plan: Plan, tree: Path) -> dict[str, Any]:
+    """An Experiture source with the default poll_interval and concurrency; the vendor's
+    quota configured as each class's limit where the tree can say so, else as the
+    source-wide ``rate_limit`` (a tree from before per-class limits)."""
     config: dict[str, Any] = {
         "name": "exp",
         "type": "experiture",
@@ -255,7 +266,11 @@ def source(sim_url: str, plan: Plan) -> dict[str, Any]:
         "authorization": {"credentials": "demo-token"},
     }
     if plan.quota == "configured":
-        config["rate_limit"] = {"requests_per_second": plan.rate, "burst": plan.burst}
+        limit = {"requests_per_second": plan.rate, "burst": plan.burst}
+        if per_class(tree):
+            config["rate_limits"] = dict.fromkeys(CLASSES, limit)
+        else:
+            config["rate_limit"] = limit
     return config
 
 
@@ -349,7 +364,7 @@ def replicas(
     tree: Path, sim_url: str, plan: Plan, tmp: Path, ports: list[int]
 ) -> Iterator[list[Replica]]:
     config = tmp / "exporter.yml"
-    config.write_text(yaml.safe_dump({"sources": [source(sim_url, plan)]}))
+    config.write_text(yaml.safe_dump({"sources": [source(sim_url, plan, tree)]}))
     env = {**os.environ, "PYTHONPATH": str(tree)}
     started: list[Replica] = []
     try:
@@ -550,7 +565,8 @@ def describe(plan: Plan, asked: str, baseline: str | None) -> None:
     head = git("rev-parse", "--short", "HEAD")
     dirty = git("status", "--porcelain", "--untracked-files=no")
     quota = (
-        f"rate_limit {plan.rate:g}/s, burst {plan.burst}"
+        f"rate_limits {plan.rate:g}/s and burst {plan.burst} per class (a tree without "
+        "rate_limits: rate_limit, for the whole source)"
         if plan.quota == "configured"
         else "no rate_limit: learned from 429s"
     )
