@@ -1,0 +1,482 @@
+"""The scheduler on injected time: the order reads are sent in, each endpoint class's own
+budget, a failed read's back-off, the backlog gauges, coalesced publications, and what a
+reload keeps.
+
+Every expected value is written out here, never computed from the code under test. The
+tests that run the dispatchers (``Scheduler.run``) use ``HeldClock``: virtual time that
+moves only when the test moves it, so a sleep on it ends exactly when the test says and
+never by real time; they wait for what they expect with a deadline, never for a fixed
+while.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import anyio
+import anyio.lowlevel
+import httpx2
+import pytest
+
+from exporter.clock import Clock, ManualClock
+from exporter.exposition import MetricFamily, RenderedFamily
+from exporter.ledger import Book, Entry, Ledger, Listing, Outcome, Read, Urgency
+from exporter.scheduler import ReadQueue, Scheduler, next_delay
+from exporter.schema import HttpUrl, SourceConfig
+from exporter.sources.base import CampaignRow, Source, SourceError
+from exporter.store import ExpositionStore
+from exporter.telemetry import Telemetry
+from exporter.upstream import UpstreamClient, UpstreamError
+
+pytestmark = pytest.mark.anyio
+
+WALL = 1_800_000_000.0  # Unix time at monotonic 0 on every test clock
+DEADLINE = 10.0  # seconds of real time a wait may take before the test fails
+CAMPAIGNS, ANALYTICS = "campaigns", "analytics"
+STATE_EVERY = 30.0  # the interval of a campaign's reads in the test source
+
+
+# -- virtual time that moves only when the test moves it ------------------------------
+
+
+class HeldClock:
+    """Monotonic time from 0 (Unix time ``WALL`` + it) that moves only by ``to``; a sleep
+    on it returns once the test has moved it past the sleep's end."""
+
+    EPSILON = 1e-9  # ends within a nanosecond of the time are reached (float sums)
+
+    def __init__(self) -> None:
+        self.mono = 0.0
+        self._sleepers: list[tuple[float, anyio.Event]] = []
+
+    def time(self) -> float:
+        return WALL + self.mono
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def to(self, mono: float) -> None:
+        assert mono >= self.mono, "time never goes back"
+        self.mono = mono
+        for end, woken in self._sleepers:
+            if end <= mono + self.EPSILON:
+                woken.set()
+
+    async def sleep(self, seconds: float) -> None:
+        end = self.mono + max(0.0, seconds)
+        if end > self.mono + self.EPSILON:
+            sleeper = (end, anyio.Event())
+            self._sleepers.append(sleeper)
+            try:
+                await sleeper[1].wait()
+            finally:
+                self._sleepers.remove(sleeper)
+        await anyio.lowlevel.checkpoint()
+
+
+class Signal:
+    """Something happened (a read landed, a publication was made): whoever waits on a
+    condition looks again."""
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = anyio.Event()
+
+    async def until(self, check: Callable[[], bool], what: str) -> None:
+        """Until ``check`` holds, looked at again at each notice; a failure after
+        ``DEADLINE`` seconds of real time."""
+        with anyio.move_on_after(DEADLINE):
+            while True:
+                seen = self._event
+                if check():
+                    return
+                await seen.wait()
+        pytest.fail(f"timed out after {DEADLINE:g}s waiting for {what}")
+
+
+class WatchedTelemetry(Telemetry):
+    """Telemetry that tells a ``Signal`` of each publication."""
+
+    def __init__(self, signal: Signal, clock: Clock) -> None:
+        super().__init__(process_metrics=False, clock=clock)
+        self.signal = signal
+
+    def record_publication(
+        self,
+        name: str,
+        *,
+        rows: Sequence[Any],
+        campaigns: int,
+        walked: bool,
+        error: str | None = None,
+    ) -> None:
+        super().record_publication(name, rows=rows, campaigns=campaigns, walked=walked, error=error)
+        self.signal.notify()
+
+
+class CountingStore(ExpositionStore):
+    """The store, noting each update: when (monotonic) and which campaigns it re-rendered."""
+
+    def __init__(self, telemetry: Telemetry, clock: Clock) -> None:
+        super().__init__(telemetry)
+        self.clock = clock
+        self.updates: list[tuple[float, list[str]]] = []
+
+    def update(
+        self,
+        source: str,
+        campaigns: Mapping[str, Sequence[RenderedFamily] | None],
+        totals: Sequence[RenderedFamily],
+    ) -> None:
+        self.updates.append((self.clock.monotonic(), sorted(campaigns)))
+        super().update(source, campaigns, totals)
+
+
+# -- a test-only source with two endpoint classes -------------------------------------
+
+
+class TickerConfig(SourceConfig):
+    metric_families: ClassVar[tuple[str, ...]] = ("ticker_campaign_reads", "ticker_campaign_up")
+    endpoint_classes: ClassVar[tuple[str, ...]] = (CAMPAIGNS, ANALYTICS)
+    type: Literal["ticker"] = "ticker"
+    base_url: HttpUrl
+
+
+@dataclass(frozen=True)
+class Tick:
+    campaign_id: str
+    state: str | None
+    reads: int
+
+
+@dataclass
+class Vendor:
+    """What the ticker's upstream answers, and what the source was asked: a walk lists
+    ``listing`` (GET /campaigns); each campaign's state read (class ``campaigns``) finds
+    it running; with ``reports``, each listed campaign also has a report read (class
+    ``analytics``)."""
+
+    signal: Signal
+    listing: list[str] = field(default_factory=list)
+    first: list[Read] | None = None  # what is due at start (None: a walk)
+    failing: set[tuple[str, str]] = field(default_factory=set)  # read keys that fail
+    repeat: set[str] = field(default_factory=set)  # kinds read again every STATE_EVERY
+    reports: bool = False
+    throttle_first: bool = False  # the first HTTP call draws a 429 (Retry-After: 0)
+    performed: list[tuple[float, str, str, Urgency]] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)  # of each HTTP call, in order
+
+    def answer(self, request: httpx2.Request) -> httpx2.Response:
+        self.hosts.append(request.url.host)
+        if self.throttle_first and len(self.hosts) == 1:
+            return httpx2.Response(429, headers={"Retry-After": "0"}, json={})
+        return httpx2.Response(200, json={"campaigns": self.listing})
+
+    def reads(self, *kinds: str) -> list[tuple[float, str, str]]:
+        """The reads performed of these kinds (all when none), sorted."""
+        return sorted(
+            (at, kind, subject)
+            for at, kind, subject, _ in self.performed
+            if not kinds or kind in kinds
+        )
+
+
+class TickerSource(Source[TickerConfig, Tick]):
+    endpoint_classes = (CAMPAIGNS, ANALYTICS)
+    active_states = frozenset({"running"})
+
+    def __init__(self, config: TickerConfig, client: UpstreamClient, vendor: Vendor) -> None:
+        super().__init__(config, client)
+        self.vendor = vendor
+
+    def first_reads(self, book: Book[Tick]) -> list[Read]:
+        if self.vendor.first is not None:
+            return list(self.vendor.first)
+        return super().first_reads(book)
+
+    def reads_for(self, campaign_id: str, book: Book[Tick], due: float, rank: float) -> list[Read]:
+        reads = [Read("state", campaign_id, CAMPAIGNS, Urgency.UNREAD, due, STATE_EVERY, rank)]
+        if self.vendor.reports:
+            reads.append(
+                Read("report", campaign_id, ANALYTICS, Urgency.DETAIL, due, STATE_EVERY, rank)
+            )
+        return reads
+
+    async def perform(self, read: Read, book: Book[Tick]) -> Outcome[Tick]:
+        vendor, now = self.vendor, book.monotonic()
+        outcome: Outcome[Tick] = Outcome()
+        if read.key in vendor.failing:
+            outcome.failure = SourceError(f"{read.kind} of {read.subject!r} refused")
+        elif read.walk:
+            outcome.follow.append(self.walk_read(now + self.config.poll_interval))
+            try:
+                resp = await self.client.request(
+                    "GET",
+                    f"{self.config.base_url}/campaigns",
+                    "campaigns",
+                    endpoint_class=CAMPAIGNS,
+                )
+            except UpstreamError as exc:
+                outcome.failure = SourceError(str(exc), exc.reason)
+            else:
+                ids = [str(cid) for cid in resp.body["campaigns"]]
+                outcome.listing = Listing([(cid, "v1") for cid in ids])
+                outcome.polled = len(ids)
+        else:
+            previous = book.get(read.subject)
+            count = previous.snapshot.reads + 1 if previous is not None else 1
+            outcome.read[read.subject] = Tick(read.subject, "running", count)
+            outcome.polled = 1
+            if read.kind in vendor.repeat:
+                cls, every = read.endpoint_class, read.interval
+                again = Read(read.kind, read.subject, cls, Urgency.ACTIVE, now + every, every)
+                again.rank = read.rank
+                outcome.follow.append(again)
+        # noted last: the scheduler lands the outcome before whoever waits runs
+        vendor.performed.append((now, read.kind, read.subject, read.urgency))
+        vendor.signal.notify()
+        return outcome
+
+    def state_of(self, snapshot: Tick) -> str | None:
+        return snapshot.state
+
+    def render(self, entries: Sequence[Entry[Tick]]) -> list[MetricFamily]:
+        labels = ("source", "campaign_id")
+        reads = MetricFamily("ticker_campaign_reads", "gauge", "Reads of the campaign.", labels)
+        up = MetricFamily("ticker_campaign_up", "gauge", "1 while the campaign runs.", labels)
+        for e in entries:
+            reads.add((self.name, e.campaign_id), e.snapshot.reads)
+            up.add((self.name, e.campaign_id), 1.0 if e.state == "running" else 0.0)
+        return [reads, up]
+
+    def row(self, entry: Entry[Tick]) -> CampaignRow:
+        snap = entry.snapshot
+        return CampaignRow(
+            snap.campaign_id,
+            snap.campaign_id,
+            snap.state or "unknown",
+            snap.reads,
+            None,
+            None,
+            entry.updated_at,
+            entry.error,
+        )
+
+
+def ticker_config(**overrides: Any) -> TickerConfig:
+    raw: dict[str, Any] = {"name": "t", "base_url": "http://ticker.invalid", "timeout": "5s"}
+    raw.update(overrides)
+    return TickerConfig.model_validate(raw)
+
+
+def state(subject: str, due: float, urgency: Urgency = Urgency.ACTIVE, rank: float = 0) -> Read:
+    return Read("state", subject, CAMPAIGNS, urgency, due, STATE_EVERY, rank)
+
+
+def samples(telemetry: Telemetry, family: str) -> dict[str, float]:
+    """One of the source's gauges by its last label (the urgency), or by source."""
+    fam = next(f for f in telemetry.families() if f.name == family)
+    return {labels[-1]: value for labels, value in fam.samples}
+
+
+# -- 1. the order of reads ------------------------------------------------------------
+
+
+def test_due_reads_pop_by_urgency_then_rank() -> None:
+    queue = ReadQueue()
+    for queued in [
+        state("idle", 10, Urgency.IDLE),
+        state("unread-2", 10, Urgency.UNREAD, rank=2),
+        state("settling", 10, Urgency.SETTLING),
+        state("unread-0", 10, Urgency.UNREAD, rank=0),
+        state("detail", 10, Urgency.DETAIL),
+        state("active", 10, Urgency.ACTIVE),
+        state("unread-1", 10, Urgency.UNREAD, rank=1),
+    ]:
+        queue.put(queued)
+    popped = []
+    while (read := queue.pop(CAMPAIGNS, 10.0)) is not None:
+        popped.append(read.subject)
+    assert popped == [
+        "active",
+        "unread-0",
+        "unread-1",
+        "unread-2",
+        "detail",
+        "settling",
+        "idle",
+    ]
+    assert queue.reads == {}
+
+
+def test_within_an_urgency_and_rank_the_earlier_due_goes_first() -> None:
+    queue = ReadQueue()
+    queue.put(state("later", 7, Urgency.IDLE))
+    queue.put(state("earlier", 3, Urgency.IDLE))
+    first, second = queue.pop(CAMPAIGNS, 10.0), queue.pop(CAMPAIGNS, 10.0)
+    assert first is not None and first.subject == "earlier"
+    assert second is not None and second.subject == "later"
+
+
+def test_a_read_not_due_yet_waits_for_its_time_whatever_its_urgency() -> None:
+    queue = ReadQueue()
+    queue.put(state("urgent-later", 150, Urgency.ACTIVE))
+    queue.put(state("idle-now", 100, Urgency.IDLE))
+    now = queue.pop(CAMPAIGNS, 100.0)
+    assert now is not None and now.subject == "idle-now"
+    assert queue.pop(CAMPAIGNS, 100.0) is None
+    assert queue.next_due(CAMPAIGNS, 100.0) == 150.0
+    assert queue.pop(CAMPAIGNS, 149.5) is None
+    later = queue.pop(CAMPAIGNS, 150.0)
+    assert later is not None and later.subject == "urgent-later"
+    assert queue.next_due(CAMPAIGNS, 150.0) is None
+
+
+def test_each_endpoint_class_has_its_own_queue() -> None:
+    queue = ReadQueue()
+    queue.put(Read("report", "c1", ANALYTICS, Urgency.ACTIVE, 0.0))
+    assert queue.pop(CAMPAIGNS, 5.0) is None
+    assert queue.next_due(CAMPAIGNS, 5.0) is None
+    report = queue.pop(ANALYTICS, 5.0)
+    assert report is not None and report.key == ("report", "c1")
+
+
+def test_a_newer_read_for_the_same_key_replaces_the_older() -> None:
+    queue = ReadQueue()
+    queue.put(state("c1", 100, Urgency.IDLE))
+    queue.put(state("c1", 200, Urgency.ACTIVE))  # put off, and more urgent
+    assert list(queue.reads) == [("state", "c1")]
+    assert queue.pop(CAMPAIGNS, 150.0) is None, "the older read went with its due time"
+    assert queue.next_due(CAMPAIGNS, 150.0) == 200.0
+    read = queue.pop(CAMPAIGNS, 200.0)
+    assert read is not None and (read.due, read.urgency) == (200.0, Urgency.ACTIVE)
+    assert queue.pop(CAMPAIGNS, 1e9) is None, "one read, not two"
+    # brought forward: the newer due time holds too
+    queue.put(state("c2", 500))
+    queue.put(state("c2", 300))
+    assert queue.next_due(CAMPAIGNS, 0.0) == 300.0
+    brought = queue.pop(CAMPAIGNS, 300.0)
+    assert brought is not None and brought.due == 300.0
+    assert queue.pop(CAMPAIGNS, 1e9) is None
+
+
+def test_discard_removes_every_read_of_a_campaign_and_no_other() -> None:
+    queue = ReadQueue()
+    queue.put(state("c1", 0))
+    queue.put(Read("counts", "c1", CAMPAIGNS, Urgency.DETAIL, 0.0))
+    queue.put(Read("report", "c1", ANALYTICS, Urgency.DETAIL, 50.0))
+    queue.put(state("c2", 0, Urgency.IDLE))
+    sent = queue.pop(CAMPAIGNS, 0.0)  # the others are on the due heap now
+    assert sent is not None and sent.key == ("state", "c1")
+    queue.put(state("c1", 0))  # due again
+    assert queue.discard("c1") == {("state", "c1"), ("counts", "c1"), ("report", "c1")}
+    assert list(queue.reads) == [("state", "c2")]
+    left = queue.pop(CAMPAIGNS, 100.0)
+    assert left is not None and left.subject == "c2"
+    assert queue.pop(CAMPAIGNS, 100.0) is None
+    assert queue.pop(ANALYTICS, 100.0) is None
+    assert queue.discard("c1") == set()
+
+
+# -- 3. back-off ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("interval", "failures", "delay"),
+    [
+        (30.0, 0, 30.0),
+        (30.0, 1, 30.0),
+        (30.0, 2, 60.0),
+        (30.0, 3, 120.0),
+        (30.0, 4, 240.0),
+        (30.0, 5, 300.0),
+        (30.0, 40, 300.0),
+        (100.0, 2, 200.0),
+        (100.0, 3, 300.0),
+        (600.0, 1, 600.0),
+        (600.0, 4, 600.0),
+        (3600.0, 9, 3600.0),
+    ],
+)
+def test_next_delay_doubles_after_each_further_failure_up_to_five_minutes(
+    interval: float, failures: int, delay: float
+) -> None:
+    assert next_delay(interval, failures) == delay
+
+
+def books_on(clock: ManualClock, vendor: Vendor, **config: Any) -> tuple[Scheduler, UpstreamClient]:
+    """A ticker's scheduler on a manual clock (driven by ``Scheduler.drain``)."""
+    cfg = ticker_config(**config)
+    telemetry = Telemetry(process_metrics=False, clock=clock)
+    telemetry.register(cfg.name, cfg.type, cfg.poll_interval)
+    client = UpstreamClient(
+        cfg.name, telemetry, timeout=5, concurrency=8, transport=httpx2.MockTransport(vendor.answer)
+    )
+    source = TickerSource(cfg, client, vendor)
+    ledger: Ledger[Tick] = Ledger(source, clock=clock)
+    return Scheduler(source, ledger, ExpositionStore(telemetry), telemetry, clock), client
+
+
+def schedule(scheduler: Scheduler) -> dict[tuple[str, str], tuple[float, int]]:
+    """Each queued read's due time and failures in a row."""
+    return {key: (read.due, read.failures) for key, read in scheduler.queue.reads.items()}
+
+
+async def test_a_failed_read_backs_off_alone_while_the_sources_other_reads_keep_time() -> None:
+    clock = ManualClock(wall=WALL, mono=0.0)
+    vendor = Vendor(Signal(), listing=["c1", "c2"], failing={("state", "c1")}, repeat={"state"})
+    scheduler, client = books_on(clock, vendor, poll_interval="60s")
+    try:
+        await scheduler.drain()  # t=0: the walk, then both campaigns' first reads
+        assert schedule(scheduler) == {
+            ("walk", ""): (60.0, 0),
+            ("state", "c1"): (30.0, 1),  # a first failure waits the interval
+            ("state", "c2"): (30.0, 0),
+        }
+        clock.advance(30)
+        await scheduler.drain()
+        assert schedule(scheduler) == {
+            ("walk", ""): (60.0, 0),
+            ("state", "c1"): (90.0, 2),  # 30 + 60
+            ("state", "c2"): (60.0, 0),
+        }
+        clock.advance(30)
+        await scheduler.drain()  # t=60: the walk and c2; c1 is not asked
+        assert schedule(scheduler) == {
+            ("walk", ""): (120.0, 0),
+            ("state", "c1"): (90.0, 2),
+            ("state", "c2"): (90.0, 0),
+        }
+        clock.advance(30)
+        await scheduler.drain()
+        assert schedule(scheduler) == {
+            ("walk", ""): (120.0, 0),
+            ("state", "c1"): (210.0, 3),  # 90 + 120
+            ("state", "c2"): (120.0, 0),
+        }
+        assert vendor.reads() == [
+            (0.0, "state", "c1"),
+            (0.0, "state", "c2"),
+            (0.0, "walk", ""),
+            (30.0, "state", "c1"),
+            (30.0, "state", "c2"),
+            (60.0, "state", "c2"),
+            (60.0, "walk", ""),
+            (90.0, "state", "c1"),
+            (90.0, "state", "c2"),
+        ]
+        assert scheduler.ledger.entries["c2"].snapshot.reads == 4
+        assert "c1" not in scheduler.ledger.entries
+        assert scheduler.telemetry.sources["t"].up, "one campaign failing is not the source"
+        # once it answers, c1 is back on its interval
+        vendor.failing.clear()
+        clock.advance(120)
+        await scheduler.drain()  # t=210
+        assert schedule(scheduler)[("state", "c1")] == (240.0, 0)
+    finally:
+        await client.aclose()
