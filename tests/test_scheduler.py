@@ -11,7 +11,8 @@ while.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -480,3 +481,214 @@ async def test_a_failed_read_backs_off_alone_while_the_sources_other_reads_keep_
         assert schedule(scheduler)[("state", "c1")] == (240.0, 0)
     finally:
         await client.aclose()
+
+
+# -- the dispatchers running, on held time --------------------------------------------
+
+
+@dataclass
+class Run:
+    """A ticker's scheduler running (``Scheduler.run``) on a held clock."""
+
+    vendor: Vendor
+    clock: HeldClock
+    telemetry: Telemetry
+    store: CountingStore
+    scheduler: Scheduler
+
+    @property
+    def entries(self) -> dict[str, Entry[Tick]]:
+        return self.scheduler.ledger.entries
+
+    def read(self, cid: str) -> Callable[[], bool]:
+        """Whether ``cid`` has been read (is in the books)."""
+        return lambda: cid in self.entries
+
+    async def until(self, check: Callable[[], bool], what: str) -> None:
+        await self.vendor.signal.until(check, what)
+
+    async def at(self, mono: float, check: Callable[[], bool], what: str) -> None:
+        """Time to ``mono``, then until ``check`` holds."""
+        self.clock.to(mono)
+        await self.until(check, f"{what} at t={mono:g}")
+
+
+@contextlib.asynccontextmanager
+async def running(
+    vendor: Vendor, publish_every: float | None = None, **config: Any
+) -> AsyncIterator[Run]:
+    clock = HeldClock()
+    cfg = ticker_config(**config)
+    telemetry = WatchedTelemetry(vendor.signal, clock)
+    telemetry.register(cfg.name, cfg.type, cfg.poll_interval)
+    client = UpstreamClient(
+        cfg.name,
+        telemetry,
+        timeout=5,
+        concurrency=cfg.concurrency,
+        rate_limits=cfg.rate_limits,
+        transport=httpx2.MockTransport(vendor.answer),
+        clock=clock,
+    )
+    source = TickerSource(cfg, client, vendor)
+    ledger: Ledger[Tick] = Ledger(source, clock=clock)
+    store = CountingStore(telemetry, clock)
+    if publish_every is None:  # the default window
+        scheduler = Scheduler(source, ledger, store, telemetry, clock)
+    else:
+        scheduler = Scheduler(source, ledger, store, telemetry, clock, publish_every=publish_every)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(scheduler.run)
+            yield Run(vendor, clock, telemetry, store, scheduler)
+            tg.cancel_scope.cancel()
+    finally:
+        await client.aclose()
+
+
+# -- 2. each endpoint class spends its own budget --------------------------------------
+
+
+async def test_a_throttled_class_never_holds_up_another() -> None:
+    """Analytics at 1 request/s with four report reads due; the campaigns class (no limit)
+    sends all its reads at once meanwhile, and again when they come round."""
+    vendor = Vendor(Signal(), listing=["c0", "c1", "c2", "c3"], reports=True, repeat={"state"})
+    limits = {ANALYTICS: {"requests_per_second": 1, "burst": 1}}
+    async with running(vendor, publish_every=0.0, rate_limits=limits) as run:
+        await run.until(
+            lambda: len(vendor.reads("state")) == 4 and len(vendor.reads("report")) == 1,
+            "every state read and one report at t=0",
+        )
+        assert vendor.reads() == [
+            (0.0, "report", "c0"),
+            (0.0, "state", "c0"),
+            (0.0, "state", "c1"),
+            (0.0, "state", "c2"),
+            (0.0, "state", "c3"),
+            (0.0, "walk", ""),
+        ]
+        # the three reports left wait for the analytics budget: detail reads due
+        assert samples(run.telemetry, "campaign_exporter_source_reads_due") == {
+            "active": 0.0,
+            "unread": 0.0,
+            "detail": 3.0,
+            "settling": 0.0,
+            "idle": 0.0,
+        }
+        await run.at(1.0, lambda: len(vendor.reads("report")) == 2, "the second report")
+        # the campaigns' next reads come round at 30 and go at once; analytics has
+        # earned one more slot only
+        await run.at(
+            30.0,
+            lambda: len(vendor.reads("state")) == 8 and len(vendor.reads("report")) == 3,
+            "every state read again and a third report",
+        )
+        assert vendor.reads("state", "report") == [
+            (0.0, "report", "c0"),
+            (0.0, "state", "c0"),
+            (0.0, "state", "c1"),
+            (0.0, "state", "c2"),
+            (0.0, "state", "c3"),
+            (1.0, "report", "c1"),
+            (30.0, "report", "c2"),
+            (30.0, "state", "c0"),
+            (30.0, "state", "c1"),
+            (30.0, "state", "c2"),
+            (30.0, "state", "c3"),
+        ]
+        assert samples(run.telemetry, "campaign_exporter_source_reads_due")["detail"] == 1.0
+
+
+# -- 4. degradation: more due than the budget sends -----------------------------------
+
+
+async def test_the_backlog_gauges_show_what_the_budget_leaves_waiting() -> None:
+    """Campaigns at 1 request/s: a walk lists six campaigns, whose first reads then go one
+    a second, each read again every 30 s, more urgently than those never read."""
+    vendor = Vendor(Signal(), listing=[f"c{i}" for i in range(6)], repeat={"state"})
+    limits = {CAMPAIGNS: {"requests_per_second": 1, "burst": 1}}
+    async with running(vendor, publish_every=0.0, poll_interval="60s", rate_limits=limits) as run:
+        await run.until(lambda: len(vendor.reads("walk")) == 1, "the walk at t=0")
+        for t, cid in ((1.0, "c0"), (2.0, "c1"), (3.0, "c2")):
+            await run.at(t, run.read(cid), f"{cid}'s first read")
+        assert samples(run.telemetry, "campaign_exporter_source_reads_due") == {
+            "active": 0.0,
+            "unread": 3.0,  # c3, c4, c5, due since 0
+            "detail": 0.0,
+            "settling": 0.0,
+            "idle": 0.0,
+        }
+        assert samples(run.telemetry, "campaign_exporter_source_reads_oldest_wait_seconds") == {
+            "active": 0.0,
+            "unread": 3.0,
+            "detail": 0.0,
+            "settling": 0.0,
+            "idle": 0.0,
+        }
+        assert samples(run.telemetry, "campaign_exporter_source_running_state_age_seconds") == {
+            "t": 2.0  # c0, read at 1
+        }
+        assert samples(run.telemetry, "campaign_exporter_source_campaigns_unread") == {"t": 3.0}
+        # 30 s on, the budget has one slot (its burst): c0's second read, the most urgent
+        await run.at(33.0, lambda: run.entries["c0"].updated_at == WALL + 33, "c0's second read")
+        assert samples(run.telemetry, "campaign_exporter_source_reads_due") == {
+            "active": 2.0,  # c1 (due at 32), c2 (at 33)
+            "unread": 3.0,
+            "detail": 0.0,
+            "settling": 0.0,
+            "idle": 0.0,
+        }
+        assert samples(run.telemetry, "campaign_exporter_source_reads_oldest_wait_seconds") == {
+            "active": 1.0,
+            "unread": 33.0,
+            "detail": 0.0,
+            "settling": 0.0,
+            "idle": 0.0,
+        }
+        assert samples(run.telemetry, "campaign_exporter_source_running_state_age_seconds") == {
+            "t": 31.0  # c1, read at 2
+        }
+        assert samples(run.telemetry, "campaign_exporter_source_campaigns_unread") == {"t": 3.0}
+        assert vendor.reads() == [
+            (0.0, "walk", ""),
+            (1.0, "state", "c0"),
+            (2.0, "state", "c1"),
+            (3.0, "state", "c2"),
+            (33.0, "state", "c0"),
+        ]
+
+
+# -- 5. publications coalesced --------------------------------------------------------
+
+
+async def test_reads_landing_within_a_second_make_one_publication() -> None:
+    """The default window: a read at 0 is published at once; those at 0.25, 0.5 and 0.75
+    together at 1; one at 2.5, past the window, at once."""
+    dues = {"c0": 0.0, "c1": 0.25, "c2": 0.5, "c3": 0.75, "c4": 2.5}
+    vendor = Vendor(Signal(), first=[state(cid, due) for cid, due in dues.items()])
+    async with running(vendor) as run:
+        assert run.scheduler.publish_every == 1.0
+        await run.until(lambda: len(run.store.updates) == 1, "the first publication")
+        for t, cid in ((0.25, "c1"), (0.5, "c2"), (0.75, "c3")):
+            await run.at(t, run.read(cid), f"{cid} read")
+        assert run.store.updates == [(0.0, ["c0"])]
+        await run.at(1.0, lambda: len(run.store.updates) >= 2, "the coalesced publication")
+        assert run.store.updates == [(0.0, ["c0"]), (1.0, ["c1", "c2", "c3"])]
+        await run.at(2.5, lambda: len(run.store.updates) >= 3, "the publication of c4")
+        assert run.store.updates == [(0.0, ["c0"]), (1.0, ["c1", "c2", "c3"]), (2.5, ["c4"])]
+        assert run.telemetry.publications == 3
+
+
+async def test_a_50ms_window_publishes_every_50ms_at_most() -> None:
+    dues = {"c0": 0.0, "c1": 0.01, "c2": 0.03, "c3": 0.2}
+    vendor = Vendor(Signal(), first=[state(cid, due) for cid, due in dues.items()])
+    async with running(vendor, publish_every=0.05) as run:
+        await run.until(lambda: len(run.store.updates) == 1, "the first publication")
+        for t, cid in ((0.01, "c1"), (0.03, "c2")):
+            await run.at(t, run.read(cid), f"{cid} read")
+        run.clock.to(0.045)
+        assert run.store.updates == [(0.0, ["c0"])]
+        await run.at(0.05, lambda: len(run.store.updates) >= 2, "the coalesced publication")
+        assert run.store.updates == [(0.0, ["c0"]), (0.05, ["c1", "c2"])]
+        await run.at(0.2, lambda: len(run.store.updates) >= 3, "the publication of c3")
+        assert run.store.updates == [(0.0, ["c0"]), (0.05, ["c1", "c2"]), (0.2, ["c3"])]
