@@ -22,14 +22,18 @@ import httpx2
 import pytest
 
 from exporter.clock import Clock, ManualClock
+from exporter.config import Config, parse_config
 from exporter.exposition import MetricFamily, RenderedFamily
 from exporter.ledger import Book, Entry, Ledger, Listing, Outcome, Read, Urgency
+from exporter.poller import Fleet
 from exporter.scheduler import ReadQueue, Scheduler, next_delay
 from exporter.schema import HttpUrl, SourceConfig
-from exporter.sources.base import CampaignRow, Source, SourceError
+from exporter.shard import Shard
+from exporter.sources import SOURCE_KINDS
+from exporter.sources.base import CampaignRow, Display, Source, SourceError, SourceKind
 from exporter.store import ExpositionStore
 from exporter.telemetry import Telemetry
-from exporter.upstream import UpstreamClient, UpstreamError
+from exporter.upstream import UpstreamClient, UpstreamError, no_error_fields
 
 pytestmark = pytest.mark.anyio
 
@@ -48,8 +52,9 @@ class HeldClock:
 
     EPSILON = 1e-9  # ends within a nanosecond of the time are reached (float sums)
 
-    def __init__(self) -> None:
+    def __init__(self, signal: Signal | None = None) -> None:
         self.mono = 0.0
+        self.signal = signal  # told of each sleep begun
         self._sleepers: list[tuple[float, anyio.Event]] = []
 
     def time(self) -> float:
@@ -70,11 +75,17 @@ class HeldClock:
         if end > self.mono + self.EPSILON:
             sleeper = (end, anyio.Event())
             self._sleepers.append(sleeper)
+            if self.signal is not None:
+                self.signal.notify()
             try:
                 await sleeper[1].wait()
             finally:
                 self._sleepers.remove(sleeper)
         await anyio.lowlevel.checkpoint()
+
+    def sleeping_until(self, end: float) -> bool:
+        """Whether something sleeps until ``end``."""
+        return any(at == end for at, _ in self._sleepers)
 
 
 class Signal:
@@ -90,14 +101,17 @@ class Signal:
 
     async def until(self, check: Callable[[], bool], what: str) -> None:
         """Until ``check`` holds, looked at again at each notice; a failure after
-        ``DEADLINE`` seconds of real time."""
-        with anyio.move_on_after(DEADLINE):
-            while True:
-                seen = self._event
-                if check():
-                    return
-                await seen.wait()
-        pytest.fail(f"timed out after {DEADLINE:g}s waiting for {what}")
+        ``DEADLINE`` seconds of real time (an AssertionError: an Exception, which an
+        event loop hands back, where pytest.fail's BaseException escapes it)."""
+        try:
+            with anyio.fail_after(DEADLINE):
+                while True:
+                    seen = self._event
+                    if check():
+                        return
+                    await seen.wait()
+        except TimeoutError:
+            raise AssertionError(f"timed out after {DEADLINE:g}s waiting for {what}") from None
 
 
 class WatchedTelemetry(Telemetry):
@@ -517,7 +531,7 @@ class Run:
 async def running(
     vendor: Vendor, publish_every: float | None = None, **config: Any
 ) -> AsyncIterator[Run]:
-    clock = HeldClock()
+    clock = HeldClock(vendor.signal)
     cfg = ticker_config(**config)
     telemetry = WatchedTelemetry(vendor.signal, clock)
     telemetry.register(cfg.name, cfg.type, cfg.poll_interval)
@@ -692,3 +706,127 @@ async def test_a_50ms_window_publishes_every_50ms_at_most() -> None:
         assert run.store.updates == [(0.0, ["c0"]), (0.05, ["c1", "c2"])]
         await run.at(0.2, lambda: len(run.store.updates) >= 3, "the publication of c3")
         assert run.store.updates == [(0.0, ["c0"]), (0.05, ["c1", "c2"]), (0.2, ["c3"])]
+
+
+# -- 6. a reload keeps the books of the same source -----------------------------------
+
+
+@dataclass(frozen=True)
+class TickerKind(SourceKind[TickerConfig]):
+    """The ticker as a registered kind, its clients answered by ``vendor`` in-process."""
+
+    vendor: Vendor | None = None
+
+    def client(self, config: TickerConfig, telemetry: Telemetry, **options: Any) -> UpstreamClient:
+        assert self.vendor is not None
+        transport = httpx2.MockTransport(self.vendor.answer)
+        return super().client(config, telemetry, transport=transport, **options)
+
+
+def ticker_kind(vendor: Vendor) -> TickerKind:
+    def create(config: TickerConfig, client: UpstreamClient) -> Source[TickerConfig, Any]:
+        return TickerSource(config, client, vendor)
+
+    return TickerKind(
+        "ticker",
+        TickerConfig,
+        create,
+        Display("reads", "none"),
+        no_error_fields,
+        vendor=vendor,
+    )
+
+
+def ticker_fleet_config(**overrides: Any) -> Config:
+    raw: dict[str, Any] = {
+        "name": "t",
+        "type": "ticker",
+        "base_url": "http://ticker.invalid",
+        "poll_interval": "60s",
+        "timeout": "5s",
+    }
+    raw.update(overrides)
+    return parse_config({"sources": [raw]})
+
+
+async def test_a_reload_keeps_the_books_and_the_pace_unless_base_url_changes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    signal = Signal()
+    vendor = Vendor(signal, listing=["c1", "c2"], throttle_first=True)
+    monkeypatch.setitem(SOURCE_KINDS, "ticker", ticker_kind(vendor))
+    clock = HeldClock(signal)
+    telemetry = WatchedTelemetry(signal, clock)
+    store = ExpositionStore(telemetry)
+    pace_family = "campaign_exporter_upstream_pace_requests_per_second"
+
+    def exposition() -> str:
+        return store.build(openmetrics=False, gzip=False).body.decode()
+
+    async with anyio.create_task_group() as tg:
+        fleet = Fleet(store, telemetry, tg, Shard(), clock, publish_every=0.0)
+        await fleet.apply(ticker_fleet_config())
+        first = fleet.running["t"].scheduler
+        # t=0: the walk draws a 429, then lists c1 and c2; the class's pace is now 0.9/s
+        await signal.until(lambda: len(vendor.reads("walk")) == 1, "the first walk")
+        pace = first.source.client.paces[CAMPAIGNS]
+        assert pace.rate == 0.9
+        # c1's read waits for the class's next slot, 1/0.9 s after the walk's retry ...
+        await signal.until(lambda: clock.sleeping_until(1 / 0.9), "c1 to wait for the pace")
+        assert first.ledger.entries == {}
+        clock.to(5.0)  # ... and goes once woken, at 5; c2's slot is due by then too
+        await signal.until(lambda: {"c1", "c2"} <= first.ledger.entries.keys(), "c1 and c2")
+        assert vendor.performed == [
+            (0.0, "walk", "", Urgency.ACTIVE),
+            (5.0, "state", "c1", Urgency.UNREAD),
+            (5.0, "state", "c2", Urgency.UNREAD),
+        ]
+        books = {cid: (e.first_seen, e.updated_at) for cid, e in first.ledger.entries.items()}
+        assert books == {"c1": (WALL + 5, WALL + 5), "c2": (WALL + 5, WALL + 5)}
+        await signal.until(lambda: "ticker_campaign_reads{" in exposition(), "c1 published")
+
+        # a new interval and metric selection: the same books, queue and pace
+        clock.to(20.0)
+        before = len(vendor.performed)
+        await fleet.apply(
+            ticker_fleet_config(poll_interval="30s", metrics={"exclude": ["ticker_campaign_reads"]})
+        )
+        second = fleet.running["t"].scheduler
+        assert second is not first and second.source.client is not first.source.client
+        assert second.ledger is first.ledger
+        assert second.source.client.paces[CAMPAIGNS] is pace and pace.rate == 0.9
+        assert samples(telemetry, pace_family) == {CAMPAIGNS: 0.9}
+        await signal.until(
+            lambda: len(vendor.reads("walk")) == 2 and "ticker_campaign_reads{" not in exposition(),
+            "the walk after the reload, and the new selection published",
+        )
+        assert vendor.performed[before:] == [(20.0, "walk", "", Urgency.ACTIVE)], "none unread"
+        books = {cid: (e.first_seen, e.updated_at) for cid, e in second.ledger.entries.items()}
+        assert books == {"c1": (WALL + 5, WALL + 5), "c2": (WALL + 5, WALL + 5)}
+        assert second.queue.reads[("walk", "")].due == 50.0, "the new poll_interval"
+        assert 'ticker_campaign_up{source="t",campaign_id="c1"} 1' in exposition()
+
+        # another base_url is another upstream: empty books, nothing learned
+        clock.to(30.0)
+        before = len(vendor.performed)
+        await fleet.apply(ticker_fleet_config(base_url="http://other.invalid"))
+        third = fleet.running["t"].scheduler
+        assert third.ledger is not first.ledger and third.ledger.entries == {}
+        assert third.source.client.paces == {}
+        await signal.until(lambda: {"c1", "c2"} <= third.ledger.entries.keys(), "c1 and c2")
+        assert sorted(vendor.performed[before:]) == [
+            (30.0, "state", "c1", Urgency.UNREAD),
+            (30.0, "state", "c2", Urgency.UNREAD),
+            (30.0, "walk", "", Urgency.ACTIVE),
+        ]
+        books = {cid: (e.first_seen, e.updated_at) for cid, e in third.ledger.entries.items()}
+        assert books == {"c1": (WALL + 30, WALL + 30), "c2": (WALL + 30, WALL + 30)}
+        assert vendor.hosts == [
+            "ticker.invalid",
+            "ticker.invalid",
+            "ticker.invalid",
+            "other.invalid",
+        ]
+        assert third.source.client.paces[CAMPAIGNS].rate is None
+        await fleet.stop_all()
+        tg.cancel_scope.cancel()
