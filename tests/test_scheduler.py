@@ -202,6 +202,8 @@ class Vendor:
 
 
 class TickerSource(Source[TickerConfig, Tick]):
+    """Two endpoint classes, as Experiture has; what it reads is ``vendor``'s to say."""
+
     endpoint_classes = (CAMPAIGNS, ANALYTICS)
     active_states = frozenset({"running"})
 
