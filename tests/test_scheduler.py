@@ -6,7 +6,8 @@ Every expected value is written out here, never computed from the code under tes
 tests that run the dispatchers (``Scheduler.run``) use ``HeldClock``: virtual time that
 moves only when the test moves it, so a sleep on it ends exactly when the test says and
 never by real time; they wait for what they expect with a deadline, never for a fixed
-while.
+while. The test source's upstream is a real HTTP server on loopback (``serving``), never
+a mock transport.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import Any, ClassVar, Literal
 
 import anyio
 import anyio.lowlevel
-import httpx2
 import pytest
+from aiohttp import web
 
 from exporter.clock import Clock, ManualClock
 from exporter.config import Config, parse_config
@@ -171,10 +172,10 @@ class Tick:
 
 @dataclass
 class Vendor:
-    """What the ticker's upstream answers, and what the source was asked: a walk lists
-    ``listing`` (GET /campaigns); each campaign's state read (class ``campaigns``) finds
-    it running; with ``reports``, each listed campaign also has a report read (class
-    ``analytics``)."""
+    """What the ticker's upstream answers (served on loopback by ``serving``), and what
+    it and the source were asked: a walk lists ``listing`` (GET /campaigns); each
+    campaign's state read (class ``campaigns``) finds it running; with ``reports``, each
+    listed campaign also has a report read (class ``analytics``)."""
 
     signal: Signal
     listing: list[str] = field(default_factory=list)
@@ -184,13 +185,13 @@ class Vendor:
     reports: bool = False
     throttle_first: bool = False  # the first HTTP call draws a 429 (Retry-After: 0)
     performed: list[tuple[float, str, str, Urgency]] = field(default_factory=list)
-    hosts: list[str] = field(default_factory=list)  # of each HTTP call, in order
+    hosts: list[str] = field(default_factory=list)  # each HTTP call's Host, in order
 
-    def answer(self, request: httpx2.Request) -> httpx2.Response:
-        self.hosts.append(request.url.host)
+    async def answer(self, request: web.Request) -> web.StreamResponse:
+        self.hosts.append(request.host)
         if self.throttle_first and len(self.hosts) == 1:
-            return httpx2.Response(429, headers={"Retry-After": "0"}, json={})
-        return httpx2.Response(200, json={"campaigns": self.listing})
+            return web.json_response({}, status=429, headers={"Retry-After": "0"})
+        return web.json_response({"campaigns": self.listing})
 
     def reads(self, *kinds: str) -> list[tuple[float, str, str]]:
         """The reads performed of these kinds (all when none), sorted."""
@@ -285,8 +286,25 @@ class TickerSource(Source[TickerConfig, Tick]):
         )
 
 
-def ticker_config(**overrides: Any) -> TickerConfig:
-    raw: dict[str, Any] = {"name": "t", "base_url": "http://ticker.invalid", "timeout": "5s"}
+@contextlib.asynccontextmanager
+async def serving(vendor: Vendor) -> AsyncIterator[str]:
+    """``vendor``'s API on 127.0.0.1, on a free port, as the contract suite serves its
+    third vendor; yields its base URL (``http://127.0.0.1:<port>``)."""
+    app = web.Application()
+    app.router.add_get("/campaigns", vendor.answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def ticker_config(base_url: str, **overrides: Any) -> TickerConfig:
+    raw: dict[str, Any] = {"name": "t", "base_url": base_url, "timeout": "5s"}
     raw.update(overrides)
     return TickerConfig.model_validate(raw)
 
@@ -426,14 +444,15 @@ def test_next_delay_doubles_after_each_further_failure_up_to_five_minutes(
     assert next_delay(interval, failures) == delay
 
 
-def books_on(clock: ManualClock, vendor: Vendor, **config: Any) -> tuple[Scheduler, UpstreamClient]:
-    """A ticker's scheduler on a manual clock (driven by ``Scheduler.drain``)."""
-    cfg = ticker_config(**config)
+def books_on(
+    clock: ManualClock, vendor: Vendor, base_url: str, **config: Any
+) -> tuple[Scheduler, UpstreamClient]:
+    """A ticker's scheduler on a manual clock (driven by ``Scheduler.drain``), its
+    upstream at ``base_url``."""
+    cfg = ticker_config(base_url, **config)
     telemetry = Telemetry(process_metrics=False, clock=clock)
     telemetry.register(cfg.name, cfg.type, cfg.poll_interval)
-    client = UpstreamClient(
-        cfg.name, telemetry, timeout=5, concurrency=8, transport=httpx2.MockTransport(vendor.answer)
-    )
+    client = UpstreamClient(cfg.name, telemetry, timeout=5, concurrency=8)
     source = TickerSource(cfg, client, vendor)
     ledger: Ledger[Tick] = Ledger(source, clock=clock)
     return Scheduler(source, ledger, ExpositionStore(telemetry), telemetry, clock), client
@@ -447,56 +466,57 @@ def schedule(scheduler: Scheduler) -> dict[tuple[str, str], tuple[float, int]]:
 async def test_a_failed_read_backs_off_alone_while_the_sources_other_reads_keep_time() -> None:
     clock = ManualClock(wall=WALL, mono=0.0)
     vendor = Vendor(Signal(), listing=["c1", "c2"], failing={("state", "c1")}, repeat={"state"})
-    scheduler, client = books_on(clock, vendor, poll_interval="60s")
-    try:
-        await scheduler.drain()  # t=0: the walk, then both campaigns' first reads
-        assert schedule(scheduler) == {
-            ("walk", ""): (60.0, 0),
-            ("state", "c1"): (30.0, 1),  # a first failure waits the interval
-            ("state", "c2"): (30.0, 0),
-        }
-        clock.advance(30)
-        await scheduler.drain()
-        assert schedule(scheduler) == {
-            ("walk", ""): (60.0, 0),
-            ("state", "c1"): (90.0, 2),  # 30 + 60
-            ("state", "c2"): (60.0, 0),
-        }
-        clock.advance(30)
-        await scheduler.drain()  # t=60: the walk and c2; c1 is not asked
-        assert schedule(scheduler) == {
-            ("walk", ""): (120.0, 0),
-            ("state", "c1"): (90.0, 2),
-            ("state", "c2"): (90.0, 0),
-        }
-        clock.advance(30)
-        await scheduler.drain()
-        assert schedule(scheduler) == {
-            ("walk", ""): (120.0, 0),
-            ("state", "c1"): (210.0, 3),  # 90 + 120
-            ("state", "c2"): (120.0, 0),
-        }
-        assert vendor.reads() == [
-            (0.0, "state", "c1"),
-            (0.0, "state", "c2"),
-            (0.0, "walk", ""),
-            (30.0, "state", "c1"),
-            (30.0, "state", "c2"),
-            (60.0, "state", "c2"),
-            (60.0, "walk", ""),
-            (90.0, "state", "c1"),
-            (90.0, "state", "c2"),
-        ]
-        assert scheduler.ledger.entries["c2"].snapshot.reads == 4
-        assert "c1" not in scheduler.ledger.entries
-        assert scheduler.telemetry.sources["t"].up, "one campaign failing is not the source"
-        # once it answers, c1 is back on its interval
-        vendor.failing.clear()
-        clock.advance(120)
-        await scheduler.drain()  # t=210
-        assert schedule(scheduler)[("state", "c1")] == (240.0, 0)
-    finally:
-        await client.aclose()
+    async with serving(vendor) as url:
+        scheduler, client = books_on(clock, vendor, url, poll_interval="60s")
+        try:
+            await scheduler.drain()  # t=0: the walk, then both campaigns' first reads
+            assert schedule(scheduler) == {
+                ("walk", ""): (60.0, 0),
+                ("state", "c1"): (30.0, 1),  # a first failure waits the interval
+                ("state", "c2"): (30.0, 0),
+            }
+            clock.advance(30)
+            await scheduler.drain()
+            assert schedule(scheduler) == {
+                ("walk", ""): (60.0, 0),
+                ("state", "c1"): (90.0, 2),  # 30 + 60
+                ("state", "c2"): (60.0, 0),
+            }
+            clock.advance(30)
+            await scheduler.drain()  # t=60: the walk and c2; c1 is not asked
+            assert schedule(scheduler) == {
+                ("walk", ""): (120.0, 0),
+                ("state", "c1"): (90.0, 2),
+                ("state", "c2"): (90.0, 0),
+            }
+            clock.advance(30)
+            await scheduler.drain()
+            assert schedule(scheduler) == {
+                ("walk", ""): (120.0, 0),
+                ("state", "c1"): (210.0, 3),  # 90 + 120
+                ("state", "c2"): (120.0, 0),
+            }
+            assert vendor.reads() == [
+                (0.0, "state", "c1"),
+                (0.0, "state", "c2"),
+                (0.0, "walk", ""),
+                (30.0, "state", "c1"),
+                (30.0, "state", "c2"),
+                (60.0, "state", "c2"),
+                (60.0, "walk", ""),
+                (90.0, "state", "c1"),
+                (90.0, "state", "c2"),
+            ]
+            assert scheduler.ledger.entries["c2"].snapshot.reads == 4
+            assert "c1" not in scheduler.ledger.entries
+            assert scheduler.telemetry.sources["t"].up, "one campaign failing is not the source"
+            # once it answers, c1 is back on its interval
+            vendor.failing.clear()
+            clock.advance(120)
+            await scheduler.drain()  # t=210
+            assert schedule(scheduler)[("state", "c1")] == (240.0, 0)
+        finally:
+            await client.aclose()
 
 
 # -- the dispatchers running, on held time --------------------------------------------
@@ -533,33 +553,37 @@ class Run:
 async def running(
     vendor: Vendor, publish_every: float | None = None, **config: Any
 ) -> AsyncIterator[Run]:
-    clock = HeldClock(vendor.signal)
-    cfg = ticker_config(**config)
-    telemetry = WatchedTelemetry(vendor.signal, clock)
-    telemetry.register(cfg.name, cfg.type, cfg.poll_interval)
-    client = UpstreamClient(
-        cfg.name,
-        telemetry,
-        timeout=5,
-        concurrency=cfg.concurrency,
-        rate_limits=cfg.rate_limits,
-        transport=httpx2.MockTransport(vendor.answer),
-        clock=clock,
-    )
-    source = TickerSource(cfg, client, vendor)
-    ledger: Ledger[Tick] = Ledger(source, clock=clock)
-    store = CountingStore(telemetry, clock)
-    if publish_every is None:  # the default window
-        scheduler = Scheduler(source, ledger, store, telemetry, clock)
-    else:
-        scheduler = Scheduler(source, ledger, store, telemetry, clock, publish_every=publish_every)
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(scheduler.run)
-            yield Run(vendor, clock, telemetry, store, scheduler)
-            tg.cancel_scope.cancel()
-    finally:
-        await client.aclose()
+    """A ticker's scheduler running on a held clock, its upstream ``vendor`` served on
+    loopback for as long as it runs."""
+    async with serving(vendor) as url:
+        clock = HeldClock(vendor.signal)
+        cfg = ticker_config(url, **config)
+        telemetry = WatchedTelemetry(vendor.signal, clock)
+        telemetry.register(cfg.name, cfg.type, cfg.poll_interval)
+        client = UpstreamClient(
+            cfg.name,
+            telemetry,
+            timeout=5,
+            concurrency=cfg.concurrency,
+            rate_limits=cfg.rate_limits,
+            clock=clock,
+        )
+        source = TickerSource(cfg, client, vendor)
+        ledger: Ledger[Tick] = Ledger(source, clock=clock)
+        store = CountingStore(telemetry, clock)
+        if publish_every is None:  # the default window
+            scheduler = Scheduler(source, ledger, store, telemetry, clock)
+        else:
+            scheduler = Scheduler(
+                source, ledger, store, telemetry, clock, publish_every=publish_every
+            )
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(scheduler.run)
+                yield Run(vendor, clock, telemetry, store, scheduler)
+                tg.cancel_scope.cancel()
+        finally:
+            await client.aclose()
 
 
 # -- 2. each endpoint class spends its own budget --------------------------------------
@@ -713,37 +737,21 @@ async def test_a_50ms_window_publishes_every_50ms_at_most() -> None:
 # -- 6. a reload keeps the books of the same source -----------------------------------
 
 
-@dataclass(frozen=True)
-class TickerKind(SourceKind[TickerConfig]):
-    """The ticker as a registered kind, its clients answered by ``vendor`` in-process."""
+def ticker_kind(vendor: Vendor) -> SourceKind[TickerConfig]:
+    """The ticker as a registered kind: its clients are the kind's own (real HTTP), its
+    sources told what to read by ``vendor``."""
 
-    vendor: Vendor | None = None
-
-    def client(self, config: TickerConfig, telemetry: Telemetry, **options: Any) -> UpstreamClient:
-        assert self.vendor is not None
-        transport = httpx2.MockTransport(self.vendor.answer)
-        return super().client(config, telemetry, transport=transport, **options)
-
-
-def ticker_kind(vendor: Vendor) -> TickerKind:
     def create(config: TickerConfig, client: UpstreamClient) -> Source[TickerConfig, Any]:
         return TickerSource(config, client, vendor)
 
-    return TickerKind(
-        "ticker",
-        TickerConfig,
-        create,
-        Display("reads", "none"),
-        no_error_fields,
-        vendor=vendor,
-    )
+    return SourceKind("ticker", TickerConfig, create, Display("reads", "none"), no_error_fields)
 
 
-def ticker_fleet_config(**overrides: Any) -> Config:
+def ticker_fleet_config(base_url: str, **overrides: Any) -> Config:
     raw: dict[str, Any] = {
         "name": "t",
         "type": "ticker",
-        "base_url": "http://ticker.invalid",
+        "base_url": base_url,
         "poll_interval": "60s",
         "timeout": "5s",
     }
@@ -765,70 +773,75 @@ async def test_a_reload_keeps_the_books_and_the_pace_unless_base_url_changes(
     def exposition() -> str:
         return store.build(openmetrics=False, gzip=False).body.decode()
 
-    async with anyio.create_task_group() as tg:
-        fleet = Fleet(store, telemetry, tg, Shard(), clock, publish_every=0.0)
-        await fleet.apply(ticker_fleet_config())
-        first = fleet.running["t"].scheduler
-        # t=0: the walk draws a 429, then lists c1 and c2; the class's pace is now 0.9/s
-        await signal.until(lambda: len(vendor.reads("walk")) == 1, "the first walk")
-        pace = first.source.client.paces[CAMPAIGNS]
-        assert pace.rate == 0.9
-        # c1's read waits for the class's next slot, 1/0.9 s after the walk's retry ...
-        await signal.until(lambda: clock.sleeping_until(1 / 0.9), "c1 to wait for the pace")
-        assert first.ledger.entries == {}
-        clock.to(5.0)  # ... and goes once woken, at 5; c2's slot is due by then too
-        await signal.until(lambda: {"c1", "c2"} <= first.ledger.entries.keys(), "c1 and c2")
-        assert vendor.performed == [
-            (0.0, "walk", "", Urgency.ACTIVE),
-            (5.0, "state", "c1", Urgency.UNREAD),
-            (5.0, "state", "c2", Urgency.UNREAD),
-        ]
-        books = {cid: (e.first_seen, e.updated_at) for cid, e in first.ledger.entries.items()}
-        assert books == {"c1": (WALL + 5, WALL + 5), "c2": (WALL + 5, WALL + 5)}
-        await signal.until(lambda: "ticker_campaign_reads{" in exposition(), "c1 published")
+    # two upstreams answering alike, told apart by the Host each call names (its port)
+    async with serving(vendor) as ticker, serving(vendor) as other:
+        ticker_host, other_host = ticker.removeprefix("http://"), other.removeprefix("http://")
+        assert ticker_host != other_host
+        async with anyio.create_task_group() as tg:
+            fleet = Fleet(store, telemetry, tg, Shard(), clock, publish_every=0.0)
+            await fleet.apply(ticker_fleet_config(ticker))
+            first = fleet.running["t"].scheduler
+            # t=0: the walk draws a 429, then lists c1 and c2; the class's pace is now 0.9/s
+            await signal.until(lambda: len(vendor.reads("walk")) == 1, "the first walk")
+            pace = first.source.client.paces[CAMPAIGNS]
+            assert pace.rate == 0.9
+            # c1's read waits for the class's next slot, 1/0.9 s after the walk's retry ...
+            await signal.until(lambda: clock.sleeping_until(1 / 0.9), "c1 to wait for the pace")
+            assert first.ledger.entries == {}
+            clock.to(5.0)  # ... and goes once woken, at 5; c2's slot is due by then too
+            await signal.until(lambda: {"c1", "c2"} <= first.ledger.entries.keys(), "c1 and c2")
+            assert vendor.performed == [
+                (0.0, "walk", "", Urgency.ACTIVE),
+                (5.0, "state", "c1", Urgency.UNREAD),
+                (5.0, "state", "c2", Urgency.UNREAD),
+            ]
+            books = {cid: (e.first_seen, e.updated_at) for cid, e in first.ledger.entries.items()}
+            assert books == {"c1": (WALL + 5, WALL + 5), "c2": (WALL + 5, WALL + 5)}
+            await signal.until(lambda: "ticker_campaign_reads{" in exposition(), "c1 published")
 
-        # a new interval and metric selection: the same books, queue and pace
-        clock.to(20.0)
-        before = len(vendor.performed)
-        await fleet.apply(
-            ticker_fleet_config(poll_interval="30s", metrics={"exclude": ["ticker_campaign_reads"]})
-        )
-        second = fleet.running["t"].scheduler
-        assert second is not first and second.source.client is not first.source.client
-        assert second.ledger is first.ledger
-        assert second.source.client.paces[CAMPAIGNS] is pace and pace.rate == 0.9
-        assert samples(telemetry, pace_family) == {CAMPAIGNS: 0.9}
-        await signal.until(
-            lambda: len(vendor.reads("walk")) == 2 and "ticker_campaign_reads{" not in exposition(),
-            "the walk after the reload, and the new selection published",
-        )
-        assert vendor.performed[before:] == [(20.0, "walk", "", Urgency.ACTIVE)], "none unread"
-        books = {cid: (e.first_seen, e.updated_at) for cid, e in second.ledger.entries.items()}
-        assert books == {"c1": (WALL + 5, WALL + 5), "c2": (WALL + 5, WALL + 5)}
-        assert second.queue.reads[("walk", "")].due == 50.0, "the new poll_interval"
-        assert 'ticker_campaign_up{source="t",campaign_id="c1"} 1' in exposition()
+            # a new interval and metric selection: the same books, queue and pace
+            clock.to(20.0)
+            before = len(vendor.performed)
+            await fleet.apply(
+                ticker_fleet_config(
+                    ticker, poll_interval="30s", metrics={"exclude": ["ticker_campaign_reads"]}
+                )
+            )
+            second = fleet.running["t"].scheduler
+            assert second is not first and second.source.client is not first.source.client
+            assert second.ledger is first.ledger
+            assert second.source.client.paces[CAMPAIGNS] is pace and pace.rate == 0.9
+            assert samples(telemetry, pace_family) == {CAMPAIGNS: 0.9}
+            await signal.until(
+                lambda: (
+                    len(vendor.reads("walk")) == 2 and "ticker_campaign_reads{" not in exposition()
+                ),
+                "the walk after the reload, and the new selection published",
+            )
+            assert vendor.performed[before:] == [(20.0, "walk", "", Urgency.ACTIVE)], "none unread"
+            books = {cid: (e.first_seen, e.updated_at) for cid, e in second.ledger.entries.items()}
+            assert books == {"c1": (WALL + 5, WALL + 5), "c2": (WALL + 5, WALL + 5)}
+            assert second.queue.reads[("walk", "")].due == 50.0, "the new poll_interval"
+            assert 'ticker_campaign_up{source="t",campaign_id="c1"} 1' in exposition()
 
-        # another base_url is another upstream: empty books, nothing learned
-        clock.to(30.0)
-        before = len(vendor.performed)
-        await fleet.apply(ticker_fleet_config(base_url="http://other.invalid"))
-        third = fleet.running["t"].scheduler
-        assert third.ledger is not first.ledger and third.ledger.entries == {}
-        assert third.source.client.paces == {}
-        await signal.until(lambda: {"c1", "c2"} <= third.ledger.entries.keys(), "c1 and c2")
-        assert sorted(vendor.performed[before:]) == [
-            (30.0, "state", "c1", Urgency.UNREAD),
-            (30.0, "state", "c2", Urgency.UNREAD),
-            (30.0, "walk", "", Urgency.ACTIVE),
-        ]
-        books = {cid: (e.first_seen, e.updated_at) for cid, e in third.ledger.entries.items()}
-        assert books == {"c1": (WALL + 30, WALL + 30), "c2": (WALL + 30, WALL + 30)}
-        assert vendor.hosts == [
-            "ticker.invalid",
-            "ticker.invalid",
-            "ticker.invalid",
-            "other.invalid",
-        ]
-        assert third.source.client.paces[CAMPAIGNS].rate is None
-        await fleet.stop_all()
-        tg.cancel_scope.cancel()
+            # another base_url is another upstream: empty books, nothing learned
+            clock.to(30.0)
+            before = len(vendor.performed)
+            await fleet.apply(ticker_fleet_config(other))
+            third = fleet.running["t"].scheduler
+            assert third.ledger is not first.ledger and third.ledger.entries == {}
+            assert third.source.client.paces == {}
+            await signal.until(lambda: {"c1", "c2"} <= third.ledger.entries.keys(), "c1 and c2")
+            assert sorted(vendor.performed[before:]) == [
+                (30.0, "state", "c1", Urgency.UNREAD),
+                (30.0, "state", "c2", Urgency.UNREAD),
+                (30.0, "walk", "", Urgency.ACTIVE),
+            ]
+            books = {cid: (e.first_seen, e.updated_at) for cid, e in third.ledger.entries.items()}
+            assert books == {"c1": (WALL + 30, WALL + 30), "c2": (WALL + 30, WALL + 30)}
+            # the 429, its retry and the walk after the first reload went to the one
+            # upstream; the walk after the second, to the other
+            assert vendor.hosts == [ticker_host, ticker_host, ticker_host, other_host]
+            assert third.source.client.paces[CAMPAIGNS].rate is None
+            await fleet.stop_all()
+            tg.cancel_scope.cancel()
