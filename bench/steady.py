@@ -1,0 +1,223 @@
+"""Steady state at 10k Experiture + 2k GreenArrow campaigns with nothing changing, against
+a baseline commit: discovery's list pages per poll interval, CPU per upstream read, RSS,
+and scrape speed.
+
+    .venv/bin/python bench/steady.py --baseline 39813ca
+    .venv/bin/python bench/steady.py --experiture 2000 --greenarrow 500 --baseline none
+
+Each tree (the baseline, checked out with ``git worktree add``, then this one) runs the
+same way: a simulator in this process (preset ``long-used``, seed 42, its clock frozen, so
+nothing changes), the exporter a child process on ``PYTHONPATH=<tree>`` with the default
+poll_interval (30 s) and concurrency and no rate limit (the warm-up is not what is
+measured). Once the picture is complete (every source has ended two rounds or sweeps, and
+a tree that has them shows no campaign unread and no read waiting) and one more poll
+interval has passed, a window of --window seconds is measured with a Prometheus-like
+scrape of the whole body (gzip) every 15 s: upstream reads by endpoint, list pages per
+poll interval, and the exporter's CPU (from /proc) per upstream read, those scrapes and
+every publication included. Then --scrapes whole-body scrapes a second apart (plain, then
+gzip; publications land between them), p50 and max, and the exporter's RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from _common import experiture_source, exporter, greenarrow_source, rss_mib
+
+from exporter.simulator import SimulatorSettings, SimulatorThread
+
+ROOT = Path(__file__).resolve().parent.parent
+POLL = 30.0  # the default poll_interval
+PROMETHEUS_EVERY = 15.0
+WARMUP_LIMIT = 240.0  # the picture must be complete by then
+REQUESTS = "campaign_exporter_upstream_requests_total"
+INVOCATION_LIMIT = 590.0
+SETUP_SECONDS = 30.0
+
+Figures = dict[str, float | str]
+
+
+def get(port: int, path: str) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as resp:
+        return str(resp.read().decode())
+
+
+def sample_sums(text: str, name: str, by: str | None = None) -> dict[str, float]:
+    """The samples of ``name`` summed by the label ``by`` (all under "" without one)."""
+    sums: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        head, _, value = line.rpartition(" ")
+        key = ""
+        if by is not None and f'{by}="' in head:
+            key = head.split(f'{by}="', 1)[1].split('"', 1)[0]
+        sums[key] = sums.get(key, 0.0) + float(value)
+    return sums
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def whole_scrape(port: int, gzip: bool) -> float:
+    """Seconds to read the whole body over a fresh connection."""
+    extra = "Accept-Encoding: gzip\r\n" if gzip else ""
+    start = time.perf_counter()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(
+            f"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n{extra}\r\n".encode()
+        )
+        while sock.recv(1 << 20):
+            pass
+    return time.perf_counter() - start
+
+
+def complete(port: int) -> bool:
+    """Two rounds (or sweeps) of every source ended; nothing unread or waiting, where the
+    tree says so."""
+    names = (
+        "campaign_exporter_source_refreshes_total",
+        "campaign_exporter_source_campaigns_unread",
+        "campaign_exporter_source_reads_due",
+    )
+    text = get(port, "/metrics?" + "&".join(f"name[]={n}" for n in names))
+    rounds = sample_sums(text, names[0], by="source")
+    if len(rounds) < 2 or min(rounds.values()) < 2:
+        return False
+    unread = sample_sums(text, names[1]).get("", 0.0)
+    due = sample_sums(text, names[2]).get("", 0.0)
+    return unread == 0 and due == 0
+
+
+def run(tree: Path, args: argparse.Namespace) -> Figures:
+    settings = SimulatorSettings(
+        experiture_campaigns=args.experiture,
+        greenarrow_campaigns=args.greenarrow,
+        speed=0.0,
+        preset="long-used",
+    )
+    with SimulatorThread(settings) as sim:
+        sources = [
+            experiture_source(sim.url, poll_interval=f"{POLL:g}s", concurrency=8),
+            greenarrow_source(sim.url, poll_interval=f"{POLL:g}s"),
+        ]
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        with exporter(sources, env=env) as (proc, port):
+            start = time.monotonic()
+            while True:
+                with contextlib.suppress(OSError):
+                    if complete(port):
+                        break
+                if time.monotonic() - start > WARMUP_LIMIT:
+                    raise SystemExit(f"{tree}: the picture was not complete within 240 s")
+                time.sleep(1.0)
+            warmup = time.monotonic() - start
+            time.sleep(POLL)
+            before = sample_sums(get(port, f"/metrics?name[]={REQUESTS}"), REQUESTS, "endpoint")
+            cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+            while time.monotonic() - t0 < args.window:
+                whole_scrape(port, gzip=True)
+                time.sleep(min(PROMETHEUS_EVERY, max(0.0, args.window - (time.monotonic() - t0))))
+            cpu, elapsed = cpu_seconds(proc.pid) - cpu0, time.monotonic() - t0
+            after = sample_sums(get(port, f"/metrics?name[]={REQUESTS}"), REQUESTS, "endpoint")
+            reads = {e: after.get(e, 0.0) - before.get(e, 0.0) for e in after}
+            total = sum(reads.values())
+            plain, gz = [], []
+            for _ in range(args.scrapes):
+                plain.append(whole_scrape(port, gzip=False))
+                time.sleep(0.5)
+                gz.append(whole_scrape(port, gzip=True))
+                time.sleep(0.5)
+            figures: Figures = {
+                "warm-up until complete (s)": warmup,
+                "upstream reads in the window": total,
+                "upstream reads per second": total / elapsed,
+                "list pages per poll interval": reads.get("list", 0.0) / (elapsed / POLL),
+                "CPU per upstream read (ms)": 1000 * cpu / total if total else "no reads",
+                "CPU share of one core": cpu / elapsed,
+                "scrape plain p50 (ms)": 1000 * statistics.median(plain),
+                "scrape plain max (ms)": 1000 * max(plain),
+                "scrape gzip p50 (ms)": 1000 * statistics.median(gz),
+                "scrape gzip max (ms)": 1000 * max(gz),
+                "RSS (MiB)": rss_mib(proc.pid),
+            }
+            for endpoint, n in sorted(reads.items()):
+                figures[f"reads/s endpoint={endpoint}"] = n / elapsed
+            return figures
+
+
+def git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@contextlib.contextmanager
+def checkout(rev: str) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="steady-baseline-"))
+    git("worktree", "add", "--detach", str(path), rev)
+    try:
+        yield path
+    finally:
+        git("worktree", "remove", "--force", str(path))
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def show(value: float | str | None) -> str:
+    if value is None:
+        return "n/a"
+    return value if isinstance(value, str) else f"{value:.3g}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--experiture", type=int, default=10000)
+    parser.add_argument("--greenarrow", type=int, default=2000)
+    parser.add_argument("--window", type=float, default=120.0, help="seconds measured")
+    parser.add_argument("--scrapes", type=int, default=10, help="of each kind, after")
+    parser.add_argument("--baseline", default="HEAD~1", help='a git rev, or "none"')
+    args = parser.parse_args()
+    baseline = None if args.baseline == "none" else git("rev-parse", "--verify", args.baseline)
+    per_run = WARMUP_LIMIT / 2 + POLL + args.window + 2 * args.scrapes * 1.5 + SETUP_SECONDS
+    if (2 if baseline else 1) * per_run > INVOCATION_LIMIT:
+        raise SystemExit("the runs could pass 10 minutes: a shorter --window, or --baseline none")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    print(
+        f"tree under test: {ROOT} at {git('rev-parse', '--short', 'HEAD')}"
+        f"{' (uncommitted changes)' if dirty else ''}; baseline: "
+        f"{baseline[:10] if baseline else 'none'} ({args.baseline})\n"
+        f"fleet: {args.experiture} Experiture (preset long-used) + {args.greenarrow} "
+        f"GreenArrow campaigns, simulator clock frozen; poll_interval {POLL:g}s; window "
+        f"{args.window:g}s with a whole gzip scrape every {PROMETHEUS_EVERY:g}s",
+        flush=True,
+    )
+    old: Figures = {}
+    if baseline:
+        with checkout(baseline) as path:
+            old = run(path, args)
+    new = run(ROOT, args)
+    width = max(len(k) for k in [*new, *old])
+    print(f"{'figure':<{width}} | {'baseline':>10} | {'this tree':>10} | ratio")
+    for key in [*new, *(k for k in old if k not in new)]:
+        a, b = old.get(key), new.get(key)
+        ratio = f"{b / a:.2f}" if isinstance(a, float) and isinstance(b, float) and a else "-"
+        print(f"{key:<{width}} | {show(a):>10} | {show(b):>10} | {ratio}")
+
+
+if __name__ == "__main__":
+    main()
