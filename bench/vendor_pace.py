@@ -10,8 +10,9 @@ learn the pace from the 429s. Two runs: every class at --rate, then the same wit
 
 Figures per run: the first refresh's duration against the vendor-pace bound (for each
 class, the answers it served over its rate; the largest), 429s as a share of the answers
-served, campaigns missing from /metrics after that refresh, and the pace of /status reads
-from the first to the last (the throttled run's against the first's).
+served, campaigns missing from /metrics after that refresh, the pace of /status reads
+from the first to the last (the throttled run's against the first's), and in the
+throttled run the pace of /metrics reads against their --metrics-rate.
 """
 
 from __future__ import annotations
@@ -39,10 +40,16 @@ class Run:
     missing: int
     status_reads: int
     status_span: float  # seconds from the first /status answer to the last
+    metrics_reads: int
+    metrics_span: float  # seconds from the first /metrics answer to the last
 
     @property
     def status_pace(self) -> float:
         return self.status_reads / self.status_span
+
+    @property
+    def metrics_pace(self) -> float:
+        return (self.metrics_reads - 1) / self.metrics_span if self.metrics_span else 0.0
 
 
 def scrape(port: int) -> str:
@@ -86,14 +93,15 @@ def truth_ids(sim: Simulator) -> set[str]:
     }
 
 
-def record_status_times(sim: Simulator, times: list[float]) -> None:
-    """Note when each /status request is answered (wrapping the simulator's responder)."""
+def record_times(sim: Simulator, times: dict[str, list[float]]) -> None:
+    """Note when each request of the endpoints in ``times`` is answered 200 (wrapping the
+    simulator's responder)."""
     respond: Callable[..., Awaitable[Any]] = sim.respond
 
     async def recording(request: Any, vendor: Any, endpoint: str, read: Any) -> Any:
         resp = await respond(request, vendor, endpoint, read)
-        if endpoint == "status" and resp.status == 200:
-            times.append(time.monotonic())
+        if endpoint in times and resp.status == 200:
+            times[endpoint].append(time.monotonic())
         return resp
 
     sim.respond = recording  # type: ignore[method-assign]
@@ -108,10 +116,10 @@ def run(campaigns: int, rate: float, burst: int, metrics_rate: float | None) -> 
         rate_burst=burst,
         class_rate_limits=classes,
     )
-    status_times: list[float] = []
+    times: dict[str, list[float]] = {"status": [], "metrics": []}
     with SimulatorThread(settings) as thread:
         sim = thread.sim
-        record_status_times(sim, status_times)
+        record_times(sim, times)
         source = experiture_source(thread.url, concurrency=16)
         with exporter([source], log_level="error") as (_, port):
             text = first_refresh(port, deadline=600)
@@ -126,8 +134,10 @@ def run(campaigns: int, rate: float, burst: int, metrics_rate: float | None) -> 
         served=sum(served.values()),
         limited=sum(n for k, n in stats.items() if k[2] == 429),
         missing=len(wanted - exported_ids(text)),
-        status_reads=len(status_times),
-        status_span=status_times[-1] - status_times[0],
+        status_reads=len(times["status"]),
+        status_span=times["status"][-1] - times["status"][0],
+        metrics_reads=len(times["metrics"]),
+        metrics_span=times["metrics"][-1] - times["metrics"][0] if times["metrics"] else 0.0,
     )
 
 
@@ -136,7 +146,7 @@ def report(label: str, r: Run) -> None:
         f"{label}: first refresh {r.duration:.1f}s, vendor-pace bound {r.bound:.1f}s, "
         f"ratio {r.duration / r.bound:.2f}; 429s {r.limited} for {r.served} served "
         f"({100 * r.limited / r.served:.1f}%); campaigns missing {r.missing}; "
-        f"/status {r.status_pace:.1f}/s"
+        f"/status {r.status_pace:.1f}/s; /metrics {r.metrics_pace:.2f}/s"
     )
 
 
@@ -156,6 +166,7 @@ def main() -> None:
     slow = run(args.campaigns, args.rate, args.burst, args.metrics_rate)
     report(f"/metrics alone at {args.metrics_rate:g}/s", slow)
     print(f"/status pace kept: {100 * slow.status_pace / even.status_pace:.0f}%")
+    print(f"/metrics budget used: {100 * slow.metrics_pace / args.metrics_rate:.0f}%")
 
 
 if __name__ == "__main__":

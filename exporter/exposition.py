@@ -6,6 +6,7 @@ Rendering is done once per refresh, off the scrape path; scrapes serve the bytes
 from __future__ import annotations
 
 import math
+import struct
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -173,25 +174,88 @@ def assemble_lines(families: Iterable[FamilyLines], openmetrics: bool) -> bytes:
     return b"".join(chunks)
 
 
+# -- gzip from pieces compressed apart ---------------------------------------------------
+#
+# A deflate stream may be cut wherever a compressor was fully flushed: the output ends on
+# a byte boundary and nothing after refers back to it. So each family is compressed on its
+# own, once, and a body is its families' pieces in a row, under one gzip header; the
+# trailer's CRC-32 is combined from the pieces' (zlib's crc32_combine, in GF(2)).
+
+_CRC_POLY = 0xEDB88320  # CRC-32, reflected
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name or time
+
+
+def _multmodp(a: int, b: int) -> int:
+    """a times b modulo the CRC polynomial (bit-reflected)."""
+    product, bit = 0, 1 << 31
+    while a:
+        if a & bit:
+            product ^= b
+            a ^= bit
+        bit >>= 1
+        b = (b >> 1) ^ _CRC_POLY if b & 1 else b >> 1
+    return product
+
+
+_X2N = [1 << 30]  # x^(2^k) modulo the polynomial
+for _ in range(31):
+    _X2N.append(_multmodp(_X2N[-1], _X2N[-1]))
+
+
+def crc_shift(length: int) -> int:
+    """The operator that moves a CRC past ``length`` more bytes: x^(8 length) mod p."""
+    op, k = 1 << 31, 3
+    while length:
+        if length & 1:
+            op = _multmodp(_X2N[k & 31], op)
+        length >>= 1
+        k += 1
+    return op
+
+
+def crc_combine(crc: int, shift: int, crc2: int) -> int:
+    """The CRC-32 of A+B from A's, B's and ``crc_shift(len(B))``."""
+    return _multmodp(shift, crc) ^ crc2
+
+
 @dataclass(frozen=True, slots=True)
-class GzipPrefix:
-    """A gzip stream of a fixed prefix, left open so a small tail can finish it.
+class Piece:
+    """Bytes of a body, compressed on their own (raw deflate, fully flushed), with what a
+    gzip trailer needs of them."""
 
-    Copying the compressor state is far cheaper than compressing the whole body
-    again, so each scrape only compresses its few dynamic lines.
-    """
-
-    data: bytes
-    compressor: zlib._Compress
+    deflate: bytes
+    crc: int
+    shift: int  # crc_shift(len(plain))
+    size: int  # len(plain)
 
     @classmethod
-    def of(cls, prefix: bytes, level: int = 6) -> GzipPrefix:
-        comp = zlib.compressobj(level, zlib.DEFLATED, 31)
-        data = comp.compress(prefix) + comp.flush(zlib.Z_SYNC_FLUSH)
-        return cls(data, comp)
+    def of(cls, plain: bytes, level: int) -> Piece:
+        comp = zlib.compressobj(level, zlib.DEFLATED, -15)
+        data = comp.compress(plain) + comp.flush(zlib.Z_FULL_FLUSH)
+        return cls(data, zlib.crc32(plain), crc_shift(len(plain)), len(plain))
+
+
+@dataclass(frozen=True, slots=True)
+class GzipPieces:
+    """A gzip stream of pieces in a row, left open so a small tail (the exporter's own
+    families, fresh at each scrape) can finish it: a scrape sends ``data`` and
+    ``closing(tail)`` without joining them, which would copy the whole body."""
+
+    data: bytes
+    crc: int
+    size: int
+    level: int
+
+    @classmethod
+    def of(cls, pieces: Sequence[Piece], level: int) -> GzipPieces:
+        crc = 0
+        for piece in pieces:
+            crc = crc_combine(crc, piece.shift, piece.crc)
+        data = b"".join([_GZIP_HEADER, *(piece.deflate for piece in pieces)])
+        return cls(data, crc, sum(piece.size for piece in pieces), level)
 
     def closing(self, tail: bytes) -> bytes:
-        """What follows ``data`` to end the stream with ``tail``: a scrape sends the two
-        without joining them, which would copy the whole body."""
-        comp = self.compressor.copy()
-        return comp.compress(tail) + comp.flush(zlib.Z_FINISH)
+        comp = zlib.compressobj(self.level, zlib.DEFLATED, -15)
+        end = comp.compress(tail) + comp.flush(zlib.Z_FINISH)
+        crc = zlib.crc32(tail, self.crc)
+        return end + struct.pack("<II", crc, (self.size + len(tail)) & 0xFFFFFFFF)

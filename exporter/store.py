@@ -5,6 +5,11 @@ publication costs what changed, not the fleet. A whole body is assembled lazily,
 first scrape after a publication (off the event loop), and cached; scrapes add only the
 exporter's own small, always-fresh families. A scrape may ask for some families only
 (``name[]``); each such selection is cached too, until the next publication.
+
+A body is assembled from chunks, one per family (its header and every source's lines),
+each kept, and gzipped on its own, until a fragment of its family changes: after a
+publication in which only read times moved, a scrape joins what it has and compresses
+the one or two families that changed.
 """
 
 from __future__ import annotations
@@ -14,11 +19,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .exposition import (
-    GzipPrefix,
+    GzipPieces,
     Kind,
+    Piece,
     RenderedFamily,
     assemble,
-    assemble_lines,
     pre_render,
     render_header,
     selected,
@@ -41,7 +46,7 @@ class Variant:
     """The cached body of one format, plain and (once asked for) gzipped."""
 
     body: bytes
-    gzip: GzipPrefix | None = None
+    gzip: GzipPieces | None = None
 
     @property
     def size(self) -> int:
@@ -64,12 +69,26 @@ class SourceParts:
         return self.campaigns[fam.name]
 
 
+@dataclass
+class Chunk:
+    """One family in one format: its header and every source's lines; gzipped on first
+    demand."""
+
+    plain: bytes
+    piece: Piece | None = None
+
+
 class ExpositionStore:
     def __init__(self, telemetry: Telemetry) -> None:
         self.telemetry = telemetry
         self._parts: dict[str, SourceParts] = {}
         self._variants: dict[Key, Variant] = {}
+        self._chunks: dict[tuple[str, bool], Chunk] = {}  # (family, OpenMetrics)
         self._lock = threading.Lock()
+
+    def _changed(self, family: str) -> None:
+        self._chunks.pop((family, False), None)
+        self._chunks.pop((family, True), None)
 
     def update(
         self,
@@ -81,35 +100,45 @@ class ExpositionStore:
         totals; callable from a worker thread. What it did not name stays as it was."""
         with self._lock:
             parts = self._parts.setdefault(source, SourceParts())
+            changed: set[str] = set()
             for cid, families in campaigns.items():
                 given = {fam.name: fam for fam in families or ()}
                 for fam in given.values():
                     parts.family(fam)
                 for name, lines in parts.campaigns.items():
                     body = given[name].body if name in given else b""
-                    parts.size -= len(lines.get(cid, b""))
+                    old = lines.get(cid, b"")
+                    if body == old:
+                        continue
+                    changed.add(name)
+                    parts.size += len(body) - len(old)
                     if body:
                         lines[cid] = body
-                        parts.size += len(body)
                     else:
-                        lines.pop(cid, None)
-            parts.size -= sum(len(body) for body in parts.totals.values())
-            parts.totals = {}
+                        del lines[cid]
+            new_totals: dict[str, bytes] = {}
             for fam in totals:
                 parts.family(fam)
-                parts.totals[fam.name] = fam.body
-                parts.size += len(fam.body)
+                new_totals[fam.name] = fam.body
+            for name in new_totals.keys() | parts.totals.keys():
+                if new_totals.get(name, b"") != parts.totals.get(name, b""):
+                    changed.add(name)
+            parts.size += sum(map(len, new_totals.values())) - sum(map(len, parts.totals.values()))
+            parts.totals = new_totals
+            for name in changed:
+                self._changed(name)
             self._variants = {}
 
     def publish(self, source: str, rendered: list[RenderedFamily]) -> None:
         """Replace one source's families as a whole (families without campaigns)."""
-        with self._lock:
-            self._parts.pop(source, None)
+        self.remove(source)
         self.update(source, {}, rendered)
 
     def remove(self, source: str) -> None:
         with self._lock:
-            self._parts.pop(source, None)
+            parts = self._parts.pop(source, None)
+            for name in parts.headers if parts else ():
+                self._changed(name)
             self._variants = {}
 
     def cached(self, openmetrics: bool, gzip: bool, names: Names = None) -> Variant | None:
@@ -126,12 +155,48 @@ class ExpositionStore:
             variants = self._variants
             key = (openmetrics, names)
             current = variants.get(key)
+            chunks = [
+                (f, c) for f in self._families(names) if (c := self._chunk(f, openmetrics)).plain
+            ]
             if current is None:
-                current = Variant(self._assemble(names, openmetrics))
+                current = Variant(b"".join(chunk.plain for _, chunk in chunks))
             if gzip and current.gzip is None:
-                current = Variant(current.body, GzipPrefix.of(current.body, GZIP_LEVEL))
+                pieces = [self._piece(chunk) for _, chunk in chunks]
+                current = Variant(current.body, GzipPieces.of(pieces, GZIP_LEVEL))
             self._variants = _bounded(variants, key, current, self._text_size())
             return current
+
+    def _families(self, names: Names) -> list[str]:
+        """The families a body holds, in first-seen order over the sources."""
+        order: dict[str, Kind] = {}
+        for parts in self._parts.values():
+            for name, (kind, _) in parts.headers.items():
+                order.setdefault(name, kind)
+        return [
+            name for name, kind in order.items() if names is None or selected(name, kind, names)
+        ]
+
+    def _chunk(self, family: str, openmetrics: bool) -> Chunk:
+        """One family's header and lines, every source's in order (empty: no line)."""
+        key = (family, openmetrics)
+        chunk = self._chunks.get(key)
+        if chunk is None:
+            lines: list[bytes] = []
+            header: tuple[Kind, str] | None = None
+            for parts in self._parts.values():
+                if family in parts.headers:
+                    header = header or parts.headers[family]
+                    lines.extend(_lines(parts, family))
+            if lines and header is not None:
+                lines.insert(0, render_header(family, *header, openmetrics).encode())
+            chunk = self._chunks[key] = Chunk(b"".join(lines))
+        return chunk
+
+    @staticmethod
+    def _piece(chunk: Chunk) -> Piece:
+        if chunk.piece is None:
+            chunk.piece = Piece.of(chunk.plain, GZIP_LEVEL)
+        return chunk.piece
 
     def dynamic(self, openmetrics: bool, names: Names = None) -> bytes:
         """The exporter's own families, rendered fresh for each scrape."""
@@ -148,18 +213,6 @@ class ExpositionStore:
             for name, (kind, help_text) in parts.headers.items()
         }
         return sum(parts.size for parts in self._parts.values()) + sum(headers.values())
-
-    def _assemble(self, names: Names, openmetrics: bool) -> bytes:
-        """Every source's lines (of the families ``names``, when given)."""
-        return assemble_lines(
-            (
-                (name, kind, help_text, _lines(parts, name))
-                for parts in self._parts.values()
-                for name, (kind, help_text) in parts.headers.items()
-                if names is None or selected(name, kind, names)
-            ),
-            openmetrics,
-        )
 
 
 def _lines(parts: SourceParts, name: str) -> list[bytes]:

@@ -1,8 +1,7 @@
-"""The renderer against prometheus_client's parser, and the cached gzip stream."""
+"""The renderer against prometheus_client's parser."""
 
 from __future__ import annotations
 
-import gzip
 import math
 
 import pytest
@@ -10,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exporter.exposition import (
-    GzipPrefix,
     MetricFamily,
     assemble,
     format_value,
@@ -62,10 +60,3 @@ def test_one_header_per_family_across_sources() -> None:
 def test_empty_families_get_no_header() -> None:
     fam = MetricFamily("empty_records", "gauge", "nothing", ())
     assert assemble([pre_render([fam])], openmetrics=False) == b""
-
-
-@given(st.binary(max_size=5000), st.binary(max_size=500))
-def test_gzip_prefix_finished_with_a_tail_is_one_valid_stream(prefix: bytes, tail: bytes) -> None:
-    cached = GzipPrefix.of(prefix)
-    assert gzip.decompress(cached.data + cached.closing(tail)) == prefix + tail
-    assert gzip.decompress(cached.data + cached.closing(b"other")) == prefix + b"other"
