@@ -43,14 +43,25 @@ Key = tuple[bool, Names]  # (OpenMetrics, names)
 
 @dataclass(frozen=True)
 class Variant:
-    """The cached body of one format, plain and (once asked for) gzipped."""
+    """The cached body of one format: plain, as its families' chunks (sent one after the
+    other, never joined), and gzipped, each once asked for."""
 
-    body: bytes
+    chunks: tuple[bytes, ...] | None = None
     gzip: GzipPieces | None = None
 
     @property
+    def body(self) -> bytes:
+        """The plain body in one piece (for tests and tools: scrapes send the chunks)."""
+        assert self.chunks is not None, "built for gzip only"
+        return b"".join(self.chunks)
+
+    def has(self, gzip: bool) -> bool:
+        return (self.gzip if gzip else self.chunks) is not None
+
+    @property
     def size(self) -> int:
-        return len(self.body) + (len(self.gzip.data) if self.gzip else 0)
+        plain = sum(map(len, self.chunks)) if self.chunks is not None else 0
+        return plain + (len(self.gzip.data) if self.gzip else 0)
 
 
 @dataclass
@@ -145,24 +156,22 @@ class ExpositionStore:
         """The body for a format (and selection) if it is built already: the fast path of
         a scrape."""
         current = self._variants.get((openmetrics, names))
-        if current is not None and (current.gzip is not None or not gzip):
-            return current
-        return None
+        return current if current is not None and current.has(gzip) else None
 
     def build(self, openmetrics: bool, gzip: bool, names: Names = None) -> Variant:
         """Build a body once per publication; slow, so call it off the event loop."""
         with self._lock:
             variants = self._variants
             key = (openmetrics, names)
-            current = variants.get(key)
-            chunks = [
-                (f, c) for f in self._families(names) if (c := self._chunk(f, openmetrics)).plain
-            ]
-            if current is None:
-                current = Variant(b"".join(chunk.plain for _, chunk in chunks))
-            if gzip and current.gzip is None:
-                pieces = [self._piece(chunk) for _, chunk in chunks]
-                current = Variant(current.body, GzipPieces.of(pieces, GZIP_LEVEL))
+            current = variants.get(key) or Variant()
+            if current.has(gzip):
+                return current
+            chunks = [c for f in self._families(names) if (c := self._chunk(f, openmetrics)).plain]
+            if gzip:
+                pieces = GzipPieces.of([self._piece(chunk) for chunk in chunks], GZIP_LEVEL)
+                current = Variant(current.chunks, pieces)
+            else:
+                current = Variant(tuple(chunk.plain for chunk in chunks), current.gzip)
             self._variants = _bounded(variants, key, current, self._text_size())
             return current
 

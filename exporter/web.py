@@ -133,11 +133,13 @@ class Handlers:
         tail = self.store.dynamic(openmetrics, names)
         content_type = OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE
         headers = {"Content-Type": content_type, "Vary": "Accept, Accept-Encoding"}
-        parts = (variant.body, tail)
         if gzip:
             assert variant.gzip is not None
             headers["Content-Encoding"] = "gzip"
-            parts = (variant.gzip.data, variant.gzip.closing(tail))
+            parts: tuple[bytes, ...] = (variant.gzip.data, variant.gzip.closing(tail))
+        else:
+            assert variant.chunks is not None
+            parts = (*variant.chunks, tail)
         resp = web.StreamResponse(headers=headers)
         resp.content_length = sum(len(p) for p in parts)
         await send(request, resp, () if request.method == "HEAD" else parts, self.limits)
