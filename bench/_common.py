@@ -5,6 +5,8 @@ with."""
 from __future__ import annotations
 
 import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +24,14 @@ exporter = exporter_process
 
 __all__ = [
     "COMMAND",
+    "complete",
     "experiture_source",
     "exporter",
     "free_port",
     "greenarrow_source",
     "peak_rss_mib",
     "rss_mib",
+    "wait_complete",
 ]
 
 
@@ -56,3 +60,48 @@ def greenarrow_source(sim_url: str, **overrides: Any) -> dict[str, Any]:
         "basic_auth": {"username": "1", "password": "demo-ga-key"},
         **overrides,
     }
+
+
+def sample_sums(text: str, name: str, by: str | None = None) -> dict[str, float]:
+    """The samples of ``name`` summed by the label ``by`` (all under "" without one)."""
+    sums: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line.startswith((name + "{", name + " ")):
+            continue
+        head, _, value = line.rpartition(" ")
+        key = head.split(f'{by}="', 1)[1].split('"', 1)[0] if by and f'{by}="' in head else ""
+        sums[key] = sums.get(key, 0.0) + float(value)
+    return sums
+
+
+def complete(port: int, rounds: int = 1, sources: int = 2) -> bool:
+    """Every one of ``sources`` sources has ended ``rounds`` rounds (or sweeps, in a tree
+    from before reads by urgency), and, in a tree that says so, no campaign is unread and
+    no read waits: the whole picture is on /metrics."""
+    names = (
+        "campaign_exporter_source_refreshes_total",
+        "campaign_exporter_source_campaigns_unread",
+        "campaign_exporter_source_reads_due",
+    )
+    query = "&".join(f"name[]={n}" for n in names)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics?{query}", timeout=30) as r:
+            text = r.read().decode()
+    except OSError:
+        return False
+    done = sample_sums(text, names[0], by="source")
+    if len(done) < sources or min(done.values()) < rounds:
+        return False
+    return not sample_sums(text, names[1]).get("", 0.0) and not sample_sums(text, names[2]).get(
+        "", 0.0
+    )
+
+
+def wait_complete(port: int, deadline: float, rounds: int = 1, sources: int = 2) -> float:
+    """Seconds until ``complete``; exits the bench past ``deadline``."""
+    start = time.monotonic()
+    while not complete(port, rounds, sources):
+        if time.monotonic() - start > deadline:
+            raise SystemExit(f"the picture was not complete within {deadline:g} s")
+        time.sleep(1.0)
+    return time.monotonic() - start

@@ -26,7 +26,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterable
 
-from _common import experiture_source, exporter, greenarrow_source, rss_mib
+from _common import experiture_source, exporter, greenarrow_source, rss_mib, wait_complete
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
@@ -125,6 +125,7 @@ def main() -> None:
         exporter([experiture_source(sim.url), greenarrow_source(sim.url)]) as (proc, port),
     ):
         ready(port)
+        wait_complete(port, 600)  # every campaign read: the whole body
         with socket.create_connection(("127.0.0.1", port)) as sock:
             sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
             whole = b"".join(iter(lambda: sock.recv(1 << 20), b""))

@@ -33,7 +33,14 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from _common import experiture_source, exporter, greenarrow_source, rss_mib
+from _common import (
+    experiture_source,
+    exporter,
+    greenarrow_source,
+    rss_mib,
+    sample_sums,
+    wait_complete,
+)
 
 from exporter.simulator import SimulatorSettings, SimulatorThread
 
@@ -51,20 +58,6 @@ Figures = dict[str, float | str]
 def get(port: int, path: str) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as resp:
         return str(resp.read().decode())
-
-
-def sample_sums(text: str, name: str, by: str | None = None) -> dict[str, float]:
-    """The samples of ``name`` summed by the label ``by`` (all under "" without one)."""
-    sums: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        head, _, value = line.rpartition(" ")
-        key = ""
-        if by is not None and f'{by}="' in head:
-            key = head.split(f'{by}="', 1)[1].split('"', 1)[0]
-        sums[key] = sums.get(key, 0.0) + float(value)
-    return sums
 
 
 def cpu_seconds(pid: int) -> float:
@@ -85,23 +78,6 @@ def whole_scrape(port: int, gzip: bool) -> float:
     return time.perf_counter() - start
 
 
-def complete(port: int) -> bool:
-    """Two rounds (or sweeps) of every source ended; nothing unread or waiting, where the
-    tree says so."""
-    names = (
-        "campaign_exporter_source_refreshes_total",
-        "campaign_exporter_source_campaigns_unread",
-        "campaign_exporter_source_reads_due",
-    )
-    text = get(port, "/metrics?" + "&".join(f"name[]={n}" for n in names))
-    rounds = sample_sums(text, names[0], by="source")
-    if len(rounds) < 2 or min(rounds.values()) < 2:
-        return False
-    unread = sample_sums(text, names[1]).get("", 0.0)
-    due = sample_sums(text, names[2]).get("", 0.0)
-    return unread == 0 and due == 0
-
-
 def run(tree: Path, args: argparse.Namespace) -> Figures:
     settings = SimulatorSettings(
         experiture_campaigns=args.experiture,
@@ -116,15 +92,7 @@ def run(tree: Path, args: argparse.Namespace) -> Figures:
         ]
         env = {**os.environ, "PYTHONPATH": str(tree)}
         with exporter(sources, env=env) as (proc, port):
-            start = time.monotonic()
-            while True:
-                with contextlib.suppress(OSError):
-                    if complete(port):
-                        break
-                if time.monotonic() - start > WARMUP_LIMIT:
-                    raise SystemExit(f"{tree}: the picture was not complete within 240 s")
-                time.sleep(1.0)
-            warmup = time.monotonic() - start
+            warmup = wait_complete(port, WARMUP_LIMIT, rounds=2)
             time.sleep(POLL)
             before = sample_sums(get(port, f"/metrics?name[]={REQUESTS}"), REQUESTS, "endpoint")
             cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()

@@ -13,6 +13,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -214,7 +215,9 @@ class Stack:
 
 
 @contextlib.contextmanager
-def alerting_stack(tmp_path: Path, exporter_ports: list[int]) -> Iterator[Stack]:
+def alerting_stack(
+    tmp_path: Path, exporter_ports: list[int], rules: Path = ROOT / "prometheus"
+) -> Iterator[Stack]:
     prometheus, promtool = require_binary("prometheus"), require_binary("promtool")
     hook = Webhook()
     prom_port, am_port = free_port(), free_port()
@@ -240,10 +243,7 @@ def alerting_stack(tmp_path: Path, exporter_ports: list[int]) -> Iterator[Stack]
         yaml.safe_dump(
             {
                 "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "rule_files": [
-                    str(ROOT / "prometheus" / "alerts.yml"),
-                    str(ROOT / "prometheus" / "rules.yml"),
-                ],
+                "rule_files": [str(rules / "alerts.yml"), str(rules / "rules.yml")],
                 "alerting": {
                     "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]
                 },
@@ -565,3 +565,63 @@ def on_documented_shape(sim_url: str, query: Any, hook: Webhook, prom_url: str) 
     [mode] = query(f'experiture_campaign_schedule_info{{campaign_id="{batch}"}}')
     assert mode["metric"]["mode"] == "batch_on_date"
     return str(failing)
+
+
+def test_a_source_that_cannot_be_read_pages_as_down_and_stale(tmp_path: Path) -> None:
+    """Health alerts on the new health semantics, through the real binaries: every read of
+    Experiture answered 503 makes its walks fail; CampaignExporterSourceDown and
+    CampaignExporterDataStale page for that source, not for GreenArrow. The rules are the
+    mixin's with short waits (its own generator), so that the test takes seconds."""
+    rules = tmp_path / "rules"
+    overrides = tmp_path / "mixin.yml"
+    overrides.write_text(
+        "source_down_for: 2s\ndata_stale_poll_intervals: 2\ndata_stale_min: 3s\n"
+        "data_stale_for: 1s\n"
+    )
+    generated = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "prometheus" / "mixin.py"),
+            "--config",
+            str(overrides),
+            "--out",
+            str(rules),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert generated.returncode == 0, generated.stderr
+    settings = SimulatorSettings(
+        experiture_campaigns=20, greenarrow_campaigns=20, speed=1.0, healthy=True
+    )
+    with SimulatorThread(settings) as sim:
+        port = free_port()
+        config = exporter_config(tmp_path, sim.url)
+        with alerting_stack(tmp_path, [port], rules) as stack:
+            with run_exporter(config, port, tmp_path / "exporter.log"):
+                wait_for(
+                    lambda: stack.query('campaign_exporter_source_up{source="prod"} == 1'),
+                    "Prometheus to see the source up",
+                )
+                assert not stack.hook.alerts(), "a healthy fleet raised an alert"
+                fault = json.dumps({"kind": "http_5xx", "api": "experiture", "endpoint": "*"})
+                request = urllib.request.Request(  # noqa: S310 - loopback URL
+                    f"{sim.url}/_sim/faults", data=fault.encode(), method="POST"
+                )
+                with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback URL
+                    pass
+
+                def paged() -> set[tuple[str, str]]:
+                    return {
+                        (a["labels"]["alertname"], a["labels"].get("source", ""))
+                        for _, a in stack.hook.alerts()
+                    }
+
+                wanted = {
+                    ("CampaignExporterSourceDown", "prod"),
+                    ("CampaignExporterDataStale", "prod"),
+                }
+                wait_for(lambda: wanted <= paged(), "SourceDown and DataStale for prod")
+                assert not {name for name, source in paged() if source == "ga"}
