@@ -238,10 +238,10 @@ class Piece:
 @dataclass(frozen=True, slots=True)
 class GzipPieces:
     """A gzip stream of pieces in a row, left open so a small tail (the exporter's own
-    families, fresh at each scrape) can finish it: a scrape sends ``data`` and
-    ``closing(tail)`` without joining them, which would copy the whole body."""
+    families, fresh at each scrape) can finish it: a scrape sends ``parts`` and
+    ``closing(tail)`` one after the other, never joined, which would copy the body."""
 
-    data: bytes
+    parts: tuple[bytes, ...]  # the gzip header, then each piece's deflate data
     crc: int
     size: int
     level: int
@@ -251,8 +251,17 @@ class GzipPieces:
         crc = 0
         for piece in pieces:
             crc = crc_combine(crc, piece.shift, piece.crc)
-        data = b"".join([_GZIP_HEADER, *(piece.deflate for piece in pieces)])
-        return cls(data, crc, sum(piece.size for piece in pieces), level)
+        parts = (_GZIP_HEADER, *(piece.deflate for piece in pieces))
+        return cls(parts, crc, sum(piece.size for piece in pieces), level)
+
+    @property
+    def data(self) -> bytes:
+        """The stream so far in one piece (for tests and tools: scrapes send ``parts``)."""
+        return b"".join(self.parts)
+
+    @property
+    def length(self) -> int:
+        return sum(map(len, self.parts))
 
     def closing(self, tail: bytes) -> bytes:
         comp = zlib.compressobj(self.level, zlib.DEFLATED, -15)

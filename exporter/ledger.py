@@ -192,6 +192,10 @@ class Ledger(Generic[S]):
         self.retired: dict[str, str | None] = {}  # id -> version when it was retired
         self.excluded: dict[str, SkipReason] = {}
         self.dirty: set[str] = set()  # changed since the last publication (or removed)
+        # Indexes kept as the books change (a scrape and a publication read them, at 10,000
+        # campaigns): the ids in each state, and those selected but not read yet.
+        self.in_state: dict[str | None, set[str]] = {}
+        self.unread_ids: set[str] = set()
         self.book = Book(self)
 
     def __len__(self) -> int:
@@ -211,7 +215,17 @@ class Ledger(Generic[S]):
     @property
     def unread(self) -> int:
         """Selected campaigns whose state has not been read yet."""
-        return sum(1 for cid in self.versions if cid not in self.entries)
+        return len(self.unread_ids)
+
+    def by_state(self) -> dict[str | None, int]:
+        """How many campaigns the books hold in each state."""
+        return {state: len(ids) for state, ids in self.in_state.items() if ids}
+
+    def in_states(self, states: Iterable[str]) -> Iterator[Entry[S]]:
+        """The entries of campaigns in these states."""
+        for state in states:
+            for cid in self.in_state.get(state, ()):
+                yield self.entries[cid]
 
     def take_dirty(self) -> set[str]:
         dirty, self.dirty = self.dirty, set()
@@ -261,6 +275,7 @@ class Ledger(Generic[S]):
         self.versions = selected
         for cid in change.dropped:
             self._drop(cid)
+        self.unread_ids = {cid for cid in selected if cid not in self.entries}
         return change
 
     def land(self, outcome: Outcome[S]) -> set[str]:
@@ -296,11 +311,19 @@ class Ledger(Generic[S]):
         first = previous.first_seen if previous else now
         self.entries[cid] = Entry(cid, snapshot, now, state, since, first, finished)
         self.dirty.add(cid)
+        if previous is None or previous.state != state:
+            if previous is not None:
+                self.in_state[previous.state].discard(cid)
+            self.in_state.setdefault(state, set()).add(cid)
+        self.unread_ids.discard(cid)
 
     def _drop(self, cid: str) -> None:
         self.versions.pop(cid, None)
-        if self.entries.pop(cid, None) is not None:
+        self.unread_ids.discard(cid)
+        entry = self.entries.pop(cid, None)
+        if entry is not None:
             self.dirty.add(cid)
+            self.in_state[entry.state].discard(cid)
 
     def _retire(self, ids: Iterable[str]) -> set[str]:
         """Terminal campaigns that finished before the retention window leave; they are

@@ -397,7 +397,7 @@ class Scheduler:
         finished, self.finished = self.finished, []
         walked = self.walked
         entries = {cid: ledger.entries.get(cid) for cid in dirty}
-        by_state = Counter(e.state for e in ledger.entries.values())
+        by_state = Counter(ledger.by_state())
         error = None
         try:
             rows = await anyio.to_thread.run_sync(self._render, entries, by_state)
@@ -475,10 +475,7 @@ class Scheduler:
         backlog = self._backlog
         if backlog is None or now - backlog.taken >= GAUGES_EVERY:
             active = self.source.active_states
-            oldest = min(
-                (e.updated_at for e in self.ledger.entries.values() if e.state in active),
-                default=None,
-            )
+            oldest = min((e.updated_at for e in self.ledger.in_states(active)), default=None)
             backlog = Backlog(now, self.queue.waiting(now), oldest, self.ledger.unread)
             self._backlog = backlog
         return backlog

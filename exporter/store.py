@@ -61,7 +61,7 @@ class Variant:
     @property
     def size(self) -> int:
         plain = sum(map(len, self.chunks)) if self.chunks is not None else 0
-        return plain + (len(self.gzip.data) if self.gzip else 0)
+        return plain + (self.gzip.length if self.gzip else 0)
 
 
 @dataclass

@@ -136,7 +136,7 @@ class Handlers:
         if gzip:
             assert variant.gzip is not None
             headers["Content-Encoding"] = "gzip"
-            parts: tuple[bytes, ...] = (variant.gzip.data, variant.gzip.closing(tail))
+            parts: tuple[bytes, ...] = (*variant.gzip.parts, variant.gzip.closing(tail))
         else:
             assert variant.chunks is not None
             parts = (*variant.chunks, tail)
