@@ -32,6 +32,7 @@ import aiohttp
 import anyio
 import pytest
 import yaml
+from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.app import RunOptions, run
@@ -282,6 +283,24 @@ async def running_simulator(**settings: Any) -> AsyncIterator[tuple[Simulator, s
     runner, url = await sim.start()
     try:
         yield sim, url
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def serving_vendor(
+    answer: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
+    """A test-only vendor's ``GET /campaigns`` answered by ``answer`` on 127.0.0.1, on a
+    free port, until the block ends; yields its base URL (``http://127.0.0.1:<port>``)."""
+    app = web.Application()
+    app.router.add_get("/campaigns", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    host, port = runner.addresses[0][:2]
+    try:
+        yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
 

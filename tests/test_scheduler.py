@@ -36,6 +36,8 @@ from exporter.store import ExpositionStore
 from exporter.telemetry import Telemetry
 from exporter.upstream import UpstreamClient, UpstreamError, no_error_fields
 
+from .helpers import serving_vendor
+
 pytestmark = pytest.mark.anyio
 
 WALL = 1_800_000_000.0  # Unix time at monotonic 0 on every test clock
@@ -286,21 +288,9 @@ class TickerSource(Source[TickerConfig, Tick]):
         )
 
 
-@contextlib.asynccontextmanager
-async def serving(vendor: Vendor) -> AsyncIterator[str]:
-    """``vendor``'s API on 127.0.0.1, on a free port, as the contract suite serves its
-    third vendor; yields its base URL (``http://127.0.0.1:<port>``)."""
-    app = web.Application()
-    app.router.add_get("/campaigns", vendor.answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+def serving(vendor: Vendor) -> contextlib.AbstractAsyncContextManager[str]:
+    """``vendor``'s API on 127.0.0.1, on a free port; yields its base URL."""
+    return serving_vendor(vendor.answer)
 
 
 def ticker_config(base_url: str, **overrides: Any) -> TickerConfig:

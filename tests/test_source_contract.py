@@ -34,7 +34,7 @@ from exporter.store import ExpositionStore
 from exporter.telemetry import Telemetry
 from exporter.upstream import UpstreamError
 
-from .helpers import experiture_source, ga_source, running_simulator
+from .helpers import experiture_source, ga_source, running_simulator, serving_vendor
 
 pytestmark = pytest.mark.anyio
 DAY = 86400.0
@@ -307,17 +307,8 @@ async def parcel_vendor() -> AsyncIterator[tuple[ParcelVendor, str]]:
             for i in range(12)
         }
     )
-    app = web.Application()
-    app.router.add_get("/campaigns", vendor.answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield vendor, f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+    async with serving_vendor(vendor.answer) as url:
+        yield vendor, url
 
 
 KINDS = ["experiture", "greenarrow", "parcel"]
