@@ -1,6 +1,7 @@
 """Metric families and their text rendering (Prometheus text 0.0.4 and OpenMetrics 1.0).
 
-Rendering is done once per refresh, off the scrape path; scrapes serve the bytes as-is.
+A campaign is rendered when a read changed it, off the scrape path; scrapes serve the
+bytes as they are (exporter.store).
 """
 
 from __future__ import annotations

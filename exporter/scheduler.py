@@ -17,7 +17,7 @@ import heapq
 import itertools
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -397,7 +397,7 @@ class Scheduler:
         finished, self.finished = self.finished, []
         walked = self.walked
         entries = {cid: ledger.entries.get(cid) for cid in dirty}
-        by_state = Counter(ledger.by_state())
+        by_state = ledger.by_state()
         error = None
         try:
             rows = await anyio.to_thread.run_sync(self._render, entries, by_state)
@@ -423,7 +423,7 @@ class Scheduler:
             self._record_round(rnd, ended)
 
     def _render(
-        self, entries: dict[str, Any], by_state: Counter[str | None]
+        self, entries: dict[str, Any], by_state: Mapping[str | None, int]
     ) -> dict[str, CampaignRow | None]:
         """Each changed campaign's families to the store, with the source's totals; their
         status-page rows (None: removed). In a worker thread."""

@@ -6,10 +6,10 @@ first scrape after a publication (off the event loop), and cached; scrapes add o
 exporter's own small, always-fresh families. A scrape may ask for some families only
 (``name[]``); each such selection is cached too, until the next publication.
 
-A body is assembled from chunks, one per family (its header and every source's lines),
-each kept, and gzipped on its own, until a fragment of its family changes: after a
-publication in which only read times moved, a scrape joins what it has and compresses
-the one or two families that changed.
+A body is assembled from chunks, one per family (every source's lines, the same in both
+formats, with its header per format apart), each kept, and gzipped on its own, until a
+fragment of its family changes: after a publication in which only read times moved, a
+scrape joins what it has and compresses the one or two families that changed.
 """
 
 from __future__ import annotations
@@ -82,11 +82,21 @@ class SourceParts:
 
 @dataclass
 class Chunk:
-    """One family in one format: its header and every source's lines; gzipped on first
-    demand."""
+    """One family's lines, every source's in order: the same in both formats (only the
+    header differs, kept apart per format); gzipped on first demand."""
 
     plain: bytes
+    header: tuple[Kind, str]
     piece: Piece | None = None
+    heads: dict[bool, tuple[bytes, Piece]] = field(default_factory=dict)  # by OpenMetrics
+
+    def head(self, family: str, openmetrics: bool) -> tuple[bytes, Piece]:
+        """The header in one format, and gzipped."""
+        head = self.heads.get(openmetrics)
+        if head is None:
+            text = render_header(family, *self.header, openmetrics).encode()
+            head = self.heads[openmetrics] = (text, Piece.of(text, GZIP_LEVEL))
+        return head
 
 
 class ExpositionStore:
@@ -94,12 +104,11 @@ class ExpositionStore:
         self.telemetry = telemetry
         self._parts: dict[str, SourceParts] = {}
         self._variants: dict[Key, Variant] = {}
-        self._chunks: dict[tuple[str, bool], Chunk] = {}  # (family, OpenMetrics)
+        self._chunks: dict[str, Chunk] = {}  # by family
         self._lock = threading.Lock()
 
     def _changed(self, family: str) -> None:
-        self._chunks.pop((family, False), None)
-        self._chunks.pop((family, True), None)
+        self._chunks.pop(family, None)
 
     def update(
         self,
@@ -166,12 +175,17 @@ class ExpositionStore:
             current = variants.get(key) or Variant()
             if current.has(gzip):
                 return current
-            chunks = [c for f in self._families(names) if (c := self._chunk(f, openmetrics)).plain]
+            chunks = [(f, c) for f in self._families(names) if (c := self._chunk(f)).plain]
             if gzip:
-                pieces = GzipPieces.of([self._piece(chunk) for chunk in chunks], GZIP_LEVEL)
-                current = Variant(current.chunks, pieces)
+                pieces = []
+                for family, chunk in chunks:
+                    pieces += [chunk.head(family, openmetrics)[1], self._piece(chunk)]
+                current = Variant(current.chunks, GzipPieces.of(pieces, GZIP_LEVEL))
             else:
-                current = Variant(tuple(chunk.plain for chunk in chunks), current.gzip)
+                plain = []
+                for family, chunk in chunks:
+                    plain += [chunk.head(family, openmetrics)[0], chunk.plain]
+                current = Variant(tuple(plain), current.gzip)
             self._variants = _bounded(variants, key, current, self._text_size())
             return current
 
@@ -185,10 +199,10 @@ class ExpositionStore:
             name for name, kind in order.items() if names is None or selected(name, kind, names)
         ]
 
-    def _chunk(self, family: str, openmetrics: bool) -> Chunk:
-        """One family's header and lines, every source's in order (empty: no line)."""
-        key = (family, openmetrics)
-        chunk = self._chunks.get(key)
+    def _chunk(self, family: str) -> Chunk:
+        """One family's lines, every source's in order (empty: no line), and the header
+        of the first source that has it."""
+        chunk = self._chunks.get(family)
         if chunk is None:
             lines: list[bytes] = []
             header: tuple[Kind, str] | None = None
@@ -196,9 +210,8 @@ class ExpositionStore:
                 if family in parts.headers:
                     header = header or parts.headers[family]
                     lines.extend(_lines(parts, family))
-            if lines and header is not None:
-                lines.insert(0, render_header(family, *header, openmetrics).encode())
-            chunk = self._chunks[key] = Chunk(b"".join(lines))
+            assert header is not None, "a family the store knows"
+            chunk = self._chunks[family] = Chunk(b"".join(lines), header)
         return chunk
 
     @staticmethod
