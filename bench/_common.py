@@ -4,9 +4,15 @@ with."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +27,22 @@ from tests.helpers import (
 )
 
 exporter = exporter_process
+ROOT = Path(__file__).resolve().parent.parent  # the tree under test
 
 __all__ = [
     "COMMAND",
+    "ROOT",
+    "checkout",
     "complete",
+    "cpu_seconds",
     "experiture_source",
     "exporter",
     "free_port",
+    "git",
     "greenarrow_source",
     "peak_rss_mib",
     "rss_mib",
+    "sample_sums",
     "wait_complete",
 ]
 
@@ -92,9 +104,8 @@ def complete(port: int, rounds: int = 1, sources: int = 2) -> bool:
     done = sample_sums(text, names[0], by="source")
     if len(done) < sources or min(done.values()) < rounds:
         return False
-    return not sample_sums(text, names[1]).get("", 0.0) and not sample_sums(text, names[2]).get(
-        "", 0.0
-    )
+    unread, due = (sample_sums(text, name).get("", 0.0) for name in names[1:])
+    return not unread and not due
 
 
 def wait_complete(port: int, deadline: float, rounds: int = 1, sources: int = 2) -> float:
@@ -105,3 +116,28 @@ def wait_complete(port: int, deadline: float, rounds: int = 1, sources: int = 2)
             raise SystemExit(f"the picture was not complete within {deadline:g} s")
         time.sleep(1.0)
     return time.monotonic() - start
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU of a process so far (fields 14 and 15 of /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def git(*args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+@contextlib.contextmanager
+def checkout(rev: str) -> Iterator[Path]:
+    """``rev`` in a temporary worktree, removed after (a baseline to run side by side)."""
+    path = Path(tempfile.mkdtemp(prefix="bench-baseline-"))
+    git("worktree", "add", "--detach", "--quiet", str(path), rev)
+    try:
+        yield path
+    finally:
+        git("worktree", "remove", "--force", str(path))
+        shutil.rmtree(path, ignore_errors=True)

@@ -48,12 +48,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from _common import COMMAND, free_port, peak_rss_mib, rss_mib
+from _common import COMMAND, ROOT, checkout, cpu_seconds, free_port, git, peak_rss_mib, rss_mib
 
 from exporter.simulator import SimulatorSettings, SimulatorThread
 from tests.test_e2e_alerting import Webhook, get_json, post, process
 
-ROOT = Path(__file__).resolve().parent.parent
 STATE = "experiture_campaign_execution_state"
 READS = "campaign_exporter_source_reads_total"
 REQUESTS = "campaign_exporter_upstream_requests_total"
@@ -116,12 +115,6 @@ def get_text(url: str, timeout: float = 10) -> str | None:
 def samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
     found = re.finditer(rf"^{name}{{(.*)}} (\S+)$", text, re.MULTILINE)
     return [(dict(LABEL.findall(m.group(1))), float(m.group(2))) for m in found]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU of a process so far (fields 14 and 15 of /proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -539,25 +532,6 @@ def table(baseline: Figures | None, tree: Figures) -> None:
 
 
 # -- the baseline ------------------------------------------------------------------------
-
-
-def git(*args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
-
-
-@contextlib.contextmanager
-def checkout(rev: str) -> Iterator[Path]:
-    """``rev`` in a temporary worktree, removed after."""
-    path = Path(tempfile.mkdtemp(prefix="freshness-baseline-"))
-    git("worktree", "add", "--detach", "--quiet", str(path), rev)
-    try:
-        yield path
-    finally:
-        git("worktree", "remove", "--force", str(path))
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def describe(plan: Plan, asked: str, baseline: str | None) -> None:

@@ -21,21 +21,20 @@ gzip; publications land between them), p50 and max, and the exporter's RSS.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import shutil
 import socket
 import statistics
-import subprocess
-import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 from _common import (
+    ROOT,
+    checkout,
+    cpu_seconds,
     experiture_source,
     exporter,
+    git,
     greenarrow_source,
     rss_mib,
     sample_sums,
@@ -44,7 +43,6 @@ from _common import (
 
 from exporter.simulator import SimulatorSettings, SimulatorThread
 
-ROOT = Path(__file__).resolve().parent.parent
 POLL = 30.0  # the default poll_interval
 PROMETHEUS_EVERY = 15.0
 WARMUP_LIMIT = 240.0  # the picture must be complete by then
@@ -58,11 +56,6 @@ Figures = dict[str, float | str]
 def get(port: int, path: str) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as resp:
         return str(resp.read().decode())
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def whole_scrape(port: int, gzip: bool) -> float:
@@ -125,23 +118,6 @@ def run(tree: Path, args: argparse.Namespace) -> Figures:
             for endpoint, n in sorted(reads.items()):
                 figures[f"reads/s endpoint={endpoint}"] = n / elapsed
             return figures
-
-
-def git(*args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=ROOT, check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
-@contextlib.contextmanager
-def checkout(rev: str) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="steady-baseline-"))
-    git("worktree", "add", "--detach", str(path), rev)
-    try:
-        yield path
-    finally:
-        git("worktree", "remove", "--force", str(path))
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def show(value: float | str | None) -> str:
