@@ -41,6 +41,11 @@ MAX_BACKOFF = 300.0
 PUBLISH_EVERY = 1.0  # seconds: publications are coalesced to at most one a second
 TRIM_AFTER = 500  # a publication re-rendering this many campaigns hands memory back
 GAUGES_EVERY = 1.0  # seconds: the backlog gauges walk the queue at most this often
+# While campaigns wait for their first read and the budget is short, an active campaign's
+# state is read again at this many times its cadence (a poll interval): its failure is still
+# on /metrics within two intervals, and the rest of the budget reads those never read (whose
+# failures no one sees until then).
+BACKLOG_STRETCH = 1.75
 
 Key = tuple[str, str]
 
@@ -194,6 +199,9 @@ class Scheduler:
         self._last_publish = -float("inf")
         self._health: bool | None = None  # the "up" logged last
         self._backlog: Backlog | None = None
+        self._failing: set[str] = set()  # unread campaigns whose first read failed
+        self._unread_sent = 0  # first reads in flight
+        self._short: dict[str, bool] = {}  # by class: its last read waited for the budget
         now = clock.monotonic()
         if carry is not None:  # the same books under a new config: its reads go on
             self.queue, self.rows, self.walked = carry.queue, carry.rows, carry.walked
@@ -221,10 +229,12 @@ class Scheduler:
         client = self.source.client
         while True:
             await self._until_due(cls)
+            asked = self.clock.monotonic()
             await slots.acquire()
             # The slot of the class's budget first, then the read: the most urgent one due
             # at the moment it can be sent.
             ticket = await client.reserve(cls)
+            self._short[cls] = self.clock.monotonic() > asked  # it waited for a slot
             read = self.queue.pop(cls, self.clock.monotonic())
             if read is None:
                 slots.release()
@@ -261,6 +271,8 @@ class Scheduler:
 
     def _sent(self, read: Read) -> None:
         self.in_flight[read.key] = (read, self.clock.monotonic())
+        if read.urgency is Urgency.UNREAD:
+            self._unread_sent += 1
         # A walk begins a round unless one is still on: the reads due at its walk come
         # first (under a short budget a round lasts as long as its backlog).
         if read.walk and self.round is None:
@@ -315,6 +327,11 @@ class Scheduler:
             read.due = now + next_delay(read.interval, read.failures)
             follow.append(read)
         follow = [r for r in follow if not r.campaign or r.subject in ledger.versions]
+        if read.urgency is Urgency.UNREAD:  # one that keeps failing is no backlog
+            self._unread_sent -= 1
+            (self._failing.add if outcome.failure else self._failing.discard)(read.subject)
+        if len(ledger.unread_ids) > len(self._failing) + self._unread_sent:
+            self._stretch(follow, read, now)
         for nxt in follow:
             self._put(nxt)
         self._note_round(read, outcome, follow, in_round, now)
@@ -327,9 +344,24 @@ class Scheduler:
         self._log_health(read, outcome.failure, now - sent)
         self._changed.set()
 
+    def _stretch(self, follow: list[Read], read: Read, now: float) -> None:
+        """While the budget is short and campaigns wait for their first read, an active
+        campaign's next read waits ``BACKLOG_STRETCH`` times its cadence (a failed read
+        keeps its own back-off)."""
+        for nxt in follow:
+            if (
+                nxt.urgency is Urgency.ACTIVE
+                and nxt.campaign
+                and nxt is not read
+                and self._short.get(nxt.endpoint_class, False)
+                and nxt.subject not in self.ledger.unread_ids
+            ):
+                nxt.due = now + BACKLOG_STRETCH * max(0.0, nxt.due - now)
+
     def _discard(self, cid: str) -> None:
         """A campaign left the books: its reads go, from the queue and from the round."""
         keys = self.queue.discard(cid)
+        self._failing.discard(cid)
         if self.round is not None:
             self.round.keys -= keys
 

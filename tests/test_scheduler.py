@@ -634,11 +634,14 @@ async def test_a_throttled_class_never_holds_up_another() -> None:
 
 async def test_the_backlog_gauges_show_what_the_budget_leaves_waiting() -> None:
     """Campaigns at 1 request/s: a walk lists six campaigns, whose first reads then go one
-    a second, each read again every 30 s, more urgently than those never read."""
+    a second. While some are still unread, a running campaign is read again at 1.75 times
+    its 30 s cadence, so that the budget reads the unread meanwhile; once due, it still goes
+    before them."""
     vendor = Vendor(Signal(), listing=[f"c{i}" for i in range(6)], repeat={"state"})
     limits = {CAMPAIGNS: {"requests_per_second": 1, "burst": 1}}
     async with running(vendor, publish_every=0.0, poll_interval="60s", rate_limits=limits) as run:
-        await run.until(lambda: len(vendor.reads("walk")) == 1, "the walk at t=0")
+        # the walk at 0 has landed: the first reads wait for the budget (the next slot at 1)
+        await run.until(lambda: run.clock.sleeping_until(1.0), "the walk at t=0")
         for t, cid in ((1.0, "c0"), (2.0, "c1"), (3.0, "c2")):
             await run.at(t, run.read(cid), f"{cid}'s first read")
         assert samples(run.telemetry, "campaign_exporter_source_reads_due") == {
@@ -659,32 +662,43 @@ async def test_the_backlog_gauges_show_what_the_budget_leaves_waiting() -> None:
             "t": 2.0  # c0, read at 1
         }
         assert samples(run.telemetry, "campaign_exporter_source_campaigns_unread") == {"t": 3.0}
-        # 30 s on, the budget has one slot (its burst): c0's second read, the most urgent
-        await run.at(33.0, lambda: run.entries["c0"].updated_at == WALL + 33, "c0's second read")
+        # 30 s on, the budget has one slot (its burst). c0, c1 and c2 are not due before
+        # 53.5, 54.5 and 55.5 (read at 1, 2, 3, then 52.5 s): an unread one goes
+        await run.at(33.0, run.read("c3"), "c3's first read")
         assert samples(run.telemetry, "campaign_exporter_source_reads_due") == {
-            "active": 2.0,  # c1 (due at 32), c2 (at 33)
-            "unread": 3.0,
+            "active": 0.0,
+            "unread": 2.0,  # c4, c5
             "detail": 0.0,
             "settling": 0.0,
             "idle": 0.0,
         }
         assert samples(run.telemetry, "campaign_exporter_source_reads_oldest_wait_seconds") == {
-            "active": 1.0,
+            "active": 0.0,
             "unread": 33.0,
             "detail": 0.0,
             "settling": 0.0,
             "idle": 0.0,
         }
-        assert samples(run.telemetry, "campaign_exporter_source_running_state_age_seconds") == {
-            "t": 31.0  # c1, read at 2
+        assert samples(run.telemetry, "campaign_exporter_source_campaigns_unread") == {"t": 2.0}
+        # at 54 c0 is due: the most urgent, before c4 and c5 (due since 0)
+        await run.at(54.0, lambda: run.entries["c0"].updated_at == WALL + 54, "c0's second read")
+        assert samples(run.telemetry, "campaign_exporter_source_reads_due") == {
+            "active": 0.0,  # c1 is due at 54.5
+            "unread": 2.0,
+            "detail": 0.0,
+            "settling": 0.0,
+            "idle": 0.0,
         }
-        assert samples(run.telemetry, "campaign_exporter_source_campaigns_unread") == {"t": 3.0}
+        assert samples(run.telemetry, "campaign_exporter_source_running_state_age_seconds") == {
+            "t": 52.0  # c1, read at 2: within two poll intervals of its cadence
+        }
         assert vendor.reads() == [
             (0.0, "walk", ""),
             (1.0, "state", "c0"),
             (2.0, "state", "c1"),
             (3.0, "state", "c2"),
-            (33.0, "state", "c0"),
+            (33.0, "state", "c3"),
+            (54.0, "state", "c0"),
         ]
 
 
