@@ -19,7 +19,9 @@ RUN printf '{"revision": "%s", "build_date": "%s"}\n' "$REVISION" "$BUILD_DATE" 
  && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check /src
 
 FROM python:3.11-slim-bookworm
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin exporter
+# The books (--storage.path) persist in a volume of their own, owned by the exporter's user.
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin exporter \
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/campaign-exporter
 COPY --from=build /opt/venv /opt/venv
 COPY config.example.yaml /etc/campaign-exporter/config.example.yaml
 # MALLOC_ARENA_MAX: fewer glibc arenas keep a long-running Python service's RSS flat.
@@ -32,5 +34,6 @@ EXPOSE 10123
 # --healthcheck follows the listen address and TLS of the container's own flags.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["campaign-exporter", "--healthcheck"]
+VOLUME ["/var/lib/campaign-exporter"]
 ENTRYPOINT ["campaign-exporter"]
-CMD ["--config.file=/etc/campaign-exporter/config.yml"]
+CMD ["--config.file=/etc/campaign-exporter/config.yml", "--storage.path=/var/lib/campaign-exporter"]

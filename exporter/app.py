@@ -16,6 +16,7 @@ from .config import Config, ConfigError, load_config
 from .poller import Fleet
 from .scheduler import PUBLISH_EVERY
 from .shard import Shard
+from .storage import Storage, source_key
 from .store import ExpositionStore
 from .telemetry import Telemetry
 from .web import Listener, ServingLimits, make_app, serve
@@ -41,6 +42,8 @@ class RunOptions:
     # Called with the exporter's telemetry before it listens (tests wait on its
     # publications instead of scraping).
     on_started: Callable[[Telemetry], None] | None = None
+    storage_path: Path | None = None  # the books persist in this directory
+    storage_max_age: float | None = None  # seconds; None: each source's retention
 
 
 class Reloader:
@@ -91,6 +94,25 @@ async def run(config: Config, options: RunOptions) -> None:
     if options.on_started is not None:
         options.on_started(telemetry)
     store = ExpositionStore(telemetry)
+    books = None
+    if options.storage_path is not None:
+        books = await anyio.to_thread.run_sync(Storage.open, options.storage_path, clock)
+        telemetry.storage = books
+    try:
+        await _serve_and_poll(config, options, telemetry, store, books)
+    finally:
+        if books is not None:
+            await anyio.to_thread.run_sync(books.close)
+
+
+async def _serve_and_poll(
+    config: Config,
+    options: RunOptions,
+    telemetry: Telemetry,
+    store: ExpositionStore,
+    books: Storage | None,
+) -> None:
+    clock = options.clock
     listening = anyio.Event()
 
     def on_listening(addresses: list[str]) -> None:
@@ -99,7 +121,20 @@ async def run(config: Config, options: RunOptions) -> None:
         listening.set()
 
     async with anyio.create_task_group() as tg:
-        fleet = Fleet(store, telemetry, tg, options.shard, clock, options.publish_every)
+        fleet = Fleet(
+            store,
+            telemetry,
+            tg,
+            options.shard,
+            clock,
+            options.publish_every,
+            storage=books,
+            storage_max_age=options.storage_max_age,
+        )
+        if books is not None:
+            books.forget_others(
+                {source_key(c.name, c.type, str(c.base_url)) for c in config.sources}
+            )
         reloader = Reloader(options.config_file, fleet, telemetry) if options.config_file else None
         app = make_app(
             store,

@@ -144,6 +144,8 @@ def _web_options(
         limits=limits,
         telemetry_path=args.web_telemetry_path,
         process_metrics=not args.web_disable_exporter_metrics,
+        storage_path=Path(args.storage_path) if args.storage_path else None,
+        storage_max_age=args.storage_max_age,
     )
 
 

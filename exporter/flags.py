@@ -36,6 +36,15 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f'expected a number, got "{text}"') from None
 
 
+def _duration(text: str) -> float:
+    from .schema import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f'{exc}, got "{text}"') from None
+
+
 def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
     def parse(text: str) -> str:
         if text not in choices:
@@ -124,6 +133,19 @@ FLAGS: tuple[Flag, ...] = (
         "0: no limit; never more than half the open-files limit less 100.",
         512,
         _whole,
+    ),
+    Flag(
+        "--storage.path",
+        "Keep the books (every campaign's last good values and what the exporter learned) "
+        "in a SQLite file in this directory, so that a restart serves them at once. Off "
+        "when empty.",
+        "",
+    ),
+    Flag(
+        "--storage.max-age",
+        "Restore nothing read longer ago than this at start (default: each source's retention).",
+        None,
+        _duration,
     ),
     Flag("--log.level", "Log at this level and above.", "info", choices=tuple(LEVELS)),
     Flag("--log.format", "How log lines are written.", "logfmt", choices=("logfmt", "json")),

@@ -108,7 +108,8 @@ class Entry(Generic[S]):
     updated_at: float  # Unix time of the last successful read
     state: str | None
     state_since: float  # Unix time the exporter first saw it in ``state``
-    first_seen: float  # Unix time the exporter first saw it at all (since it last started)
+    first_seen: float  # Unix time the exporter first saw it at all (kept across restarts
+    # with --storage.path, else since it started)
     finished_at: float | None = None  # when it finished: the vendor's time, or first seen so
     error: str | None = None  # the last read's failure, while the values shown are older
 
@@ -207,6 +208,22 @@ class Ledger(Generic[S]):
         self.cap = source.config.max_campaigns
         self.retention = source.config.retention
         self.dirty |= self.entries.keys()  # rendered anew: the metric selection may differ
+
+    def restore(self, entries: Iterable[tuple[Entry[S], str | None]]) -> list[str]:
+        """The books kept by the last run (``storage``), with each listing version: shown
+        at once, read again by urgency. Campaigns outside this replica's shard are left
+        out; the ids restored, in order."""
+        restored = []
+        for entry, version in entries:
+            cid = entry.campaign_id
+            if not self.shard.owns(cid) or cid in self.entries:
+                continue
+            self.entries[cid] = entry
+            self.versions[cid] = version
+            self.in_state.setdefault(entry.state, set()).add(cid)
+            self.dirty.add(cid)
+            restored.append(cid)
+        return restored
 
     def current(self) -> Sequence[Entry[S]]:
         """The entries now, for rendering (a list: the books may change after)."""

@@ -7,12 +7,16 @@ stay keeps its books, its queue of reads and its learned pace.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
 
+from . import storage
 from .clock import SYSTEM_CLOCK, Clock
 from .config import Config
 from .egress import egress_warnings
@@ -21,6 +25,7 @@ from .scheduler import PUBLISH_EVERY, Scheduler
 from .schema import SourceConfig
 from .shard import Shard
 from .sources import SOURCE_KINDS
+from .storage import Storage
 from .store import ExpositionStore
 from .telemetry import Telemetry
 
@@ -45,7 +50,11 @@ class Fleet:
         shard: Shard,
         clock: Clock = SYSTEM_CLOCK,
         publish_every: float = PUBLISH_EVERY,
+        storage: Storage | None = None,
+        storage_max_age: float | None = None,
     ) -> None:
+        self.storage = storage
+        self.storage_max_age = storage_max_age
         self.store = store
         self.telemetry = telemetry
         self.tg = tg
@@ -82,8 +91,23 @@ class Fleet:
             ledger.adopt(source)
         else:
             ledger = Ledger(source, shard=self.shard, clock=self.clock)
+        restored: list[str] = []
+        persist = None
+        if self.storage is not None and self.storage.usable:
+            key = storage.source_key(cfg.name, cfg.type, str(cfg.base_url))
+            if carry is None:
+                restored = self._restore(key, source, ledger)
+            persist = self._persister(key, ledger)
         scheduler = Scheduler(
-            source, ledger, self.store, self.telemetry, self.clock, carry, self.publish_every
+            source,
+            ledger,
+            self.store,
+            self.telemetry,
+            self.clock,
+            carry,
+            self.publish_every,
+            persist=persist,
+            restored=restored,
         )
         scope = anyio.CancelScope()
         self.running[cfg.name] = Running(cfg, scheduler, scope)
@@ -97,6 +121,50 @@ class Fleet:
                         await source.aclose()
 
         self.tg.start_soon(run, name=f"source {cfg.name}")
+
+    def _restore(self, key: str, source: Any, ledger: Ledger[Any]) -> list[str]:
+        """What the last run kept of this source, within --storage.max-age (else the
+        source's retention), into its books; rows outside this replica's shard go."""
+        assert self.storage is not None
+        max_age = self.storage_max_age or source.config.retention
+        rows = self.storage.load(key, max_age)
+        found, bad = storage.entries(rows, source.snapshot_type())
+        restored = ledger.restore(found)
+        others = {row.campaign_id for row in rows} - set(restored)
+        if others:  # another shard's, or no longer restorable
+            self.storage.submit(key, dict.fromkeys(others, (None, None)))
+        log.info(
+            "books restored",
+            extra={
+                "kv": {
+                    "source": source.name,
+                    "campaigns": len(restored),
+                    "dropped": len(others),
+                    "unreadable": bad,
+                }
+            },
+        )
+        return restored
+
+    def _persister(self, key: str, ledger: Ledger[Any]) -> Callable[[Mapping[str, Any]], None]:
+        assert self.storage is not None
+        store, source = self.storage, ledger.source
+
+        def persist(entries: Mapping[str, Any]) -> None:
+            store.submit(
+                key,
+                {
+                    cid: (
+                        None
+                        if e is None
+                        else dataclasses.replace(e, snapshot=source.stored(e.snapshot)),  # type: ignore[attr-defined]
+                        ledger.versions.get(cid),
+                    )
+                    for cid, e in entries.items()
+                },
+            )
+
+        return persist
 
     async def _stop(self, name: str, forget: bool) -> None:
         run = self.running.pop(name)

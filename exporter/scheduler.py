@@ -17,7 +17,7 @@ import heapq
 import itertools
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -181,8 +181,11 @@ class Scheduler:
         clock: Clock = SYSTEM_CLOCK,
         carry: Scheduler | None = None,
         publish_every: float = PUBLISH_EVERY,
+        persist: Callable[[Mapping[str, Any]], None] | None = None,
+        restored: Sequence[str] = (),
     ) -> None:
         self.source = source
+        self.persist = persist  # takes each publication's changed entries (None: gone)
         self.publish_every = publish_every
         self.ledger = ledger
         self.store = store
@@ -210,6 +213,13 @@ class Scheduler:
                 self.queue.put(read)
         for read in source.first_reads(self.book):
             self.queue.put(read)
+        # what the last run kept is shown at once and read again by urgency (its stale
+        # running campaigns first), before the first walk lands
+        for rank, cid in enumerate(restored):
+            for read in source.reads_for(cid, self.book, now, rank=rank):
+                self.queue.put(read)
+        if restored:
+            self._changed.set()
         telemetry.track_reads(source.name, self._waiting, self._running_state_age, self._unread)
 
     @property
@@ -444,6 +454,8 @@ class Scheduler:
                     self.rows.pop(cid, None)
                 else:
                     self.rows[cid] = row
+            if self.persist is not None:
+                self.persist(entries)
         self.telemetry.record_publication(
             self.source.name,
             rows=list(self.rows.values()),

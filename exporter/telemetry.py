@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from prometheus_client import REGISTRY
@@ -47,6 +47,8 @@ BUILD_INFO = "campaign_exporter_build_info"
 SHARD_INFO = "campaign_exporter_shard_info"
 CONFIG_RELOAD_OK = "campaign_exporter_config_last_reload_successful"
 CONFIG_RELOAD_TS = "campaign_exporter_config_last_reload_success_timestamp_seconds"
+STORAGE_WRITABLE = "campaign_exporter_storage_writable"
+STORAGE_ERRORS = "campaign_exporter_storage_errors_total"
 
 
 class Counter:
@@ -368,6 +370,21 @@ FAMILIES = (
         (),
         lambda t: [((), t.config_reload_ts)] if t.config_reload_ts is not None else [],
     ),
+    Family(
+        STORAGE_WRITABLE,
+        "gauge",
+        "1 while the books are kept on disk (--storage.path) and the last write worked; 0 "
+        "when storage was asked for and cannot be used. Absent without --storage.path.",
+        (),
+        lambda t: [((), 1.0 if t.storage.writable else 0.0)] if t.storage is not None else [],
+    ),
+    Family(
+        STORAGE_ERRORS,
+        "counter",
+        "Reads and writes of the books' file that failed.",
+        (),
+        lambda t: [((), float(t.storage.errors))] if t.storage is not None else [],
+    ),
 )
 
 
@@ -378,6 +395,11 @@ def _waiting(t: Telemetry, field_index: int) -> list[tuple[tuple[str, ...], floa
         for urgency in URGENCIES:
             out.append(((name, urgency), float(waiting.get(urgency, (0, 0.0))[field_index])))
     return out
+
+
+class StorageState(Protocol):
+    writable: bool
+    errors: int
 
 
 class Telemetry:
@@ -403,6 +425,7 @@ class Telemetry:
         self.started = clock.time()
         self.config_reload_ok = True
         self.config_reload_ts: float | None = None
+        self.storage: StorageState | None = None  # with --storage.path
         self.process_metrics = process_metrics
         self.config_reload_attempt: float | None = None
         self.config_reload_error: str | None = None

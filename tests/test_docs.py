@@ -118,6 +118,8 @@ EXPERIMENTAL = {
     "campaign_exporter_source_reads_oldest_wait_seconds",
     "campaign_exporter_source_running_state_age_seconds",
     "campaign_exporter_source_campaigns_unread",
+    "campaign_exporter_storage_writable",
+    "campaign_exporter_storage_errors_total",
 }
 MEANING_CHANGED = {
     "campaign_exporter_source_up",

@@ -9,8 +9,10 @@ cases, status page included.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -30,6 +32,8 @@ from exporter.sources import SOURCE_KINDS
 from exporter.sources.base import CampaignRow, Display, Source, SourceError, SourceKind
 from exporter.sources.fields import InvalidId, count, identifier, text
 from exporter.statuspage import render_status_page
+from exporter.storage import Storage, source_key
+from exporter.storage import entries as storage_entries
 from exporter.store import ExpositionStore
 from exporter.telemetry import Telemetry
 from exporter.upstream import UpstreamError
@@ -533,3 +537,37 @@ async def test_a_campaign_is_first_seen_once_however_often_it_is_read(
         still = known & b.ids  # a vendor's clock step may start new campaigns, end others
         assert cid in still
         assert {b.entry(c).first_seen for c in still} == {first}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_the_books_come_back_from_storage_as_they_were(
+    kind: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every entry written to the books' file, then read by a new process's storage, is
+    the same entry (its snapshot as stored: no monotonic times), first-seen times kept."""
+    async with vendor(kind, monkeypatch) as driver, books(driver) as b:
+        await b.refresh()
+        b.clock.advance(60)
+        await b.refresh()
+        key = source_key(b.source.name, b.source.config.type, str(b.source.config.base_url))
+        written = Storage.open(tmp_path, b.clock)
+        current = {
+            e.campaign_id: dataclasses.replace(e, snapshot=b.source.stored(e.snapshot))
+            for e in b.ledger.current()
+        }
+        written.submit(key, {cid: (e, b.ledger.versions.get(cid)) for cid, e in current.items()})
+        assert written.flush()
+        written.close()
+        read = Storage.open(tmp_path, b.clock)
+        try:
+            found, unreadable = storage_entries(read.load(key, 86400.0), b.source.snapshot_type())
+        finally:
+            read.close()
+        assert unreadable == 0 and len(found) == len(current) > 0
+        assert {e.campaign_id: e for e, _ in found} == current
+        assert {e.campaign_id: v for e, v in found} == {
+            cid: b.ledger.versions.get(cid) for cid in current
+        }
+        restored = Ledger(b.source, clock=b.clock)
+        assert sorted(restored.restore(found)) == sorted(current)
+        assert restored.unread == 0 and restored.by_state() == b.ledger.by_state()

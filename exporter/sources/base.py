@@ -3,6 +3,7 @@ the rest of the exporter (config schema, how to build it, how the status page sh
 
 from __future__ import annotations
 
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -92,6 +93,20 @@ class Source(ABC, Generic[C, S]):
         """When the campaign finished, when the vendor says so (else the ledger uses the
         time it first saw it in a terminal state)."""
         return None
+
+    @classmethod
+    def snapshot_type(cls) -> Any:
+        """``S``: the type a stored snapshot is restored as."""
+        for klass in cls.__mro__:
+            for base in getattr(klass, "__orig_bases__", ()):
+                if typing.get_origin(base) is Source:
+                    return typing.get_args(base)[1]
+        raise TypeError(f"{cls.__name__} does not say its snapshot type")
+
+    def stored(self, snapshot: S) -> S:
+        """The snapshot as it is written to storage: without monotonic times (they mean
+        nothing after a restart)."""
+        return snapshot
 
     def merge(self, previous: S, new: S) -> S:
         """A new snapshot over the last good one: null fields keep their values."""

@@ -133,6 +133,10 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
         cls = ANALYTICS if kind == "counts" else CAMPAIGNS
         return Read(kind, cid, cls, urgency, due, interval or self.config.poll_interval, rank)
 
+    def stored(self, snapshot: CampaignRecord) -> CampaignRecord:
+        # when /summary was read is monotonic: after a restart it is read again once
+        return replace(snapshot, setup_read=None)
+
     def _urgency(self, rec: CampaignRecord, now: float) -> Urgency:
         status = rec.status
         plan = self.config.polling

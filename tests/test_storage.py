@@ -1,0 +1,207 @@
+"""The books kept on disk (--storage.path): a restart serves what the last run knew at once,
+bad storage never costs monitoring, and a kill during a write loses at most that write."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+import random
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+from exporter.simulator import SimulatorSettings, SimulatorThread
+from exporter.sources.experiture.model import ExecutionStatus, ListedCampaign, Schedule
+from exporter.sources.experiture.records import CampaignRecord
+from exporter.sources.experiture.source import ExperitureSource
+from exporter.sources.greenarrow.model import GACampaignSnapshot
+from exporter.sources.greenarrow.source import GreenArrowSource
+from exporter.storage import decode, encode
+from tests.helpers import (
+    ExporterProcess,
+    experiture_source,
+    ga_source,
+    wait_for_sync,
+    write_config,
+)
+
+STATE = "experiture_campaign_execution_state"
+EXP_UPDATED = "experiture_campaign_last_updated_timestamp_seconds"
+GA_FIRST = "greenarrow_campaign_first_seen_timestamp_seconds"
+GA_SINCE = "greenarrow_campaign_state_first_seen_timestamp_seconds"
+GA_UPDATED = "greenarrow_campaign_last_updated_timestamp_seconds"
+WRITABLE = "campaign_exporter_storage_writable"
+KEPT = (STATE, EXP_UPDATED, GA_FIRST, GA_SINCE, GA_UPDATED)
+
+
+def test_a_snapshot_comes_back_as_it_was_stored() -> None:
+    record = CampaignRecord(
+        "c1",
+        listing=ListedCampaign("c1", "Spring", "email", "published", "2026-11-30T10:00:00Z"),
+        status=ExecutionStatus(
+            "Spring",
+            "published",
+            "running",
+            1_795_000_000.5,
+            None,
+            {"scheduled": 10, "sent": 7, "failed": 1},
+            Schedule("batch_on_date", None, dt.date(2026, 12, 24), "Europe/Paris"),
+        ),
+        progress={"sent": 1_795_000_100.0},
+    )
+    stored = encode(record)
+    assert stored["status"]["schedule"]["batch_date"] == "2026-12-24"
+    assert stored["status"]["counts"] == {"scheduled": 10, "sent": 7, "failed": 1}
+    assert decode(ExperitureSource.snapshot_type(), stored) == record
+    snap = GACampaignSnapshot(
+        "7", "Weekly", "failed", False, "1", "Org", "2", "List", {"messages": {"sent": 5}}, 1.5
+    )
+    assert decode(GreenArrowSource.snapshot_type(), encode(snap)) == snap
+
+
+def _config(tmp_path: Path, url: str) -> Path:
+    return write_config(
+        tmp_path, {"sources": [experiture_source(url), ga_source(url, lookback="30d")]}
+    )
+
+
+def _kept(exporter: ExporterProcess) -> dict[str, dict[str, float]]:
+    """Every campaign's kept series, by family and campaign (and state)."""
+    found = exporter.scrape(list(KEPT))
+    out: dict[str, dict[str, float]] = {}
+    for name in KEPT:
+        for labels, value in found.values(name):
+            key = labels["campaign_id"] + ("/" + labels["state"] if "state" in labels else "")
+            out.setdefault(name, {})[key] = value
+    return out
+
+
+def _round_done(exporter: ExporterProcess) -> None:
+    for source in ("prod", "ga"):
+        exporter.wait_refreshes(source, 1)
+
+
+def test_a_restart_serves_the_last_run_s_books_at_once(tmp_path: Path) -> None:
+    """Stop after a whole round, take the vendor away, start again: every campaign is on
+    /metrics with the same values and ages (GreenArrow's first-seen times among them,
+    which the API cannot tell again), though nothing can be read."""
+    books = tmp_path / "books"
+    settings = SimulatorSettings(experiture_campaigns=40, greenarrow_campaigns=40, speed=0)
+    with SimulatorThread(settings) as sim:
+        path = _config(tmp_path, sim.url)
+        with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as first:
+            _round_done(first)
+            before = _kept(first)
+            assert first.scrape([WRITABLE]).value(WRITABLE) == 1
+            assert first.stop() == 0
+    assert len(before[STATE]) >= 40 * 6 // 2  # a state set of 6 per campaign read
+    assert len(before[GA_FIRST]) >= 20
+    assert (books / "books.sqlite").stat().st_mode & 0o777 == 0o600
+    # the vendor is gone: what /metrics shows comes from the file alone
+    with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as second:
+        started = time.monotonic()
+        wait_for_sync(lambda: _kept(second) == before, "the kept books on /metrics")
+        assert time.monotonic() - started < 3.0
+        up = "campaign_exporter_source_up"
+        wait_for_sync(
+            lambda: second.scrape([up]).value(up, source="prod") == 0, "the source to be down"
+        )
+        assert _kept(second) == before  # a failed read keeps the last good values
+
+
+def test_a_source_pointed_elsewhere_starts_clean(tmp_path: Path) -> None:
+    books = tmp_path / "books"
+    settings = SimulatorSettings(experiture_campaigns=10, greenarrow_campaigns=10, speed=0)
+    with SimulatorThread(settings) as sim:
+        path = _config(tmp_path, sim.url)
+        with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as first:
+            _round_done(first)
+    moved = write_config(
+        tmp_path,
+        {"sources": [experiture_source("http://127.0.0.1:9"), ga_source("http://127.0.0.1:9")]},
+    )
+    with ExporterProcess(f"--config.file={moved}", f"--storage.path={books}") as second:
+        second.wait_ready()
+        assert _kept(second) == {}
+        rows = "campaign_exporter_storage_writable"
+        assert second.scrape([rows]).value(rows) == 1
+    db = sqlite3.connect(books / "books.sqlite")
+    assert db.execute("SELECT count(*) FROM campaigns").fetchone()[0] == 0  # rows of the old
+
+
+def test_a_second_process_on_the_same_file_runs_without_storage(tmp_path: Path) -> None:
+    books = tmp_path / "books"
+    settings = SimulatorSettings(experiture_campaigns=5, greenarrow_campaigns=5, speed=0)
+    with SimulatorThread(settings) as sim:
+        path = _config(tmp_path, sim.url)
+        with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as first:
+            first.wait_ready()
+            with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as second:
+                _round_done(second)  # it monitors all the same
+                assert second.scrape([WRITABLE]).value(WRITABLE) == 0
+                lines = [line for line in second.lines if "storage" in line]
+                assert len(lines) == 1, lines
+                assert "in use by another campaign-exporter process" in lines[0]
+                assert "Traceback" not in "".join(second.lines)
+            assert first.scrape([WRITABLE]).value(WRITABLE) == 1
+
+
+def test_a_corrupt_or_newer_file_is_moved_aside_never_overwritten(tmp_path: Path) -> None:
+    settings = SimulatorSettings(experiture_campaigns=5, greenarrow_campaigns=5, speed=0)
+    with SimulatorThread(settings) as sim:
+        path = _config(tmp_path, sim.url)
+        for case in ("corrupt", "newer"):
+            books = tmp_path / case
+            books.mkdir()
+            file = books / "books.sqlite"
+            if case == "corrupt":
+                file.write_bytes(b"SQLite format 3\x00" + os.urandom(4096))
+            else:
+                db = sqlite3.connect(file)
+                db.execute("CREATE TABLE future (x)")
+                db.execute("PRAGMA user_version=99")
+                db.commit()
+                db.close()
+            original = file.read_bytes()
+            with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as exp:
+                _round_done(exp)
+                aside = sorted(p.name for p in books.iterdir() if ".sqlite." in p.name)
+                expected = (
+                    "books.sqlite.corrupt-" if case == "corrupt" else "books.sqlite.schema-99-"
+                )
+                assert [n for n in aside if n.startswith(expected)], aside
+                kept = books / next(n for n in aside if n.startswith(expected) and "-wal" not in n)
+                assert kept.read_bytes() == original
+                assert exp.scrape([WRITABLE]).value(WRITABLE) == 1  # a new file, from empty
+                assert "Traceback" not in "".join(exp.lines)
+
+
+def test_a_kill_during_writes_leaves_a_sound_file(tmp_path: Path) -> None:
+    """SIGKILL at a random moment while the books are being written, 20 times: each time
+    the file passes SQLite's integrity check and the next start restores from it."""
+    books = tmp_path / "books"
+    rng = random.Random(7)  # noqa: S311 - moments to kill at, not a secret
+    settings = SimulatorSettings(experiture_campaigns=300, greenarrow_campaigns=100, speed=0)
+    with SimulatorThread(settings) as sim:
+        path = write_config(
+            tmp_path,
+            {"sources": [experiture_source(sim.url, poll_interval="1s"), ga_source(sim.url)]},
+        )
+        file = books / "books.sqlite"
+        for _ in range(20):
+            since = time.time()
+            with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as exp:
+                wait_for_sync(functools.partial(_written, file, since), "a write to the books")
+                time.sleep(rng.uniform(0.0, 0.3))
+                exp.stop(signal.SIGKILL)
+            db = sqlite3.connect(file)
+            assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            db.close()
+
+
+def _written(file: Path, since: float) -> bool:
+    """Whether this run has written to the books (its write-ahead log moved)."""
+    wal = Path(f"{file}-wal")
+    return wal.exists() and wal.stat().st_mtime > since and wal.stat().st_size > 0
