@@ -4,6 +4,11 @@ and scrape speed.
 
     .venv/bin/python bench/steady.py --baseline 39813ca
     .venv/bin/python bench/steady.py --experiture 2000 --greenarrow 500 --baseline none
+    .venv/bin/python bench/steady.py --window 80 --scrapes 4 --storage
+
+``--storage``: this tree twice, the baseline column without ``--storage.path`` and this
+tree's with it (the books in a temporary directory), adding bytes written per read (from
+/proc) and the books' file size.
 
 Each tree (the baseline, checked out with ``git worktree add``, then this one) runs the
 same way: a simulator in this process (preset ``long-used``, seed 42, its clock frozen, so
@@ -24,6 +29,7 @@ import argparse
 import os
 import socket
 import statistics
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -71,7 +77,14 @@ def whole_scrape(port: int, gzip: bool) -> float:
     return time.perf_counter() - start
 
 
-def run(tree: Path, args: argparse.Namespace) -> Figures:
+def written_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    return 0
+
+
+def run(tree: Path, args: argparse.Namespace, storage: Path | None = None) -> Figures:
     settings = SimulatorSettings(
         experiture_campaigns=args.experiture,
         greenarrow_campaigns=args.greenarrow,
@@ -84,15 +97,18 @@ def run(tree: Path, args: argparse.Namespace) -> Figures:
             greenarrow_source(sim.url, poll_interval=f"{POLL:g}s"),
         ]
         env = {**os.environ, "PYTHONPATH": str(tree)}
-        with exporter(sources, env=env) as (proc, port):
+        flags = [f"--storage.path={storage}"] if storage else []
+        with exporter(sources, env=env, args=flags) as (proc, port):
             warmup = wait_complete(port, WARMUP_LIMIT, rounds=2)
             time.sleep(POLL)
             before = sample_sums(get(port, f"/metrics?name[]={REQUESTS}"), REQUESTS, "endpoint")
             cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+            written0 = written_bytes(proc.pid)
             while time.monotonic() - t0 < args.window:
                 whole_scrape(port, gzip=True)
                 time.sleep(min(PROMETHEUS_EVERY, max(0.0, args.window - (time.monotonic() - t0))))
             cpu, elapsed = cpu_seconds(proc.pid) - cpu0, time.monotonic() - t0
+            written = written_bytes(proc.pid) - written0
             after = sample_sums(get(port, f"/metrics?name[]={REQUESTS}"), REQUESTS, "endpoint")
             reads = {e: after.get(e, 0.0) - before.get(e, 0.0) for e in after}
             total = sum(reads.values())
@@ -114,7 +130,11 @@ def run(tree: Path, args: argparse.Namespace) -> Figures:
                 "scrape gzip p50 (ms)": 1000 * statistics.median(gz),
                 "scrape gzip max (ms)": 1000 * max(gz),
                 "RSS (MiB)": rss_mib(proc.pid),
+                "bytes written per upstream read": written / total if total else "no reads",
             }
+            if storage is not None:
+                files = storage.glob("books.sqlite*")
+                figures["books file size (MiB)"] = sum(f.stat().st_size for f in files) / 2**20
             for endpoint, n in sorted(reads.items()):
                 figures[f"reads/s endpoint={endpoint}"] = n / elapsed
             return figures
@@ -135,16 +155,22 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=120.0, help="seconds measured")
     parser.add_argument("--scrapes", type=int, default=10, help="of each kind, after")
     parser.add_argument("--baseline", default="HEAD~1", help='a git rev, or "none"')
+    parser.add_argument(
+        "--storage", action="store_true", help="baseline: this tree without --storage.path"
+    )
     args = parser.parse_args()
+    if args.storage:
+        args.baseline = "none"
     baseline = None if args.baseline == "none" else git("rev-parse", "--verify", args.baseline)
     per_run = WARMUP_LIMIT / 2 + POLL + args.window + 2 * args.scrapes * 1.5 + SETUP_SECONDS
-    if (2 if baseline else 1) * per_run > INVOCATION_LIMIT:
+    if (2 if baseline or args.storage else 1) * per_run > INVOCATION_LIMIT:
         raise SystemExit("the runs could pass 10 minutes: a shorter --window, or --baseline none")
     dirty = git("status", "--porcelain", "--untracked-files=no")
     print(
         f"tree under test: {ROOT} at {git('rev-parse', '--short', 'HEAD')}"
         f"{' (uncommitted changes)' if dirty else ''}; baseline: "
-        f"{baseline[:10] if baseline else 'none'} ({args.baseline})\n"
+        f"{baseline[:10] if baseline else 'none'} ({args.baseline})"
+        f"{'; baseline: this tree without --storage.path' if args.storage else ''}\n"
         f"fleet: {args.experiture} Experiture (preset long-used) + {args.greenarrow} "
         f"GreenArrow campaigns, simulator clock frozen; poll_interval {POLL:g}s; window "
         f"{args.window:g}s with a whole gzip scrape every {PROMETHEUS_EVERY:g}s",
@@ -154,7 +180,12 @@ def main() -> None:
     if baseline:
         with checkout(baseline) as path:
             old = run(path, args)
-    new = run(ROOT, args)
+    if args.storage:
+        old = run(ROOT, args)
+        with tempfile.TemporaryDirectory() as books:
+            new = run(ROOT, args, storage=Path(books))
+    else:
+        new = run(ROOT, args)
     width = max(len(k) for k in [*new, *old])
     print(f"{'figure':<{width}} | {'baseline':>10} | {'this tree':>10} | ratio")
     for key in [*new, *(k for k in old if k not in new)]:

@@ -415,7 +415,10 @@ def peak_rss_mib(pid: int) -> float:
 
 @contextlib.contextmanager
 def exporter_process(
-    sources: list[dict[str, Any]], log_level: str = "warn", env: Mapping[str, str] | None = None
+    sources: list[dict[str, Any]],
+    log_level: str = "warn",
+    env: Mapping[str, str] | None = None,
+    args: Sequence[str] = (),
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """The exporter as a child process with these sources, on a free port; yields it and
     its port (for benchmarks: its output is not read)."""
@@ -429,6 +432,7 @@ def exporter_process(
                 f"--config.file={config}",
                 f"--web.listen-address=127.0.0.1:{port}",
                 f"--log.level={log_level}",
+                *args,
             ],
             env=dict(env) if env is not None else None,
         )
