@@ -33,12 +33,14 @@ def _e(text: object) -> str:
     return html.escape(str(text))
 
 
-def _time(ts: float | None, now: float) -> str:
-    """A moment as "12m ago" or "in 5m", the UTC time on hover."""
+def _time(ts: float | None, now: float, seen: bool = False) -> str:
+    """A moment as "12m ago" or "in 5m", the UTC time on hover; ``seen``: a moment the
+    exporter saw, not one the vendor gave ("seen 12m ago")."""
     if ts is None:
         return "-"
     stamp = datetime.fromtimestamp(ts, UTC)
     rel = f"{span(now - ts)} ago" if ts <= now else f"in {span(ts - now)}"
+    rel = f"seen {rel}" if seen else rel
     return (
         f'<time datetime="{stamp.isoformat()}" '
         f'title="{stamp.strftime("%Y-%m-%d %H:%M:%S UTC")}">{rel}</time>'
@@ -284,7 +286,7 @@ def _details(row: CampaignRow, display: Display, now: float) -> list[str]:
         _e(row.channel or "-"),
         _time(row.send_at, now),
         _time(row.started_at, now),
-        _time(row.finished_at, now),
+        _time(row.finished_at, now, seen=row.times_learned),
         _funnel(row, display),
         _ratio(row, display),
         _time(row.updated_at, now),

@@ -3,6 +3,7 @@ page's filter. Pure functions of status rows, each kind's ``Display`` and the ti
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -62,13 +63,28 @@ def span(seconds: float) -> str:
     return f"{days}d {hours}h" if hours else f"{days}d"
 
 
+def _failed(row: CampaignRow, now: float) -> Finding:
+    """When it failed, where the vendor says so; else what the exporter saw: since when it
+    is seen failed, or that it failed before the exporter first saw it (sorted last, as
+    its moment is unknown)."""
+    when = row.finished_at if row.finished_at is not None else row.state_since
+    if when is None:
+        return Finding(Problem.FAILED, row.state, 0.0)
+    if not row.times_learned:
+        return Finding(Problem.FAILED, f"{row.state} {span(now - when)} ago", now - when)
+    if row.first_seen is not None and when <= row.first_seen:
+        text = (
+            f"{row.state} before the exporter saw it (first seen {span(now - row.first_seen)} ago)"
+        )
+        return Finding(Problem.FAILED, text, math.inf)
+    return Finding(Problem.FAILED, f"seen {row.state} since {span(now - when)} ago", now - when)
+
+
 def findings(row: CampaignRow, display: Display, now: float) -> list[Finding]:
     """Every reason ``row`` needs attention, most urgent first; empty when none."""
     found: list[Finding] = []
     if row.state in display.failed_states:
-        when = row.finished_at if row.finished_at is not None else row.state_since
-        text = f"{row.state} {span(now - when)} ago" if when is not None else row.state
-        found.append(Finding(Problem.FAILED, text, now - when if when is not None else 0.0))
+        found.append(_failed(row, now))
     if row.state in display.overdue_states:
         due = row.send_deadline if row.send_deadline is not None else row.send_at
         since = due if due is not None else row.state_since

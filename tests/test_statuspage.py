@@ -130,6 +130,30 @@ def test_a_second_kind_uses_its_own_thresholds() -> None:
     assert problem_of(attention, "b1") == "bounced / sent 8.00% (over 5%)"
 
 
+def test_a_failure_time_the_exporter_learned_says_it_was_seen() -> None:
+    """GreenArrow gives no times: a failure is shown as seen since the exporter saw it,
+    one already failed when first seen as failed before that, and sorted after those
+    whose time is known."""
+    learned = {"times_learned": True}
+    rows = [
+        row("old", "failed", finished_at=NOW - 2 * 3600, first_seen=NOW - 2 * 3600, **learned),
+        row("watched", "failed", finished_at=NOW - 5 * MIN, first_seen=NOW - 3600, **learned),
+    ]
+    exp = [row("exp", "failed", finished_at=NOW - 30 * MIN)]
+    page = render_status_page(
+        telemetry_with(("ga", "greenarrow", rows), ("prod", "experiture", exp))
+    )
+    attention = section(page, "attention")
+    assert ids_in(attention) == ["watched", "exp", "old"]
+    assert problem_of(attention, "watched") == "seen failed since 5m ago"
+    assert problem_of(attention, "old") == "failed before the exporter saw it (first seen 2h ago)"
+    assert problem_of(attention, "exp") == "failed 30m ago"
+    campaigns = section(page, "campaigns")
+    tr = campaigns[campaigns.index("<code>watched</code>") :]
+    cells = re.findall(r"<td>(.*?)</td>", tr[: tr.index("</tr>")])
+    assert re.sub(r"<[^>]+>", "", cells[5]) == "seen 5m ago"  # Ended (after the id cell)
+
+
 def test_header_counts_states_and_title_carries_health() -> None:
     rows = [row("a", "running"), row("b", "running"), row("c", "failed", finished_at=NOW)]
     telemetry = telemetry_with(

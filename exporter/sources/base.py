@@ -44,6 +44,10 @@ class CampaignRow:
     progress_at: float | None = None  # when its counts last moved, where the source tracks it
     ratio_base: int | None = None  # the denominator of failure_ratio
     state_since: float | None = None  # when the exporter first saw it in this state
+    first_seen: float | None = None  # when the exporter first saw it at all
+    # finished_at is when the exporter first saw it finished, not when it finished (the
+    # vendor gives no time): shown as "seen failed since", never as the moment it failed
+    times_learned: bool = False
 
 
 class Source(ABC, Generic[C, S]):

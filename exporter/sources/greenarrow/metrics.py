@@ -207,16 +207,18 @@ def _families() -> dict[str, MetricFamily]:
         FIRST_SEEN: MetricFamily(
             FIRST_SEEN,
             "gauge",
-            "Unix time this exporter first saw the campaign in the report (since the exporter "
-            "last started): the report has no timestamps; this is not when it started." + POLLED,
+            "Unix time this exporter first saw the campaign in the report (kept across "
+            "restarts with --storage.path, else since it last started): learned, as the "
+            "report has no timestamps; this is not when it started." + POLLED,
             ID,
         ),
         STATE_FIRST_SEEN: MetricFamily(
             STATE_FIRST_SEEN,
             "gauge",
             "Unix time this exporter first saw the campaign in its current state; later than "
-            "first_seen means it changed state while watched (e.g. failed). Not when it "
-            "entered the state: after a restart, the restart's first refresh." + POLLED,
+            "first_seen means it changed state while watched (e.g. failed). Learned: not "
+            "when it entered the state; without --storage.path, after a restart, the "
+            "restart's first read." + POLLED,
             ID,
         ),
         STARTED_AFTER: MetricFamily(

@@ -90,6 +90,8 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
             finished_at=entry.finished_at,
             ratio_base=total,
             state_since=entry.state_since,
+            first_seen=entry.first_seen,
+            times_learned=True,  # the report has no timestamps
         )
 
     # -- which reads, when ----------------------------------------------------------------
