@@ -45,6 +45,7 @@ URGENCIES = ("active", "unread", "detail", "settling", "idle")  # ledger.Urgency
 # "up" counts the reads of about the last poll interval: under half of them failed
 BUILD_INFO = "campaign_exporter_build_info"
 SHARD_INFO = "campaign_exporter_shard_info"
+TOTAL_SHARDS = "campaign_exporter_total_shards"
 CONFIG_RELOAD_OK = "campaign_exporter_config_last_reload_successful"
 CONFIG_RELOAD_TS = "campaign_exporter_config_last_reload_success_timestamp_seconds"
 STORAGE_WRITABLE = "campaign_exporter_storage_writable"
@@ -355,6 +356,14 @@ FAMILIES = (
         "The share of campaigns this replica polls (--shard of --total-shards); value 1.",
         ("shard", "total_shards"),
         lambda t: [((str(t.shard.index), str(t.shard.total)), 1.0)],
+    ),
+    Family(
+        TOTAL_SHARDS,
+        "gauge",
+        "How many shards the campaigns are split into (--total-shards), as a value to "
+        "compare with the shards scraped (distinct shard labels of shard_info).",
+        (),
+        lambda t: [((), float(t.shard.total))],
     ),
     Family(
         CONFIG_RELOAD_OK,

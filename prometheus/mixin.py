@@ -127,6 +127,14 @@ class Config:
         "count", 1000, "GreenArrowHighComplaintRate: campaigns with fewer accepted never page"
     )
     complaint_rate_for: str = _key("duration", "15m", "GreenArrowHighComplaintRate: for")
+    exporter_down_for: str = _key(
+        "duration",
+        "5m",
+        "CampaignExporterDown: for (a target of the job down, or none scraped at all)",
+    )
+    shard_missing_for: str = _key(
+        "duration", "5m", "CampaignExporterShardMissing: for (a shard with no replica scraped)"
+    )
     source_down_for: str = _key("duration", "10m", "CampaignExporterSourceDown: for")
     data_stale_poll_intervals: int = _key(
         "count", 3, "CampaignExporterDataStale: no good refresh for this many poll intervals"
@@ -527,7 +535,59 @@ unless
     reload_failed = (
         f"count without({labels}) ({x.m('campaign_exporter_config_last_reload_successful')} == 0)"
     )
+    # Prometheus' own series of each target: the one an exporter that is dead, OOM-killed
+    # or never scheduled still has (every other alert reads what the exporter exports).
+    # Critical when no target of the job is up (each down, or none discovered: absent());
+    # warning when some are down and others up, a replica of a pair or a shard's only one.
+    up = x.m("up")
+    none_up = f"{x.merged(up)} == 0\nor\nabsent({up})"
+    some_down = f"count without({labels}) ({up} == 0)\nand\nmax without({labels}) ({up}) == 1"
+    # Shards present: the distinct shard labels scraped, per job and total_shards label,
+    # against the declared total, a gauge (a label's value is no number). With no shard
+    # scraped there is nothing to count: that is CampaignExporterDown's critical page.
+    info = x.m("campaign_exporter_shard_info")
+    declared = (
+        f"max without({labels}) (\n"
+        f"  {x.m('campaign_exporter_total_shards')}\n"
+        f"  * on(job, instance) group_left(total_shards) {info}\n)"
+    )
+    present = f"count without(shard) (\n  max without({labels}) ({info})\n)"
+    missing = f"{declared}\n- {present}\n> 0"
     return [
+        alert(
+            c,
+            "CampaignExporterDown",
+            none_up,
+            "critical",
+            "Prometheus cannot scrape the exporter.",
+            "No target of job {{ $labels.job }} has been scraped for "
+            f"{humanize(c.exporter_down_for)}: each is down, or none is discovered. Every "
+            "other alert reads the exporter's own series, so none of them can fire.",
+            c.exporter_down_for,
+        ),
+        alert(
+            c,
+            "CampaignExporterDown",
+            some_down,
+            "warning",
+            "Prometheus cannot scrape the exporter.",
+            "{{ $value }} target(s) of job {{ $labels.job }} have been down for "
+            f"{humanize(c.exporter_down_for)} while others are up: a replica of an HA pair "
+            "lost (the other still watches), or a shard's only one (see "
+            "CampaignExporterShardMissing).",
+            c.exporter_down_for,
+        ),
+        alert(
+            c,
+            "CampaignExporterShardMissing",
+            missing,
+            "critical",
+            "A shard of the exporter has no replica scraped.",
+            "{{ $value }} of the {{ $labels.total_shards }} shards of job {{ $labels.job }} "
+            f"have had no replica scraped for {humanize(c.shard_missing_for)}: their "
+            "campaigns are not being watched.",
+            c.shard_missing_for,
+        ),
         alert(
             c,
             "CampaignExporterSourceDown",

@@ -120,6 +120,7 @@ EXPERIMENTAL = {
     "campaign_exporter_source_campaigns_unread",
     "campaign_exporter_storage_writable",
     "campaign_exporter_storage_errors_total",
+    "campaign_exporter_total_shards",
 }
 MEANING_CHANGED = {
     "campaign_exporter_source_up",

@@ -188,13 +188,30 @@ def exporter_config(tmp_path: Path, sim_url: str) -> Path:
 
 
 def run_exporter(
-    config: Path, port: int, log: Path
+    config: Path, port: int, log: Path, *flags: str
 ) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
     return process(
-        [COMMAND, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"],
+        [COMMAND, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}", *flags],
         log,
         f"http://127.0.0.1:{port}/-/ready",
     )
+
+
+def mixin_rules(tmp_path: Path, overrides: str) -> Path:
+    """The mixin's rules made by its own generator with ``overrides`` (short waits, so that
+    a test takes seconds): the directory holding alerts.yml and rules.yml."""
+    rules = tmp_path / "rules"
+    config = tmp_path / "mixin.yml"
+    config.write_text(overrides)
+    generated = subprocess.run(
+        [sys.executable, ROOT / "prometheus" / "mixin.py", "--config", config, "--out", rules],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert generated.returncode == 0, generated.stderr
+    return rules
 
 
 class Stack:
@@ -572,27 +589,11 @@ def test_a_source_that_cannot_be_read_pages_as_down_and_stale(tmp_path: Path) ->
     Experiture answered 503 makes its walks fail; CampaignExporterSourceDown and
     CampaignExporterDataStale page for that source, not for GreenArrow. The rules are the
     mixin's with short waits (its own generator), so that the test takes seconds."""
-    rules = tmp_path / "rules"
-    overrides = tmp_path / "mixin.yml"
-    overrides.write_text(
+    rules = mixin_rules(
+        tmp_path,
         "source_down_for: 2s\ndata_stale_poll_intervals: 2\ndata_stale_min: 3s\n"
-        "data_stale_for: 1s\n"
+        "data_stale_for: 1s\n",
     )
-    generated = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "prometheus" / "mixin.py"),
-            "--config",
-            str(overrides),
-            "--out",
-            str(rules),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert generated.returncode == 0, generated.stderr
     settings = SimulatorSettings(
         experiture_campaigns=20, greenarrow_campaigns=20, speed=1.0, healthy=True
     )
@@ -625,3 +626,76 @@ def test_a_source_that_cannot_be_read_pages_as_down_and_stale(tmp_path: Path) ->
                 }
                 wait_for(lambda: wanted <= paged(), "SourceDown and DataStale for prod")
                 assert not {name for name, source in paged() if source == "ga"}
+
+
+def test_killed_exporters_page_as_a_missing_shard_then_as_down(tmp_path: Path) -> None:
+    """The alerts that read Prometheus' own series, through the real binaries: shards 0
+    and 1 of 2, scraped as two targets of the job. Shard 1's process killed: its shard is
+    missing (critical) and one target of the job is down (warning); shard 0's killed too:
+    no target is up (critical), the page a dead exporter must still raise. The rules are
+    the mixin's with a for: of 3 s."""
+    rules = mixin_rules(tmp_path, "exporter_down_for: 3s\nshard_missing_for: 3s\n")
+    settings = SimulatorSettings(
+        experiture_campaigns=10, greenarrow_campaigns=10, speed=1.0, healthy=True
+    )
+    with SimulatorThread(settings) as sim:
+        ports = [free_port(), free_port()]
+        config = exporter_config(tmp_path, sim.url)
+        # The exporters first: Prometheus never sees a target down before they listen.
+        with (
+            run_exporter(
+                config, ports[0], tmp_path / "shard-0.log", "--shard=0", "--total-shards=2"
+            ) as shard0,
+            run_exporter(
+                config, ports[1], tmp_path / "shard-1.log", "--shard=1", "--total-shards=2"
+            ) as shard1,
+            alerting_stack(tmp_path, ports, rules) as stack,
+        ):
+            both = (
+                'count(campaign_exporter_shard_info{job="campaign-exporter"}) == 2'
+                ' and min(up{job="campaign-exporter"}) == 1'
+            )
+            wait_for(lambda: stack.query(both), "Prometheus to scrape both shards")
+            evaluated_after(stack.prom_url, time.time() + 4)  # past a for: of 3 s
+            assert not stack.hook.alerts(), "two healthy shards raised an alert"
+
+            def paged() -> dict[tuple[str, str], dict[str, Any]]:
+                return {
+                    (a["labels"]["alertname"], a["labels"]["severity"]): a
+                    for _, a in stack.hook.alerts()
+                }
+
+            shard1.kill()
+            shard1.wait()
+            killed = time.monotonic()
+            wanted = {
+                ("CampaignExporterShardMissing", "critical"),
+                ("CampaignExporterDown", "warning"),
+            }
+            wait_for(lambda: wanted <= set(paged()), "ShardMissing and Down (warning) pages")
+            print(f"\nkill-to-page, one shard of two: {time.monotonic() - killed:.2f}s")
+            missing = paged()["CampaignExporterShardMissing", "critical"]
+            assert missing["labels"]["total_shards"] == "2"
+            assert missing["annotations"]["description"].startswith("1 of the 2 shards of job ")
+            assert paged()["CampaignExporterDown", "warning"]["annotations"][
+                "description"
+            ].startswith("1 target(s) of job campaign-exporter have been down")
+            assert ("CampaignExporterDown", "critical") not in paged()
+
+            shard0.kill()
+            shard0.wait()
+            killed = time.monotonic()
+            wait_for(
+                lambda: ("CampaignExporterDown", "critical") in paged(),
+                "CampaignExporterDown (critical) at the webhook",
+            )
+            print(f"kill-to-page, the last shard: {time.monotonic() - killed:.2f}s")
+            down = paged()["CampaignExporterDown", "critical"]
+            assert down["labels"]["job"] == "campaign-exporter"
+            assert "instance" not in down["labels"]
+            assert down["annotations"]["runbook_url"].endswith("#campaignexporterdown")
+            in_alertmanager = {
+                (a["labels"]["alertname"], a["labels"]["severity"])
+                for a in get_json(f"{stack.am_url}/api/v2/alerts")
+            }
+            assert ("CampaignExporterDown", "critical") in in_alertmanager

@@ -34,6 +34,8 @@ REQUIRED = {
     "CampaignExporterDataStale",
     "CampaignExporterRateLimited",
     "CampaignExporterFallingBehind",
+    "CampaignExporterDown",
+    "CampaignExporterShardMissing",
 }
 
 
@@ -205,6 +207,8 @@ complaint_rate_warning: 0.002
 complaint_rate_critical: 0.005
 falling_behind_poll_intervals: 4
 falling_behind_for: 30m
+exporter_down_for: 2m
+shard_missing_for: 3m
 """,
     )
     result = generate("--config", config, "--out", tmp_path / "out")
@@ -237,6 +241,12 @@ falling_behind_for: 30m
     assert behind["for"] == "30m"
     assert ")\n> 4\nunless\n" in behind["expr"]
     assert behind["expr"].startswith("min without(instance, pod, replica) (")
+    down = by_name["CampaignExporterDown", "critical"]
+    assert down["for"] == "2m"
+    assert 'absent(up{job="campaigns", namespace="mail"})' in down["expr"]
+    assert "for 2 minutes" in down["annotations"]["description"]
+    assert by_name["CampaignExporterDown", "warning"]["for"] == "2m"
+    assert by_name["CampaignExporterShardMissing", "critical"]["for"] == "3m"
     check = promtool(
         "check", "rules", str(tmp_path / "out" / "alerts.yml"), str(tmp_path / "out" / "rules.yml")
     )

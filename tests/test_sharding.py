@@ -49,6 +49,7 @@ def test_shards_split_every_campaign_exactly_once(tmp_path: Path) -> None:
         assert sum(len(p) for p in parts) == len(truth), "no campaign on two replicas"
     for i, samples in enumerate(scrapes):
         assert samples.value("campaign_exporter_shard_info", shard=str(i), total_shards="3") == 1
+        assert samples.value("campaign_exporter_total_shards") == 3
 
 
 @pytest.mark.parametrize(("index", "total"), [(0, 0), (3, 3), (-1, 2)])
