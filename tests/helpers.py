@@ -8,6 +8,7 @@ the CLI and starting the exporter."""
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import inspect
 import os
 import re
@@ -26,6 +27,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import aiohttp
@@ -381,6 +383,16 @@ def require_binary(name: str) -> str:
 
 
 COMMAND = str(Path(sys.executable).parent / "campaign-exporter")
+
+
+def manifest_generator() -> ModuleType:
+    """deploy/kubernetes/generate.py as a module: what it makes, to compare with the files."""
+    path = Path(__file__).parent.parent / "deploy" / "kubernetes" / "generate.py"
+    spec = importlib.util.spec_from_file_location("k8s_generate", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

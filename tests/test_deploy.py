@@ -3,7 +3,6 @@ stack's configs and script."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -14,13 +13,12 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 
-from .helpers import require_binary
+from .helpers import manifest_generator, require_binary
 
 ROOT = Path(__file__).parent.parent
 BIN = Path(sys.executable).parent
@@ -103,18 +101,8 @@ def kustomize(overlay: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(out) if d]
 
 
-def generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "k8s_generate", ROOT / "deploy" / "kubernetes" / "generate.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_generated_manifests_are_up_to_date() -> None:
-    gen = generator()
+    gen = manifest_generator()
     for name, build in gen.OUTPUTS.items():
         committed = (ROOT / "deploy" / "kubernetes" / "base" / name).read_text()
         assert committed == gen.render(build), (
