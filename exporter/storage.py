@@ -200,6 +200,8 @@ class Storage:
         self.writes = 0  # transactions committed
         self.rows_written = 0
         self._pending: dict[tuple[str, str], tuple[StoredEntry | None, str | None]] = {}
+        self._keep: list[str] | None = None  # the only sources whose rows stay, once given
+        self._busy = False  # the writer holds a batch
         self._cond = threading.Condition()
         self._closing = False
         self._logged: set[str] = set()
@@ -342,7 +344,11 @@ class Storage:
 
     def forget_others(self, keep: set[str]) -> None:
         """Drop the rows of sources no longer configured (or now another source)."""
-        self._submit_sql("DELETE FROM campaigns WHERE source NOT IN (%s)", sorted(keep))
+        if not self.usable:
+            return
+        with self._cond:
+            self._keep = sorted(keep)
+            self._cond.notify()
 
     # -- writing --------------------------------------------------------------------------
 
@@ -359,44 +365,42 @@ class Storage:
                 self._pending[(key, cid)] = change
             self._cond.notify()
 
-    def _submit_sql(self, sql: str, keep: list[str]) -> None:
-        if not self.usable:
-            return
-        with self._cond:
-            self._pending[("", sql)] = (None, json.dumps(keep))
-            self._cond.notify()
-
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until what was submitted is written (tests, and a clean stop)."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
-
-    _busy = False
+            return self._cond.wait_for(
+                lambda: not self._pending and self._keep is None and not self._busy, timeout
+            )
 
     def _writer(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._pending or self._closing)
-                if not self._pending and self._closing:
+                self._cond.wait_for(
+                    lambda: self._pending or self._keep is not None or self._closing
+                )
+                if not self._pending and self._keep is None and self._closing:
                     return
                 batch, self._pending = self._pending, {}
+                keep, self._keep = self._keep, None
                 self._busy = True
             try:
-                self._write(batch)
+                self._write(batch, keep)
             finally:
                 with self._cond:
                     self._busy = False
                     self._cond.notify_all()
 
-    def _write(self, batch: dict[tuple[str, str], tuple[StoredEntry | None, str | None]]) -> None:
+    def _write(
+        self,
+        batch: dict[tuple[str, str], tuple[StoredEntry | None, str | None]],
+        keep: list[str] | None,
+    ) -> None:
         db = self._db
         if db is None:
             return
-        upserts, deletes, sqls = [], [], []
+        upserts, deletes = [], []
         for (key, cid), (entry, version) in batch.items():
-            if not key:
-                sqls.append((cid, json.loads(version or "[]")))
-            elif entry is None:
+            if entry is None:
                 deletes.append((key, cid))
             else:
                 try:
@@ -425,8 +429,9 @@ class Storage:
                 "INSERT OR REPLACE INTO campaigns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", upserts
             )
             db.executemany("DELETE FROM campaigns WHERE source = ? AND campaign_id = ?", deletes)
-            for sql, keep in sqls:
-                db.execute(sql % ",".join("?" * len(keep)) if keep else sql % "''", keep)
+            if keep is not None:
+                marks = ",".join("?" * len(keep))
+                db.execute(f"DELETE FROM campaigns WHERE source NOT IN ({marks})", keep)  # noqa: S608 - only placeholders
             db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:  # disk full, read-only, I/O error
             if db.in_transaction:
