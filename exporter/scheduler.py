@@ -203,7 +203,6 @@ class Scheduler:
         self._health: bool | None = None  # the "up" logged last
         self._backlog: Backlog | None = None
         self._failing: set[str] = set()  # unread campaigns whose first read failed
-        self._unread_sent = 0  # first reads in flight
         self._short: dict[str, bool] = {}  # by class: its last read waited for the budget
         now = clock.monotonic()
         if carry is not None:  # the same books under a new config: its reads go on
@@ -220,6 +219,8 @@ class Scheduler:
                 self.queue.put(read)
         if restored:
             self._changed.set()
+        # restored entries as read from storage: not written back until a read replaces them
+        self._as_stored = {cid: ledger.entries[cid] for cid in restored}
         telemetry.track_reads(source.name, self._waiting, self._running_state_age, self._unread)
 
     @property
@@ -281,8 +282,6 @@ class Scheduler:
 
     def _sent(self, read: Read) -> None:
         self.in_flight[read.key] = (read, self.clock.monotonic())
-        if read.urgency is Urgency.UNREAD:
-            self._unread_sent += 1
         # A walk begins a round unless one is still on: the reads due at its walk come
         # first (under a short budget a round lasts as long as its backlog).
         if read.walk and self.round is None:
@@ -338,9 +337,8 @@ class Scheduler:
             follow.append(read)
         follow = [r for r in follow if not r.campaign or r.subject in ledger.versions]
         if read.urgency is Urgency.UNREAD:  # one that keeps failing is no backlog
-            self._unread_sent -= 1
             (self._failing.add if outcome.failure else self._failing.discard)(read.subject)
-        if len(ledger.unread_ids) > len(self._failing) + self._unread_sent:
+        if len(ledger.unread_ids) > len(self._failing) + self._unread_in_flight():
             self._stretch(follow, read, now)
         for nxt in follow:
             self._put(nxt)
@@ -353,6 +351,10 @@ class Scheduler:
             self.telemetry.record_walk(source.name, outcome.failure, self.clock.time())
         self._log_health(read, outcome.failure, now - sent)
         self._changed.set()
+
+    def _unread_in_flight(self) -> int:
+        """First reads sent and not landed (at most ``concurrency`` per class)."""
+        return sum(r.urgency is Urgency.UNREAD for r, _ in self.in_flight.values())
 
     def _stretch(self, follow: list[Read], read: Read, now: float) -> None:
         """While the budget is short and campaigns wait for their first read, an active
@@ -455,7 +457,10 @@ class Scheduler:
                 else:
                     self.rows[cid] = row
             if self.persist is not None:
-                self.persist(entries)
+                stored = self._as_stored
+                self.persist(
+                    {c: e for c, e in entries.items() if stored.pop(c, None) is not e or e is None}
+                )
         self.telemetry.record_publication(
             self.source.name,
             rows=list(self.rows.values()),

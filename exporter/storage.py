@@ -201,6 +201,7 @@ class Storage:
         self.rows_written = 0
         self._pending: dict[tuple[str, str], tuple[StoredEntry | None, str | None]] = {}
         self._keep: list[str] | None = None  # the only sources whose rows stay, once given
+        self._kept: dict[str, list[Row]] = {}  # the file's rows at open, until restored
         self._busy = False  # the writer holds a batch
         self._cond = threading.Condition()
         self._closing = False
@@ -226,6 +227,7 @@ class Storage:
             storage._close_db()
             return storage
         storage.usable = storage.writable = True
+        storage._read_all()
         storage._thread = threading.Thread(
             target=storage._writer, name="storage-writer", daemon=True
         )
@@ -315,37 +317,37 @@ class Storage:
     # -- reading ------------------------------------------------------------------------
 
     def load(self, key: str, max_age: float) -> list[Row]:
-        """The rows of one source read within ``max_age`` seconds (at start, before the
-        writer has anything to write)."""
-        if self._db is None:
-            return []
+        """The rows of one source read within ``max_age`` seconds, once (at start: what
+        the file held when it opened; the books are in memory from then on)."""
         since = self.clock.time() - max_age
+        return [row for row in self._kept.pop(key, []) if row.updated_at >= since]
+
+    def _read_all(self) -> None:
+        """Every row, parsed, by source: at open, off the event loop."""
+        assert self._db is not None
         try:
             found = self._db.execute(
-                "SELECT campaign_id, version, snapshot, updated_at, state, state_since,"
-                " first_seen, finished_at FROM campaigns WHERE source = ? AND updated_at >= ?",
-                (key, since),
+                "SELECT source, campaign_id, version, snapshot, updated_at, state, state_since,"
+                " first_seen, finished_at FROM campaigns"
             ).fetchall()
         except sqlite3.DatabaseError as exc:
             self._failed("read", exc)
-            return []
-        rows = []
-        for cid, version, snapshot, updated, state, since_, first, finished in found:
+            return
+        for key, cid, version, snapshot, updated, state, since, first, finished in found:
             try:
                 doc = json.loads(snapshot)
             except ValueError:
                 continue
             if not isinstance(doc, dict) or doc.get("format") != SNAPSHOT_FORMAT:
                 continue
-            rows.append(
-                Row(cid, version, doc.get("snapshot"), updated, state, since_, first, finished)
-            )
-        return rows
+            row = Row(cid, version, doc.get("snapshot"), updated, state, since, first, finished)
+            self._kept.setdefault(key, []).append(row)
 
     def forget_others(self, keep: set[str]) -> None:
         """Drop the rows of sources no longer configured (or now another source)."""
         if not self.usable:
             return
+        self._kept = {k: rows for k, rows in self._kept.items() if k in keep}
         with self._cond:
             self._keep = sorted(keep)
             self._cond.notify()
