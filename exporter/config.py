@@ -307,9 +307,10 @@ class _Refused(Exception):
         self.mark = mark
 
 
-class _BoundedLoader(yaml.SafeLoader):
+class BoundedLoader(yaml.SafeLoader):
     """SafeLoader that stops composing at MAX_DEPTH or MAX_VALUES nodes, before the
-    stack or memory runs out."""
+    stack or memory runs out. Every YAML file the exporter reads goes through it (the web
+    config through a subclass with Go's rules for scalars and repeated keys)."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -365,8 +366,9 @@ def _measure(node: yaml.Node, depth: int, seen: dict[int, tuple[int, int]], open
     return values
 
 
-def read_yaml(path: Path) -> Any:
-    """The YAML document in ``path``, within the size, depth and alias limits above.
+def read_yaml(path: Path, loader: type[BoundedLoader] = BoundedLoader) -> Any:
+    """The YAML document in ``path``, a regular file within the size, depth and alias
+    limits above.
 
     Raises only ``ConfigError``, with one line: the problem and where in the file.
     """
@@ -376,21 +378,29 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError([str(exc)]) from None
     except UnicodeDecodeError:
         raise ConfigError(["not UTF-8 text"]) from None
-    loader = _BoundedLoader(text)
+    return parse_yaml(text, loader)
+
+
+def parse_yaml(text: str, loader: type[BoundedLoader] = BoundedLoader) -> Any:
+    """``read_yaml`` for text already read."""
+    reader = loader(text)
     try:
-        node = loader.get_single_node()
+        node = reader.get_single_node()
         if node is None:
             return None
         _measure(node, 1, {}, set())
-        return loader.construct_document(node)
+        return reader.construct_document(node)
     except _Refused as exc:
         raise ConfigError([f"{_where(exc.mark)}{exc.problem}"]) from None
+    except yaml.constructor.ConstructorError as exc:  # a tag or key the loader refuses
+        problem = exc.problem or "invalid YAML"
+        raise ConfigError([f"{_where(exc.problem_mark)}{problem}"]) from None
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or "invalid YAML"
         where = _where(getattr(exc, "problem_mark", None))
         raise ConfigError([f"{where}YAML syntax error: {problem}"]) from None
     finally:
-        loader.dispose()
+        reader.dispose()
 
 
 def _where(mark: yaml.Mark | None) -> str:

@@ -26,11 +26,10 @@ import httpx2
 from httpx_aiohttp.httpx2 import AiohttpTransport
 
 from .clock import SYSTEM_CLOCK, Clock
-from .localfile import FileRefused, file_version, read_local_file
+from .localfile import MAX_PEM_BYTES, FileRefused, file_version, read_local_file
 from .schema import ProxyUrl, SourceConfig, TlsConfig, TlsVersion, parse_proxy_url
 
 KEEPALIVE = 15.0  # seconds an idle pooled connection is kept
-MAX_PEM_BYTES = 1 << 20  # a system CA bundle is ~200 KiB
 PROBE_TIMEOUT = 10.0  # seconds a handshake probe may take, the server's answer included
 RECHECK = 1.0  # seconds between looks at whether a TLS file changed (stat, not read)
 # A server that hangs up after the handshake without answering a request refused us.

@@ -16,6 +16,8 @@ from pathlib import Path
 # fstat could tell us it is not a regular file. It changes nothing for regular files.
 _FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
+MAX_PEM_BYTES = 1 << 20  # a certificate, key or CA file; a system CA bundle is ~200 KiB
+
 
 class FileRefused(Exception):
     """A file that was not read; the message is the problem alone, never the content."""

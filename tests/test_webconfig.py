@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import re
 import ssl
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,7 @@ VERDICTS: list[tuple[str, str | None, bool, bool]] = [
     ("not_a_mapping.yml", "(top level): must be a mapping of web settings", False, False),
     ("unknown_key.yml", "tls_server_config.cert_filename: unknown key", False, False),
     ("unknown_section.yml", "tls_srv_config: unknown key", False, False),
-    ("repeated_key.yml", 'line 4: key "cert_file" is repeated', False, False),
+    ("repeated_key.yml", 'line 4, column 3: key "cert_file" is repeated', False, False),
     (
         "cert_file_empty.yml",
         "tls_server_config: one of cert_file or cert is required",
@@ -806,6 +807,65 @@ def test_bad_web_config_exits_with_one_line(
     )
     assert result.returncode == 1
     assert result.stderr.splitlines() == [f"campaign-exporter: {web}: {message}"]
+
+
+def _fifo_web_config(directory: Path) -> Path:
+    os.mkfifo(directory / "web.yml")
+    return directory / "web.yml"
+
+
+def _fifo_certificate(directory: Path) -> Path:
+    os.mkfifo(directory / "tls.crt")
+    return write_web_config(
+        directory, {"tls_server_config": {"cert_file": "tls.crt", "key_file": "tls.key"}}
+    )
+
+
+def _huge_web_config(directory: Path) -> Path:
+    path = directory / "web.yml"
+    path.write_text("# padding\n" * 120_000)  # 1.2 MB, over the config's 1 MiB cap
+    return path
+
+
+def _deep_web_config(directory: Path) -> Path:
+    path = directory / "web.yml"
+    path.write_text("[" * 80 + "]" * 80 + "\n")
+    return path
+
+
+@pytest.mark.parametrize("check", [True, False], ids=["config-check", "startup"])
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (_fifo_web_config, "{web}: not a regular file"),
+        (
+            _fifo_certificate,
+            "{web}: tls_server_config.cert_file: not a regular file: {dir}/tls.crt",
+        ),
+        (_huge_web_config, "{web}: file is larger than 1 MiB"),
+        (_deep_web_config, "{web}: line 1, column 65: nested deeper than 64 levels"),
+    ],
+    ids=["fifo", "fifo-certificate", "huge", "deep"],
+)
+def test_the_web_config_is_read_like_the_main_config(
+    tmp_path: Path, make: Callable[[Path], Path], message: str, check: bool
+) -> None:
+    """A FIFO would block a plain read forever (open(2) waits for a writer): it is refused
+    as the main config refuses it, within the size and depth limits of the main config."""
+    web = make(tmp_path)
+    config = tmp_path / "config.yml"
+    config.write_text(yaml.safe_dump({"sources": [experiture_source("http://127.0.0.1:9")]}))
+    argv = [COMMAND, f"--config.file={config}", f"--web.config.file={web}"]
+    result = subprocess.run(
+        argv + (["--config.check"] if check else []),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    expected = message.format(web=web, dir=tmp_path)
+    assert result.stderr.splitlines() == [f"campaign-exporter: {expected}"]
 
 
 def test_config_check_validates_the_web_config_too(tmp_path: Path) -> None:

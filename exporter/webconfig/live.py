@@ -21,7 +21,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ..config import ConfigError
+from ..config import MAX_CONFIG_BYTES, ConfigError
+from ..localfile import MAX_PEM_BYTES, FileRefused, read_local_file
 from .access import REALM, BasicAuthGate, BasicAuthUsers, Clock, rate_limit_for
 from .schema import WebConfig, parse_web_config
 from .tls import ServerContext, server_context, watched_files
@@ -66,10 +67,12 @@ def _stamp(paths: tuple[Path, ...]) -> Stamp:
 
 
 def _file_digest(path: Path, data: bytes | None = None) -> bytes:
-    try:
-        return hashlib.sha256(path.read_bytes() if data is None else data).digest()
-    except OSError as exc:
-        return f"unreadable: {exc.errno}".encode()
+    if data is None:
+        try:
+            data = read_local_file(path, MAX_PEM_BYTES).data
+        except FileRefused as exc:
+            data = f"refused: {exc}".encode()
+    return hashlib.sha256(data).digest()
 
 
 def _digest(paths: tuple[Path, ...], first: bytes | None = None) -> bytes:
@@ -97,13 +100,9 @@ class _Reading:
 def _read(path: Path) -> _Reading:
     stamp = _stamp((path,))
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        problem = ConfigError(
-            ["file not found" if isinstance(exc, FileNotFoundError) else f"cannot read: {reason}"]
-        )
-        return _Reading((), stamp, _digest((path,)), problem)
+        raw = read_local_file(path, MAX_CONFIG_BYTES).data
+    except FileRefused as exc:
+        return _Reading((), stamp, _digest((path,)), ConfigError([str(exc)]))
     try:
         config = parse_web_config(raw.decode("utf-8"))
     except UnicodeDecodeError:

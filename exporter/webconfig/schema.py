@@ -13,7 +13,7 @@ import bcrypt
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
 
-from ..config import ConfigError, validation_lines
+from ..config import BoundedLoader, ConfigError, parse_yaml, validation_lines
 from ..schema import Strict
 from ..secrets import Secret
 
@@ -73,8 +73,8 @@ class _Scalar(str):
     value: object
 
 
-class _GoYamlLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, with Go's yaml.v2 strictness about repeated keys."""
+class _GoYamlLoader(BoundedLoader):
+    """The config's bounded safe loader, with Go's yaml.v2 strictness about repeated keys."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[str] = set()
@@ -338,13 +338,7 @@ def bcrypt_problem(hashed: str) -> str | None:
 
 
 def parse_web_config(text: str) -> WebConfig:
-    try:
-        raw = yaml.load(text, Loader=_GoYamlLoader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "(top level)"
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError([f"{where}: {problem}"]) from None
+    raw = parse_yaml(text, _GoYamlLoader)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError
+from ..localfile import MAX_PEM_BYTES, FileRefused, read_local_file
 from .schema import CIPHER_SUITES, CURVES, TLSServerConfig, WebConfig
 
 log = logging.getLogger("campaign_exporter.webconfig")
@@ -136,12 +137,9 @@ def _read(tls: TLSServerConfig, file_key: str, base: Path) -> bytes:
     path = tls.path(file_key, base)
     assert path is not None
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise _problem(f"tls_server_config.{file_key}", f"file not found: {path}") from None
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise _problem(f"tls_server_config.{file_key}", f"cannot read {path}: {reason}") from None
+        return read_local_file(path, MAX_PEM_BYTES).data
+    except FileRefused as exc:
+        raise _problem(f"tls_server_config.{file_key}", f"{exc}: {path}") from None
 
 
 def _load_pair(ctx: ssl.SSLContext, tls: TLSServerConfig, base: Path) -> None:
