@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,7 +14,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from .clock import SYSTEM_CLOCK, Clock
-from .config import Config, ConfigError, load_config
+from .config import Config, ConfigError, load_config, render_config
 from .poller import Fleet
 from .scheduler import PUBLISH_EVERY
 from .shard import Shard
@@ -44,6 +46,66 @@ class RunOptions:
     on_started: Callable[[Telemetry], None] | None = None
     storage_path: Path | None = None  # the books persist in this directory
     storage_max_age: float | None = None  # seconds; None: each source's retention
+    # Seconds between looks at whether the config file changed (0: only SIGHUP and
+    # POST /-/reload reload it).
+    config_watch_every: float = 1.0
+
+
+# A changed config file is reloaded once it has looked the same for this long: an editor
+# or kubelet writing it in steps is read when done, not halfway.
+SETTLE = 1.0
+
+
+def config_hash(config: Config) -> str:
+    """The SHA-256 of the config as ``--config.print`` shows it (defaults filled in,
+    secrets left out), so ``campaign-exporter --config.print | sha256sum`` gives the same."""
+    return hashlib.sha256(render_config(config).encode()).hexdigest()
+
+
+Stamp = tuple[str, int, int, int, int, int] | None
+
+
+def _stamp(path: Path) -> Stamp:
+    """What changes when the file is edited or replaced, a Kubernetes ``..data`` symlink
+    swap included (the path resolves elsewhere); stat(2) never blocks, even on a FIFO."""
+    try:
+        real = os.path.realpath(path)
+        st = os.stat(real)
+    except OSError:
+        return None
+    return (real, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+class ConfigWatch:
+    """Whether the config file has changed since it was last read, and has settled."""
+
+    def __init__(self, path: Path, settle: float = SETTLE) -> None:
+        self.path = path
+        self.settle = settle
+        self.read = self.seen = _stamp(path)
+        self.seen_at: float | None = None
+
+    def reading(self) -> None:
+        """The file is being read now (by any reload): its changes so far are in."""
+        self.read, self.seen_at = _stamp(self.path), None
+
+    def due(self, stamp: Stamp, now: float) -> bool:
+        """Whether to read the file, now that it looks like ``stamp``: once a change has
+        looked the same for ``settle`` seconds."""
+        if stamp == self.read:
+            self.seen_at = None
+            return False
+        if stamp != self.seen or self.seen_at is None:
+            self.seen, self.seen_at = stamp, now
+            return False
+        return now - self.seen_at >= self.settle
+
+    def look(self, now: float) -> bool:
+        return self.due(_stamp(self.path), now)
+
+    @property
+    def settling(self) -> bool:
+        return self.seen_at is not None
 
 
 class Reloader:
@@ -54,9 +116,13 @@ class Reloader:
         self.fleet = fleet
         self.telemetry = telemetry
         self.lock = anyio.Lock()
+        self.watch = ConfigWatch(path)
 
-    async def reload(self) -> str | None:
+    async def reload(self, only_if_changed: bool = False) -> str | None:
+        """Apply the file; with ``only_if_changed``, a file that says what the running
+        config says (touched, or saved unchanged) is not applied again."""
         async with self.lock:
+            await anyio.to_thread.run_sync(self.watch.reading)
             try:
                 config = await anyio.to_thread.run_sync(load_config, self.path)
             except ConfigError as exc:
@@ -67,10 +133,30 @@ class Reloader:
                     extra={"kv": {"file": str(self.path), "err": problems}},
                 )
                 return f"{self.path}: {problems}"
+            digest = config_hash(config)
+            if only_if_changed and digest == self.telemetry.config_hash:
+                if not self.telemetry.config_reload_ok:  # a bad edit, put back as it was
+                    self.telemetry.record_reload(True, self.telemetry.clock.time(), digest=digest)
+                return None
             await self.fleet.apply(config)
-            self.telemetry.record_reload(True, self.telemetry.clock.time())
-            log.info("config reloaded", extra={"kv": {"sources": len(config.sources)}})
+            self.telemetry.record_reload(True, self.telemetry.clock.time(), digest=digest)
+            log.info(
+                "config reloaded",
+                extra={"kv": {"sources": len(config.sources), "sha256": digest[:12]}},
+            )
             return None
+
+
+async def _watch(reloader: Reloader, every: float, clock: Clock) -> None:
+    """Reloads the config file when it changes: what SIGHUP does, without the signal,
+    so an edited ConfigMap (mounted as a directory) is applied within seconds."""
+    watch = reloader.watch
+    while True:
+        await clock.sleep(min(every, SETTLE / 2) if watch.settling else every)
+        # stat(2) off the event loop: a config on a hung network mount must not stall it
+        if await anyio.to_thread.run_sync(watch.look, clock.monotonic()):
+            log.info("config file changed", extra={"kv": {"file": str(reloader.path)}})
+            await reloader.reload(only_if_changed=True)
 
 
 async def _signals(tg: TaskGroup, reloader: Reloader | None) -> None:
@@ -90,7 +176,7 @@ async def run(config: Config, options: RunOptions) -> None:
     served fails before any upstream is asked anything."""
     clock = options.clock
     telemetry = Telemetry(options.shard, process_metrics=options.process_metrics, clock=clock)
-    telemetry.record_reload(True, clock.time())
+    telemetry.record_reload(True, clock.time(), digest=config_hash(config))
     if options.on_started is not None:
         options.on_started(telemetry)
     store = ExpositionStore(telemetry)
@@ -150,3 +236,5 @@ async def _serve_and_poll(
         await fleet.apply(config)
         if options.handle_signals:
             tg.start_soon(_signals, tg, reloader)
+        if reloader is not None and options.config_watch_every > 0:
+            tg.start_soon(_watch, reloader, options.config_watch_every, clock)

@@ -30,6 +30,7 @@ NOT_WITH_DEMO = (
     "--config.file",
     "--config.check",
     "--config.print",
+    "--config.auto-reload-interval",
     "--web.config.file",
     "--shard",
     "--total-shards",
@@ -190,7 +191,11 @@ def _serve(
     except ValueError as exc:
         return _fail(str(exc))
     options = dataclasses.replace(
-        web, config_file=args.config_file, web_config=web_config, shard=shard
+        web,
+        config_file=args.config_file,
+        web_config=web_config,
+        shard=shard,
+        config_watch_every=args.config_auto_reload_interval,
     )
     return _run(lambda: run(config, options))
 

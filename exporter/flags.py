@@ -97,6 +97,14 @@ FLAGS: tuple[Flag, ...] = (
         parse=None,
     ),
     Flag(
+        "--config.auto-reload-interval",
+        "How often to look whether the config file changed (a Kubernetes ConfigMap "
+        "mounted as a directory included); a change is reloaded once it has settled for "
+        "1s. 0s: reload only on SIGHUP or POST /-/reload.",
+        "1s",
+        _duration,
+    ),
+    Flag(
         "--web.listen-address",
         "Where to serve /metrics, the status page and the health endpoints; "
         '":PORT" is every interface. Repeatable, to serve on several addresses.',
@@ -215,6 +223,8 @@ def parse_flags(argv: Sequence[str]) -> tuple[argparse.Namespace, frozenset[str]
     for flag in FLAGS:
         if getattr(args, flag.dest) is None:
             default = flag.default if flag.parse is not None else False
+            if isinstance(default, str) and flag.parse not in (str, Path, None):
+                default = flag.parse(default)  # a default written as it is typed ("1s")
             setattr(args, flag.dest, [default] if flag.repeatable else default)
     if args.help:
         given |= {"--help"}

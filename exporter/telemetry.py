@@ -48,6 +48,7 @@ SHARD_INFO = "campaign_exporter_shard_info"
 TOTAL_SHARDS = "campaign_exporter_total_shards"
 CONFIG_RELOAD_OK = "campaign_exporter_config_last_reload_successful"
 CONFIG_RELOAD_TS = "campaign_exporter_config_last_reload_success_timestamp_seconds"
+CONFIG_INFO = "campaign_exporter_config_info"
 STORAGE_WRITABLE = "campaign_exporter_storage_writable"
 STORAGE_ERRORS = "campaign_exporter_storage_errors_total"
 
@@ -380,6 +381,14 @@ FAMILIES = (
         lambda t: [((), t.config_reload_ts)] if t.config_reload_ts is not None else [],
     ),
     Family(
+        CONFIG_INFO,
+        "gauge",
+        "The config in force: sha256 is the SHA-256 of the config as --config.print shows "
+        "it (defaults filled in, secrets left out).",
+        ("sha256",),
+        lambda t: [((t.config_hash,), 1.0)] if t.config_hash is not None else [],
+    ),
+    Family(
         STORAGE_WRITABLE,
         "gauge",
         "1 while the books are kept on disk (--storage.path) and the last write worked; 0 "
@@ -438,6 +447,7 @@ class Telemetry:
         self.process_metrics = process_metrics
         self.config_reload_attempt: float | None = None
         self.config_reload_error: str | None = None
+        self.config_hash: str | None = None  # of the config in force
         # Counter snapshots, oldest first; the first is the newest one at least an hour
         # old (or the zeros at start), so "the last hour" is a subtraction.
         self._tallies: deque[Tally] = deque([Tally(self.started, {})])
@@ -610,12 +620,15 @@ class Telemetry:
 
     # -- what the reloader tells ----------------------------------------------------------
 
-    def record_reload(self, ok: bool, when: float, error: str | None = None) -> None:
+    def record_reload(
+        self, ok: bool, when: float, error: str | None = None, digest: str | None = None
+    ) -> None:
         self.config_reload_ok = ok
         self.config_reload_attempt = when
         self.config_reload_error = None if ok else error
         if ok:
             self.config_reload_ts = when
+            self.config_hash = digest
 
     # -- recent trouble, for the status page ------------------------------------------------
 

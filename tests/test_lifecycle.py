@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 import signal
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -12,9 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
+from exporter.app import ConfigWatch
 from exporter.scheduler import MAX_BACKOFF, next_delay
 
 from .helpers import (
+    COMMAND,
     ExporterProcess,
     Samples,
     config_of,
@@ -259,3 +264,117 @@ def test_a_hostile_config_file_never_takes_the_process_down(tmp_path: Path) -> N
             assert samples.value("campaign_exporter_source_up", source="prod") == 1
             assert exporter.proc.poll() is None
     assert "Traceback" not in "".join(exporter.lines)
+
+
+def test_a_changed_config_file_is_read_once_it_has_settled_for_a_second(tmp_path: Path) -> None:
+    path = tmp_path / "config.yml"
+    path.write_text("a")
+    watch = ConfigWatch(path, settle=1.0)
+    first, second = ("a", 1, 1, 1, 1, 1), ("b", 1, 1, 1, 1, 1)
+    watch.read = first
+    assert not watch.due(first, 10.0)  # as read
+    assert not watch.due(second, 10.0)  # changed: seen now
+    assert not watch.due(second, 10.9)
+    assert watch.due(second, 11.0)  # the same for a second
+    assert not watch.due(first, 11.5)  # written again: waits a second more
+    assert not watch.due(second, 12.0)
+    assert not watch.due(second, 12.9)
+    assert watch.due(second, 13.0)
+    watch.reading()  # read (by the watch, a signal or POST /-/reload): nothing is due
+    assert not watch.settling
+    assert not watch.look(20.0)
+    assert not watch.look(30.0)
+
+
+def kubelet_config_dir(directory: Path, data: Any) -> Path:
+    """A ConfigMap volume as the kubelet writes one: ``config.yml -> ..data/config.yml``,
+    ``..data -> ..<timestamp>``."""
+    directory.mkdir()
+    first = directory / "..2026_12_03_10_00_00.000000001"
+    first.mkdir()
+    write(first / "config.yml", data)
+    (directory / "..data").symlink_to(first.name)
+    (directory / "config.yml").symlink_to("..data/config.yml")
+    return directory / "config.yml"
+
+
+def kubelet_update(directory: Path, text: str, stamp: str) -> None:
+    """An updated ConfigMap as the kubelet applies it: a new timestamped directory, a new
+    ``..data`` symlink renamed over the old one, the old directory removed."""
+    old = (directory / "..data").readlink()
+    new = directory / f"..2026_12_03_{stamp}"
+    new.mkdir()
+    (new / "config.yml").write_text(text)
+    (directory / "..data_tmp").symlink_to(new.name)
+    (directory / "..data_tmp").replace(directory / "..data")
+    shutil.rmtree(directory / old)
+
+
+def test_a_kubelet_style_configmap_update_is_applied_without_a_signal(tmp_path: Path) -> None:
+    """The config mounted as a directory, as the manifests mount it: the kubelet's
+    ``..data`` swap is reloaded after the 1 s settle, a bad update keeps the running
+    config and is reported once, and the config info series follows what is in force."""
+    from exporter.simulator import SimulatorSettings, SimulatorThread
+
+    with SimulatorThread(SimulatorSettings(experiture_campaigns=20, speed=0)) as sim:
+        one = {"sources": [experiture_source(sim.url, poll_interval="1h")]}
+        two = {
+            "sources": [
+                experiture_source(sim.url, poll_interval="1h"),
+                experiture_source(sim.url, name="second", poll_interval="1h"),
+            ]
+        }
+        directory = tmp_path / "config"
+        path = kubelet_config_dir(directory, one)
+        with ExporterProcess(
+            f"--config.file={path}", "--config.auto-reload-interval=200ms"
+        ) as exporter:
+            exporter.wait_ready()
+            names = ["campaign_exporter_config_info", "campaign_exporter_source_up"]
+            before = exporter.scrape(names)
+            assert before.values("campaign_exporter_config_info") == [
+                ({"sha256": printed_sha256(path)}, 1.0)
+            ]
+
+            kubelet_update(directory, "sources: [", "10_01_00.000000001")
+
+            def reported() -> bool:
+                assert exporter.proc.poll() is None, "".join(exporter.lines)[-2000:]
+                return any("config reload failed" in line for line in exporter.lines)
+
+            wait_for_sync(reported, "the bad update to be reported")
+            assert reload_ok(exporter) == 0
+            kept = exporter.scrape(names)
+            assert kept.values("campaign_exporter_config_info") == before.values(
+                "campaign_exporter_config_info"
+            )
+            assert kept.value("campaign_exporter_source_up", source="second") is None
+
+            kubelet_update(directory, yaml.safe_dump(two), "10_02_00.000000001")
+            up = "campaign_exporter_source_up"
+            wait_for_sync(
+                lambda: exporter.scrape([up]).value(up, source="second") == 1,
+                "the good update to load the second source",
+            )
+            after = exporter.scrape(names)
+            assert reload_ok(exporter) == 1
+            assert after.values("campaign_exporter_config_info") == [
+                ({"sha256": printed_sha256(path)}, 1.0)
+            ]
+            assert after.values("campaign_exporter_config_info") != before.values(
+                "campaign_exporter_config_info"
+            )
+            changed = [line for line in exporter.lines if "config file changed" in line]
+            failed = [line for line in exporter.lines if "config reload failed" in line]
+            assert (len(changed), len(failed)) == (2, 1)
+
+
+def printed_sha256(path: Path) -> str:
+    """``campaign-exporter --config.print | sha256sum``, as the docs say to compare."""
+    printed = subprocess.run(
+        [COMMAND, f"--config.file={path}", "--config.print"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    return hashlib.sha256(printed).hexdigest()
