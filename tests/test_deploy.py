@@ -128,6 +128,15 @@ def test_kustomize_renders_a_hardened_workload(overlay: str) -> None:
     assert container["livenessProbe"]["httpGet"]["path"] == "/-/healthy"
     assert container["readinessProbe"]["httpGet"]["path"] == "/-/ready"
     assert {v["name"] for v in pod["volumes"]} == {"config", "credentials"}
+    # the config as a directory, never a subPath (Kubernetes does not update a subPath),
+    # and the flag pointing into it: an edited ConfigMap is reloaded without a restart
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == "config"]
+    assert mount == {
+        "name": "config",
+        "mountPath": "/etc/campaign-exporter/config",
+        "readOnly": True,
+    }
+    assert "--config.file=/etc/campaign-exporter/config/config.yml" in container["args"]
     selector = workload["spec"]["selector"]["matchLabels"]
     assert selector["app.kubernetes.io/name"] == "campaign-exporter"
     [service] = [d for d in docs if d["kind"] == "Service"]
