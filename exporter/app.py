@@ -18,7 +18,7 @@ from .config import Config, ConfigError, load_config, render_config
 from .poller import Fleet
 from .scheduler import PUBLISH_EVERY
 from .shard import Shard
-from .storage import Storage, source_key
+from .storage import Storage
 from .store import ExpositionStore
 from .telemetry import Telemetry
 from .web import Listener, ServingLimits, make_app, serve
@@ -217,10 +217,6 @@ async def _serve_and_poll(
             storage=books,
             storage_max_age=options.storage_max_age,
         )
-        if books is not None:
-            books.forget_others(
-                {source_key(c.name, c.type, str(c.base_url)) for c in config.sources}
-            )
         reloader = Reloader(options.config_file, fleet, telemetry) if options.config_file else None
         app = make_app(
             store,

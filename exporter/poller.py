@@ -76,6 +76,10 @@ class Fleet:
         for name, cfg in wanted.items():
             if name not in self.running:
                 self._start(cfg)
+        if self.storage is not None:  # the rows of sources no longer configured go
+            self.storage.forget_others(
+                {storage.source_key(c.name, c.type, str(c.base_url)) for c in config.sources}
+            )
 
     def _start(self, cfg: SourceConfig, carry: Scheduler | None = None) -> None:
         kind = SOURCE_KINDS[cfg.type]

@@ -136,6 +136,33 @@ def test_a_source_pointed_elsewhere_starts_clean(tmp_path: Path) -> None:
     assert db.execute("SELECT count(*) FROM campaigns").fetchone()[0] == 0  # rows of the old
 
 
+def test_a_source_removed_by_a_reload_leaves_the_file(tmp_path: Path) -> None:
+    """Its rows go when the reload applies, not at the next restart."""
+    books = tmp_path / "books"
+    settings = SimulatorSettings(experiture_campaigns=10, greenarrow_campaigns=10, speed=0)
+    with SimulatorThread(settings) as sim:
+        path = _config(tmp_path, sim.url)
+        with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as exporter:
+            _round_done(exporter)
+
+            def rows() -> list[int]:
+                """Rows per source in the file, as another reader sees it."""
+                db = sqlite3.connect(f"file:{books / 'books.sqlite'}?mode=ro", uri=True)
+                try:
+                    found = db.execute("SELECT count(*) FROM campaigns GROUP BY source")
+                    return sorted(n for (n,) in found)
+                finally:
+                    db.close()
+
+            wait_for_sync(lambda: len(rows()) == 2, "both sources' rows")
+            write_config(tmp_path, {"sources": [experiture_source(sim.url)]})
+            exporter.proc.send_signal(signal.SIGHUP)
+            wait_for_sync(lambda: len(rows()) == 1, "the removed source's rows to go")
+            kept = exporter.scrape([STATE]).by_campaign(STATE, state="running")
+            assert kept  # the source still configured keeps its books
+            assert exporter.scrape([GA_FIRST]).values(GA_FIRST) == []
+
+
 def test_a_second_process_on_the_same_file_runs_without_storage(tmp_path: Path) -> None:
     books = tmp_path / "books"
     settings = SimulatorSettings(experiture_campaigns=5, greenarrow_campaigns=5, speed=0)
