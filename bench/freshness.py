@@ -3,6 +3,8 @@
     .venv/bin/python bench/freshness.py --campaigns 2000 --rate 10 --baseline HEAD~1
     .venv/bin/python bench/freshness.py --campaigns 10000 --rate 20 --quota learned \\
         --baseline none --max-seconds 560
+    .venv/bin/python bench/freshness.py --restart --campaigns 2000 --rate 10 \\
+        --restart-after 150 --max-seconds 90
 
 The simulator (preset ``long-used``, fixed seed, real-time clock) runs in this process and
 limits each endpoint class to --rate requests/s; the exporter is a child process with the
@@ -26,6 +28,13 @@ shipped rules; upstream requests per second by urgency
 scrapes included); RSS at the end. ``--ha``: two replicas on one token (the vendor's limit
 is shared), figures per replica. Waiting scrapes ask only for
 ``experiture_campaign_execution_state`` (``name[]``), at most every 0.5 s.
+
+``--restart``: the restart case, on one simulator. A first run with ``--storage.path``
+until every campaign has a state (or --restart-after seconds), SIGTERM, and a second start
+on the same file; figures: time to the first campaigns and until every campaign shown at
+the stop is shown again with the state it had then, and for --failures campaigns shown
+running at the stop and failed 30 s after the second start, p50, p95 and max to
+``state="failed"``. Its baseline is the same tree restarted without ``--storage.path``.
 """
 
 from __future__ import annotations
@@ -90,6 +99,7 @@ class Plan:
     seed: int
     failures: int
     scrape_interval: str
+    restart_after: float | None = None  # with --restart: seconds of the first run at most
 
 
 @dataclass(frozen=True)
@@ -354,7 +364,7 @@ def alerting(tree: Path, tmp: Path, ports: list[int], plan: Plan) -> Iterator[We
 
 @contextlib.contextmanager
 def replicas(
-    tree: Path, sim_url: str, plan: Plan, tmp: Path, ports: list[int]
+    tree: Path, sim_url: str, plan: Plan, tmp: Path, ports: list[int], *extra: str
 ) -> Iterator[list[Replica]]:
     config = tmp / "exporter.yml"
     config.write_text(yaml.safe_dump({"sources": [source(sim_url, plan, tree)]}))
@@ -370,6 +380,7 @@ def replicas(
                         f"--config.file={config}",
                         f"--web.listen-address=127.0.0.1:{port}",
                         "--log.level=warn",
+                        *extra,
                     ],
                     stdout=out,
                     stderr=subprocess.STDOUT,
@@ -424,6 +435,92 @@ def run(tree: Path, plan: Plan) -> Figures:
                 break
             time.sleep(max(0.0, tick + TICK - time.monotonic()))
         return figures(procs, fleet, failures, pages if hook is not None else None, plan)
+
+
+# -- the restart case --------------------------------------------------------------------
+
+FAIL_AFTER_RESTART = 30.0  # seconds after the second start that known-running ones fail
+
+
+def settings_of(plan: Plan) -> SimulatorSettings:
+    return SimulatorSettings(
+        experiture_campaigns=plan.campaigns,
+        greenarrow_campaigns=0,
+        seed=plan.seed,
+        preset="long-used",
+        rate_limit=plan.rate,
+        rate_burst=plan.burst,
+    )
+
+
+def restart_run(tree: Path, plan: Plan, storage: bool) -> Figures:
+    """A cold start watched until every campaign has a state (or --restart-after), a
+    SIGTERM, and a second start on the same simulator (with ``storage``, on the same
+    --storage.path): how soon every campaign shown at the stop is shown again with the
+    state it had, and how soon --failures campaigns shown running at the stop, failed 30 s
+    after the second start, show failed."""
+    assert plan.restart_after is not None
+    with (
+        tempfile.TemporaryDirectory(prefix="freshness-restart-") as tmpdir,
+        SimulatorThread(settings_of(plan)) as sim,
+    ):
+        tmp = Path(tmpdir)
+        fleet = fleet_of(sim.url, 2 * plan.max_seconds + 60)
+        extra = [f"--storage.path={tmp / 'books'}"] if storage else []
+        port = free_port()
+        with replicas(tree, sim.url, plan, tmp, [port], *extra) as (first,):
+            while not first.complete() and time.monotonic() - first.started < plan.restart_after:
+                tick = time.monotonic()
+                first.observe(fleet, {})
+                time.sleep(max(0.0, tick + TICK - time.monotonic()))
+            first.observe(fleet, {})
+            before = dict(first.shown)
+            warm = time.monotonic() - first.started
+        rng = random.Random(plan.seed)
+        injected: dict[str, float] = {}
+        back: float | None = None
+        with replicas(tree, sim.url, plan, tmp, [port], *extra) as (second,):
+            while True:
+                tick = time.monotonic()
+                elapsed = tick - second.started
+                second.observe(fleet, injected)
+                if back is None and all(
+                    second.shown.get(c) == state for c, state in before.items() if c not in injected
+                ):
+                    back = elapsed
+                if not injected and elapsed >= FAIL_AFTER_RESTART:
+                    truth = get_json(f"{sim.url}/_sim/experiture/truth")["campaigns"]
+                    now_running = {c["campaign_id"] for c in truth if c["state"] == "running"}
+                    known = sorted(c for c, s in before.items() if s == "running")
+                    chosen = rng.sample(
+                        [c for c in known if c in now_running], min(plan.failures, len(known))
+                    )
+                    for cid in chosen:
+                        injected[cid] = time.monotonic()
+                        post(f"{sim.url}/_sim/experiture/campaigns/{cid}/fail?edit=0")
+                seen_all = injected and len(second.failed_seen) == len(injected)
+                if (back is not None and seen_all) or elapsed >= plan.max_seconds:
+                    break
+                time.sleep(max(0.0, tick + TICK - time.monotonic()))
+            end = time.monotonic()
+            out: Figures = {
+                "first run before the stop (s)": warm,
+                "campaigns on /metrics at the stop": len(before),
+                "of them running": sum(s == "running" for s in before.values()),
+                "failures injected 30 s after the restart": len(injected),
+                "after the restart: first campaigns on /metrics (s)": reached(
+                    second.first, f"not within {plan.max_seconds:g} s"
+                ),
+                "after the restart: every campaign back as it was (s)": reached(
+                    back, f"not within {plan.max_seconds:g} s"
+                ),
+            }
+            fake = Failures(rng, [], [], injected=injected)
+            out.update(
+                latency("failure to /metrics after the restart (s)", second.failed_seen, fake, end)
+            )
+            out.update(costs(second, end - second.started, ""))
+            return out
 
 
 # -- figures -----------------------------------------------------------------------------
@@ -576,6 +673,19 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--max-seconds", type=float, default=240.0, help="cap of each run")
     parser.add_argument("--baseline", default="HEAD~1", help='a git rev, or "none"')
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="the restart case: its baseline is this tree without --storage.path "
+        "(--baseline none: with storage only)",
+    )
+    parser.add_argument(
+        "--restart-after",
+        type=float,
+        default=None,
+        help="with --restart, stop the first run after this many seconds at most "
+        "(default: once every campaign has a state, or --max-seconds)",
+    )
     args = parser.parse_args()
     plan = Plan(
         args.campaigns,
@@ -588,7 +698,11 @@ def main() -> None:
         args.seed,
         args.failures,
         args.scrape_interval,
+        args.restart_after if args.restart_after is not None else args.max_seconds,
     )
+    if args.restart:
+        restart(plan, args.baseline != "none")
+        return
     baseline = (
         None
         if args.baseline == "none"
@@ -606,6 +720,28 @@ def main() -> None:
         with checkout(baseline) as path:
             old = run(path, plan)
     new = run(ROOT, plan)
+    table(old, new)
+
+
+def restart(plan: Plan, compare: bool) -> None:
+    assert plan.restart_after is not None
+    each = plan.restart_after + plan.max_seconds + 2 * SETUP_SECONDS
+    if (2 if compare else 1) * each > INVOCATION_LIMIT:
+        raise SystemExit(
+            "the runs would pass 10 minutes: lower --restart-after or --max-seconds, "
+            "or --baseline none"
+        )
+    head = git("rev-parse", "--short", "HEAD")
+    print(
+        f"restart case at {head}: preset long-used, seed {plan.seed}, {plan.campaigns} "
+        f"campaigns, {plan.rate:g} req/s per class, quota {plan.quota}; first run at most "
+        f"{plan.restart_after:g} s, then SIGTERM and a second start; {plan.failures} "
+        f"campaigns shown running at the stop fail {FAIL_AFTER_RESTART:g} s after it; "
+        f"baseline: {'the same without --storage.path' if compare else 'none'}",
+        flush=True,
+    )
+    old = restart_run(ROOT, plan, storage=False) if compare else None
+    new = restart_run(ROOT, plan, storage=True)
     table(old, new)
 
 
