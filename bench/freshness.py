@@ -482,8 +482,8 @@ def restart_run(tree: Path, plan: Plan, storage: bool) -> Figures:
         with replicas(tree, sim.url, plan, tmp, [port], *extra) as (second,):
             while True:
                 tick = time.monotonic()
-                elapsed = tick - second.started
                 second.observe(fleet, injected)
+                elapsed = time.monotonic() - second.started  # as observe counts its figures
                 if back is None and all(
                     second.shown.get(c) == state for c, state in before.items() if c not in injected
                 ):
