@@ -9,9 +9,10 @@ Every time is wall-clock: a monotonic time means nothing after a restart.
 Writes never happen on the event loop: a publication hands its changed campaigns to one
 writer thread (a ``sqlite3`` connection belongs to its thread) through a latest-wins
 queue, and each batch is one transaction. Bad storage never costs monitoring: a file in
-use by another process, corrupt, of a newer schema, read-only or on a full disk gets one
-log line and a start from empty, or a run without writing; a corrupt or newer file is
-moved aside, never overwritten.
+use by another process, corrupt, truncated, of a newer schema, read-only or on a full disk
+gets one log line and a start from empty, or a run without writing; a corrupt or newer
+file is moved aside, never overwritten, and only a file SQLite calls damaged counts as
+corrupt (one it cannot open, lock or write to is left as it is). An older schema migrates.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import sqlite3
 import threading
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, Union
@@ -38,7 +39,6 @@ from .ledger import Entry
 log = logging.getLogger("campaign_exporter.storage")
 
 FILE_NAME = "books.sqlite"
-SCHEMA = 1  # bump with a migration in _migrate
 SNAPSHOT_FORMAT = 1  # the version each snapshot's JSON carries
 
 T = TypeVar("T")
@@ -188,6 +188,34 @@ class StorageError(Exception):
     """The file cannot be used; the message is the one log line."""
 
 
+class Damaged(Exception):
+    """The file is no sound SQLite database (corrupt, truncated, not SQLite): moved aside."""
+
+
+def damaged(exc: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite says the file itself is bad, not that it cannot get at it (locked,
+    read-only, disk full, an I/O error): only the first is moved aside."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
+def _create(db: sqlite3.Connection) -> None:
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS campaigns ("
+        " source TEXT NOT NULL, campaign_id TEXT NOT NULL, version TEXT,"
+        " snapshot TEXT NOT NULL, updated_at REAL NOT NULL, state TEXT,"
+        " state_since REAL NOT NULL, first_seen REAL NOT NULL, finished_at REAL,"
+        " PRIMARY KEY (source, campaign_id)) WITHOUT ROWID"
+    )
+
+
+# The schema's steps: MIGRATIONS[n] takes a file from user_version n to n + 1, in one
+# transaction with the new version. Only version 1 exists so far (step 0 makes it, from an
+# empty file); a change of the table is a step appended here, never an edit of one.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create,)
+SCHEMA = len(MIGRATIONS)
+
+
 class Storage:
     """The books' file and its writer thread."""
 
@@ -226,7 +254,7 @@ class Storage:
             )
             storage._close_db()
             return storage
-        storage.usable = storage.writable = True
+        storage.usable = True
         storage._read_all()
         storage._thread = threading.Thread(
             target=storage._writer, name="storage-writer", daemon=True
@@ -248,7 +276,8 @@ class Storage:
         self._lock_file = lock
         try:
             self._connect()
-        except sqlite3.DatabaseError as exc:  # corrupt, truncated, not a database
+        except Damaged as exc:  # corrupt, truncated, not a database
+            self._close_db()  # before the move: closing would write to what moved
             aside = self._move_aside("corrupt")
             log.error(
                 "storage file unreadable: moved aside, starting from empty",
@@ -257,21 +286,26 @@ class Storage:
             self._close_db()
             try:
                 self._connect()
-            except sqlite3.DatabaseError as again:
+            except Damaged as again:
                 raise StorageError(f"cannot create the file: {again}") from None
 
     def _connect(self) -> None:
-        new = not self.path.exists()
-        if new:  # created 0600: the books name campaigns
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         try:
+            if not self.path.exists():  # created 0600: the books name campaigns
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        except sqlite3.OperationalError as exc:
+        except (OSError, sqlite3.Error) as exc:
             raise StorageError(f"cannot open the file: {exc}") from None
         self._db = db
-        if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-            raise sqlite3.DatabaseError("integrity check failed")
-        version = db.execute("PRAGMA user_version").fetchone()[0]
+        try:
+            sound = db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            if damaged(exc):
+                raise Damaged(str(exc)) from None
+            raise StorageError(f"cannot read the file: {exc}") from None  # locked, disk full
+        if not sound:
+            raise Damaged("integrity check failed")
         if version > SCHEMA:  # before anything writes to it
             self._close_db()
             aside = self._move_aside(f"schema-{version}")
@@ -285,28 +319,42 @@ class Storage:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             self._migrate(db, version)
-        except sqlite3.OperationalError as exc:  # read-only file or directory, disk full
+        except sqlite3.DatabaseError as exc:  # read-only file or directory, disk full
             raise StorageError(f"cannot write the file: {exc}") from None
+        self.writable = True
+        try:  # a read-only file of this schema opens: it restores, and cannot write
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(f"PRAGMA user_version={SCHEMA}")  # a write, rolled back
+            db.execute("ROLLBACK")
+        except sqlite3.DatabaseError as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            self._failed("write", exc)  # the words each write would log: said once
 
     @staticmethod
     def _migrate(db: sqlite3.Connection, version: int) -> None:
-        if version == 0:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS campaigns ("
-                " source TEXT NOT NULL, campaign_id TEXT NOT NULL, version TEXT,"
-                " snapshot TEXT NOT NULL, updated_at REAL NOT NULL, state TEXT,"
-                " state_since REAL NOT NULL, first_seen REAL NOT NULL, finished_at REAL,"
-                " PRIMARY KEY (source, campaign_id)) WITHOUT ROWID"
-            )
-            db.execute(f"PRAGMA user_version={SCHEMA}")
+        """From ``version`` up to SCHEMA, a step at a time."""
+        for step in range(version, SCHEMA):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                MIGRATIONS[step](db)
+                db.execute(f"PRAGMA user_version={step + 1}")
+                db.execute("COMMIT")
+            except sqlite3.DatabaseError:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
 
     def _move_aside(self, why: str) -> Path:
         stamp = dt.datetime.fromtimestamp(self.clock.time(), dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         aside = self.path.with_name(f"{FILE_NAME}.{why}-{stamp}")
-        for suffix in ("", "-wal", "-shm"):
-            part = Path(str(self.path) + suffix)
-            if part.exists():
-                part.rename(Path(str(aside) + suffix))
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                part = Path(str(self.path) + suffix)
+                if part.exists():
+                    part.rename(Path(str(aside) + suffix))
+        except OSError as exc:
+            raise StorageError(f"cannot move the file aside: {exc.strerror or exc}") from None
         return aside
 
     def _close_db(self) -> None:

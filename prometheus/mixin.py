@@ -154,6 +154,9 @@ class Config:
     config_reload_failed_for: str = _key(
         "duration", "5m", "CampaignExporterConfigReloadFailed: for"
     )
+    storage_not_writable_for: str = _key(
+        "duration", "15m", "CampaignExporterStorageNotWritable: for (a full disk may clear)"
+    )
 
 
 class ConfigError(Exception):
@@ -535,6 +538,9 @@ unless
     reload_failed = (
         f"count without({labels}) ({x.m('campaign_exporter_config_last_reload_successful')} == 0)"
     )
+    # Each replica keeps its own books: one page for the job, counting the replicas that
+    # cannot write theirs (absent without --storage.path: storage off pages nothing).
+    unwritable = f"count without({labels}) ({x.m('campaign_exporter_storage_writable')} == 0)"
     # Prometheus' own series of each target: the one an exporter that is dead, OOM-killed
     # or never scheduled still has (every other alert reads what the exporter exports).
     # Critical when no target of the job is up (each down, or none discovered: absent());
@@ -642,6 +648,18 @@ unless
             "{{ $value }} replica(s) of job {{ $labels.job }} keep running their previous "
             "config: the new file is invalid.",
             c.config_reload_failed_for,
+        ),
+        alert(
+            c,
+            "CampaignExporterStorageNotWritable",
+            unwritable,
+            "warning",
+            "The exporter cannot keep its books on disk.",
+            "{{ $value }} replica(s) of job {{ $labels.job }} have not been able to write their "
+            f"books (--storage.path) for {humanize(c.storage_not_writable_for)}: they monitor "
+            "all the same, but a restart loses what they learned since (GreenArrow's "
+            "first-seen and state-since times among it). Their log says why, in one line.",
+            c.storage_not_writable_for,
         ),
     ]
 

@@ -395,6 +395,20 @@ def manifest_generator() -> ModuleType:
     return module
 
 
+def kustomize(overlay: str) -> list[dict[str, Any]]:
+    """deploy/kubernetes/<overlay> as ``kubectl kustomize`` builds it (the venv's kubectl)."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "kubectl"), "kustomize", f"deploy/kubernetes/{overlay}"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """``campaign-exporter`` once (``--config.check``, ``--version``...), its output kept."""
     return subprocess.run(

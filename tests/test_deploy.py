@@ -13,12 +13,11 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
-from .helpers import manifest_generator, require_binary
+from .helpers import ExporterProcess, kustomize, manifest_generator, require_binary, run_cli
 
 ROOT = Path(__file__).parent.parent
 BIN = Path(sys.executable).parent
@@ -96,11 +95,6 @@ def test_the_image_install_steps_work_in_a_fresh_venv(tmp_path: Path) -> None:
     )
 
 
-def kustomize(overlay: str) -> list[dict[str, Any]]:
-    out = run(BIN / "kubectl", "kustomize", f"deploy/kubernetes/{overlay}")
-    return [d for d in yaml.safe_load_all(out) if d]
-
-
 def test_generated_manifests_are_up_to_date() -> None:
     gen = manifest_generator()
     for name, build in gen.OUTPUTS.items():
@@ -114,10 +108,9 @@ def test_generated_manifests_are_up_to_date() -> None:
 def test_kustomize_renders_a_hardened_workload(overlay: str) -> None:
     docs = kustomize(overlay)
     kinds = {d["kind"] for d in docs}
-    workload_kind = "Deployment" if overlay == "base" else "StatefulSet"
-    assert {workload_kind, "Service", "ServiceMonitor", "PrometheusRule", "ConfigMap"} <= kinds
-    assert ("StatefulSet" in kinds) == (overlay == "sharded")
-    [workload] = [d for d in docs if d["kind"] == workload_kind]
+    assert {"StatefulSet", "Service", "ServiceMonitor", "PrometheusRule", "ConfigMap"} <= kinds
+    assert "Deployment" not in kinds
+    [workload] = [d for d in docs if d["kind"] == "StatefulSet"]
     pod = workload["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     [container] = pod["containers"]
@@ -142,8 +135,70 @@ def test_kustomize_renders_a_hardened_workload(overlay: str) -> None:
     [service] = [d for d in docs if d["kind"] == "Service"]
     assert service["spec"]["selector"] == selector
     if overlay == "sharded":
-        assert "--shard=$(SHARD)" in container["args"]
-        assert f"--total-shards={workload['spec']['replicas']}" in container["args"]
+        assert workload["spec"]["replicas"] == 3
+        assert container["args"][-2:] == ["--shard=$(SHARD)", "--total-shards=3"]
+        [shard] = container["env"]
+        assert shard["valueFrom"]["fieldRef"]["fieldPath"] == (
+            "metadata.labels['apps.kubernetes.io/pod-index']"
+        )
+    else:
+        assert workload["spec"]["replicas"] == 1
+
+
+@pytest.mark.parametrize("overlay", ["base", "sharded"])
+def test_kustomize_keeps_the_books_on_a_claim_per_pod(overlay: str) -> None:
+    """A StatefulSet's volumeClaimTemplates, not a Deployment's shared claim: each pod (each
+    shard) its own ReadWriteOnce volume, kept across deploys and node drains, never two
+    pods on it at once; the exporter's group owns it (fsGroup); --storage.path points at
+    it."""
+    [workload] = [d for d in kustomize(overlay) if d["kind"] == "StatefulSet"]
+    [claim] = workload["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "data"
+    assert claim["spec"] == {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": "1Gi"}},
+    }
+    pod = workload["spec"]["template"]["spec"]
+    assert pod["securityContext"]["fsGroup"] == 10001
+    assert pod["securityContext"]["runAsGroup"] == 10001
+    assert pod["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch"
+    [container] = pod["containers"]
+    assert {"name": "data", "mountPath": "/var/lib/campaign-exporter"} in container["volumeMounts"]
+    assert "--storage.path=/var/lib/campaign-exporter" in container["args"]
+    assert "data" not in {v["name"] for v in pod["volumes"]}  # the claim, not an emptyDir
+    assert workload["spec"].get("updateStrategy", {}).get("type", "RollingUpdate") == (
+        "RollingUpdate"
+    )
+    # the image's own default: the same directory, a volume of its own
+    assert 'VOLUME ["/var/lib/campaign-exporter"]' in (ROOT / "Dockerfile").read_text()
+
+
+@pytest.mark.parametrize("overlay", ["base", "sharded"])
+def test_the_kustomize_flags_and_config_pass_the_exporters_own_check(
+    tmp_path: Path, overlay: str
+) -> None:
+    """The workload's args, as Kubernetes expands them ($(SHARD): pod 2), and its
+    ConfigMap, with the secret files and the claim's directory moved into tmp_path:
+    campaign-exporter --config.check accepts them."""
+    docs = kustomize(overlay)
+    [workload] = [d for d in docs if d["kind"] == "StatefulSet"]
+    [config] = [d for d in docs if d["metadata"]["name"] == "campaign-exporter-config"]
+    secrets = "/etc/campaign-exporter/secrets/"
+    for name in ("experiture-token", "ga-key"):
+        (tmp_path / name).write_text("s3cret")
+    text = config["data"]["config.yml"].replace(secrets, f"{tmp_path}/")
+    (tmp_path / "config.yml").write_text(text)
+    moved = {
+        "--config.file=/etc/campaign-exporter/config/config.yml": (
+            f"--config.file={tmp_path}/config.yml"
+        ),
+        "--storage.path=/var/lib/campaign-exporter": f"--storage.path={tmp_path}/books",
+    }
+    [container] = workload["spec"]["template"]["spec"]["containers"]
+    args = [moved.get(a, a).replace("$(SHARD)", "2") for a in container["args"]]
+    assert f"--storage.path={tmp_path}/books" in args
+    result = run_cli(*args, "--config.check")
+    assert result.returncode == 0, result.stderr
 
 
 def test_prometheus_rule_and_dashboards_come_from_the_repository_files() -> None:
@@ -175,6 +230,31 @@ def test_compose_configs_pass_promtool_and_amtool(tmp_path: Path) -> None:
     compose = yaml.safe_load((ROOT / "deploy" / "compose" / "docker-compose.yml").read_text())
     assert set(compose["services"]) == {"exporter", "prometheus", "alertmanager", "grafana"}
     assert "--demo" in compose["services"]["exporter"]["command"]
+
+
+def test_compose_keeps_the_books_in_a_named_volume(tmp_path: Path) -> None:
+    """A named volume (kept across down and up, unlike the image's anonymous one) on the
+    image's VOLUME, and --storage.path on it; the exporter's command as compose runs it
+    (its directory moved into tmp_path) writes the books there."""
+    compose = yaml.safe_load((ROOT / "deploy" / "compose" / "docker-compose.yml").read_text())
+    exporter = compose["services"]["exporter"]
+    assert exporter["volumes"] == ["books:/var/lib/campaign-exporter"]
+    assert compose["volumes"] == {"books": {}}
+    assert 'VOLUME ["/var/lib/campaign-exporter"]' in (ROOT / "Dockerfile").read_text()
+    command = exporter["command"]
+    assert "--storage.path=/var/lib/campaign-exporter" in command
+    books = tmp_path / "books"
+    args = [
+        f"--storage.path={books}" if a.startswith("--storage.path=") else a
+        for a in command
+        if not a.startswith("--web.listen-address=")  # the test's own port instead
+    ]
+    with ExporterProcess(*args, "--demo.campaigns=5") as exp:
+        writable = "campaign_exporter_storage_writable"
+        assert exp.scrape([writable]).value(writable) == 1
+        exp.wait_ready()
+        assert exp.stop() == 0
+    assert (books / "books.sqlite").stat().st_size > 0
 
 
 def free_ports(*names: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ import helm_python as helm
 import pytest
 import yaml
 
-from .helpers import manifest_generator, run_cli
+from .helpers import kustomize, manifest_generator, run_cli
 
 ROOT = Path(__file__).parent.parent
 CHART = ROOT / "deploy" / "helm" / "campaign-exporter"
@@ -27,6 +27,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "sharded-ha": {"shards": 3, "replicas": 2, "antiAffinity": "hard"},
     "network-policy": {"networkPolicy": {"enabled": True}},
     "persistence": {"persistence": {"enabled": True, "size": "5Gi"}},
+    "no-persistence": {"persistence": {"enabled": False}},
     "credentials": {"credentials": {"experiture-token": "tok-123", "ga-key": "key-456"}},
     "nothing-optional": {
         "serviceMonitor": {"enabled": False},
@@ -88,6 +89,11 @@ def test_the_chart_lints_clean_in_strict_mode(values: dict[str, Any]) -> None:
         ({"replicas": "2"}, "at '/replicas': got string, want integer"),
         ({"antiAffinity": "maybe"}, "at '/antiAffinity': value must be one of '', 'soft', 'hard'"),
         ({"persistence": {"size": "big"}}, "at '/persistence/size': 'big' does not match"),
+        (  # NFS and other shared file volumes: SQLite's WAL needs a local filesystem
+            {"persistence": {"accessModes": ["ReadWriteMany"]}},
+            "at '/persistence/accessModes/0': value must be one of 'ReadWriteOnce', "
+            "'ReadWriteOncePod'",
+        ),
         ({"credentials": {"../x": "s"}}, "invalid propertyName '../x'"),
     ],
 )
@@ -97,30 +103,31 @@ def test_bad_values_are_refused_naming_the_key(values: dict[str, Any], problem: 
     assert any(problem in error for error in helm.lint(CHART, values)["errors"])
 
 
-def test_defaults_make_a_hardened_deployment_with_its_monitoring() -> None:
+def test_defaults_make_a_hardened_statefulset_with_its_monitoring() -> None:
     docs = render({})
     assert kinds(docs) == {
         "ConfigMap": 2,  # the config, the dashboards
-        "Deployment": 1,
+        "StatefulSet": 1,  # persistence: a claim for the books
         "Service": 1,
         "ServiceMonitor": 1,
         "PrometheusRule": 1,
         "PodDisruptionBudget": 1,
     }
-    deployment = only(docs, "Deployment")
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["selector"]["matchLabels"] == SELECTOR
-    pod = deployment["spec"]["template"]["spec"]
+    statefulset = only(docs, "StatefulSet")
+    assert statefulset["spec"]["replicas"] == 1
+    assert statefulset["spec"]["selector"]["matchLabels"] == SELECTOR
+    pod = statefulset["spec"]["template"]["spec"]
     assert pod["securityContext"] == {
         "runAsNonRoot": True,
         "runAsUser": 10001,
         "runAsGroup": 10001,
         "fsGroup": 10001,
+        "fsGroupChangePolicy": "OnRootMismatch",
         "seccompProfile": {"type": "RuntimeDefault"},
     }
     assert pod["automountServiceAccountToken"] is False
     assert "affinity" not in pod
-    main = container(deployment)
+    main = container(statefulset)
     assert main["securityContext"] == {
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
@@ -131,13 +138,15 @@ def test_defaults_make_a_hardened_deployment_with_its_monitoring() -> None:
         "--config.file=/etc/campaign-exporter/config/config.yml",
         "--web.listen-address=:10123",
         "--log.format=json",
+        "--storage.path=/var/lib/campaign-exporter",
     ]
     assert main["ports"] == [{"name": "http", "containerPort": 10123, "protocol": "TCP"}]
     assert main["livenessProbe"]["httpGet"] == {"path": "/-/healthy", "port": "http"}
     assert main["readinessProbe"]["httpGet"] == {"path": "/-/ready", "port": "http"}
     # the config as a directory, never a subPath (Kubernetes does not update a subPath)
     assert main["volumeMounts"] == [
-        {"name": "config", "mountPath": "/etc/campaign-exporter/config", "readOnly": True}
+        {"name": "config", "mountPath": "/etc/campaign-exporter/config", "readOnly": True},
+        {"name": "data", "mountPath": "/var/lib/campaign-exporter"},
     ]
     assert pod["volumes"] == [
         {"name": "config", "configMap": {"name": "ce-campaign-exporter-config"}}
@@ -215,7 +224,9 @@ def test_shards_are_a_statefulset_whose_pod_index_is_the_shard() -> None:
     main = container(statefulset)
     assert main["args"][-2:] == ["--shard=$(SHARD)", "--total-shards=3"]
     assert main["env"] == [{"name": "SHARD", "valueFrom": {"fieldRef": {"fieldPath": POD_INDEX}}}]
-    assert "volumeClaimTemplates" not in statefulset["spec"]
+    assert [c["metadata"]["name"] for c in statefulset["spec"]["volumeClaimTemplates"]] == [
+        "data"
+    ]  # each shard's books its own
     assert "affinity" not in statefulset["spec"]["template"]["spec"]  # one replica a shard
     labels = statefulset["spec"]["template"]["metadata"]["labels"]
     assert only(docs, "Service")["spec"]["selector"].items() <= labels.items()
@@ -230,9 +241,9 @@ def test_shards_are_a_statefulset_whose_pod_index_is_the_shard() -> None:
 )
 def test_an_ha_pair_is_kept_on_two_nodes(mode: str, key: str) -> None:
     docs = render({"replicas": 2, "antiAffinity": mode})
-    deployment = only(docs, "Deployment")
-    assert deployment["spec"]["replicas"] == 2
-    anti = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    statefulset = only(docs, "StatefulSet")
+    assert statefulset["spec"]["replicas"] == 2
+    anti = statefulset["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
     assert list(anti) == [key]
     term = {"labelSelector": {"matchLabels": SELECTOR}, "topologyKey": "kubernetes.io/hostname"}
     if mode == "soft":
@@ -243,8 +254,8 @@ def test_an_ha_pair_is_kept_on_two_nodes(mode: str, key: str) -> None:
 
 
 def test_anti_affinity_can_be_turned_off() -> None:
-    deployment = only(render({"replicas": 2, "antiAffinity": ""}), "Deployment")
-    assert "affinity" not in deployment["spec"]["template"]["spec"]
+    statefulset = only(render({"replicas": 2, "antiAffinity": ""}), "StatefulSet")
+    assert "affinity" not in statefulset["spec"]["template"]["spec"]
 
 
 def test_sharded_ha_pairs_are_two_statefulsets_whose_same_shards_repel() -> None:
@@ -321,38 +332,97 @@ def test_the_network_policy_admits_scrapes_dns_and_the_apis_only() -> None:
     ]
 
 
-def test_persistence_gives_each_pod_a_claim_and_the_storage_path() -> None:
-    """Rendered only: --storage.path comes with another issue, so no exporter runs it."""
-    docs = render({"persistence": {"enabled": True, "size": "5Gi", "storageClassName": "fast"}})
+@pytest.mark.parametrize(
+    ("values", "statefulsets", "pods"),
+    [
+        ({}, ["ce-campaign-exporter"], 1),
+        ({"replicas": 2}, ["ce-campaign-exporter"], 2),
+        ({"shards": 3}, ["ce-campaign-exporter"], 3),
+        ({"shards": 3, "replicas": 2}, ["ce-campaign-exporter-r0", "ce-campaign-exporter-r1"], 3),
+    ],
+    ids=["defaults", "ha-pair", "sharded", "sharded-ha"],
+)
+def test_the_books_are_on_a_claim_per_pod_that_outlives_deploys_and_drains(
+    values: dict[str, Any], statefulsets: list[str], pods: int
+) -> None:
+    """StatefulSets' volumeClaimTemplates, not a Deployment's one claim: every pod (each
+    replica of a pair, each shard) has its own ReadWriteOnce volume, which follows it to
+    another node and is never mounted by two of its pods at once (a rollout replaces one
+    pod at a time, deleting the old first); the exporter's group owns it (fsGroup)."""
+    docs = render(values)
     assert "Deployment" not in kinds(docs)
-    statefulset = only(docs, "StatefulSet")
-    assert statefulset["spec"]["replicas"] == 1
-    [claim] = statefulset["spec"]["volumeClaimTemplates"]
-    assert claim["metadata"]["name"] == "data"
+    found = [d for d in docs if d["kind"] == "StatefulSet"]
+    assert [d["metadata"]["name"] for d in found] == statefulsets
+    for statefulset in found:
+        spec = statefulset["spec"]
+        assert spec["replicas"] == pods
+        [claim] = spec["volumeClaimTemplates"]
+        assert claim["metadata"]["name"] == "data"
+        assert claim["spec"] == {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "1Gi"}},
+        }
+        assert spec.get("updateStrategy", {}).get("type", "RollingUpdate") == "RollingUpdate"
+        pod = spec["template"]["spec"]
+        assert pod["securityContext"]["fsGroup"] == 10001
+        assert "data" not in {v["name"] for v in pod["volumes"]}  # the claim, no emptyDir
+        main = container(statefulset)
+        assert "--storage.path=/var/lib/campaign-exporter" in main["args"]
+        assert {"name": "data", "mountPath": "/var/lib/campaign-exporter"} in main["volumeMounts"]
+        # the root filesystem stays read-only: the claim is where it writes
+        assert main["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_the_chart_and_the_kustomize_base_keep_the_books_alike() -> None:
+    """The same claim, mount, flag and owner: docs/helm.md says the defaults are the
+    base's."""
+    chart = only(render({}), "StatefulSet")
+    [base] = [d for d in kustomize("base") if d["kind"] == "StatefulSet"]
+    for key in ("accessModes", "resources"):
+        assert (
+            chart["spec"]["volumeClaimTemplates"][0]["spec"][key]
+            == base["spec"]["volumeClaimTemplates"][0]["spec"][key]
+        )
+    chart_pod, base_pod = (w["spec"]["template"]["spec"] for w in (chart, base))
+    for key in ("fsGroup", "fsGroupChangePolicy", "runAsUser", "runAsGroup"):
+        assert chart_pod["securityContext"][key] == base_pod["securityContext"][key]
+    for workload in (chart, base):
+        main = container(workload)
+        assert "--storage.path=/var/lib/campaign-exporter" in main["args"]
+        assert {"name": "data", "mountPath": "/var/lib/campaign-exporter"} in main["volumeMounts"]
+
+
+def test_persistence_values_set_the_claim() -> None:
+    docs = render({"persistence": {"enabled": True, "size": "5Gi", "storageClassName": "fast"}})
+    [claim] = only(docs, "StatefulSet")["spec"]["volumeClaimTemplates"]
     assert claim["spec"] == {
         "accessModes": ["ReadWriteOnce"],
         "storageClassName": "fast",
         "resources": {"requests": {"storage": "5Gi"}},
     }
-    main = container(statefulset)
-    assert "--storage.path=/var/lib/campaign-exporter/" in main["args"]
-    assert {"name": "data", "mountPath": "/var/lib/campaign-exporter"} in main["volumeMounts"]
-    assert "--shard=$(SHARD)" not in main["args"]
-    # the root filesystem stays read-only: the claim is where it writes
-    assert main["securityContext"]["readOnlyRootFilesystem"] is True
     # "-": no class at all (a pre-provisioned volume); unset: the cluster's default
-    no_class = render({"persistence": {"enabled": True, "storageClassName": "-"}})
-    assert (
-        only(no_class, "StatefulSet")["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"]
-        == ""
-    )
-    default_class = render({"persistence": {"enabled": True}})
-    spec = only(default_class, "StatefulSet")["spec"]["volumeClaimTemplates"][0]["spec"]
-    assert "storageClassName" not in spec
-    assert spec["resources"] == {"requests": {"storage": "1Gi"}}
-    # without persistence: no claim, no flag
-    main = container(only(render({}), "Deployment"))
-    assert not [a for a in main["args"] if a.startswith("--storage.path")]
+    no_class = render({"persistence": {"storageClassName": "-"}})
+    [claim] = only(no_class, "StatefulSet")["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["storageClassName"] == ""
+    one_pod = render({"persistence": {"accessModes": ["ReadWriteOncePod"]}})
+    [claim] = only(one_pod, "StatefulSet")["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOncePod"]
+
+
+def test_without_persistence_the_books_survive_container_restarts_only() -> None:
+    """persistence.enabled false: a Deployment (a StatefulSet when sharded) whose books are
+    on an emptyDir, kept while the pod lives; still --storage.path, never a claim."""
+    docs = render({"persistence": {"enabled": False}})
+    assert "PersistentVolumeClaim" not in kinds(docs)
+    deployment = only(docs, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert {"name": "data", "emptyDir": {}} in pod["volumes"]
+    main = container(deployment)
+    assert "--storage.path=/var/lib/campaign-exporter" in main["args"]
+    assert {"name": "data", "mountPath": "/var/lib/campaign-exporter"} in main["volumeMounts"]
+    sharded = only(render({"persistence": {"enabled": False}, "shards": 3}), "StatefulSet")
+    assert "volumeClaimTemplates" not in sharded["spec"]
+    assert {"name": "data", "emptyDir": {}} in sharded["spec"]["template"]["spec"]["volumes"]
 
 
 def test_credentials_are_files_of_a_secret_and_nowhere_else() -> None:
@@ -363,8 +433,8 @@ def test_credentials_are_files_of_a_secret_and_nowhere_else() -> None:
         "experiture-token": "tok-123",
         "ga-key": "key-456",
     }
-    deployment = only(docs, "Deployment")
-    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    statefulset = only(docs, "StatefulSet")
+    volumes = statefulset["spec"]["template"]["spec"]["volumes"]
     assert {
         "name": "credentials",
         "secret": {"secretName": "ce-campaign-exporter-credentials", "defaultMode": 0o440},
@@ -373,14 +443,14 @@ def test_credentials_are_files_of_a_secret_and_nowhere_else() -> None:
         "name": "credentials",
         "mountPath": "/etc/campaign-exporter/secrets",
         "readOnly": True,
-    } in container(deployment)["volumeMounts"]
-    assert "env" not in container(deployment)
+    } in container(statefulset)["volumeMounts"]
+    assert "env" not in container(statefulset)
     others = yaml.safe_dump([d for d in docs if d["kind"] != "Secret"])
     assert "tok-123" not in others and "key-456" not in others
     # a Secret of your own: none rendered, that one mounted
     docs = render({"existingSecret": "vendor-keys"})
     assert "Secret" not in kinds(docs)
-    volumes = only(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    volumes = only(docs, "StatefulSet")["spec"]["template"]["spec"]["volumes"]
     assert {
         "name": "credentials",
         "secret": {"secretName": "vendor-keys", "defaultMode": 0o440},
@@ -396,17 +466,22 @@ def test_a_config_given_as_text_is_kept_as_written() -> None:
     assert [d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"] == [
         "ce-campaign-exporter-dashboards"
     ]
-    volumes = only(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    volumes = only(docs, "StatefulSet")["spec"]["template"]["spec"]["volumes"]
     assert volumes == [{"name": "config", "configMap": {"name": "my-config"}}]
 
 
-@pytest.mark.parametrize("values", [{}, {"shards": 3}], ids=["defaults", "sharded"])
+@pytest.mark.parametrize(
+    "values",
+    [{}, {"shards": 3}, {"persistence": {"enabled": False}}],
+    ids=["defaults", "sharded", "no-persistence"],
+)
 def test_the_rendered_flags_and_config_pass_the_exporters_own_check(
     tmp_path: Path, values: dict[str, Any]
 ) -> None:
     """The chart's args, as Kubernetes expands them ($(SHARD): pod 2), are flags the
     exporter knows, and its ConfigMap a config it accepts: campaign-exporter
-    --config.check on them, the config moved into tmp_path and its secret files written."""
+    --config.check on them, the config and the books' directory moved into tmp_path and
+    its secret files written."""
     token, key = tmp_path / "experiture-token", tmp_path / "ga-key"
     token.write_text("tok-123")
     key.write_text("key-456")
@@ -434,6 +509,24 @@ def test_the_rendered_flags_and_config_pass_the_exporters_own_check(
         f"--config.file={config_file}" if a.startswith("--config.file=") else a
         for a in container(workload)["args"]
     ]
+    args = [
+        f"--storage.path={tmp_path}/books" if a.startswith("--storage.path=") else a for a in args
+    ]
+    assert f"--storage.path={tmp_path}/books" in args
     args = [a.replace("$(SHARD)", "2") for a in args]
     result = run_cli(*args, "--config.check")
     assert result.returncode == 0, result.stderr
+
+
+def test_the_install_notes_say_where_the_books_are() -> None:
+    def notes(values: dict[str, Any]) -> str:
+        with helm.Chart.load(CHART) as chart:
+            manifests = chart.render(values, name="ce", namespace="monitoring")
+        [text] = [t for path, t in manifests.items() if path.endswith("NOTES.txt")]
+        return str(text)
+
+    assert "PersistentVolumeClaim per pod (data-<pod>)" in notes({})
+    assert "delete those claims yourself" in notes({})
+    assert "books are on an emptyDir, lost with the pod" in notes(
+        {"persistence": {"enabled": False}}
+    )

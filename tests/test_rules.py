@@ -36,6 +36,7 @@ REQUIRED = {
     "CampaignExporterFallingBehind",
     "CampaignExporterDown",
     "CampaignExporterShardMissing",
+    "CampaignExporterStorageNotWritable",
 }
 
 

@@ -3,14 +3,22 @@ bad storage never costs monitoring, and a kill during a write loses at most that
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import functools
+import hashlib
 import os
 import random
+import re
 import signal
 import sqlite3
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from exporter.simulator import SimulatorSettings, SimulatorThread
 from exporter.sources.experiture.model import ExecutionStatus, ListedCampaign, Schedule
@@ -33,6 +41,7 @@ GA_FIRST = "greenarrow_campaign_first_seen_timestamp_seconds"
 GA_SINCE = "greenarrow_campaign_state_first_seen_timestamp_seconds"
 GA_UPDATED = "greenarrow_campaign_last_updated_timestamp_seconds"
 WRITABLE = "campaign_exporter_storage_writable"
+ERRORS = "campaign_exporter_storage_errors_total"
 KEPT = (STATE, EXP_UPDATED, GA_FIRST, GA_SINCE, GA_UPDATED)
 
 
@@ -237,3 +246,247 @@ def _written(file: Path, since: float) -> bool:
     """Whether this run has written to the books (its write-ahead log moved)."""
     wal = Path(f"{file}-wal")
     return wal.exists() and wal.stat().st_mtime > since and wal.stat().st_size > 0
+
+
+# -- bad storage: one log line, /metrics served, writable 0 where it cannot write ---------
+
+
+def _as_root(*command: str) -> None:
+    """A mount or chattr a test stands on: root may (CI runs as root); elsewhere a skip,
+    in CI a failure."""
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        message = f"{' '.join(command)}: {result.stderr.strip()} (the test needs root)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@contextlib.contextmanager
+def _tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A small filesystem of its own at ``path`` (to fill, or make read-only: as root, a
+    file's mode stops nothing), until the block ends."""
+    path.mkdir()
+    _as_root("mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "books", str(path))
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=True)
+
+
+@contextlib.contextmanager
+def _immutable(path: Path) -> Iterator[None]:
+    """``path`` immutable (chattr +i: not even root may change it) until the block ends."""
+    _as_root("chattr", "+i", str(path))
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def _fill(directory: Path) -> Path:
+    """A file taking every free byte of ``directory``'s filesystem."""
+    filler = directory / "filler"
+    with filler.open("wb", buffering=0) as out:
+        for chunk in (1 << 20, 4096, 1):
+            try:
+                while True:
+                    out.write(b"\0" * chunk)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+    assert os.statvfs(directory).f_bavail == 0
+    return filler
+
+
+def _storage_lines(exporter: ExporterProcess) -> list[str]:
+    """What the exporter logged of its books' file."""
+    return [line for line in exporter.lines if "logger=storage " in line]
+
+
+def _restored(exporter: ExporterProcess) -> int:
+    """Campaigns the exporter restored at start, all sources, as its log lines say."""
+    lines = [line for line in exporter.lines if 'msg="books restored"' in line]
+    return sum(int(m.group(1)) for line in lines if (m := re.search(r" campaigns=(\d+)", line)))
+
+
+def _contents(directory: Path) -> dict[str, str]:
+    """Each file in ``directory`` and a hash of its bytes."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in directory.iterdir()}
+
+
+def _assert_unchanged(directory: Path, before: dict[str, str]) -> None:
+    """Every file as it was; new ones only the -wal and -shm SQLite opens beside a file it
+    then cannot use (and so does not remove)."""
+    after = _contents(directory)
+    assert {name: after.get(name) for name in before} == before
+    assert set(after) - set(before) <= {"books.sqlite-wal", "books.sqlite-shm"}
+
+
+def _rows(file: Path) -> int:
+    """The campaigns stored in ``file`` (closed after: its -wal and -shm go with it)."""
+    with contextlib.closing(sqlite3.connect(file)) as db:
+        return int(db.execute("SELECT count(*) FROM campaigns").fetchone()[0])
+
+
+def _whole_round(path: Path, books: Path) -> set[str]:
+    """An exporter keeping its books in ``books`` for one whole round, stopped after: the
+    campaigns it served."""
+    with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as exp:
+        _round_done(exp)
+        assert exp.scrape([WRITABLE]).value(WRITABLE) == 1
+        served = set(_kept(exp)[STATE])
+        assert exp.stop() == 0
+    assert len(served) >= 10 * 6 // 2  # a state set of 6 per campaign read
+    return served
+
+
+def _monitors_all_the_same(exporter: ExporterProcess, served: set[str]) -> None:
+    """A whole round served as a good run serves it, and no crash."""
+    _round_done(exporter)
+    assert set(_kept(exporter)[STATE]) == served
+    assert exporter.proc.poll() is None
+    assert "Traceback" not in "".join(exporter.lines)
+
+
+def _ten_campaigns() -> SimulatorThread:
+    return SimulatorThread(
+        SimulatorSettings(experiture_campaigns=10, greenarrow_campaigns=10, speed=0)
+    )
+
+
+def test_a_truncated_file_is_moved_aside_and_the_exporter_starts_from_empty(
+    tmp_path: Path,
+) -> None:
+    books = tmp_path / "books"
+    with _ten_campaigns() as sim:
+        path = _config(tmp_path, sim.url)
+        served = _whole_round(path, books)
+        file = books / "books.sqlite"
+        assert sorted(p.name for p in books.iterdir()) == ["books.sqlite", "books.sqlite.lock"]
+        os.truncate(file, file.stat().st_size // 2 + 123)  # a copy cut short, mid-page
+        truncated = file.read_bytes()
+        with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as exp:
+            _monitors_all_the_same(exp, served)
+            [line] = _storage_lines(exp)
+            assert 'msg="storage file unreadable: moved aside, starting from empty"' in line
+            assert _restored(exp) == 0
+            [aside] = [p for p in books.iterdir() if p.name.startswith("books.sqlite.corrupt-")]
+            assert aside.read_bytes() == truncated
+            assert exp.scrape([WRITABLE]).value(WRITABLE) == 1  # a new file, from empty
+            assert exp.stop() == 0
+    assert _rows(file) > 0
+
+
+@pytest.mark.parametrize(
+    ("what", "line"),
+    [
+        # the file (chattr +i): it opens read-only, restores, and writes nothing
+        ("file", 'msg="storage failed".* err="write: attempt to write a readonly database"'),
+        # the directory (chattr +i): SQLite cannot make its -wal and -shm files beside it
+        ("directory", 'unusable, running without it.* err="cannot read the file: unable to'),
+        # the filesystem (a tmpfs remounted read-only): not even the lock file opens
+        ("filesystem", 'err="cannot use the directory: Read-only file system"'),
+    ],
+    ids=["file", "directory", "filesystem"],
+)
+def test_read_only_storage_costs_no_monitoring(tmp_path: Path, what: str, line: str) -> None:
+    """Read-only as root: a file's mode stops nothing, so chattr +i or a read-only mount.
+    One log line, every campaign on /metrics, storage_writable 0, nothing changed."""
+    with contextlib.ExitStack() as stack, _ten_campaigns() as sim:
+        path = _config(tmp_path, sim.url)
+        books = tmp_path / "books"
+        if what == "filesystem":
+            stack.enter_context(_tmpfs(books, "8m"))
+        served = _whole_round(path, books)
+        stored = _rows(books / "books.sqlite")
+        if what == "filesystem":
+            subprocess.run(["mount", "-o", "remount,ro", str(books)], check=True)
+        else:
+            stack.enter_context(_immutable(books / "books.sqlite" if what == "file" else books))
+        before = _contents(books)
+        with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as exp:
+            # 0 from the first scrape: a read-only file is found out at open, not by a write
+            assert exp.scrape([WRITABLE]).value(WRITABLE) == 0
+            _monitors_all_the_same(exp, served)
+            assert exp.scrape([WRITABLE]).value(WRITABLE) == 0
+            [said] = _storage_lines(exp)
+            assert re.search(line, said), said
+            assert _restored(exp) == (stored if what == "file" else 0)
+            assert exp.stop() == 0
+        _assert_unchanged(books, before)
+
+
+def test_a_full_disk_at_start_runs_without_storage_and_moves_nothing(tmp_path: Path) -> None:
+    """The disk filled while the exporter was down: its file is sound, and stays as it
+    is (not moved aside as if corrupt); the exporter runs without it."""
+    with _ten_campaigns() as sim, _tmpfs(tmp_path / "books", "8m") as books:
+        path = _config(tmp_path, sim.url)
+        served = _whole_round(path, books)
+        _fill(books)
+        before = _contents(books)
+        with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as exp:
+            _monitors_all_the_same(exp, served)
+            assert exp.scrape([WRITABLE]).value(WRITABLE) == 0
+            [said] = _storage_lines(exp)
+            assert 'msg="storage unusable, running without it"' in said
+            assert exp.stop() == 0
+        _assert_unchanged(books, before)
+
+
+def test_a_disk_filling_up_while_running_costs_writes_only(tmp_path: Path) -> None:
+    """The disk fills with the exporter writing: one log line, storage_writable 0 and
+    failed writes counted while every campaign stays on /metrics; space freed, it writes
+    again and says so."""
+    with _ten_campaigns() as sim, _tmpfs(tmp_path / "books", "8m") as books:
+        path = write_config(
+            tmp_path,
+            {"sources": [experiture_source(sim.url, poll_interval="1s"), ga_source(sim.url)]},
+        )
+        with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as exp:
+            since = time.time()
+            file = books / "books.sqlite"
+            wait_for_sync(functools.partial(_written, file, since), "a write to the books")
+            assert exp.scrape([WRITABLE]).value(WRITABLE) == 1
+            filler = _fill(books)
+            wait_for_sync(lambda: exp.scrape([WRITABLE]).value(WRITABLE) == 0, "storage_writable 0")
+            _round_done(exp)
+            assert len(_kept(exp)[STATE]) >= 10 * 6 // 2
+            [said] = _storage_lines(exp)
+            assert 'msg="storage failed"' in said
+            assert 'err="write: database or disk is full"' in said
+            wait_for_sync(lambda: exp.scrape([ERRORS]).number(ERRORS) >= 2, "two failed writes")
+            assert len(_storage_lines(exp)) == 1  # each kind of failure said once
+            filler.unlink()
+            wait_for_sync(
+                lambda: exp.scrape([WRITABLE]).value(WRITABLE) == 1, "storage_writable 1 again"
+            )
+            assert 'msg="storage writable again"' in _storage_lines(exp)[1]
+            assert exp.proc.poll() is None
+            assert "Traceback" not in "".join(exp.lines)
+            assert exp.stop() == 0
+
+
+def test_a_file_of_the_older_schema_migrates(tmp_path: Path) -> None:
+    """Version 1 is the only schema so far: the older one is version 0, a database with
+    no table of ours (as ``sqlite3 books.sqlite`` leaves it). It is migrated in place, not
+    moved aside, and written to."""
+    books = tmp_path / "books"
+    books.mkdir()
+    old = sqlite3.connect(books / "books.sqlite")
+    old.execute("CREATE TABLE unrelated (x)")  # a file with a page or two, journal=delete
+    old.commit()
+    old.close()
+    with _ten_campaigns() as sim:
+        path = _config(tmp_path, sim.url)
+        with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as exp:
+            _round_done(exp)
+            assert exp.scrape([WRITABLE]).value(WRITABLE) == 1
+            assert _storage_lines(exp) == []
+            assert exp.stop() == 0
+    assert sorted(p.name for p in books.iterdir()) == ["books.sqlite", "books.sqlite.lock"]
+    db = sqlite3.connect(books / "books.sqlite")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("SELECT count(*) FROM campaigns").fetchone()[0] > 0
+    assert db.execute("SELECT count(*) FROM unrelated").fetchone()[0] == 0

@@ -31,7 +31,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{/* A StatefulSet when sharded or persistent (the pod index is the shard; a claim per
-pod), else a Deployment. */}}
+pod, one pod on it at a time, rolled one pod at a time), else a Deployment. */}}
 {{- define "campaign-exporter.stateful" -}}
 {{- if or (gt (int .Values.shards) 1) .Values.persistence.enabled -}}true{{- end -}}
 {{- end -}}
@@ -120,12 +120,10 @@ spec:
         - --config.file=/etc/campaign-exporter/config/config.yml
         - --web.listen-address=:10123
         - --log.format=json
+        - --storage.path=/var/lib/campaign-exporter
         {{- if gt (int .Values.shards) 1 }}
         - --shard=$(SHARD)
         - --total-shards={{ .Values.shards }}
-        {{- end }}
-        {{- if .Values.persistence.enabled }}
-        - --storage.path=/var/lib/campaign-exporter/
         {{- end }}
         {{- with .Values.extraArgs }}
         {{- toYaml . | nindent 8 }}
@@ -164,10 +162,9 @@ spec:
           mountPath: /etc/campaign-exporter/secrets
           readOnly: true
         {{- end }}
-        {{- if .Values.persistence.enabled }}
+        # the books: the pod's claim, or without persistence an emptyDir
         - name: data
           mountPath: /var/lib/campaign-exporter
-        {{- end }}
         {{- with .Values.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
@@ -180,6 +177,10 @@ spec:
       secret:
         secretName: {{ include "campaign-exporter.secretName" . }}
         defaultMode: 0440
+    {{- end }}
+    {{- if not .Values.persistence.enabled }}
+    - name: data
+      emptyDir: {}
     {{- end }}
     {{- with .Values.extraVolumes }}
     {{- toYaml . | nindent 4 }}
