@@ -50,6 +50,7 @@ CONFIG_RELOAD_OK = "campaign_exporter_config_last_reload_successful"
 CONFIG_RELOAD_TS = "campaign_exporter_config_last_reload_success_timestamp_seconds"
 STORAGE_WRITABLE = "campaign_exporter_storage_writable"
 STORAGE_ERRORS = "campaign_exporter_storage_errors_total"
+START_TS = "campaign_exporter_start_timestamp_seconds"
 
 
 class Counter:
@@ -366,6 +367,15 @@ FAMILIES = (
         lambda t: [((), float(t.shard.total))],
     ),
     Family(
+        START_TS,
+        "gauge",
+        "Unix time this process started. A campaign whose last_updated is older was "
+        "restored from --storage.path and not read again yet: the per-campaign alerts wait "
+        "for that read.",
+        (),
+        lambda t: [((), t.started)],
+    ),
+    Family(
         CONFIG_RELOAD_OK,
         "gauge",
         "1 when the last config (re)load succeeded.",
@@ -413,6 +423,7 @@ class StorageState(Protocol):
 
 class Telemetry:
     shard: Shard
+    started: float  # Unix time, on the exporter's clock
     config_reload_ok: bool
     config_reload_ts: float | None
 

@@ -121,6 +121,7 @@ EXPERIMENTAL = {
     "campaign_exporter_storage_writable",
     "campaign_exporter_storage_errors_total",
     "campaign_exporter_total_shards",
+    "campaign_exporter_start_timestamp_seconds",
 }
 MEANING_CHANGED = {
     "campaign_exporter_source_up",
