@@ -3,7 +3,8 @@ Alertmanager -> a webhook this test runs, the simulator serving only what the ve
 document. A campaign made to fail must page; the healthy fleet must not; every dashboard
 query (panels, annotations, variables) must return data from that Prometheus, and the
 campaign picker must list the campaign by name; a GreenArrow failure seen while watching
-pages, an old one seen first after a restart does not; an HA pair pages once.
+pages, an old one seen first after a restart does not; an HA pair pages once; a restart
+on the same books (--storage.path) pages each failure once.
 """
 
 from __future__ import annotations
@@ -699,3 +700,103 @@ def test_killed_exporters_page_as_a_missing_shard_then_as_down(tmp_path: Path) -
                 for a in get_json(f"{stack.am_url}/api/v2/alerts")
             }
             assert ("CampaignExporterDown", "critical") in in_alertmanager
+
+
+def test_a_restart_on_the_same_books_pages_once_per_failed_campaign(tmp_path: Path) -> None:
+    """Two Experiture campaigns and a GreenArrow one fail and page; the exporter (keeping
+    its books with --storage.path) stops, Prometheus misses scrapes of it, and it starts
+    again on the same books. Each alert stays the one that fired (keep_firing_for holds it
+    while nothing is scraped and while the restored values wait for their read), and the
+    webhook has one notification per failed campaign. A GreenArrow campaign that started
+    days ago and was already failed when first seen pages neither before nor after. The
+    rules are the mixin's with keep_firing_for of 60 s (the test waits on no part of it)."""
+    rules = mixin_rules(tmp_path, "campaign_keep_firing_for: 60s\n")
+    settings = SimulatorSettings(
+        experiture_campaigns=30, greenarrow_campaigns=30, speed=1.0, healthy=True
+    )
+    with SimulatorThread(settings) as sim:
+        port = free_port()
+        config = exporter_config(tmp_path, sim.url)
+        books = f"--storage.path={tmp_path / 'books'}"
+        ga = get_json(f"{sim.url}/_sim/greenarrow/truth")["campaigns"]
+        now = time.time()
+        old = next(
+            c["campaign_id"]
+            for c in ga
+            if c["state"] == "finished" and now - 20 * 86400 < c["started_at"] < now - 2 * 86400
+        )
+        post(f"{sim.url}/_sim/greenarrow/campaigns/{old}/fail")  # before the exporter saw it
+        exp = get_json(f"{sim.url}/_sim/experiture/truth")["campaigns"]
+        failing = {
+            c["campaign_id"]: "CampaignExecutionFailed"
+            for c in exp
+            if c["state"] == "running"
+            and c["campaign_type"] == "broadcast"
+            and c["authoring_status"] == "published"
+        }
+        failing = dict(list(failing.items())[:2])
+        sending = next(c for c in ga if c["state"] == "sending" and not c["paused"])
+        failing[sending["campaign_id"]] = "GreenArrowCampaignFailed"
+        assert len(failing) == 3
+        with alerting_stack(tmp_path, [port], rules) as stack:
+
+            def firing() -> dict[str, dict[str, Any]]:
+                return {
+                    a["labels"]["campaign_id"]: a
+                    for a in stack.active()
+                    if a["state"] == "firing" and "campaign_id" in a["labels"]
+                }
+
+            def notified() -> dict[str, list[str]]:
+                out: dict[str, list[str]] = {}
+                for _, alert in stack.hook.alerts():
+                    labels = alert["labels"]
+                    out.setdefault(labels.get("campaign_id", ""), []).append(labels["alertname"])
+                return out
+
+            with run_exporter(config, port, tmp_path / "exporter-1.log", books):
+                seen_old = f'greenarrow_campaign_state{{campaign_id="{old}",state="failed"}} == 1'
+                wait_for(
+                    lambda: stack.query("count(experiture_campaign_info) > 0"),
+                    "Prometheus to have the exporter's series",
+                )
+                wait_for(lambda: stack.query(seen_old), "Prometheus to see the old failure")
+                assert not stack.hook.alerts(), "a healthy fleet raised an alert"
+                for campaign_id, alertname in failing.items():
+                    vendor = "experiture" if alertname.startswith("Campaign") else "greenarrow"
+                    post(f"{sim.url}/_sim/{vendor}/campaigns/{campaign_id}/fail")
+                wait_for(lambda: set(notified()) == set(failing), "a page per failed campaign")
+                before = firing()
+                assert set(before) == set(failing)
+            wait_for(
+                lambda: stack.query('up{job="campaign-exporter"} == 0'),
+                "Prometheus to miss a scrape of the stopped exporter",
+            )
+            evaluated_after(stack.prom_url, time.time() + 1)
+            assert set(firing()) == set(failing), "resolved while nothing was scraped"
+            with run_exporter(config, port, tmp_path / "exporter-2.log", books):
+                # each failed campaign (and the old one) read again by the new process: the
+                # rules see the read, not only the restored value
+                for campaign_id, alertname in {**failing, old: "GreenArrow"}.items():
+                    vendor = "experiture" if alertname.startswith("Campaign") else "greenarrow"
+                    reread = (
+                        f'{vendor}_campaign_last_updated_timestamp_seconds{{campaign_id="'
+                        f'{campaign_id}"}} >= on(job, instance) group_left() '
+                        "campaign_exporter_start_timestamp_seconds"
+                    )
+                    wait_for(
+                        lambda q=reread: stack.query(q), f"{campaign_id} read after the restart"
+                    )
+                evaluated_after(stack.prom_url, time.time() + 3)
+                after = firing()
+                assert set(after) == set(failing)
+                for campaign_id, alert in after.items():
+                    assert alert["activeAt"] == before[campaign_id]["activeAt"], campaign_id
+                assert not stack.query(f'ALERTS{{campaign_id="{old}"}}')
+                in_alertmanager = {
+                    a["labels"].get("campaign_id"): a["startsAt"]
+                    for a in get_json(f"{stack.am_url}/api/v2/alerts")
+                    if a["status"]["state"] == "active"
+                }
+                assert set(in_alertmanager) == set(failing)
+            assert notified() == {campaign_id: [name] for campaign_id, name in failing.items()}
