@@ -112,6 +112,7 @@ class Fleet:
             self.publish_every,
             persist=persist,
             restored=restored,
+            failed_states=kind.display.failed_states,
         )
         scope = anyio.CancelScope()
         self.running[cfg.name] = Running(cfg, scheduler, scope)

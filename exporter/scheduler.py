@@ -183,6 +183,7 @@ class Scheduler:
         publish_every: float = PUBLISH_EVERY,
         persist: Callable[[Mapping[str, Any]], None] | None = None,
         restored: Sequence[str] = (),
+        failed_states: frozenset[str] = frozenset(),
     ) -> None:
         self.source = source
         self.persist = persist  # takes each publication's changed entries (None: gone)
@@ -213,9 +214,14 @@ class Scheduler:
         for read in source.first_reads(self.book):
             self.queue.put(read)
         # what the last run kept is shown at once and read again by urgency (its stale
-        # running campaigns first), before the first walk lands
+        # running campaigns first), before the first walk lands; a failed one as urgently
+        # as a running one, whatever its age: its page waits for this read (the alerts
+        # leave out what this process has not read), held by keep_firing_for meanwhile
         for rank, cid in enumerate(restored):
+            failed = ledger.entries[cid].state in failed_states
             for read in source.reads_for(cid, self.book, now, rank=rank):
+                if failed:
+                    read.urgency = Urgency.ACTIVE
                 self.queue.put(read)
         if restored:
             self._changed.set()

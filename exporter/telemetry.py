@@ -51,6 +51,7 @@ CONFIG_RELOAD_TS = "campaign_exporter_config_last_reload_success_timestamp_secon
 CONFIG_INFO = "campaign_exporter_config_info"
 STORAGE_WRITABLE = "campaign_exporter_storage_writable"
 STORAGE_ERRORS = "campaign_exporter_storage_errors_total"
+START_TS = "campaign_exporter_start_timestamp_seconds"
 
 
 class Counter:
@@ -367,6 +368,15 @@ FAMILIES = (
         lambda t: [((), float(t.shard.total))],
     ),
     Family(
+        START_TS,
+        "gauge",
+        "Unix time this process started. A campaign whose last_updated is older was "
+        "restored from --storage.path and not read again yet: the per-campaign alerts wait "
+        "for that read.",
+        (),
+        lambda t: [((), t.started)],
+    ),
+    Family(
         CONFIG_RELOAD_OK,
         "gauge",
         "1 when the last config (re)load succeeded.",
@@ -422,6 +432,7 @@ class StorageState(Protocol):
 
 class Telemetry:
     shard: Shard
+    started: float  # Unix time, on the exporter's clock
     config_reload_ok: bool
     config_reload_ts: float | None
 

@@ -72,6 +72,14 @@ class Config:
         "1d",
         "CampaignExecutionFailed, GreenArrowCampaignFailed: older failures do not page",
     )
+    campaign_keep_firing_for: str = _key(
+        "duration",
+        "10m",
+        "the per-campaign critical alerts (CampaignExecutionFailed, GreenArrowCampaignFailed, "
+        "GreenArrowHighComplaintRate critical): keep firing this long once the condition no "
+        "longer holds, so that scrapes missed while the exporter restarts (or is moved, its "
+        "volume with it) do not resolve the alert and page again; 0s: not kept",
+    )
     send_overdue_after: str = _key(
         "duration", "15m", "CampaignSendOverdue: this long past the send deadline"
     )
@@ -243,8 +251,9 @@ def load(path: Path) -> Config:
 class Exprs:
     """PromQL pieces built from a config: selectors and the replica aggregation."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, updated: str = "") -> None:
         self.config = config
+        self.updated = updated  # the per-campaign family of when each was last read
 
     def m(self, name: str, **match: str) -> str:
         """``name{<selector>, k="v", ...}``: a series selector that carries the selector."""
@@ -258,6 +267,18 @@ class Exprs:
         labels = ", ".join(self.config.replica_labels)
         return f"{how} without({labels}) (\n{textwrap.indent(inner.strip(), '  ')}\n)"
 
+    def campaign(self, inner: str) -> str:
+        """A per-campaign expression, merged over replicas, without the campaigns this
+        process has not read: restored from --storage.path, their last read older than its
+        start. A restored value waits for the read that confirms or contradicts it (an
+        alert that fired before the restart is held by keep_firing_for meanwhile); with no
+        start series (an exporter before it), nothing is left out."""
+        start = self.m("campaign_exporter_start_timestamp_seconds")
+        unread = f"({self.m(self.updated)} < on(job, instance) group_left() {start})"
+        return self.merged(
+            f"{inner.strip()}\nunless on(job, instance, source, campaign_id)\n  {unread}\n"
+        )
+
 
 def alert(
     config: Config,
@@ -267,10 +288,13 @@ def alert(
     summary: str,
     description: str,
     for_: str | None = None,
+    keep_firing_for: str | None = None,
 ) -> dict[str, Any]:
     rule: dict[str, Any] = {"alert": name, "expr": expr.strip() + "\n"}
     if for_ is not None:
         rule["for"] = for_
+    if keep_firing_for is not None and seconds(keep_firing_for) > 0:
+        rule["keep_firing_for"] = keep_firing_for
     rule["labels"] = {"severity": severity}
     rule["annotations"] = {
         "summary": summary,
@@ -281,22 +305,22 @@ def alert(
 
 
 def campaign_alerts(c: Config) -> list[dict[str, Any]]:
-    x = Exprs(c)
+    x = Exprs(c, "experiture_campaign_last_updated_timestamp_seconds")
     state, records = "experiture_campaign_execution_state", "experiture_campaign_pipeline_records"
     completed = x.m("experiture_campaign_last_execution_completed_timestamp_seconds")
     # Joins match within one target (ignoring only the label that differs), so one
     # replica's evidence never completes another's; the merge of replicas comes last.
-    failed = x.merged(f"""
+    failed = x.campaign(f"""
 {x.m(state, state="failed")} == 1
 unless ignoring(state)
   (time() - {completed} > {seconds(c.failed_within)})
 """)
-    overdue = x.merged(f"""
+    overdue = x.campaign(f"""
 {x.m(state, state="pending_or_overdue")} == 1
 and ignoring(state)
   (time() - {x.m("experiture_campaign_send_deadline_timestamp_seconds")} > {seconds(c.send_overdue_after)})
 """)  # noqa: E501 - PromQL reads better on one line
-    lossy = x.merged(f"""
+    lossy = x.campaign(f"""
 {x.m("experiture_campaign_failure_ratio")} > {c.failure_ratio:g}
 and ignoring(stage)
   {x.m(records, stage="scheduled")} >= {c.failure_ratio_min_records}
@@ -310,7 +334,7 @@ and ignoring(state) (
     )
 )
 """)
-    gap = x.merged(f"""
+    gap = x.campaign(f"""
 (
   {x.m(records, stage="injected")}
   - ignoring(stage) {x.m(records, stage="sent")}
@@ -321,12 +345,12 @@ and
   (time() - {completed} > {seconds(c.delivery_gap_after)} < {seconds(c.delivery_gap_within)})
 """)
     progress = x.m("experiture_campaign_pipeline_last_progress_timestamp_seconds")
-    stalled = x.merged(f"""
+    stalled = x.campaign(f"""
 {x.m(state, state="running")} == 1
 and ignoring(state)
   (time() - max without(stage) ({progress}) > {seconds(c.stalled_after)})
 """)
-    unready = x.merged(f"""
+    unready = x.campaign(f"""
 {x.m("experiture_campaign_configured")} == 0
 and ignoring(state)
   {x.m(state, state="scheduled")} == 1
@@ -349,6 +373,7 @@ and
             "A campaign execution failed.",
             f"Campaign {{{{ $labels.campaign_id }}}}{name} {on} ended its execution in state "
             "failed.",
+            keep_firing_for=c.campaign_keep_firing_for,
         ),
         alert(
             c,
@@ -405,10 +430,10 @@ and
 
 
 def deliverability_alerts(c: Config) -> list[dict[str, Any]]:
-    x = Exprs(c)
+    x = Exprs(c, "greenarrow_campaign_last_updated_timestamp_seconds")
     started = x.m("greenarrow_campaign_started_after_timestamp_seconds")
     recent = f"({started} > time() - {seconds(c.greenarrow_started_within) + WINDOW_SLACK})"
-    bounces = x.merged(f"""
+    bounces = x.campaign(f"""
 {x.m("greenarrow_campaign_bounces_total")}
   / ({x.m("greenarrow_campaign_messages_sent_total")} >= {c.bounce_rate_min_messages})
   > {c.bounce_rate:g}
@@ -420,13 +445,13 @@ and
         f"  / ({x.m('greenarrow_campaign_messages_accepted_total')} "
         f">= {c.complaint_rate_min_messages})"
     )
-    complaints_warning = x.merged(f"""
+    complaints_warning = x.campaign(f"""
 {complaint_ratio}
   > {c.complaint_rate_warning:g} <= {c.complaint_rate_critical:g}
 and
   {recent}
 """)
-    complaints_critical = x.merged(f"""
+    complaints_critical = x.campaign(f"""
 {complaint_ratio}
   > {c.complaint_rate_critical:g}
 and
@@ -436,7 +461,7 @@ and
     # watched) or, first seen already failed (after a restart, say), started within the
     # window, so it cannot have failed earlier. A restart never pages older failures.
     state_seen = x.m("greenarrow_campaign_state_first_seen_timestamp_seconds")
-    failed = x.merged(f"""
+    failed = x.campaign(f"""
 {x.m("greenarrow_campaign_state", state="failed")} == 1
 and ignoring(state)
   (time() - {state_seen} < {seconds(c.failed_within)})
@@ -479,6 +504,7 @@ and ignoring(state) (
             "A GreenArrow campaign draws too many spam complaints.",
             complained,
             c.complaint_rate_for,
+            c.campaign_keep_firing_for,
         ),
         alert(
             c,
@@ -487,6 +513,7 @@ and ignoring(state) (
             "critical",
             "A GreenArrow campaign failed.",
             f"{on} is in state failed.",
+            keep_firing_for=c.campaign_keep_firing_for,
         ),
     ]
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import inspect
+import json
 import os
 import re
 import resource
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -634,3 +636,33 @@ class ExporterProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def age_books(file: Path, seconds: float) -> None:
+    """Make the books in ``file`` (a stopped exporter's ``books.sqlite``) what a run that
+    ended ``seconds`` earlier would have left: every time the exporter learned moves back
+    (each row's read, state-since and first-seen times; in a snapshot its read time, when
+    each pipeline stage last moved, the start window a GreenArrow campaign was found in; a
+    finish time the exporter saw). The vendors' own times stay: the test moves the
+    simulator's clock to match."""
+    db = sqlite3.connect(file)
+    rows = db.execute("SELECT source, campaign_id, snapshot, finished_at FROM campaigns")
+    for source, cid, text, finished in rows.fetchall():
+        doc = json.loads(text)
+        snap = doc["snapshot"]
+        for name in ("read_at", "started_after"):
+            if snap.get(name) is not None:
+                snap[name] -= seconds
+        if "progress" in snap:
+            snap["progress"] = {stage: at - seconds for stage, at in snap["progress"].items()}
+        vendors = (snap.get("status") or {}).get("completed_at")
+        if finished is not None and finished != vendors:
+            finished -= seconds
+        db.execute(
+            "UPDATE campaigns SET snapshot = ?, finished_at = ?, updated_at = updated_at - ?,"
+            " state_since = state_since - ?, first_seen = first_seen - ?"
+            " WHERE source = ? AND campaign_id = ?",
+            (json.dumps(doc), finished, seconds, seconds, seconds, source, cid),
+        )
+    db.commit()
+    db.close()

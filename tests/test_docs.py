@@ -122,6 +122,7 @@ EXPERIMENTAL = {
     "campaign_exporter_storage_errors_total",
     "campaign_exporter_total_shards",
     "campaign_exporter_config_info",
+    "campaign_exporter_start_timestamp_seconds",
 }
 MEANING_CHANGED = {
     "campaign_exporter_source_up",

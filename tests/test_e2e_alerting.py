@@ -3,7 +3,8 @@ Alertmanager -> a webhook this test runs, the simulator serving only what the ve
 document. A campaign made to fail must page; the healthy fleet must not; every dashboard
 query (panels, annotations, variables) must return data from that Prometheus, and the
 campaign picker must list the campaign by name; a GreenArrow failure seen while watching
-pages, an old one seen first after a restart does not; an HA pair pages once.
+pages, an old one seen first after a restart does not; an HA pair pages once; a restart
+on the same books (--storage.path) pages each failure once.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import yaml
 
 from exporter.simulator import SimulatorSettings, SimulatorThread
 
-from .helpers import COMMAND, free_port, require_binary, wait_for_sync
+from .helpers import COMMAND, age_books, free_port, require_binary, wait_for_sync
 
 ROOT = Path(__file__).parent.parent
 DEADLINE = 90.0
@@ -518,6 +519,13 @@ def post(url: str) -> None:
         pass
 
 
+def send_json(url: str, body: Any, method: str = "POST") -> None:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback URL
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback URL
+        pass
+
+
 def evaluated_after(prom_url: str, moment: float) -> None:
     """Wait until every rule group has been evaluated after ``moment`` (Unix time)."""
 
@@ -699,3 +707,184 @@ def test_killed_exporters_page_as_a_missing_shard_then_as_down(tmp_path: Path) -
                 for a in get_json(f"{stack.am_url}/api/v2/alerts")
             }
             assert ("CampaignExporterDown", "critical") in in_alertmanager
+
+
+def test_a_restart_on_the_same_books_pages_once_per_failed_campaign(tmp_path: Path) -> None:
+    """Two Experiture campaigns and a GreenArrow one fail and page; the exporter (keeping
+    its books with --storage.path) stops, Prometheus misses scrapes of it, and it starts
+    again on the same books. Each alert stays the one that fired (keep_firing_for holds it
+    while nothing is scraped and while the restored values wait for their read), and the
+    webhook has one notification per failed campaign. A GreenArrow campaign that started
+    days ago and was already failed when first seen pages neither before nor after. The
+    rules are the mixin's with keep_firing_for of 60 s (the test waits on no part of it)."""
+    rules = mixin_rules(tmp_path, "campaign_keep_firing_for: 60s\n")
+    settings = SimulatorSettings(
+        experiture_campaigns=30, greenarrow_campaigns=30, speed=1.0, healthy=True
+    )
+    with SimulatorThread(settings) as sim:
+        port = free_port()
+        config = exporter_config(tmp_path, sim.url)
+        books = f"--storage.path={tmp_path / 'books'}"
+        ga = get_json(f"{sim.url}/_sim/greenarrow/truth")["campaigns"]
+        now = time.time()
+        old = next(
+            c["campaign_id"]
+            for c in ga
+            if c["state"] == "finished" and now - 20 * 86400 < c["started_at"] < now - 2 * 86400
+        )
+        post(f"{sim.url}/_sim/greenarrow/campaigns/{old}/fail")  # before the exporter saw it
+        exp = get_json(f"{sim.url}/_sim/experiture/truth")["campaigns"]
+        failing = {
+            c["campaign_id"]: "CampaignExecutionFailed"
+            for c in exp
+            if c["state"] == "running"
+            and c["campaign_type"] == "broadcast"
+            and c["authoring_status"] == "published"
+        }
+        failing = dict(list(failing.items())[:2])
+        sending = next(c for c in ga if c["state"] == "sending" and not c["paused"])
+        failing[sending["campaign_id"]] = "GreenArrowCampaignFailed"
+        assert len(failing) == 3
+        with alerting_stack(tmp_path, [port], rules) as stack:
+
+            def firing() -> dict[str, dict[str, Any]]:
+                return {
+                    a["labels"]["campaign_id"]: a
+                    for a in stack.active()
+                    if a["state"] == "firing" and "campaign_id" in a["labels"]
+                }
+
+            def notified() -> dict[str, list[str]]:
+                out: dict[str, list[str]] = {}
+                for _, alert in stack.hook.alerts():
+                    labels = alert["labels"]
+                    out.setdefault(labels.get("campaign_id", ""), []).append(labels["alertname"])
+                return out
+
+            with run_exporter(config, port, tmp_path / "exporter-1.log", books):
+                seen_old = f'greenarrow_campaign_state{{campaign_id="{old}",state="failed"}} == 1'
+                wait_for(
+                    lambda: stack.query("count(experiture_campaign_info) > 0"),
+                    "Prometheus to have the exporter's series",
+                )
+                wait_for(lambda: stack.query(seen_old), "Prometheus to see the old failure")
+                assert not stack.hook.alerts(), "a healthy fleet raised an alert"
+                for campaign_id, alertname in failing.items():
+                    vendor = "experiture" if alertname.startswith("Campaign") else "greenarrow"
+                    post(f"{sim.url}/_sim/{vendor}/campaigns/{campaign_id}/fail")
+                wait_for(lambda: set(notified()) == set(failing), "a page per failed campaign")
+                before = firing()
+                assert set(before) == set(failing)
+            wait_for(
+                lambda: stack.query('up{job="campaign-exporter"} == 0'),
+                "Prometheus to miss a scrape of the stopped exporter",
+            )
+            evaluated_after(stack.prom_url, time.time() + 1)
+            assert set(firing()) == set(failing), "resolved while nothing was scraped"
+            with run_exporter(config, port, tmp_path / "exporter-2.log", books):
+                # each failed campaign (and the old one) read again by the new process: the
+                # rules see the read, not only the restored value
+                for campaign_id, alertname in {**failing, old: "GreenArrow"}.items():
+                    vendor = "experiture" if alertname.startswith("Campaign") else "greenarrow"
+                    reread = (
+                        f'{vendor}_campaign_last_updated_timestamp_seconds{{campaign_id="'
+                        f'{campaign_id}"}} >= on(job, instance) group_left() '
+                        "campaign_exporter_start_timestamp_seconds"
+                    )
+                    wait_for(
+                        lambda q=reread: stack.query(q), f"{campaign_id} read after the restart"
+                    )
+                evaluated_after(stack.prom_url, time.time() + 3)
+                after = firing()
+                assert set(after) == set(failing)
+                for campaign_id, alert in after.items():
+                    assert alert["activeAt"] == before[campaign_id]["activeAt"], campaign_id
+                assert not stack.query(f'ALERTS{{campaign_id="{old}"}}')
+                in_alertmanager = {
+                    a["labels"].get("campaign_id"): a["startsAt"]
+                    for a in get_json(f"{stack.am_url}/api/v2/alerts")
+                    if a["status"]["state"] == "active"
+                }
+                assert set(in_alertmanager) == set(failing)
+            assert notified() == {campaign_id: [name] for campaign_id, name in failing.items()}
+
+
+def test_after_an_hour_down_no_alert_fires_on_a_restored_value(tmp_path: Path) -> None:
+    """The last run ended an hour ago (its books aged by an hour, the simulator's clock set
+    back an hour for it and moved on since); a campaign running then failed meanwhile. The
+    exporter starts on those books while every /status read fails: Prometheus scrapes the
+    restored values, each running campaign's progress an hour old, which CampaignStalled
+    (for: 1 s here) would page on, were they believed; none fires, none is even pending.
+    Once the reads come back, the failure pages, and it is the only notification."""
+    rules = mixin_rules(tmp_path, "stalled_for: 1s\n")
+    settings = SimulatorSettings(
+        experiture_campaigns=30, greenarrow_campaigns=10, speed=1.0, healthy=True
+    )
+    with SimulatorThread(settings) as sim:
+        send_json(f"{sim.url}/_sim/clock", {"advance": -3600})
+        port = free_port()
+        config = exporter_config(tmp_path, sim.url)
+        books = tmp_path / "books"
+        exp = get_json(f"{sim.url}/_sim/experiture/truth")["campaigns"]
+        running = [
+            c["campaign_id"]
+            for c in exp
+            if c["state"] == "running"
+            and c["campaign_type"] == "broadcast"
+            and c["authoring_status"] == "published"
+        ]
+        assert len(running) >= 2
+        victim, ids = running[0], "|".join(running)
+        updated = f'experiture_campaign_last_updated_timestamp_seconds{{campaign_id=~"{ids}"}}'
+        start = "on(job, instance) group_left() campaign_exporter_start_timestamp_seconds"
+        all_running = (
+            f'count(experiture_campaign_execution_state{{campaign_id=~"{ids}",state="running"}}'
+            f" == 1) == {len(running)}"
+        )
+        # shown from the books: read before this process started, and over an hour ago
+        all_restored = f"count({updated} < {start} < time() - 3600) == {len(running)}"
+        all_read = f"count({updated} >= {start}) == {len(running)}"
+        failed = f'experiture_campaign_execution_state{{campaign_id="{victim}",state="failed"}}'
+
+        def on_campaigns() -> list[dict[str, Any]]:
+            """Per-campaign alerts, pending or firing (the exporter's own are not asked
+            about: it is down, or was not yet scraped)."""
+            return [a for a in stack.active() if "campaign_id" in a["labels"]]
+
+        def paged() -> set[tuple[str, str]]:
+            return {
+                (a["labels"]["alertname"], a["labels"].get("campaign_id", ""))
+                for _, a in stack.hook.alerts()
+            }
+
+        with alerting_stack(tmp_path, [port], rules) as stack:
+            with run_exporter(config, port, tmp_path / "exporter-1.log", f"--storage.path={books}"):
+                wait_for(lambda: stack.query(all_running), "every running campaign in Prometheus")
+                assert not on_campaigns(), "a healthy fleet raised an alert"
+            wait_for(
+                lambda: stack.query('up{job="campaign-exporter"} == 0'),
+                "Prometheus to miss a scrape of the stopped exporter",
+            )
+            age_books(books / "books.sqlite", 3600)
+            send_json(f"{sim.url}/_sim/clock", {"advance": 3600})
+            post(f"{sim.url}/_sim/experiture/campaigns/{victim}/fail?edit=0")
+            fault = {"kind": "http_5xx", "api": "experiture", "endpoint": "status"}
+            send_json(f"{sim.url}/_sim/faults", fault)
+            with run_exporter(config, port, tmp_path / "exporter-2.log", f"--storage.path={books}"):
+                wait_for(lambda: stack.query(all_restored), "the restored values in Prometheus")
+                assert stack.query(all_running)
+                evaluated_after(stack.prom_url, time.time() + 3)  # past a for: of 1 s
+                assert stack.query(all_restored), "read while the reads fail"
+                assert not on_campaigns(), "an alert on a restored value"
+
+                send_json(f"{sim.url}/_sim/faults", None, method="DELETE")
+                wait_for(lambda: stack.query(f"{failed} == 1"), "the failure read, in Prometheus")
+                wait_for(paged, "the failure at the webhook")
+                wait_for(lambda: stack.query(all_read), "every campaign read by the new process")
+                evaluated_after(stack.prom_url, time.time() + 3)
+                assert paged() == {("CampaignExecutionFailed", victim)}
+                ever = stack.query(
+                    'count_over_time(ALERTS{campaign_id!="", alertname!="CampaignExecutionFailed"}'
+                    "[10m])"
+                )
+                assert ever == [], ever

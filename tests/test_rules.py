@@ -132,6 +132,41 @@ def test_alert_house_style(rule: dict[str, Any]) -> None:
     assert rule["alert"] in headings
 
 
+def test_the_per_campaign_critical_alerts_keep_firing_across_a_restart() -> None:
+    """keep_firing_for on the pages a missed scrape would resolve and raise again; nowhere
+    else (a warning with a for: goes pending again, and health alerts read ``up``)."""
+    kept = {
+        (r["alert"], r["labels"]["severity"]): r["keep_firing_for"]
+        for r in alert_rules()
+        if "keep_firing_for" in r
+    }
+    assert kept == {
+        ("CampaignExecutionFailed", "critical"): "10m",
+        ("GreenArrowCampaignFailed", "critical"): "10m",
+        ("GreenArrowHighComplaintRate", "critical"): "10m",
+    }
+
+
+def test_per_campaign_alerts_wait_for_a_read_by_this_process() -> None:
+    """Every per-campaign alert leaves out the campaigns whose last read is older than the
+    process (restored from storage); no health alert does."""
+    gate = (
+        "unless on(job, instance, source, campaign_id) "
+        '({vendor}_campaign_last_updated_timestamp_seconds{{job="campaign-exporter"}} '
+        "< on(job, instance) group_left() "
+        'campaign_exporter_start_timestamp_seconds{{job="campaign-exporter"}}) )'
+    )
+    groups = {g["name"]: g["rules"] for g in yaml.safe_load(ALERTS.read_text())["groups"]}
+    for group, vendor in (
+        ("campaign-exporter-campaigns", "experiture"),
+        ("campaign-exporter-deliverability", "greenarrow"),
+    ):
+        for rule in groups[group]:
+            assert " ".join(rule["expr"].split()).endswith(gate.format(vendor=vendor))
+    for rule in groups["campaign-exporter-health"]:
+        assert "campaign_exporter_start_timestamp_seconds" not in rule["expr"], rule["alert"]
+
+
 def test_recording_rules_follow_the_naming_convention() -> None:
     groups = yaml.safe_load(RULES.read_text())["groups"]
     for rule in (r for g in groups for r in g["rules"]):
@@ -210,6 +245,7 @@ falling_behind_poll_intervals: 4
 falling_behind_for: 30m
 exporter_down_for: 2m
 shard_missing_for: 3m
+campaign_keep_firing_for: 3m
 """,
     )
     result = generate("--config", config, "--out", tmp_path / "out")
@@ -248,10 +284,21 @@ shard_missing_for: 3m
     assert "for 2 minutes" in down["annotations"]["description"]
     assert by_name["CampaignExporterDown", "warning"]["for"] == "2m"
     assert by_name["CampaignExporterShardMissing", "critical"]["for"] == "3m"
+    assert by_name["CampaignExecutionFailed", "critical"]["keep_firing_for"] == "3m"
+    assert by_name["GreenArrowCampaignFailed", "critical"]["keep_firing_for"] == "3m"
+    assert "keep_firing_for" not in by_name["CampaignStalled", "warning"]
     check = promtool(
         "check", "rules", str(tmp_path / "out" / "alerts.yml"), str(tmp_path / "out" / "rules.yml")
     )
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_keep_firing_for_of_0s_leaves_it_out(tmp_path: Path) -> None:
+    result = generate(
+        "--config", write_config(tmp_path, "campaign_keep_firing_for: 0s\n"), "--out", tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "keep_firing_for" not in (tmp_path / "alerts.yml").read_text()
 
 
 def test_print_defaults_is_a_config_that_makes_the_committed_files(tmp_path: Path) -> None:
@@ -276,6 +323,10 @@ def test_print_defaults_is_a_config_that_makes_the_committed_files(tmp_path: Pat
             "mixin.yml: send_overdue_for: '15 minutes' is not a duration like 30s, 15m or 1h30m",
         ),
         ("failure_ratio: 5\n", "mixin.yml: failure_ratio: 5 is not a ratio above 0 and at most 1"),
+        (
+            "campaign_keep_firing_for: soon\n",
+            "mixin.yml: campaign_keep_firing_for: 'soon' is not a duration like 30s, 15m or 1h30m",
+        ),
         (
             "bounce_rate_min_messages: -1\n",
             "mixin.yml: bounce_rate_min_messages: -1 is not a whole number of 0 or more",

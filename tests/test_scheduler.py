@@ -339,6 +339,41 @@ def test_due_reads_pop_by_urgency_then_rank() -> None:
     assert queue.reads == {}
 
 
+def test_restored_campaigns_in_a_failed_state_are_read_first() -> None:
+    """What storage restored is read again by urgency, in stored order; a campaign stored
+    failed as urgently as a running one: its page waits for this read."""
+    clock = ManualClock()
+    cfg = ticker_config("http://127.0.0.1:9")
+    telemetry = Telemetry(process_metrics=False, clock=clock)
+    telemetry.register(cfg.name, cfg.type, cfg.poll_interval)
+    client = UpstreamClient(cfg.name, telemetry, timeout=5, concurrency=8)
+    source = TickerSource(cfg, client, Vendor(Signal()))
+    ledger: Ledger[Tick] = Ledger(source, clock=clock)
+    stored = [("done-1", "finished"), ("done-2", "finished"), ("bad", "failed"), ("on", "running")]
+    restored = ledger.restore(
+        (Entry(cid, Tick(cid, st, 1), 100.0, st, 50.0, 10.0), "v1") for cid, st in stored
+    )
+    scheduler = Scheduler(
+        source,
+        ledger,
+        ExpositionStore(telemetry),
+        telemetry,
+        clock,
+        restored=restored,
+        failed_states=frozenset({"failed"}),
+    )
+    popped = []
+    while (read := scheduler.queue.pop(CAMPAIGNS, clock.monotonic())) is not None:
+        popped.append((read.kind, read.subject, read.urgency))
+    assert popped == [
+        ("walk", "", Urgency.ACTIVE),
+        ("state", "bad", Urgency.ACTIVE),
+        ("state", "done-1", Urgency.UNREAD),
+        ("state", "done-2", Urgency.UNREAD),
+        ("state", "on", Urgency.UNREAD),
+    ]
+
+
 def test_within_an_urgency_and_rank_the_earlier_due_goes_first() -> None:
     queue = ReadQueue()
     queue.put(state("later", 7, Urgency.IDLE))

@@ -8,6 +8,7 @@ import datetime as dt
 import errno
 import functools
 import hashlib
+import json
 import os
 import random
 import re
@@ -15,8 +16,10 @@ import signal
 import sqlite3
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +32,7 @@ from exporter.sources.greenarrow.source import GreenArrowSource
 from exporter.storage import decode, encode
 from tests.helpers import (
     ExporterProcess,
+    age_books,
     experiture_source,
     ga_source,
     wait_for_sync,
@@ -42,6 +46,7 @@ GA_SINCE = "greenarrow_campaign_state_first_seen_timestamp_seconds"
 GA_UPDATED = "greenarrow_campaign_last_updated_timestamp_seconds"
 WRITABLE = "campaign_exporter_storage_writable"
 ERRORS = "campaign_exporter_storage_errors_total"
+START = "campaign_exporter_start_timestamp_seconds"
 KEPT = (STATE, EXP_UPDATED, GA_FIRST, GA_SINCE, GA_UPDATED)
 
 
@@ -128,6 +133,73 @@ def test_a_restart_serves_the_last_run_s_books_at_once(tmp_path: Path) -> None:
             lambda: second.scrape([up]).value(up, source="prod") == 0, "the source to be down"
         )
         assert _kept(second) == before  # a failed read keeps the last good values
+
+
+def _control(url: str, body: Any, method: str = "POST") -> None:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - loopback URL
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback URL
+        pass
+
+
+def test_after_an_hour_down_restored_values_carry_their_age_until_read(tmp_path: Path) -> None:
+    """The last run ended an hour ago (its books aged by an hour; the simulator's clock set
+    back an hour for it, then moved on): one campaign failed before its stop, another,
+    running then, failed meanwhile. While every /status read fails, each campaign is on
+    /metrics as stored, its last read an hour before this process started (what the alerts
+    leave out); once the reads come back, the new failure replaces the restored state and
+    the stored one is read again, both after the start."""
+    books = tmp_path / "books"
+    settings = SimulatorSettings(experiture_campaigns=30, greenarrow_campaigns=5, speed=0)
+    with SimulatorThread(settings) as sim:
+        _control(f"{sim.url}/_sim/clock", {"advance": -3600})
+        source = experiture_source(sim.url, poll_interval="1s")
+        path = write_config(tmp_path, {"sources": [source]})
+        with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as first:
+            first.wait_refreshes("prod", 1)
+            first.wait_states_read()
+            states = first.scrape([STATE]).values(STATE, state="running")
+            running = sorted(labels["campaign_id"] for labels, value in states if value)
+            assert len(running) >= 2
+            victim, seen_failed = running[0], running[1]  # fails after, and before, the stop
+            _control(f"{sim.url}/_sim/experiture/campaigns/{seen_failed}/fail?edit=0", None)
+            wait_for_sync(
+                lambda: first.scrape([STATE]).value(STATE, campaign_id=seen_failed, state="failed"),
+                "the failure seen before the stop",
+            )
+            before = _kept(first)
+            assert first.stop() == 0
+        age_books(books / "books.sqlite", 3600)
+        _control(f"{sim.url}/_sim/clock", {"advance": 3600})
+        _control(f"{sim.url}/_sim/experiture/campaigns/{victim}/fail?edit=0", None)
+        fault = {"kind": "http_5xx", "api": "experiture", "endpoint": "status"}
+        _control(f"{sim.url}/_sim/faults", fault)
+        started = time.time()
+        with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as second:
+            second.wait_ready()
+            shown = second.scrape([STATE, EXP_UPDATED, START])
+            start = shown.value(START)
+            assert start is not None and started - 1 < start < time.time()
+            for cid, read in before[EXP_UPDATED].items():
+                assert shown.value(EXP_UPDATED, campaign_id=cid) == read - 3600  # its real age
+            assert shown.value(STATE, campaign_id=victim, state="running") == 1
+            assert shown.value(STATE, campaign_id=seen_failed, state="failed") == 1
+
+            _control(f"{sim.url}/_sim/faults", None, method="DELETE")
+
+            def read_again(cid: str, state: str) -> bool:
+                found = second.scrape([STATE, EXP_UPDATED])
+                updated = found.value(EXP_UPDATED, campaign_id=cid)
+                return (
+                    found.value(STATE, campaign_id=cid, state=state) == 1
+                    and updated is not None
+                    and updated >= start
+                )
+
+            wait_for_sync(lambda: read_again(victim, "failed"), "the failure read again")
+            wait_for_sync(
+                lambda: read_again(seen_failed, "failed"), "the stored failure read again"
+            )
 
 
 def test_a_source_pointed_elsewhere_starts_clean(tmp_path: Path) -> None:
