@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from .egress import egress_problems
 from .localfile import FileRefused, read_local_file
-from .schema import SECRET_KEYS, SourceConfig, Strict, TlsConfig
+from .schema import SECRET_KEYS, SourceConfig, Strict, TlsConfig, quote_hint
 from .secrets import check_secret_file
 from .sources import SOURCE_KINDS
 
@@ -132,10 +132,12 @@ def validation_lines(
     lines = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        shown = _HIDDEN if any(part in SECRET_KEYS for part in loc) else err.get("input")
-        lines.append(
-            f"{key_path(prefix + loc)}: {_message({**err, 'loc': loc, 'input': shown}, hint)}"
-        )
+        given = err.get("input")
+        shown = _HIDDEN if any(part in SECRET_KEYS for part in loc) else given
+        message = _message({**err, "loc": loc, "input": shown}, hint)
+        if err["type"] == "string_type":
+            message += quote_hint(given)
+        lines.append(f"{key_path(prefix + loc)}: {message}")
     return lines
 
 

@@ -364,7 +364,26 @@ BAD_CONFIGS: list[tuple[str, Any, str]] = [
     (
         "a number where a string goes",
         {"sources": [source(name=5)]},
-        "sources[0].name: expected a string, got 5",
+        "sources[0].name: expected a string, got 5 (YAML reads it as a number: put the value "
+        "in quotes)",
+    ),
+    (
+        "an unquoted organization id",
+        {"sources": [ga(basic_auth={"username": 1, "password": "k"})]},
+        "sources[0].basic_auth.username: expected a string, got 1 (YAML reads it as a number: "
+        "put the value in quotes)",
+    ),
+    (
+        "an unquoted yes",
+        {"sources": [ga(basic_auth={"username": True, "password": "k"})]},
+        "sources[0].basic_auth.username: expected a string, got true (YAML reads it as true or "
+        "false: put the value in quotes)",
+    ),
+    (
+        "an unquoted numeric key, never quoted back",
+        {"sources": [ga(basic_auth={"username": "1", "password": 424242})]},
+        "sources[0].basic_auth.password: expected a non-empty string (YAML reads it as a "
+        "number: put the value in quotes)",
     ),
 ]
 
