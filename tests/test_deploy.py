@@ -3,6 +3,7 @@ stack's configs and script."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import sys
 import time
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -306,7 +308,78 @@ def test_local_stack_prints_links_that_work_and_exits_when_a_child_dies(
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(20)
     # (bash reports the killed job on a line of its own first)
-    assert "local-stack: exporter exited (code 137); the end of its log:" in err.read_text()
+    report = err.read_text()
+    assert "local-stack: exporter exited (code 137); the end of its log:" in report
+    assert "prometheus exited" not in report and "alertmanager exited" not in report
+
+
+def start_local_stack(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """scripts/local-stack in a session of its own; its process, stdout and stderr files."""
+    require_binary("prometheus")
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = subprocess.Popen(
+            [ROOT / "scripts" / "local-stack"],
+            env={**os.environ, **free_ports(*STACK_PORTS)},
+            cwd=ROOT,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    return proc, out, err
+
+
+def children_of(pid: int) -> set[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return {int(child) for child in found.stdout.split()}
+
+
+def wait_for(condition: Callable[[], object], what: str, seconds: float = 150) -> None:
+    end = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < end, what
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    ("signum", "group", "when"),
+    [
+        (signal.SIGINT, True, "up"),
+        (signal.SIGINT, True, "starting"),
+        (signal.SIGTERM, False, "up"),
+        (signal.SIGTERM, True, "up"),
+    ],
+    ids=["ctrl-c", "ctrl-c-while-starting", "sigterm", "sigterm-to-the-group"],
+)
+def test_local_stack_stops_quietly_on_ctrl_c_and_sigterm(
+    tmp_path: Path, signum: signal.Signals, group: bool, when: str
+) -> None:
+    """Ctrl-C signals the terminal's whole foreground group; ``kill`` the script alone.
+    Either way: exit 0, nothing on stderr (it used to report a Prometheus that had exited
+    cleanly, with a log it had already removed), no child left."""
+    proc, out, err = start_local_stack(tmp_path)
+    children: set[int] = set()
+    try:
+        if when == "up":
+            wait_for(lambda: "Ctrl-C stops everything" in out.read_text(), "never up")
+        else:  # the three started, their answers awaited
+            wait_for(lambda: len(children_of(proc.pid)) >= 3, "never started", 60)
+        children = children_of(proc.pid)
+        (os.killpg if group else os.kill)(proc.pid, signum)
+        code = proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert code == 0
+    assert err.read_text() == ""
+    assert "Traceback" not in out.read_text()
+    try:
+        wait_for(lambda: not any(Path(f"/proc/{c}").exists() for c in children), "left", 10)
+    finally:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
 
 
 def test_local_stack_exits_with_the_log_of_a_child_that_cannot_start(tmp_path: Path) -> None:
