@@ -258,6 +258,10 @@ def _host_port(host: str, port: int | None) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _url_host_port(url: httpx2.URL) -> str:
+    return _host_port(url.host, url.port or {"http": 80, "https": 443}.get(url.scheme))
+
+
 def _transport_words(exc: httpx2.HTTPError, url: httpx2.URL) -> str:
     """A failed exchange as an operator reads it: the host and port it was with (the
     proxy's, when that is where it failed) and what happened, in words."""
@@ -270,8 +274,7 @@ def _transport_words(exc: httpx2.HTTPError, url: httpx2.URL) -> str:
             words = clean_text(error.strerror or str(error), 200)
             return f"{where}: host name not resolved ({words})"
         return f"{where}: {_os_words(error)}"
-    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
-    where = f"connection to {_host_port(url.host, port)} failed"
+    where = f"connection to {_url_host_port(url)} failed"
     if isinstance(cause, OSError):
         return f"{where}: {_os_words(cause)}"
     if isinstance(cause, aiohttp.ClientError):
@@ -608,7 +611,9 @@ class UpstreamClient:
         except TimeoutError:
             self._count(endpoint, "error")
             raise self._fail(
-                ErrorReason.TIMEOUT, endpoint, f"no answer within {self.timeout:g}s"
+                ErrorReason.TIMEOUT,
+                endpoint,
+                f"no answer from {_url_host_port(request.url)} within {self.timeout:g}s",
             ) from None
         except httpx2.HTTPError as exc:
             self._count(endpoint, "error")
@@ -617,13 +622,13 @@ class UpstreamClient:
                 # a client certificate refused after a TLS 1.3 handshake looks like this
                 problem = await self.egress.handshake_problem(request.url)
             if problem is not None:
-                where = f"{request.url.host}:{request.url.port or 443}"
+                where = _url_host_port(request.url)
                 raise self._fail(
                     ErrorReason.TLS, endpoint, f"TLS with {where} failed: {problem}"
                 ) from None
             reason = _transport_reason(exc)
             detail = (
-                f"no answer within {self.timeout:g}s"
+                f"no answer from {_url_host_port(request.url)} within {self.timeout:g}s"
                 if reason == ErrorReason.TIMEOUT
                 else _transport_words(exc, request.url)
             )

@@ -419,10 +419,10 @@ async def test_a_bare_token_echoed_in_an_error_is_scrubbed(scheme: str) -> None:
     assert "key <secret> is not valid" in err.value.detail
 
 
-async def failure_of(url: str, egress: Egress | None = None) -> UpstreamError:
+async def failure_of(url: str, egress: Egress | None = None, timeout: float = 10) -> UpstreamError:
     """What one real call to ``url`` fails with (no retries, no mock transport)."""
     client = UpstreamClient(
-        "src", Telemetry(), timeout=10, concurrency=1, retries=False, egress=egress
+        "src", Telemetry(), timeout=timeout, concurrency=1, retries=False, egress=egress
     )
     try:
         with pytest.raises(UpstreamError) as err:
@@ -478,3 +478,19 @@ async def test_a_server_that_hangs_up_is_named() -> None:
         f"things: connection to 127.0.0.1:{port} failed: Server disconnected "
         "(ServerDisconnectedError)"
     )
+
+
+async def test_a_server_that_never_answers_is_named() -> None:
+    async def say_nothing(stream: SocketStream) -> None:
+        await anyio.sleep_forever()
+
+    async with (
+        await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
+        anyio.create_task_group() as tg,
+    ):
+        port = listener.extra(SocketAttribute.local_port)  # noqa: S610 (anyio, not Django)
+        tg.start_soon(listener.serve, say_nothing)
+        err = await failure_of(f"http://127.0.0.1:{port}/v1/things", timeout=0.5)
+        tg.cancel_scope.cancel()
+    assert err.reason == "timeout"
+    assert str(err) == f"things: no answer from 127.0.0.1:{port} within 0.5s"
