@@ -11,7 +11,7 @@ FROM python:3.11-slim-bookworm AS build
 ARG REVISION=unknown
 ARG BUILD_DATE=unknown
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY exporter ./exporter
 RUN printf '{"revision": "%s", "build_date": "%s"}\n' "$REVISION" "$BUILD_DATE" \
       > exporter/build_info.json \

@@ -2,8 +2,9 @@
 
 The revision and date come, first found first:
 1. ``CAMPAIGN_EXPORTER_REVISION`` and ``CAMPAIGN_EXPORTER_BUILD_DATE`` in the environment;
-2. ``exporter/build_info.json``, written at build time (the Dockerfile writes it from its
-   ``REVISION`` and ``BUILD_DATE`` build arguments; any packager may);
+2. ``exporter/build_info.json``, written at build time: by setup.py in every wheel (the
+   git revision of the checkout built from, the build date), and before it by the
+   Dockerfile from its ``REVISION`` and ``BUILD_DATE`` build arguments (any packager may);
 3. git, when the package runs from a git work tree (an editable install or a checkout);
 4. otherwise "unknown".
 """

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from .egress import egress_problems
 from .localfile import FileRefused, read_local_file
-from .schema import SECRET_KEYS, SourceConfig, Strict
+from .schema import SECRET_KEYS, SourceConfig, Strict, TlsConfig, quote_hint
 from .secrets import check_secret_file
 from .sources import SOURCE_KINDS
 
@@ -132,10 +132,12 @@ def validation_lines(
     lines = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        shown = _HIDDEN if any(part in SECRET_KEYS for part in loc) else err.get("input")
-        lines.append(
-            f"{key_path(prefix + loc)}: {_message({**err, 'loc': loc, 'input': shown}, hint)}"
-        )
+        given = err.get("input")
+        shown = _HIDDEN if any(part in SECRET_KEYS for part in loc) else given
+        message = _message({**err, "loc": loc, "input": shown}, hint)
+        if err["type"] == "string_type":
+            message += quote_hint(given)
+        lines.append(f"{key_path(prefix + loc)}: {message}")
     return lines
 
 
@@ -233,54 +235,101 @@ def expand_env(value: Any, loc: tuple[int | str, ...], errors: list[str]) -> Any
     return expanded
 
 
+def _about(line: str, paths: set[str]) -> bool:
+    """Whether ``line`` is about one of ``paths`` or a key inside one."""
+    key = line.partition(": ")[0]
+    return any(key == p or key.startswith((f"{p}.", f"{p}[")) for p in paths)
+
+
+def _secret_files_in(
+    model: type[BaseModel], raw: Any, loc: tuple[int | str, ...]
+) -> list[tuple[tuple[int | str, ...], str]]:
+    """The ``*_file`` credential paths in a source's YAML that failed validation, under
+    keys its model has: checked all the same, so that one run tells every problem."""
+    found: list[tuple[tuple[int | str, ...], str]] = []
+    if not isinstance(raw, dict):
+        return found
+    for key, value in raw.items():
+        field = model.model_fields.get(key) if isinstance(key, str) else None
+        inner = _model_in(field.annotation) if field is not None else None
+        if field is None or inner is TlsConfig:  # PEM files: checked as TLS material
+            continue
+        if inner is not None:
+            found += _secret_files_in(inner, value, (*loc, key))
+        elif key.endswith("_file") and isinstance(value, str) and value:
+            found.append(((*loc, key), value))
+    return found
+
+
+def _source_problems(
+    item: dict[str, Any], loc: tuple[int | str, ...]
+) -> tuple[SourceConfig | None, list[str]]:
+    """One source's config, or None, and every problem found in it: the schema's, and
+    those of its credential files and TLS material."""
+    kind = SOURCE_KINDS.get(str(item.get("type")))
+    if kind is None:
+        known = ", ".join(sorted(SOURCE_KINDS))
+        if "type" not in item:
+            return None, [f"{key_path((*loc, 'type'))}: required key is missing ({known})"]
+        return None, [
+            f'{key_path((*loc, "type"))}: unknown source type "{item["type"]}" '
+            f"(expected one of {known})"
+        ]
+    try:
+        source = kind.config_model.model_validate(item)
+    except ValidationError as exc:
+        hint = unknown_key_hint(kind.config_model, kind.type_name)
+        lines = validation_lines(exc, loc, hint)
+        refused = {line.partition(": ")[0] for line in lines}
+        for file_loc, file in _secret_files_in(kind.config_model, item, loc):
+            problem = check_secret_file(Path(file))
+            if problem and key_path(file_loc) not in refused:
+                lines.append(f"{key_path(file_loc)}: {problem}: {file}")
+        return None, lines
+    lines = []
+    for path, secret_file in source.secret_files():
+        problem = check_secret_file(secret_file)
+        if problem:
+            lines.append(f"{key_path(loc)}.{path}: {problem}: {secret_file}")
+    lines += [f"{key_path(loc)}.{problem}" for problem in egress_problems(source)]
+    return source, lines
+
+
 def parse_config(raw: Any) -> Config:
+    """The config in ``raw`` (the YAML as loaded), or a ``ConfigError`` with every problem
+    found: a value whose ``${VAR}`` cannot be expanded is reported, and so is everything
+    else, but for what follows from that value being left empty."""
     errors: list[str] = []
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(["(top level): must be a mapping with a sources key"])
     raw = expand_env(raw, (), errors)
-    if errors:
-        raise ConfigError(errors)
+    unexpanded = {line.partition(": ")[0] for line in errors}
     try:
         top = _TopLevel.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(errors + validation_lines(exc, (), unknown_key_hint(_TopLevel))) from None
+        lines = validation_lines(exc, (), unknown_key_hint(_TopLevel))
+        raise ConfigError(errors + [x for x in lines if not _about(x, unexpanded)]) from None
+    found: list[str] = []
     if not top.sources:
-        errors.append("sources: at least one source is required")
+        found.append("sources: at least one source is required")
     sources: list[SourceConfig] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(top.sources):
         loc: tuple[int | str, ...] = ("sources", i)
-        kind = SOURCE_KINDS.get(str(item.get("type")))
-        if kind is None:
-            known = ", ".join(sorted(SOURCE_KINDS))
-            if "type" not in item:
-                errors.append(f"{key_path((*loc, 'type'))}: required key is missing ({known})")
-            else:
-                errors.append(
-                    f'{key_path((*loc, "type"))}: unknown source type "{item["type"]}" '
-                    f"(expected one of {known})"
-                )
-            continue
-        try:
-            source = kind.config_model.model_validate(item)
-        except ValidationError as exc:
-            hint = unknown_key_hint(kind.config_model, kind.type_name)
-            errors.extend(validation_lines(exc, loc, hint))
+        source, problems = _source_problems(item, loc)
+        found += problems
+        if source is None:
             continue
         if source.name in seen:
-            errors.append(
+            found.append(
                 f'{key_path((*loc, "name"))}: duplicate source name "{source.name}" '
                 f"(also sources[{seen[source.name]}])"
             )
         seen.setdefault(source.name, i)
-        for path, file in source.secret_files():
-            problem = check_secret_file(file)
-            if problem:
-                errors.append(f"{key_path(loc)}.{path}: {problem}: {file}")
-        errors += [f"{key_path(loc)}.{problem}" for problem in egress_problems(source)]
         sources.append(source)
+    errors += [line for line in found if not _about(line, unexpanded)]
     if errors:
         raise ConfigError(errors)
     return Config(sources=tuple(sources))

@@ -140,11 +140,21 @@ ByteSize = Annotated[
 ]
 
 
+def quote_hint(value: object) -> str:
+    """For a string key given an unquoted scalar YAML reads as another type: how to keep
+    it a string (the value is not repeated: YAML may have read ``0755`` as 493)."""
+    if isinstance(value, bool):
+        return " (YAML reads it as true or false: put the value in quotes)"
+    if isinstance(value, int | float):
+        return " (YAML reads it as a number: put the value in quotes)"
+    return ""
+
+
 def _to_secret(value: object) -> Secret:
     if isinstance(value, Secret):
         return value
     if not isinstance(value, str) or not value:
-        raise ValueError("expected a non-empty string")
+        raise ValueError("expected a non-empty string" + quote_hint(value))
     return Secret(value)
 
 

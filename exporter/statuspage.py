@@ -84,11 +84,13 @@ def _views(telemetry: Telemetry, backlogs: Mapping[str, Backlog]) -> list[Source
 # -- the header: the exporter's own health ---------------------------------------------------
 
 
-def _title(views: Sequence[SourceView], flagged: int) -> str:
+def _title(views: Sequence[SourceView], troubles: int) -> str:
+    """``troubles``: every item under "Needs attention", the exporter's own (a source down
+    or behind, a failed reload) and the campaigns'."""
     up = sum(v.state == "up" for v in views)
     down = [v.name for v in views if v.state == "down"]
     health = f"{up}/{len(views)} sources up" + (f" ({', '.join(down)} down)" if down else "")
-    attention = f"{flagged} need attention" if flagged else "nothing needs attention"
+    attention = f"{troubles} need attention" if troubles else "nothing needs attention"
     return f"{health}, {attention} - campaign-exporter"
 
 
@@ -192,13 +194,19 @@ def _sources(views: Sequence[SourceView], recent: Recent, now: float) -> str:
 # -- what needs attention ------------------------------------------------------------------
 
 
-def _exporter_trouble(telemetry: Telemetry, views: Sequence[SourceView], now: float) -> str:
-    items = [
-        f"source <b>{_e(v.name)}</b> is down since its last success "
-        f"{_time(v.status.last_success, now)}: {_e(v.status.last_error or 'no detail')}"
-        for v in views
-        if v.state == "down"
-    ]
+def _down(view: SourceView, now: float) -> str:
+    status = view.status
+    since = (
+        f"since its last success {_time(status.last_success, now)}"
+        if status.last_success is not None
+        else f"and has not succeeded since it started {_time(status.registered, now)}"
+    )
+    return f"source <b>{_e(view.name)}</b> is down {since}: {_e(status.last_error or 'no detail')}"
+
+
+def _exporter_trouble(telemetry: Telemetry, views: Sequence[SourceView], now: float) -> list[str]:
+    """The exporter's own troubles, as items of "Needs attention"."""
+    items = [_down(v, now) for v in views if v.state == "down"]
     items += [
         f"source <b>{_e(v.name)}</b> is falling behind: its running campaigns' state is "
         f"{v.backlog.running_age / v.status.poll_interval:.1f} poll intervals old "
@@ -210,17 +218,16 @@ def _exporter_trouble(telemetry: Telemetry, views: Sequence[SourceView], now: fl
         items.append(
             f"the last config reload failed: {_e(telemetry.config_reload_error or 'no detail')}"
         )
-    return "".join(f'<li class="warn">{item}</li>\n' for item in items)
+    return items
 
 
-def _attention(
-    telemetry: Telemetry, views: Sequence[SourceView], flagged: Sequence[Flagged], now: float
-) -> str:
-    exporter = _exporter_trouble(telemetry, views, now)
-    head = f'<section id="attention">\n<h2>Needs attention ({len(flagged):,})</h2>\n'
-    if not flagged and not exporter:
+def _attention(exporter: Sequence[str], flagged: Sequence[Flagged], now: float) -> str:
+    count = len(exporter) + len(flagged)
+    head = f'<section id="attention">\n<h2>Needs attention ({count:,})</h2>\n'
+    if not count:
         return head + f"<p>{NOTHING}</p>\n</section>\n"
-    items = f"<ul>\n{exporter}</ul>\n" if exporter else ""
+    items = "".join(f'<li class="warn">{item}</li>\n' for item in exporter)
+    items = f"<ul>\n{items}</ul>\n" if items else ""
     if not flagged:
         return head + items + "</section>\n"
     return (
@@ -390,12 +397,13 @@ def render_status_page(
     backlogs = backlogs if backlogs is not None else telemetry.backlogs()
     views = _views(telemetry, backlogs)
     flagged = needs_attention(((v.name, v.display, v.rows) for v in views), now)
+    exporter = _exporter_trouble(telemetry, views, now)
     return PAGE.format(
-        title=_e(_title(views, len(flagged))),
+        title=_e(_title(views, len(exporter) + len(flagged))),
         refresh=REFRESH_SECONDS,
         health=_health(telemetry, views, recent, now),
         sources=_sources(views, recent, now),
-        attention=_attention(telemetry, views, flagged, now),
+        attention=_attention(exporter, flagged, now),
         campaigns=_campaigns(views, query, now),
         metrics_href=_e(metrics_path.lstrip("/")),
         metrics_path=_e(metrics_path),

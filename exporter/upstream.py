@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import json
 import logging
+import os
 import random
 import zlib
 from collections.abc import Callable, Iterable, Mapping
@@ -244,9 +246,42 @@ def _transport_reason(exc: httpx2.HTTPError) -> ErrorReason:
     return ErrorReason.TIMEOUT if isinstance(exc, httpx2.TimeoutException) else ErrorReason.CONNECT
 
 
-def _exception_name(exc: Exception) -> str:
+def _os_words(error: OSError) -> str:
+    if error.errno == errno.ECONNREFUSED:
+        return "connection refused"
+    if error.errno is not None and error.errno > 0:
+        return os.strerror(error.errno)
+    return clean_text(error.strerror or str(error) or type(error).__name__, 200)
+
+
+def _host_port(host: str, port: int | None) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _url_host_port(url: httpx2.URL) -> str:
+    return _host_port(url.host, url.port or {"http": 80, "https": 443}.get(url.scheme))
+
+
+def _transport_words(exc: httpx2.HTTPError, url: httpx2.URL) -> str:
+    """A failed exchange as an operator reads it: the host and port it was with (the
+    proxy's, when that is where it failed) and what happened, in words."""
     cause = exc.__cause__
-    return type(cause if isinstance(cause, aiohttp.ClientError) else exc).__name__
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        proxy = "proxy " if isinstance(cause, aiohttp.ClientProxyConnectionError) else ""
+        where = f"cannot connect to {proxy}{_host_port(cause.host, cause.port)}"
+        error = cause.os_error
+        if isinstance(cause, aiohttp.ClientConnectorDNSError):
+            words = clean_text(error.strerror or str(error), 200)
+            return f"{where}: host name not resolved ({words})"
+        return f"{where}: {_os_words(error)}"
+    where = f"connection to {_url_host_port(url)} failed"
+    if isinstance(cause, OSError):
+        return f"{where}: {_os_words(cause)}"
+    if isinstance(cause, aiohttp.ClientError):
+        words = clean_text(str(cause), 200)
+        name = type(cause).__name__
+        return f"{where}: {words} ({name})" if words and words != name else f"{where}: {name}"
+    return f"{where}: {type(exc).__name__}"
 
 
 RETRYABLE = frozenset(
@@ -576,7 +611,9 @@ class UpstreamClient:
         except TimeoutError:
             self._count(endpoint, "error")
             raise self._fail(
-                ErrorReason.TIMEOUT, endpoint, f"no answer within {self.timeout:g}s"
+                ErrorReason.TIMEOUT,
+                endpoint,
+                f"no answer from {_url_host_port(request.url)} within {self.timeout:g}s",
             ) from None
         except httpx2.HTTPError as exc:
             self._count(endpoint, "error")
@@ -585,13 +622,17 @@ class UpstreamClient:
                 # a client certificate refused after a TLS 1.3 handshake looks like this
                 problem = await self.egress.handshake_problem(request.url)
             if problem is not None:
-                where = f"{request.url.host}:{request.url.port or 443}"
+                where = _url_host_port(request.url)
                 raise self._fail(
                     ErrorReason.TLS, endpoint, f"TLS with {where} failed: {problem}"
                 ) from None
             reason = _transport_reason(exc)
-            detail = f"no answer within {self.timeout:g}s" if reason == ErrorReason.TIMEOUT else ""
-            raise self._fail(reason, endpoint, detail or _exception_name(exc)) from None
+            detail = (
+                f"no answer from {_url_host_port(request.url)} within {self.timeout:g}s"
+                if reason == ErrorReason.TIMEOUT
+                else _transport_words(exc, request.url)
+            )
+            raise self._fail(reason, endpoint, detail) from None
         except TlsFileError as exc:
             self._count(endpoint, "error")
             raise self._fail(ErrorReason.TLS, endpoint, str(exc)) from None

@@ -364,7 +364,26 @@ BAD_CONFIGS: list[tuple[str, Any, str]] = [
     (
         "a number where a string goes",
         {"sources": [source(name=5)]},
-        "sources[0].name: expected a string, got 5",
+        "sources[0].name: expected a string, got 5 (YAML reads it as a number: put the value "
+        "in quotes)",
+    ),
+    (
+        "an unquoted organization id",
+        {"sources": [ga(basic_auth={"username": 1, "password": "k"})]},
+        "sources[0].basic_auth.username: expected a string, got 1 (YAML reads it as a number: "
+        "put the value in quotes)",
+    ),
+    (
+        "an unquoted yes",
+        {"sources": [ga(basic_auth={"username": True, "password": "k"})]},
+        "sources[0].basic_auth.username: expected a string, got true (YAML reads it as true or "
+        "false: put the value in quotes)",
+    ),
+    (
+        "an unquoted numeric key, never quoted back",
+        {"sources": [ga(basic_auth={"username": "1", "password": 424242})]},
+        "sources[0].basic_auth.password: expected a non-empty string (YAML reads it as a "
+        "number: put the value in quotes)",
     ),
 ]
 
@@ -482,6 +501,73 @@ def test_a_duration_may_be_a_number_in_a_string(monkeypatch: pytest.MonkeyPatch)
     config = parse_config({"sources": given})
     assert [s.poll_interval for s in config.sources] == [30.0, 30.0, 30.0]
     assert config.sources[2].timeout == 2.5
+
+
+def test_every_problem_is_told_in_one_run() -> None:
+    """An unset variable does not hide the rest: a bad duration beside it, and in another
+    source a schema error and a missing secret file, are all told at once."""
+    data = {
+        "sources": [
+            source(
+                authorization={"credentials": "${CAMPAIGN_EXPORTER_TEST_UNSET}"},
+                poll_interval="30x",
+            ),
+            ga(per_page=0, basic_auth={"username": "1", "password_file": "/nonexistent/ga-key"}),
+        ]
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert caught.value.lines == [
+        "sources[0].authorization.credentials: environment variable "
+        "CAMPAIGN_EXPORTER_TEST_UNSET is not set",
+        'sources[0].poll_interval: invalid duration "30x": expected a string like 30s, 5m or 1h30m',
+        "sources[1].per_page: must be at least 1, got 0",
+        "sources[1].basic_auth.password_file: file not found: /nonexistent/ga-key",
+    ]
+
+
+def test_what_follows_from_an_unset_variable_is_not_told_again() -> None:
+    """Left empty, the names are equal and a file path is wrong: that is the variable's
+    doing, told once each, not as a duplicate name or a missing file."""
+    data = {
+        "sources": [
+            source(name="${CAMPAIGN_EXPORTER_TEST_UNSET}"),
+            ga(
+                name="${CAMPAIGN_EXPORTER_TEST_UNSET}",
+                basic_auth={"username": "1", "password_file": "${CAMPAIGN_EXPORTER_TEST_DIR}/k"},
+            ),
+        ]
+    }
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data)
+    assert caught.value.lines == [
+        "sources[0].name: environment variable CAMPAIGN_EXPORTER_TEST_UNSET is not set",
+        "sources[1].name: environment variable CAMPAIGN_EXPORTER_TEST_UNSET is not set",
+        "sources[1].basic_auth.password_file: environment variable CAMPAIGN_EXPORTER_TEST_DIR "
+        "is not set",
+    ]
+
+
+def test_the_example_config_without_its_secrets_is_told_in_one_run(tmp_path: Path) -> None:
+    """The shipped file as it stands, its variable unset and its secret file absent: both
+    in one --config.check (the variable's line used to hide the file's until a second)."""
+    example = Path(__file__).parent.parent / "config.example.yaml"
+    env = {k: v for k, v in os.environ.items() if k != "EXPERITURE_TOKEN"}
+    result = subprocess.run(
+        [COMMAND, "--config.check", f"--config.file={example}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"campaign-exporter: {example}: sources[0].authorization.credentials: environment "
+        "variable EXPERITURE_TOKEN is not set",
+        f"campaign-exporter: {example}: sources[1].basic_auth.password_file: file not found: "
+        "/run/secrets/ga-key",
+    ]
 
 
 def test_no_message_is_in_a_librarys_words() -> None:

@@ -3,6 +3,7 @@ stack's configs and script."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -12,6 +13,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,28 +44,104 @@ def test_hadolint_is_clean() -> None:
     run(BIN / "hadolint", "Dockerfile")
 
 
+def copy_source(src: Path) -> None:
+    """What a package is built from, without what a build or a run left behind."""
+    src.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md"):
+        shutil.copy(ROOT / name, src)
+    shutil.copytree(
+        ROOT / "exporter",
+        src / "exporter",
+        ignore=shutil.ignore_patterns("__pycache__", "build_info.json"),
+    )
+
+
+def install_into_venv(venv: Path, src: Path, **env: str) -> Path:
+    """``pip install <src>`` (not editable) into a new venv, offline from the wheelhouse."""
+    if not WHEELHOUSE.is_dir():
+        pytest.fail("no wheelhouse: run scripts/test, which builds it")
+    run(sys.executable, "-m", "venv", venv)
+    pip = [str(venv / "bin" / "pip"), "install", "--no-cache-dir", "--disable-pip-version-check"]
+    pip += ["--no-index", "--find-links", str(WHEELHOUSE), str(src)]
+    result = subprocess.run(
+        pip, capture_output=True, text=True, timeout=300, check=False, env={**os.environ, **env}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return venv
+
+
+def git_commit(src: Path) -> str:
+    """``src`` made a git checkout of one commit; its hash."""
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_SYSTEM": os.devnull}
+    env |= {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
+    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "release"]):
+        subprocess.run(["git", *args], cwd=src, env=env, check=True, capture_output=True)
+    return run("git", "rev-parse", "HEAD", cwd=src).strip()
+
+
+def test_a_plain_install_from_a_git_checkout_names_release_revision_and_date(
+    tmp_path: Path,
+) -> None:
+    """``pip install .``, not editable: the release from pyproject.toml, the checkout's
+    revision and the build's date (SOURCE_DATE_EPOCH), not "unknown"."""
+    src = tmp_path / "src"
+    copy_source(src)
+    head = git_commit(src)
+    venv = install_into_venv(tmp_path / "venv", src, SOURCE_DATE_EPOCH="1893553445")
+    version = subprocess.run(
+        [venv / "bin" / "campaign-exporter", "--version"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,  # not the checkout: the installed copy reads no git
+        env={k: v for k, v in os.environ.items() if not k.startswith("CAMPAIGN_EXPORTER_")},
+        check=True,
+    ).stdout.splitlines()
+    assert len(head) == 40
+    assert version[0] == f"campaign-exporter, version 0.1.0 (revision: {head})"
+    assert version[1] == "  build date:       2030-01-02T03:04:05Z"
+
+
+def test_a_wheel_built_outside_git_has_its_date_and_no_revision(tmp_path: Path) -> None:
+    """An unpacked source without git: the date of the build, and no made-up revision."""
+    src = tmp_path / "src"
+    copy_source(src)
+    out = tmp_path / "wheels"
+    if not WHEELHOUSE.is_dir():
+        pytest.fail("no wheelhouse: run scripts/test, which builds it")
+    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--disable-pip-version-check"]
+    pip += ["--no-index", "--find-links", str(WHEELHOUSE), "--wheel-dir", str(out), str(src)]
+    result = subprocess.run(
+        pip,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "SOURCE_DATE_EPOCH": "1893553445"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = out.glob("campaign_exporter-0.1.0-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        stamp = json.loads(archive.read("exporter/build_info.json"))
+    assert stamp == {"build_date": "2030-01-02T03:04:05Z"}
+
+
 def test_the_image_install_steps_work_in_a_fresh_venv(tmp_path: Path) -> None:
     """What the Dockerfile copies, installed as its RUN step does, then the entrypoint run."""
     if not WHEELHOUSE.is_dir():
         pytest.fail("no wheelhouse: run scripts/test, which builds it")
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install --no-cache-dir --disable-pip-version-check /src" in dockerfile
+    assert "COPY pyproject.toml setup.py README.md ./" in dockerfile
     src = tmp_path / "src"
-    src.mkdir()
     allowed = [
         line[1:].rstrip("/")
         for line in (ROOT / ".dockerignore").read_text().splitlines()
         if line.startswith("!")
     ]
-    for copied in ("pyproject.toml", "README.md", "exporter", "config.example.yaml"):
+    for copied in ("pyproject.toml", "setup.py", "README.md", "exporter", "config.example.yaml"):
         assert copied in allowed, f"the image copies {copied} but .dockerignore drops it"
-    shutil.copy(ROOT / "pyproject.toml", src)
-    shutil.copy(ROOT / "README.md", src)
-    shutil.copytree(
-        ROOT / "exporter",
-        src / "exporter",
-        ignore=shutil.ignore_patterns("__pycache__", "build_info.json"),
-    )
+    copy_source(src)
     # the build stage's printf, with the build arguments a release would pass
     stamp = """printf '{"revision": "%s", "build_date": "%s"}\\n' """ + '"$REVISION" "$BUILD_DATE"'
     assert stamp in dockerfile
@@ -72,18 +151,7 @@ def test_the_image_install_steps_work_in_a_fresh_venv(tmp_path: Path) -> None:
         env={"REVISION": "0123abc", "BUILD_DATE": "2030-01-02T03:04:05Z"},
         check=True,
     )
-    venv = tmp_path / "venv"
-    run(sys.executable, "-m", "venv", venv)
-    run(
-        venv / "bin" / "pip",
-        "install",
-        "--no-cache-dir",
-        "--disable-pip-version-check",
-        "--no-index",
-        "--find-links",
-        WHEELHOUSE,
-        src,
-    )
+    venv = install_into_venv(tmp_path / "venv", src)
     version = run(venv / "bin" / "campaign-exporter", "--version").splitlines()
     assert version[0] == "campaign-exporter, version 0.1.0 (revision: 0123abc)"
     assert version[1] == "  build date:       2030-01-02T03:04:05Z"
@@ -329,7 +397,78 @@ def test_local_stack_prints_links_that_work_and_exits_when_a_child_dies(
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(20)
     # (bash reports the killed job on a line of its own first)
-    assert "local-stack: exporter exited (code 137); the end of its log:" in err.read_text()
+    report = err.read_text()
+    assert "local-stack: exporter exited (code 137); the end of its log:" in report
+    assert "prometheus exited" not in report and "alertmanager exited" not in report
+
+
+def start_local_stack(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """scripts/local-stack in a session of its own; its process, stdout and stderr files."""
+    require_binary("prometheus")
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = subprocess.Popen(
+            [ROOT / "scripts" / "local-stack"],
+            env={**os.environ, **free_ports(*STACK_PORTS)},
+            cwd=ROOT,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    return proc, out, err
+
+
+def children_of(pid: int) -> set[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return {int(child) for child in found.stdout.split()}
+
+
+def wait_for(condition: Callable[[], object], what: str, seconds: float = 150) -> None:
+    end = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < end, what
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    ("signum", "group", "when"),
+    [
+        (signal.SIGINT, True, "up"),
+        (signal.SIGINT, True, "starting"),
+        (signal.SIGTERM, False, "up"),
+        (signal.SIGTERM, True, "up"),
+    ],
+    ids=["ctrl-c", "ctrl-c-while-starting", "sigterm", "sigterm-to-the-group"],
+)
+def test_local_stack_stops_quietly_on_ctrl_c_and_sigterm(
+    tmp_path: Path, signum: signal.Signals, group: bool, when: str
+) -> None:
+    """Ctrl-C signals the terminal's whole foreground group; ``kill`` the script alone.
+    Either way: exit 0, nothing on stderr (it used to report a Prometheus that had exited
+    cleanly, with a log it had already removed), no child left."""
+    proc, out, err = start_local_stack(tmp_path)
+    children: set[int] = set()
+    try:
+        if when == "up":
+            wait_for(lambda: "Ctrl-C stops everything" in out.read_text(), "never up")
+        else:  # the three started, their answers awaited
+            wait_for(lambda: len(children_of(proc.pid)) >= 3, "never started", 60)
+        children = children_of(proc.pid)
+        (os.killpg if group else os.kill)(proc.pid, signum)
+        code = proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+    assert code == 0
+    assert err.read_text() == ""
+    assert "Traceback" not in out.read_text()
+    try:
+        wait_for(lambda: not any(Path(f"/proc/{c}").exists() for c in children), "left", 10)
+    finally:
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
 
 
 def test_local_stack_exits_with_the_log_of_a_child_that_cannot_start(tmp_path: Path) -> None:

@@ -69,6 +69,12 @@ def problem_of(html: str, cid: str) -> str:
     return " | ".join(re.findall(r'<span class="warn">([^<]+)</span>', tr))
 
 
+def exporter_items(html: str) -> list[str]:
+    """The exporter's own troubles under "Needs attention", as text."""
+    items = re.findall(r'<li class="warn">(.*?)</li>', html)
+    return [re.sub(r"<[^>]+>", "", item) for item in items]
+
+
 def test_trouble_comes_first_and_is_never_cut_off() -> None:
     """250 failed campaigns behind 300 running ones: every failed one is listed, above
     the campaign tables, newest failure first."""
@@ -161,7 +167,7 @@ def test_header_counts_states_and_title_carries_health() -> None:
     )
     page = render_status_page(telemetry)
     assert (
-        "<title>1/2 sources up (backup down), 1 need attention - campaign-exporter</title>" in page
+        "<title>1/2 sources up (backup down), 2 need attention - campaign-exporter</title>" in page
     )
     assert '<span class="down">1 of 2 sources up</span>' in page
     assert (
@@ -169,8 +175,48 @@ def test_header_counts_states_and_title_carries_health() -> None:
         '<a href="?source=prod&amp;state=failed#campaigns">failed</a>&nbsp;1'
     ) in page
     attention = section(page, "attention")
+    assert "<h2>Needs attention (2)</h2>" in attention
     assert "source <b>backup</b> is down" in attention and "auth: HTTP 401" in attention
     assert "shard 0 of 1" in page
+
+
+def test_sources_down_from_the_start_need_attention_in_title_and_heading() -> None:
+    """No campaign to flag, but no source has ever answered: not "nothing needs attention",
+    and no "since its last success -"."""
+    clock = ManualClock(wall=NOW - 10 * MIN)
+    telemetry = Telemetry(clock=clock)
+    telemetry.record_reload(True, clock.time())
+    for name in ("prod", "backup"):
+        telemetry.register(name, "experiture", 30.0)
+    clock.advance(10 * MIN)
+    for name in ("prod", "backup"):
+        error = f"connection refused by {name}.example:443"
+        telemetry.record_walk(name, SourceError(error), NOW - 1)
+        telemetry.record_refresh(
+            name, RefreshReport(), started=NOW - 2, duration=1.0, error=error, rows=[]
+        )
+    page = render_status_page(telemetry)
+    title = "0/2 sources up (backup, prod down), 2 need attention - campaign-exporter"
+    assert f"<title>{title}</title>" in page
+    attention = section(page, "attention")
+    assert "<h2>Needs attention (2)</h2>" in attention
+    assert NOTHING not in attention
+    assert "since its last success" not in attention
+    assert exporter_items(attention) == [
+        "source backup is down and has not succeeded since it started 10m ago: "
+        "connection refused by backup.example:443",
+        "source prod is down and has not succeeded since it started 10m ago: "
+        "connection refused by prod.example:443",
+    ]
+
+
+def test_a_source_down_after_working_says_since_when() -> None:
+    telemetry = telemetry_with(("backup", "experiture", []))
+    telemetry.record_walk("backup", SourceError("auth: HTTP 401"), NOW)
+    attention = section(render_status_page(telemetry, now=NOW + 5 * MIN), "attention")
+    assert exporter_items(attention) == [
+        "source backup is down since its last success 5m ago: auth: HTTP 401"
+    ]
 
 
 def test_title_when_all_is_well() -> None:
@@ -185,6 +231,10 @@ def test_a_failed_reload_is_in_the_header_and_needs_attention() -> None:
     page = render_status_page(telemetry)
     assert "last config reload failed</span> <time" in page
     assert "the last config reload failed: sources[0].timeout: invalid duration" in page
+    title = "1/1 sources up, 1 need attention - campaign-exporter"
+    assert f"<title>{title}</title>" in page
+    attention = section(page, "attention")
+    assert "<h2>Needs attention (1)</h2>" in attention and NOTHING not in attention
 
 
 def test_header_counts_429s_and_errors_of_the_last_hour() -> None:

@@ -3,7 +3,8 @@ class, the configured bucket, and OAuth2 through authlib.
 
 These run the real client against ``httpx2.MockTransport`` and a fake clock, so each
 asserts exact timings without waiting for them; the simulator tests cover the same client
-against a real server.
+against a real server. Transport failures are real ones on loopback (a closed port, a
+server that hangs up) and a name under ``.invalid``, which never resolves.
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ from urllib.parse import parse_qs
 import anyio
 import httpx2
 import pytest
+from anyio.abc import SocketAttribute, SocketStream
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.auth import OAuth2Provider
+from exporter.egress import Egress, ProxyRoute
 from exporter.exposition import pre_render, render_header
 from exporter.pacing import Pace, TokenBucket
-from exporter.schema import OAuth2, RateLimit
+from exporter.schema import OAuth2, RateLimit, parse_proxy_url
 from exporter.telemetry import Telemetry
 from exporter.upstream import UpstreamClient, UpstreamError
+
+from .helpers import free_port
 
 pytestmark = pytest.mark.anyio
 
@@ -412,3 +417,80 @@ async def test_a_bare_token_echoed_in_an_error_is_scrubbed(scheme: str) -> None:
         await client.request("GET", URL, "things", headers={"Authorization": f"{scheme} {token}"})
     assert token not in str(err.value)
     assert "key <secret> is not valid" in err.value.detail
+
+
+async def failure_of(url: str, egress: Egress | None = None, timeout: float = 10) -> UpstreamError:
+    """What one real call to ``url`` fails with (no retries, no mock transport)."""
+    client = UpstreamClient(
+        "src", Telemetry(), timeout=timeout, concurrency=1, retries=False, egress=egress
+    )
+    try:
+        with pytest.raises(UpstreamError) as err:
+            await client.request("GET", url, "things")
+    finally:
+        await client.aclose()
+    return err.value
+
+
+async def test_a_name_that_does_not_resolve_is_named_with_its_port() -> None:
+    err = await failure_of("https://campaigns.nowhere.invalid:8443/v1/things")
+    assert err.reason == "connect"
+    # the resolver's own words follow: "Name or service not known" where a DNS server
+    # answers, "Temporary failure in name resolution" where none does
+    prefix = "things: cannot connect to campaigns.nowhere.invalid:8443: host name not resolved ("
+    assert str(err).startswith(prefix) and str(err).endswith(")"), str(err)
+
+
+async def test_a_refused_connection_names_host_and_port() -> None:
+    port = free_port()  # bound and closed again: nothing listens there
+    err = await failure_of(f"http://127.0.0.1:{port}/v1/things")
+    assert err.reason == "connect"
+    assert str(err) == f"things: cannot connect to 127.0.0.1:{port}: connection refused"
+
+
+async def test_a_default_port_is_named_too() -> None:
+    err = await failure_of("http://nowhere.invalid/v1/things")
+    assert str(err).startswith("things: cannot connect to nowhere.invalid:80: host name not ")
+
+
+async def test_a_refused_proxy_is_named_as_the_proxy() -> None:
+    port = free_port()
+    proxy = parse_proxy_url(f"http://127.0.0.1:{port}")
+    err = await failure_of(URL, Egress(route=ProxyRoute({"https": proxy})))
+    assert str(err) == f"things: cannot connect to proxy 127.0.0.1:{port}: connection refused"
+
+
+async def test_a_server_that_hangs_up_is_named() -> None:
+    async def hang_up(stream: SocketStream) -> None:
+        await stream.receive()
+        await stream.aclose()
+
+    async with (
+        await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
+        anyio.create_task_group() as tg,
+    ):
+        port = listener.extra(SocketAttribute.local_port)  # noqa: S610 (anyio, not Django)
+        tg.start_soon(listener.serve, hang_up)
+        err = await failure_of(f"http://127.0.0.1:{port}/v1/things")
+        tg.cancel_scope.cancel()
+    assert err.reason == "connect"
+    assert str(err) == (
+        f"things: connection to 127.0.0.1:{port} failed: Server disconnected "
+        "(ServerDisconnectedError)"
+    )
+
+
+async def test_a_server_that_never_answers_is_named() -> None:
+    async def say_nothing(stream: SocketStream) -> None:
+        await anyio.sleep_forever()
+
+    async with (
+        await anyio.create_tcp_listener(local_host="127.0.0.1") as listener,
+        anyio.create_task_group() as tg,
+    ):
+        port = listener.extra(SocketAttribute.local_port)  # noqa: S610 (anyio, not Django)
+        tg.start_soon(listener.serve, say_nothing)
+        err = await failure_of(f"http://127.0.0.1:{port}/v1/things", timeout=0.5)
+        tg.cancel_scope.cancel()
+    assert err.reason == "timeout"
+    assert str(err) == f"things: no answer from 127.0.0.1:{port} within 0.5s"
