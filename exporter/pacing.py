@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from dataclasses import dataclass
 
 import anyio
 
@@ -76,6 +77,16 @@ class TokenBucket:
                 await self.clock.sleep((1.0 - self.tokens) / self.rate)
 
 
+@dataclass(frozen=True)
+class LearnedPace:
+    """What a class's pace has learned of the vendor's limit, as kept across a restart:
+    the pace, the ceiling the last 429 set (None: none yet), and whether it was measured."""
+
+    rate: float
+    ceiling: float | None
+    measured: bool
+
+
 class Pace:
     """The learned pace of one endpoint class.
 
@@ -99,6 +110,24 @@ class Pace:
         self.grown_at = -math.inf
         self.streak = 0  # 429s since the last other answer
         self.waiting = 0  # calls waiting for their slot
+
+    @classmethod
+    def resumed(cls, learned: LearnedPace) -> Pace:
+        """A pace that goes on from what an earlier run learned: it starts at that pace,
+        not unlimited (no burst of 429s to learn it again), and grows or drops from there."""
+        pace = cls()
+        pace.rate = max(MIN_RATE, learned.rate)
+        pace.ceiling = math.inf if learned.ceiling is None else learned.ceiling
+        pace.measured = learned.measured
+        pace.probe = PROBE_MEASURED if learned.measured else PROBE_FIRST
+        return pace
+
+    def learned(self) -> LearnedPace | None:
+        """What to keep of this pace; None while the class has drawn no 429."""
+        if self.rate is None:
+            return None
+        ceiling = None if math.isinf(self.ceiling) else self.ceiling
+        return LearnedPace(self.rate, ceiling, self.measured)
 
     def start(self, now: float) -> float:
         """When the next call may start, asked at ``now``."""

@@ -21,6 +21,7 @@ from .clock import SYSTEM_CLOCK, Clock
 from .config import Config
 from .egress import egress_warnings
 from .ledger import Ledger
+from .pacing import LearnedPace
 from .scheduler import PUBLISH_EVERY, Scheduler
 from .schema import SourceConfig
 from .shard import Shard
@@ -28,6 +29,7 @@ from .sources import SOURCE_KINDS
 from .storage import Storage
 from .store import ExpositionStore
 from .telemetry import Telemetry
+from .upstream import UpstreamClient
 
 log = logging.getLogger("campaign_exporter.poller")
 
@@ -101,7 +103,9 @@ class Fleet:
             key = storage.source_key(cfg.name, cfg.type, str(cfg.base_url))
             if carry is None:
                 restored = self._restore(key, source, ledger)
-            persist = self._persister(key, ledger)
+                max_age = self.storage_max_age or cfg.retention
+                client.resume(self.storage.load_paces(key, max_age))
+            persist = self._persister(key, ledger, client)
         scheduler = Scheduler(
             source,
             ledger,
@@ -151,11 +155,21 @@ class Fleet:
         )
         return restored
 
-    def _persister(self, key: str, ledger: Ledger[Any]) -> Callable[[Mapping[str, Any]], None]:
+    def _persister(
+        self, key: str, ledger: Ledger[Any], client: UpstreamClient
+    ) -> Callable[[Mapping[str, Any]], None]:
+        """What each publication hands to storage: the campaigns it changed, and the
+        learned paces when they moved."""
         assert self.storage is not None
         store, source = self.storage, ledger.source
+        paces: dict[str, LearnedPace] = {}
 
         def persist(entries: Mapping[str, Any]) -> None:
+            nonlocal paces
+            learned = client.learned()
+            if learned != paces:
+                store.submit_paces(key, {c: p for c, p in learned.items() if paces.get(c) != p})
+                paces = learned
             store.submit(
                 key,
                 {

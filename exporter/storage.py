@@ -3,7 +3,8 @@
 One file (``books.sqlite`` in ``--storage.path``), WAL mode, created 0600. Rows are keyed by
 a source's identity (name, type, base_url: a source pointed elsewhere starts clean) and a
 campaign id; a row holds the last good snapshot as versioned JSON (never pickle) and what
-the ledger knows of it: when it was read, its state and since when, first seen, finished.
+the ledger knows of it: when it was read, its state and since when, first seen, finished;
+and per source and endpoint class the pace the upstream client learned from 429s.
 Every time is wall-clock: a monotonic time means nothing after a restart.
 
 Writes never happen on the event loop: a publication hands its changed campaigns to one
@@ -35,6 +36,7 @@ from typing import Any, Protocol, TypeVar, Union
 
 from .clock import SYSTEM_CLOCK, Clock
 from .ledger import Entry
+from .pacing import LearnedPace
 
 log = logging.getLogger("campaign_exporter.storage")
 
@@ -209,10 +211,20 @@ def _create(db: sqlite3.Connection) -> None:
     )
 
 
+def _paces(db: sqlite3.Connection) -> None:
+    """Version 2: each source's learned pace per endpoint class."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS paces ("
+        " source TEXT NOT NULL, class TEXT NOT NULL, rate REAL NOT NULL, ceiling REAL,"
+        " measured INTEGER NOT NULL, learned_at REAL NOT NULL,"
+        " PRIMARY KEY (source, class)) WITHOUT ROWID"
+    )
+
+
 # The schema's steps: MIGRATIONS[n] takes a file from user_version n to n + 1, in one
-# transaction with the new version. Only version 1 exists so far (step 0 makes it, from an
-# empty file); a change of the table is a step appended here, never an edit of one.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create,)
+# transaction with the new version (step 0 makes version 1 from an empty file); a change
+# of the tables is a step appended here, never an edit of one.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create, _paces)
 SCHEMA = len(MIGRATIONS)
 
 
@@ -230,6 +242,8 @@ class Storage:
         self._pending: dict[tuple[str, str], tuple[StoredEntry | None, str | None]] = {}
         self._keep: list[str] | None = None  # the only sources whose rows stay, once given
         self._kept: dict[str, list[Row]] = {}  # the file's rows at open, until restored
+        self._pending_paces: dict[tuple[str, str], LearnedPace] = {}
+        self._kept_paces: dict[str, dict[str, tuple[LearnedPace, float]]] = {}  # at open
         self._busy = False  # the writer holds a batch
         self._cond = threading.Condition()
         self._closing = False
@@ -370,6 +384,13 @@ class Storage:
         since = self.clock.time() - max_age
         return [row for row in self._kept.pop(key, []) if row.updated_at >= since]
 
+    def load_paces(self, key: str, max_age: float) -> dict[str, LearnedPace]:
+        """One source's learned paces by endpoint class, learned within ``max_age``
+        seconds, once (at start, as ``load``)."""
+        since = self.clock.time() - max_age
+        kept = self._kept_paces.pop(key, {})
+        return {cls: pace for cls, (pace, at) in kept.items() if at >= since}
+
     def _read_all(self) -> None:
         """Every row, parsed, by source: at open, off the event loop."""
         assert self._db is not None
@@ -378,9 +399,18 @@ class Storage:
                 "SELECT source, campaign_id, version, snapshot, updated_at, state, state_since,"
                 " first_seen, finished_at FROM campaigns"
             ).fetchall()
+            paces = self._db.execute(
+                "SELECT source, class, rate, ceiling, measured, learned_at FROM paces"
+            ).fetchall()
         except sqlite3.DatabaseError as exc:
             self._failed("read", exc)
             return
+        for key, cls, rate, ceiling, measured, at in paces:
+            if isinstance(rate, float) and rate > 0 and isinstance(at, float):
+                learned = LearnedPace(
+                    rate, ceiling if isinstance(ceiling, float) else None, bool(measured)
+                )
+                self._kept_paces.setdefault(key, {})[cls] = (learned, at)
         for key, cid, version, snapshot, updated, state, since, first, finished in found:
             try:
                 doc = json.loads(snapshot)
@@ -396,6 +426,7 @@ class Storage:
         if not self.usable:
             return
         self._kept = {k: rows for k, rows in self._kept.items() if k in keep}
+        self._kept_paces = {k: p for k, p in self._kept_paces.items() if k in keep}
         with self._cond:
             self._keep = sorted(keep)
             self._cond.notify()
@@ -415,26 +446,35 @@ class Storage:
                 self._pending[(key, cid)] = change
             self._cond.notify()
 
+    def submit_paces(self, key: str, paces: Mapping[str, LearnedPace]) -> None:
+        """A source's learned paces, by endpoint class (latest wins, as ``submit``)."""
+        if not self.usable:
+            return
+        with self._cond:
+            for cls, pace in paces.items():
+                self._pending_paces[(key, cls)] = pace
+            self._cond.notify()
+
+    def _idle(self) -> bool:
+        return not (self._pending or self._pending_paces or self._keep is not None or self._busy)
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until what was submitted is written (tests, and a clean stop)."""
         with self._cond:
-            return self._cond.wait_for(
-                lambda: not self._pending and self._keep is None and not self._busy, timeout
-            )
+            return self._cond.wait_for(self._idle, timeout)
 
     def _writer(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(
-                    lambda: self._pending or self._keep is not None or self._closing
-                )
-                if not self._pending and self._keep is None and self._closing:
+                self._cond.wait_for(lambda: not self._idle() or self._closing)
+                if self._idle() and self._closing:
                     return
                 batch, self._pending = self._pending, {}
+                paces, self._pending_paces = self._pending_paces, {}
                 keep, self._keep = self._keep, None
                 self._busy = True
             try:
-                self._write(batch, keep)
+                self._write(batch, keep, paces)
             finally:
                 with self._cond:
                     self._busy = False
@@ -444,6 +484,7 @@ class Storage:
         self,
         batch: dict[tuple[str, str], tuple[StoredEntry | None, str | None]],
         keep: list[str] | None,
+        paces: Mapping[tuple[str, str], LearnedPace] | None = None,
     ) -> None:
         db = self._db
         if db is None:
@@ -479,9 +520,18 @@ class Storage:
                 "INSERT OR REPLACE INTO campaigns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", upserts
             )
             db.executemany("DELETE FROM campaigns WHERE source = ? AND campaign_id = ?", deletes)
+            now = self.clock.time()
+            db.executemany(
+                "INSERT OR REPLACE INTO paces VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (key, cls, p.rate, p.ceiling, int(p.measured), now)
+                    for (key, cls), p in (paces or {}).items()
+                ],
+            )
             if keep is not None:
                 marks = ",".join("?" * len(keep))
-                db.execute(f"DELETE FROM campaigns WHERE source NOT IN ({marks})", keep)  # noqa: S608 - only placeholders
+                for table in ("campaigns", "paces"):
+                    db.execute(f"DELETE FROM {table} WHERE source NOT IN ({marks})", keep)  # noqa: S608 - a table of ours, placeholders
             db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:  # disk full, read-only, I/O error
             if db.in_transaction:

@@ -30,7 +30,7 @@ import httpx2
 
 from .clock import SYSTEM_CLOCK, Clock
 from .egress import Egress, EgressTransport, TlsFileError, tls_problem
-from .pacing import Pace, TokenBucket
+from .pacing import LearnedPace, Pace, TokenBucket
 from .reasons import ErrorReason
 from .schema import DEFAULT_CLASS, RateLimit
 from .telemetry import Telemetry
@@ -387,6 +387,22 @@ class UpstreamClient:
             self.paces[endpoint_class] = pace
             self.turns[endpoint_class] = anyio.Lock()
             self.telemetry.upstream.track_pace(self.source, endpoint_class, _rate_of(pace))
+
+    def resume(self, learned: Mapping[str, LearnedPace]) -> None:
+        """Go on from the paces an earlier run learned (kept in --storage.path)."""
+        for endpoint_class, kept in learned.items():
+            pace = self.paces[endpoint_class] = Pace.resumed(kept)
+            self.turns[endpoint_class] = anyio.Lock()
+            self.telemetry.upstream.track_pace(self.source, endpoint_class, _rate_of(pace))
+
+    def learned(self) -> dict[str, LearnedPace]:
+        """What each class's pace has learned, to keep across a restart."""
+        out = {}
+        for endpoint_class, pace in self.paces.items():
+            kept = pace.learned()
+            if kept is not None:
+                out[endpoint_class] = kept
+        return out
 
     def pace(self, endpoint_class: str = DEFAULT_CLASS) -> Pace:
         """The learned pace of one endpoint class."""

@@ -13,8 +13,10 @@ a mock transport.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import anyio
@@ -32,6 +34,7 @@ from exporter.schema import HttpUrl, SourceConfig
 from exporter.shard import Shard
 from exporter.sources import SOURCE_KINDS
 from exporter.sources.base import CampaignRow, Display, Source, SourceError, SourceKind
+from exporter.storage import Storage
 from exporter.store import ExpositionStore
 from exporter.telemetry import Telemetry
 from exporter.upstream import UpstreamClient, UpstreamError, no_error_fields
@@ -884,3 +887,49 @@ async def test_a_reload_keeps_the_books_and_the_pace_unless_base_url_changes(
             assert third.source.client.paces[CAMPAIGNS].rate is None
             await fleet.stop_all()
             tg.cancel_scope.cancel()
+
+
+async def test_a_restart_on_the_same_books_goes_on_at_the_learned_pace(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The pace learned from a 429 is kept with the books: the next run starts at it, not
+    unlimited, so it does not draw a 429 again to learn what it knew."""
+    signal = Signal()
+    vendor = Vendor(signal, listing=["c1", "c2"], throttle_first=True)
+    monkeypatch.setitem(SOURCE_KINDS, "ticker", ticker_kind(vendor))
+    pace_family = "campaign_exporter_upstream_pace_requests_per_second"
+    async with serving(vendor) as ticker:
+        clock = HeldClock(signal)
+        telemetry = WatchedTelemetry(signal, clock)
+        books = Storage.open(tmp_path, clock)
+        async with anyio.create_task_group() as tg:
+            fleet = Fleet(
+                ExpositionStore(telemetry), telemetry, tg, Shard(), clock, 0.0, storage=books
+            )
+            await fleet.apply(ticker_fleet_config(ticker))
+            first = fleet.running["t"].scheduler
+            await signal.until(lambda: len(vendor.reads("walk")) == 1, "the first walk")
+            assert first.source.client.paces[CAMPAIGNS].rate == 0.9  # from the 429
+            await signal.until(lambda: clock.sleeping_until(1 / 0.9), "c1 to wait for the pace")
+            clock.to(5.0)
+            await signal.until(lambda: {"c1", "c2"} <= first.ledger.entries.keys(), "c1 and c2")
+            await fleet.stop_all()
+            tg.cancel_scope.cancel()
+        books.close()
+
+        # the next run: a new process's telemetry and client, the same file
+        clock = HeldClock(signal)
+        telemetry = WatchedTelemetry(signal, clock)
+        books = Storage.open(tmp_path, clock)
+        async with anyio.create_task_group() as tg:
+            fleet = Fleet(
+                ExpositionStore(telemetry), telemetry, tg, Shard(), clock, 0.0, storage=books
+            )
+            await fleet.apply(ticker_fleet_config(ticker))
+            second = fleet.running["t"].scheduler
+            pace = second.source.client.paces[CAMPAIGNS]
+            assert (pace.rate, pace.ceiling, pace.measured) == (0.9, math.inf, False)
+            assert samples(telemetry, pace_family) == {CAMPAIGNS: 0.9}  # before any read
+            await fleet.stop_all()
+            tg.cancel_scope.cancel()
+        books.close()

@@ -539,10 +539,9 @@ def test_a_disk_filling_up_while_running_costs_writes_only(tmp_path: Path) -> No
             assert exp.stop() == 0
 
 
-def test_a_file_of_the_older_schema_migrates(tmp_path: Path) -> None:
-    """Version 1 is the only schema so far: the older one is version 0, a database with
-    no table of ours (as ``sqlite3 books.sqlite`` leaves it). It is migrated in place, not
-    moved aside, and written to."""
+def test_a_file_of_no_schema_migrates(tmp_path: Path) -> None:
+    """Version 0 is a database with no table of ours (as ``sqlite3 books.sqlite`` leaves
+    it). It is migrated in place to the current version, not moved aside, and written to."""
     books = tmp_path / "books"
     books.mkdir()
     old = sqlite3.connect(books / "books.sqlite")
@@ -558,7 +557,44 @@ def test_a_file_of_the_older_schema_migrates(tmp_path: Path) -> None:
             assert exp.stop() == 0
     assert sorted(p.name for p in books.iterdir()) == ["books.sqlite", "books.sqlite.lock"]
     db = sqlite3.connect(books / "books.sqlite")
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("SELECT count(*) FROM campaigns").fetchone()[0] > 0
     assert db.execute("SELECT count(*) FROM unrelated").fetchone()[0] == 0
+
+
+# Version 1 as it was released: the campaigns table alone.
+SCHEMA_1 = (
+    "CREATE TABLE campaigns ("
+    " source TEXT NOT NULL, campaign_id TEXT NOT NULL, version TEXT,"
+    " snapshot TEXT NOT NULL, updated_at REAL NOT NULL, state TEXT,"
+    " state_since REAL NOT NULL, first_seen REAL NOT NULL, finished_at REAL,"
+    " PRIMARY KEY (source, campaign_id)) WITHOUT ROWID"
+)
+
+
+def test_a_version_1_file_migrates_keeping_its_books(tmp_path: Path) -> None:
+    """A file of the first release (no learned paces) is migrated in place: its books are
+    on /metrics at once, and the paces table is added, empty until something is learned."""
+    books = tmp_path / "books"
+    path, before = _one_round(tmp_path, books, 10)
+    db = sqlite3.connect(books / "books.sqlite")
+    rows = db.execute("SELECT * FROM campaigns ORDER BY source, campaign_id").fetchall()
+    db.close()
+    (books / "books.sqlite").unlink()
+    old = sqlite3.connect(books / "books.sqlite")
+    old.execute(SCHEMA_1)
+    old.executemany("INSERT INTO campaigns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    old.execute("PRAGMA user_version=1")
+    old.commit()
+    old.close()
+    with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as second:
+        # the vendor is gone (the simulator stopped): what shows comes from the file
+        wait_for_sync(lambda: _kept(second) == before, "the version-1 books on /metrics")
+        assert second.scrape([WRITABLE]).value(WRITABLE) == 1
+        assert _storage_lines(second) == []
+        assert second.stop() == 0
+    db = sqlite3.connect(books / "books.sqlite")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert db.execute("SELECT count(*) FROM paces").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM campaigns").fetchone()[0] == len(rows)
