@@ -114,6 +114,16 @@ class Entry(Generic[S]):
     error: str | None = None  # the last read's failure, while the values shown are older
 
 
+@dataclass(frozen=True)
+class Mark:
+    """Why a listed campaign is not read: retired (at its listing version then) or
+    excluded by a read (its type, an unsafe id)."""
+
+    campaign_id: str
+    reason: SkipReason
+    version: str | None  # retired: the listing version it was retired at
+
+
 @dataclass
 class Outcome(Generic[S]):
     """What one read brought back."""
@@ -193,6 +203,10 @@ class Ledger(Generic[S]):
         self.retired: dict[str, str | None] = {}  # id -> version when it was retired
         self.excluded: dict[str, SkipReason] = {}
         self.dirty: set[str] = set()  # changed since the last publication (or removed)
+        # Retirement and exclusion marks changed since last taken, kept only while someone
+        # takes them (storage)
+        self.keeps_marks = False
+        self.marks_dirty: set[str] = set()
         # Indexes kept as the books change (a scrape and a publication read them, at 10,000
         # campaigns): the ids in each state, and those selected but not read yet.
         self.in_state: dict[str | None, set[str]] = {}
@@ -224,6 +238,33 @@ class Ledger(Generic[S]):
             self.dirty.add(cid)
             restored.append(cid)
         return restored
+
+    def restore_marks(self, marks: Iterable[Mark]) -> None:
+        """The retirement and exclusion marks kept by the last run: a campaign retired or
+        excluded then is not read again after a restart, until the listing says it changed
+        (retired) or stops listing it."""
+        for mark in marks:
+            cid = mark.campaign_id
+            if not self.shard.owns(cid) or cid in self.entries:
+                continue
+            if mark.reason == SkipReason.RETIRED:
+                self.retired[cid] = mark.version
+            else:
+                self.excluded[cid] = mark.reason
+
+    def take_marks(self) -> dict[str, Mark | None]:
+        """The marks changed since last taken: campaign id -> its mark, or None when it has
+        none any more."""
+        out: dict[str, Mark | None] = {}
+        for cid in self.marks_dirty:
+            if cid in self.retired:
+                out[cid] = Mark(cid, SkipReason.RETIRED, self.retired[cid])
+            elif cid in self.excluded:
+                out[cid] = Mark(cid, self.excluded[cid], None)
+            else:
+                out[cid] = None
+        self.marks_dirty = set()
+        return out
 
     def current(self) -> Sequence[Entry[S]]:
         """The entries now, for rendering (a list: the books may change after)."""
@@ -262,9 +303,14 @@ class Ledger(Generic[S]):
             for cid, version in self.listed.items():
                 versions.setdefault(cid, version)
         self.listed = versions
-        self.excluded = {c: r for c, r in self.excluded.items() if c in versions}
+        excluded = {c: r for c, r in self.excluded.items() if c in versions}
         # still listed and unchanged stays retired; gone or edited is forgotten
-        self.retired = {c: v for c, v in self.retired.items() if c in versions and versions[c] == v}
+        retired = {c: v for c, v in self.retired.items() if c in versions and versions[c] == v}
+        if self.keeps_marks:
+            self.marks_dirty |= (self.excluded.keys() - excluded.keys()) | (
+                self.retired.keys() - retired.keys()
+            )
+        self.excluded, self.retired = excluded, retired
         wanted: list[str] = []
         for cid in versions:
             if cid in self.retired:
@@ -298,6 +344,8 @@ class Ledger(Generic[S]):
     def land(self, outcome: Outcome[S]) -> set[str]:
         """Merge one read into the books; the campaigns it removed (their reads go)."""
         self.excluded.update(outcome.exclude)
+        if self.keeps_marks:
+            self.marks_dirty.update(outcome.exclude)
         removed = set(outcome.gone) | set(outcome.exclude)
         for cid in removed:
             self._drop(cid)
@@ -355,6 +403,8 @@ class Ledger(Generic[S]):
             finished = entry.finished_at
             if entry.state in terminal and finished is not None and finished < cutoff:
                 self.retired[cid] = self.versions.get(cid)
+                if self.keeps_marks:
+                    self.marks_dirty.add(cid)
                 self._drop(cid)
                 retired.add(cid)
         return retired

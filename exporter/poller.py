@@ -105,6 +105,8 @@ class Fleet:
                 restored = self._restore(key, source, ledger)
                 max_age = self.storage_max_age or cfg.retention
                 client.resume(self.storage.load_paces(key, max_age))
+                ledger.restore_marks(self.storage.load_marks(key, max_age))
+            ledger.keeps_marks = True
             persist = self._persister(key, ledger, client)
         scheduler = Scheduler(
             source,
@@ -158,8 +160,8 @@ class Fleet:
     def _persister(
         self, key: str, ledger: Ledger[Any], client: UpstreamClient
     ) -> Callable[[Mapping[str, Any]], None]:
-        """What each publication hands to storage: the campaigns it changed, and the
-        learned paces when they moved."""
+        """What each publication hands to storage: the campaigns it changed, their
+        retirement and exclusion marks, and the learned paces when they moved."""
         assert self.storage is not None
         store, source = self.storage, ledger.source
         paces: dict[str, LearnedPace] = {}
@@ -170,6 +172,9 @@ class Fleet:
             if learned != paces:
                 store.submit_paces(key, {c: p for c, p in learned.items() if paces.get(c) != p})
                 paces = learned
+            marks = ledger.take_marks()
+            if marks:
+                store.submit_marks(key, marks)
             store.submit(
                 key,
                 {

@@ -4,7 +4,8 @@ One file (``books.sqlite`` in ``--storage.path``), WAL mode, created 0600. Rows 
 a source's identity (name, type, base_url: a source pointed elsewhere starts clean) and a
 campaign id; a row holds the last good snapshot as versioned JSON (never pickle) and what
 the ledger knows of it: when it was read, its state and since when, first seen, finished;
-and per source and endpoint class the pace the upstream client learned from 429s.
+the campaigns it does not read (retired, excluded) with why; and per source and endpoint
+class the pace the upstream client learned from 429s.
 Every time is wall-clock: a monotonic time means nothing after a restart.
 
 Writes never happen on the event loop: a publication hands its changed campaigns to one
@@ -35,8 +36,9 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, Union
 
 from .clock import SYSTEM_CLOCK, Clock
-from .ledger import Entry
+from .ledger import Entry, Mark
 from .pacing import LearnedPace
+from .reasons import SkipReason
 
 log = logging.getLogger("campaign_exporter.storage")
 
@@ -211,20 +213,27 @@ def _create(db: sqlite3.Connection) -> None:
     )
 
 
-def _paces(db: sqlite3.Connection) -> None:
-    """Version 2: each source's learned pace per endpoint class."""
+def _learned(db: sqlite3.Connection) -> None:
+    """Version 2: each source's learned pace per endpoint class, and the retirement and
+    exclusion marks of campaigns it does not read."""
     db.execute(
         "CREATE TABLE IF NOT EXISTS paces ("
         " source TEXT NOT NULL, class TEXT NOT NULL, rate REAL NOT NULL, ceiling REAL,"
         " measured INTEGER NOT NULL, learned_at REAL NOT NULL,"
         " PRIMARY KEY (source, class)) WITHOUT ROWID"
     )
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS marks ("
+        " source TEXT NOT NULL, campaign_id TEXT NOT NULL, reason TEXT NOT NULL,"
+        " version TEXT, marked_at REAL NOT NULL,"
+        " PRIMARY KEY (source, campaign_id)) WITHOUT ROWID"
+    )
 
 
 # The schema's steps: MIGRATIONS[n] takes a file from user_version n to n + 1, in one
 # transaction with the new version (step 0 makes version 1 from an empty file); a change
 # of the tables is a step appended here, never an edit of one.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create, _paces)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create, _learned)
 SCHEMA = len(MIGRATIONS)
 
 
@@ -244,6 +253,8 @@ class Storage:
         self._kept: dict[str, list[Row]] = {}  # the file's rows at open, until restored
         self._pending_paces: dict[tuple[str, str], LearnedPace] = {}
         self._kept_paces: dict[str, dict[str, tuple[LearnedPace, float]]] = {}  # at open
+        self._pending_marks: dict[tuple[str, str], Mark | None] = {}
+        self._kept_marks: dict[str, list[tuple[Mark, float]]] = {}  # at open
         self._busy = False  # the writer holds a batch
         self._cond = threading.Condition()
         self._closing = False
@@ -391,6 +402,12 @@ class Storage:
         kept = self._kept_paces.pop(key, {})
         return {cls: pace for cls, (pace, at) in kept.items() if at >= since}
 
+    def load_marks(self, key: str, max_age: float) -> list[Mark]:
+        """One source's retirement and exclusion marks set within ``max_age`` seconds,
+        once (at start, as ``load``)."""
+        since = self.clock.time() - max_age
+        return [mark for mark, at in self._kept_marks.pop(key, []) if at >= since]
+
     def _read_all(self) -> None:
         """Every row, parsed, by source: at open, off the event loop."""
         assert self._db is not None
@@ -402,9 +419,17 @@ class Storage:
             paces = self._db.execute(
                 "SELECT source, class, rate, ceiling, measured, learned_at FROM paces"
             ).fetchall()
+            marks = self._db.execute(
+                "SELECT source, campaign_id, reason, version, marked_at FROM marks"
+            ).fetchall()
         except sqlite3.DatabaseError as exc:
             self._failed("read", exc)
             return
+        reasons = {r.value: r for r in SkipReason}
+        for key, cid, reason, version, at in marks:
+            if reason in reasons and isinstance(at, float):
+                mark = Mark(cid, reasons[reason], version)
+                self._kept_marks.setdefault(key, []).append((mark, at))
         for key, cls, rate, ceiling, measured, at in paces:
             if isinstance(rate, float) and rate > 0 and isinstance(at, float):
                 learned = LearnedPace(
@@ -427,6 +452,7 @@ class Storage:
             return
         self._kept = {k: rows for k, rows in self._kept.items() if k in keep}
         self._kept_paces = {k: p for k, p in self._kept_paces.items() if k in keep}
+        self._kept_marks = {k: m for k, m in self._kept_marks.items() if k in keep}
         with self._cond:
             self._keep = sorted(keep)
             self._cond.notify()
@@ -455,8 +481,19 @@ class Storage:
                 self._pending_paces[(key, cls)] = pace
             self._cond.notify()
 
+    def submit_marks(self, key: str, marks: Mapping[str, Mark | None]) -> None:
+        """A source's changed retirement and exclusion marks (None: the campaign has none
+        any more), latest wins as ``submit``."""
+        if not self.usable:
+            return
+        with self._cond:
+            for cid, mark in marks.items():
+                self._pending_marks[(key, cid)] = mark
+            self._cond.notify()
+
     def _idle(self) -> bool:
-        return not (self._pending or self._pending_paces or self._keep is not None or self._busy)
+        pending = self._pending or self._pending_paces or self._pending_marks
+        return not (pending or self._keep is not None or self._busy)
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until what was submitted is written (tests, and a clean stop)."""
@@ -471,10 +508,11 @@ class Storage:
                     return
                 batch, self._pending = self._pending, {}
                 paces, self._pending_paces = self._pending_paces, {}
+                marks, self._pending_marks = self._pending_marks, {}
                 keep, self._keep = self._keep, None
                 self._busy = True
             try:
-                self._write(batch, keep, paces)
+                self._write(batch, keep, paces, marks)
             finally:
                 with self._cond:
                     self._busy = False
@@ -485,6 +523,7 @@ class Storage:
         batch: dict[tuple[str, str], tuple[StoredEntry | None, str | None]],
         keep: list[str] | None,
         paces: Mapping[tuple[str, str], LearnedPace] | None = None,
+        marks: Mapping[tuple[str, str], Mark | None] | None = None,
     ) -> None:
         db = self._db
         if db is None:
@@ -528,10 +567,19 @@ class Storage:
                     for (key, cls), p in (paces or {}).items()
                 ],
             )
+            marked = [(k, c, m) for (k, c), m in (marks or {}).items()]
+            db.executemany(
+                "INSERT OR REPLACE INTO marks VALUES (?, ?, ?, ?, ?)",
+                [(k, c, m.reason.value, m.version, now) for k, c, m in marked if m is not None],
+            )
+            db.executemany(
+                "DELETE FROM marks WHERE source = ? AND campaign_id = ?",
+                [(k, c) for k, c, m in marked if m is None],
+            )
             if keep is not None:
-                marks = ",".join("?" * len(keep))
-                for table in ("campaigns", "paces"):
-                    db.execute(f"DELETE FROM {table} WHERE source NOT IN ({marks})", keep)  # noqa: S608 - a table of ours, placeholders
+                holes = ",".join("?" * len(keep))
+                for table in ("campaigns", "paces", "marks"):
+                    db.execute(f"DELETE FROM {table} WHERE source NOT IN ({holes})", keep)  # noqa: S608 - a table of ours, placeholders
             db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:  # disk full, read-only, I/O error
             if db.in_transaction:

@@ -32,6 +32,7 @@ from exporter.sources.greenarrow.source import GreenArrowSource
 from exporter.storage import decode, encode
 from tests.helpers import (
     ExporterProcess,
+    Samples,
     age_books,
     experiture_source,
     ga_source,
@@ -598,3 +599,46 @@ def test_a_version_1_file_migrates_keeping_its_books(tmp_path: Path) -> None:
     assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     assert db.execute("SELECT count(*) FROM paces").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM campaigns").fetchone()[0] == len(rows)
+
+
+READS = "campaign_exporter_source_reads_total"
+SKIPPED = "campaign_exporter_campaigns_skipped_total"
+UNREAD = "campaign_exporter_source_campaigns_unread"
+
+
+def test_retired_campaigns_stay_retired_across_a_restart(tmp_path: Path) -> None:
+    """A long-used account: most campaigns finished long before the retention window. The
+    first run reads each once and retires it; the next run on the same books knows them
+    retired and reads none of them again (nor any other campaign it never read)."""
+    books = tmp_path / "books"
+    settings = SimulatorSettings(
+        experiture_campaigns=120, greenarrow_campaigns=0, speed=0, preset="long-used"
+    )
+    names = [READS, SKIPPED, UNREAD, "campaign_exporter_source_refreshes_total"]
+
+    def settled(exporter: ExporterProcess, walks: int) -> Samples:
+        """Once ``walks`` listing walks are done and every listed campaign was read."""
+
+        def check() -> Samples | None:
+            found = exporter.scrape(names)
+            done = sum(v for _, v in found.values("campaign_exporter_source_refreshes_total"))
+            return found if done >= walks and found.value(UNREAD, source="prod") == 0 else None
+
+        found: Samples = wait_for_sync(check, f"{walks} walks and every campaign read")
+        return found
+
+    with SimulatorThread(settings) as sim:
+        config = {"sources": [experiture_source(sim.url, poll_interval="2s")]}
+        path = write_config(tmp_path, config)
+        with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as first:
+            settled(first, 1)
+            found = settled(first, 3)  # a walk after the reads: the retired are skipped
+            retired = found.number(SKIPPED, source="prod", reason="retired")
+            assert retired >= 30
+            assert found.number(READS, source="prod", urgency="unread") >= 30
+            assert first.stop() == 0
+        with ExporterProcess(f"--config.file={path}", f"--storage.path={books}") as second:
+            found = settled(second, 1)
+            assert found.number(SKIPPED, source="prod", reason="retired") >= 30
+            assert (found.value(READS, source="prod", urgency="unread") or 0) == 0
+            assert second.stop() == 0
