@@ -254,6 +254,8 @@ class Storage:
         self._pending_paces: dict[tuple[str, str], LearnedPace] = {}
         self._kept_paces: dict[str, dict[str, tuple[LearnedPace, float]]] = {}  # at open
         self._pending_marks: dict[tuple[str, str], Mark | None] = {}
+        # (source, campaign) -> the snapshot the file holds, as last written (writer only)
+        self._written: dict[tuple[str, str], Any] = {}
         self._kept_marks: dict[str, list[tuple[Mark, float]]] = {}  # at open
         self._busy = False  # the writer holds a batch
         self._cond = threading.Condition()
@@ -528,10 +530,26 @@ class Storage:
         db = self._db
         if db is None:
             return
-        upserts, deletes = [], []
+        upserts, deletes, touches = [], [], []
+        written: dict[tuple[str, str], Any] = {}
         for (key, cid), (entry, version) in batch.items():
             if entry is None:
                 deletes.append((key, cid))
+            elif self._written.get((key, cid)) == entry.snapshot:
+                # read again, the same: only the times and state move (no JSON to make)
+                touches.append(
+                    (
+                        version,
+                        entry.updated_at,
+                        entry.state,
+                        entry.state_since,
+                        entry.first_seen,
+                        entry.finished_at,
+                        key,
+                        cid,
+                    )
+                )
+                written[(key, cid)] = entry.snapshot
             else:
                 try:
                     doc = json.dumps(
@@ -553,10 +571,16 @@ class Storage:
                         entry.finished_at,
                     )
                 )
+                written[(key, cid)] = entry.snapshot
         try:
             db.execute("BEGIN IMMEDIATE")
             db.executemany(
                 "INSERT OR REPLACE INTO campaigns VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", upserts
+            )
+            db.executemany(
+                "UPDATE campaigns SET version = ?, updated_at = ?, state = ?, state_since = ?,"
+                " first_seen = ?, finished_at = ? WHERE source = ? AND campaign_id = ?",
+                touches,
             )
             db.executemany("DELETE FROM campaigns WHERE source = ? AND campaign_id = ?", deletes)
             now = self.clock.time()
@@ -587,7 +611,14 @@ class Storage:
             self._failed("write", exc)
             return
         self.writes += 1
-        self.rows_written += len(upserts) + len(deletes)
+        self.rows_written += len(upserts) + len(touches) + len(deletes)
+        # what the file now holds of each snapshot: a later equal one only touches its row
+        self._written.update(written)
+        for gone in deletes:
+            self._written.pop(gone, None)
+        if keep is not None:
+            kept = set(keep)
+            self._written = {k: v for k, v in self._written.items() if k[0] in kept}
         if not self.writable:
             self.writable = True
             log.info("storage writable again", extra={"kv": {"path": str(self.path)}})
