@@ -399,10 +399,8 @@ def replicas(
                 replica.proc.wait()
 
 
-def run(tree: Path, plan: Plan) -> Figures:
-    """One tree: its exporter(s) on a fresh simulator, watched until every figure is in or
-    --max-seconds have passed; the figures by name."""
-    settings = SimulatorSettings(
+def settings_of(plan: Plan) -> SimulatorSettings:
+    return SimulatorSettings(
         experiture_campaigns=plan.campaigns,
         greenarrow_campaigns=0,
         seed=plan.seed,
@@ -410,9 +408,14 @@ def run(tree: Path, plan: Plan) -> Figures:
         rate_limit=plan.rate,
         rate_burst=plan.burst,
     )
+
+
+def run(tree: Path, plan: Plan) -> Figures:
+    """One tree: its exporter(s) on a fresh simulator, watched until every figure is in or
+    --max-seconds have passed; the figures by name."""
     with (
         tempfile.TemporaryDirectory(prefix="freshness-") as tmpdir,
-        SimulatorThread(settings) as sim,
+        SimulatorThread(settings_of(plan)) as sim,
         contextlib.ExitStack() as stack,
     ):
         tmp = Path(tmpdir)
@@ -440,17 +443,6 @@ def run(tree: Path, plan: Plan) -> Figures:
 # -- the restart case --------------------------------------------------------------------
 
 FAIL_AFTER_RESTART = 30.0  # seconds after the second start that known-running ones fail
-
-
-def settings_of(plan: Plan) -> SimulatorSettings:
-    return SimulatorSettings(
-        experiture_campaigns=plan.campaigns,
-        greenarrow_campaigns=0,
-        seed=plan.seed,
-        preset="long-used",
-        rate_limit=plan.rate,
-        rate_burst=plan.burst,
-    )
 
 
 def restart_run(tree: Path, plan: Plan, storage: bool) -> Figures:

@@ -889,6 +889,28 @@ async def test_a_reload_keeps_the_books_and_the_pace_unless_base_url_changes(
             tg.cancel_scope.cancel()
 
 
+@contextlib.asynccontextmanager
+async def fleet_on_books(
+    signal: Signal, directory: Path, config: Config
+) -> AsyncIterator[tuple[Fleet, HeldClock, Telemetry]]:
+    """A run of one process: its own clock, telemetry and client, on the books' file in
+    ``directory``; stopped and the file closed after."""
+    clock = HeldClock(signal)
+    telemetry = WatchedTelemetry(signal, clock)
+    books = Storage.open(directory, clock)
+    try:
+        async with anyio.create_task_group() as tg:
+            fleet = Fleet(
+                ExpositionStore(telemetry), telemetry, tg, Shard(), clock, 0.0, storage=books
+            )
+            await fleet.apply(config)
+            yield fleet, clock, telemetry
+            await fleet.stop_all()
+            tg.cancel_scope.cancel()
+    finally:
+        books.close()
+
+
 async def test_a_restart_on_the_same_books_goes_on_at_the_learned_pace(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -899,37 +921,16 @@ async def test_a_restart_on_the_same_books_goes_on_at_the_learned_pace(
     monkeypatch.setitem(SOURCE_KINDS, "ticker", ticker_kind(vendor))
     pace_family = "campaign_exporter_upstream_pace_requests_per_second"
     async with serving(vendor) as ticker:
-        clock = HeldClock(signal)
-        telemetry = WatchedTelemetry(signal, clock)
-        books = Storage.open(tmp_path, clock)
-        async with anyio.create_task_group() as tg:
-            fleet = Fleet(
-                ExpositionStore(telemetry), telemetry, tg, Shard(), clock, 0.0, storage=books
-            )
-            await fleet.apply(ticker_fleet_config(ticker))
+        config = ticker_fleet_config(ticker)
+        async with fleet_on_books(signal, tmp_path, config) as (fleet, clock, _):
             first = fleet.running["t"].scheduler
             await signal.until(lambda: len(vendor.reads("walk")) == 1, "the first walk")
             assert first.source.client.paces[CAMPAIGNS].rate == 0.9  # from the 429
             await signal.until(lambda: clock.sleeping_until(1 / 0.9), "c1 to wait for the pace")
             clock.to(5.0)
             await signal.until(lambda: {"c1", "c2"} <= first.ledger.entries.keys(), "c1 and c2")
-            await fleet.stop_all()
-            tg.cancel_scope.cancel()
-        books.close()
-
         # the next run: a new process's telemetry and client, the same file
-        clock = HeldClock(signal)
-        telemetry = WatchedTelemetry(signal, clock)
-        books = Storage.open(tmp_path, clock)
-        async with anyio.create_task_group() as tg:
-            fleet = Fleet(
-                ExpositionStore(telemetry), telemetry, tg, Shard(), clock, 0.0, storage=books
-            )
-            await fleet.apply(ticker_fleet_config(ticker))
-            second = fleet.running["t"].scheduler
-            pace = second.source.client.paces[CAMPAIGNS]
+        async with fleet_on_books(signal, tmp_path, config) as (fleet, _, telemetry):
+            pace = fleet.running["t"].scheduler.source.client.paces[CAMPAIGNS]
             assert (pace.rate, pace.ceiling, pace.measured) == (0.9, math.inf, False)
             assert samples(telemetry, pace_family) == {CAMPAIGNS: 0.9}  # before any read
-            await fleet.stop_all()
-            tg.cancel_scope.cancel()
-        books.close()
