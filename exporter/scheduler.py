@@ -214,14 +214,20 @@ class Scheduler:
         for read in source.first_reads(self.book):
             self.queue.put(read)
         # what the last run kept is shown at once and read again by urgency (its stale
-        # running campaigns first), before the first walk lands; a failed one as urgently
-        # as a running one, whatever its age: its page waits for this read (the alerts
-        # leave out what this process has not read), held by keep_firing_for meanwhile
+        # running campaigns first), each when its cadence since the last run's read of it
+        # says (the due times are not stored: they follow from the stored read times); a
+        # failed one at once, as urgently as a running one, whatever its age: its page
+        # waits for this read (the alerts leave out what this process has not read), held
+        # by keep_firing_for meanwhile
+        wall = clock.time()
         for rank, cid in enumerate(restored):
-            failed = ledger.entries[cid].state in failed_states
+            entry = ledger.entries[cid]
+            failed = entry.state in failed_states
             for read in source.reads_for(cid, self.book, now, rank=rank):
                 if failed:
                     read.urgency = Urgency.ACTIVE
+                else:
+                    read.due = now + max(0.0, read.interval - (wall - entry.updated_at))
                 self.queue.put(read)
         if restored:
             self._changed.set()

@@ -377,6 +377,45 @@ def test_restored_campaigns_in_a_failed_state_are_read_first() -> None:
     ]
 
 
+def test_a_restored_campaign_read_recently_waits_for_its_cadence() -> None:
+    """After a short restart, a campaign the last run read 10 s before is read again 20 s
+    after the start (its reads' interval is 30 s), one read 100 s before at once; a failed
+    one at once whatever its age."""
+    clock = ManualClock()
+    cfg = ticker_config("http://127.0.0.1:9")
+    telemetry = Telemetry(process_metrics=False, clock=clock)
+    telemetry.register(cfg.name, cfg.type, cfg.poll_interval)
+    client = UpstreamClient(cfg.name, telemetry, timeout=5, concurrency=8)
+    source = TickerSource(cfg, client, Vendor(Signal()))
+    ledger: Ledger[Tick] = Ledger(source, clock=clock)
+    wall = clock.time()
+    stored = [("recent", "running", 10.0), ("stale", "running", 100.0), ("bad", "failed", 10.0)]
+    restored = ledger.restore(
+        (Entry(cid, Tick(cid, st, 1), wall - ago, st, wall - ago, 10.0), "v1")
+        for cid, st, ago in stored
+    )
+    scheduler = Scheduler(
+        source,
+        ledger,
+        ExpositionStore(telemetry),
+        telemetry,
+        clock,
+        restored=restored,
+        failed_states=frozenset({"failed"}),
+    )
+    start = clock.monotonic()
+
+    def due_by(at: float) -> list[str]:
+        popped = []
+        while (read := scheduler.queue.pop(CAMPAIGNS, start + at)) is not None:
+            popped.append(read.subject)
+        return popped
+
+    assert due_by(0.0) == ["", "bad", "stale"]  # the walk, then by urgency
+    assert due_by(19.9) == []
+    assert due_by(20.0) == ["recent"]
+
+
 def test_within_an_urgency_and_rank_the_earlier_due_goes_first() -> None:
     queue = ReadQueue()
     queue.put(state("later", 7, Urgency.IDLE))
