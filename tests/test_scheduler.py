@@ -342,21 +342,21 @@ def test_due_reads_pop_by_urgency_then_rank() -> None:
     assert queue.reads == {}
 
 
-def test_restored_campaigns_in_a_failed_state_are_read_first() -> None:
-    """What storage restored is read again by urgency, in stored order; a campaign stored
-    failed as urgently as a running one: its page waits for this read."""
-    clock = ManualClock()
+def restored_scheduler(clock: ManualClock, stored: Sequence[tuple[str, str, float]]) -> Scheduler:
+    """A scheduler starting on books restored from storage: (id, state, last read this long
+    before now), in stored order; "failed" is the failed state."""
     cfg = ticker_config("http://127.0.0.1:9")
     telemetry = Telemetry(process_metrics=False, clock=clock)
     telemetry.register(cfg.name, cfg.type, cfg.poll_interval)
     client = UpstreamClient(cfg.name, telemetry, timeout=5, concurrency=8)
     source = TickerSource(cfg, client, Vendor(Signal()))
     ledger: Ledger[Tick] = Ledger(source, clock=clock)
-    stored = [("done-1", "finished"), ("done-2", "finished"), ("bad", "failed"), ("on", "running")]
+    wall = clock.time()
     restored = ledger.restore(
-        (Entry(cid, Tick(cid, st, 1), 100.0, st, 50.0, 10.0), "v1") for cid, st in stored
+        (Entry(cid, Tick(cid, st, 1), wall - ago, st, wall - ago, 10.0), "v1")
+        for cid, st, ago in stored
     )
-    scheduler = Scheduler(
+    return Scheduler(
         source,
         ledger,
         ExpositionStore(telemetry),
@@ -365,6 +365,15 @@ def test_restored_campaigns_in_a_failed_state_are_read_first() -> None:
         restored=restored,
         failed_states=frozenset({"failed"}),
     )
+
+
+def test_restored_campaigns_in_a_failed_state_are_read_first() -> None:
+    """What storage restored is read again by urgency, in stored order; a campaign stored
+    failed as urgently as a running one: its page waits for this read."""
+    clock = ManualClock()
+    long_ago = 1e6  # each of them is due at once
+    stored = [("done-1", "finished"), ("done-2", "finished"), ("bad", "failed"), ("on", "running")]
+    scheduler = restored_scheduler(clock, [(cid, st, long_ago) for cid, st in stored])
     popped = []
     while (read := scheduler.queue.pop(CAMPAIGNS, clock.monotonic())) is not None:
         popped.append((read.kind, read.subject, read.urgency))
@@ -382,27 +391,8 @@ def test_a_restored_campaign_read_recently_waits_for_its_cadence() -> None:
     after the start (its reads' interval is 30 s), one read 100 s before at once; a failed
     one at once whatever its age."""
     clock = ManualClock()
-    cfg = ticker_config("http://127.0.0.1:9")
-    telemetry = Telemetry(process_metrics=False, clock=clock)
-    telemetry.register(cfg.name, cfg.type, cfg.poll_interval)
-    client = UpstreamClient(cfg.name, telemetry, timeout=5, concurrency=8)
-    source = TickerSource(cfg, client, Vendor(Signal()))
-    ledger: Ledger[Tick] = Ledger(source, clock=clock)
-    wall = clock.time()
     stored = [("recent", "running", 10.0), ("stale", "running", 100.0), ("bad", "failed", 10.0)]
-    restored = ledger.restore(
-        (Entry(cid, Tick(cid, st, 1), wall - ago, st, wall - ago, 10.0), "v1")
-        for cid, st, ago in stored
-    )
-    scheduler = Scheduler(
-        source,
-        ledger,
-        ExpositionStore(telemetry),
-        telemetry,
-        clock,
-        restored=restored,
-        failed_states=frozenset({"failed"}),
-    )
+    scheduler = restored_scheduler(clock, stored)
     start = clock.monotonic()
 
     def due_by(at: float) -> list[str]:
