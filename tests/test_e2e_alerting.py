@@ -409,6 +409,17 @@ def test_failed_campaign_pages_and_dashboards_have_data(tmp_path: Path) -> None:
                 assert not [a for _, a in hook.alerts() if a["labels"].get("campaign_id") == old]
 
 
+def running_broadcasts(campaigns: list[dict[str, Any]]) -> list[str]:
+    """The simulator's running, published broadcasts (those the exporter shows), by id."""
+    return [
+        c["campaign_id"]
+        for c in campaigns
+        if c["state"] == "running"
+        and c["campaign_type"] == "broadcast"
+        and c["authoring_status"] == "published"
+    ]
+
+
 def test_an_ha_pair_pages_once_per_failed_campaign(tmp_path: Path) -> None:
     """Two replicas with the same config against one simulator, scraped as two targets of
     one job: each failed campaign is one alert in Prometheus, one in Alertmanager, and one
@@ -433,14 +444,10 @@ def test_an_ha_pair_pages_once_per_failed_campaign(tmp_path: Path) -> None:
             wait_for(lambda: stack.query(both), "Prometheus to scrape both replicas")
             exp = get_json(f"{sim.url}/_sim/experiture/truth")["campaigns"]
             ga = get_json(f"{sim.url}/_sim/greenarrow/truth")["campaigns"]
-            failing = {
-                c["campaign_id"]: ("CampaignExecutionFailed", "experiture_campaign_execution_state")
-                for c in exp
-                if c["state"] == "running"
-                and c["campaign_type"] == "broadcast"
-                and c["authoring_status"] == "published"
-            }
-            failing = dict(list(failing.items())[:2])
+            failing = dict.fromkeys(
+                running_broadcasts(exp)[:2],
+                ("CampaignExecutionFailed", "experiture_campaign_execution_state"),
+            )
             sending = next(c for c in ga if c["state"] == "sending" and not c["paused"])
             failing[sending["campaign_id"]] = (
                 "GreenArrowCampaignFailed",
@@ -734,14 +741,7 @@ def test_a_restart_on_the_same_books_pages_once_per_failed_campaign(tmp_path: Pa
         )
         post(f"{sim.url}/_sim/greenarrow/campaigns/{old}/fail")  # before the exporter saw it
         exp = get_json(f"{sim.url}/_sim/experiture/truth")["campaigns"]
-        failing = {
-            c["campaign_id"]: "CampaignExecutionFailed"
-            for c in exp
-            if c["state"] == "running"
-            and c["campaign_type"] == "broadcast"
-            and c["authoring_status"] == "published"
-        }
-        failing = dict(list(failing.items())[:2])
+        failing = dict.fromkeys(running_broadcasts(exp)[:2], "CampaignExecutionFailed")
         sending = next(c for c in ga if c["state"] == "sending" and not c["paused"])
         failing[sending["campaign_id"]] = "GreenArrowCampaignFailed"
         assert len(failing) == 3
