@@ -102,8 +102,9 @@ class Fleet:
         if self.storage is not None and self.storage.usable:
             key = storage.source_key(cfg.name, cfg.type, str(cfg.base_url))
             if carry is None:
-                restored = self._restore(key, source, ledger)
+                # nothing older than --storage.max-age, by default the source's retention
                 max_age = self.storage_max_age or cfg.retention
+                restored = self._restore(key, source, ledger, max_age)
                 client.resume(self.storage.load_paces(key, max_age))
                 ledger.restore_marks(self.storage.load_marks(key, max_age))
             ledger.keeps_marks = True
@@ -133,11 +134,10 @@ class Fleet:
 
         self.tg.start_soon(run, name=f"source {cfg.name}")
 
-    def _restore(self, key: str, source: Any, ledger: Ledger[Any]) -> list[str]:
-        """What the last run kept of this source, within --storage.max-age (else the
-        source's retention), into its books; rows outside this replica's shard go."""
+    def _restore(self, key: str, source: Any, ledger: Ledger[Any], max_age: float) -> list[str]:
+        """What the last run kept of this source, read within ``max_age`` seconds, into its
+        books; rows outside this replica's shard go."""
         assert self.storage is not None
-        max_age = self.storage_max_age or source.config.retention
         rows = self.storage.load(key, max_age)
         found, bad = storage.entries(rows, source.snapshot_type())
         restored = ledger.restore(found)
