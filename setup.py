@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -16,31 +16,9 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
-UNKNOWN = "unknown"
+sys.path.insert(0, str(HERE))  # the package's own build module (standard library only)
 
-
-def _git(*args: str) -> str:
-    # fixed arguments, git from PATH, in this checkout only
-    return subprocess.run(  # noqa: S603
-        ["git", "-C", str(HERE), *args],  # noqa: S607
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=True,
-    ).stdout.strip()
-
-
-def git_revision() -> str | None:
-    """HEAD of this checkout (``-dirty`` with uncommitted changes), or None outside one:
-    an unpacked sdist inside another repository is not that repository's revision."""
-    try:
-        if Path(_git("rev-parse", "--show-toplevel")).resolve() != HERE:
-            return None
-        head = _git("rev-parse", "HEAD")
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return head + ("-dirty" if dirty else "") if head else None
+from exporter.build import from_file, git_revision  # noqa: E402
 
 
 def build_date() -> str:
@@ -55,11 +33,8 @@ class StampedBuildPy(build_py):
         if self.editable_mode:
             return
         target = Path(self.build_lib) / "exporter" / "build_info.json"
-        given: dict[str, str] = {}
-        if target.exists():
-            given = json.loads(target.read_text(encoding="utf-8"))
-        known = {k: v for k, v in given.items() if isinstance(v, str) and v and v != UNKNOWN}
-        if "revision" not in known and (revision := git_revision()) is not None:
+        known = from_file(target)  # the Dockerfile's, when it wrote one
+        if "revision" not in known and (revision := git_revision(HERE)) is not None:
             known["revision"] = revision
         known.setdefault("build_date", build_date())
         target.write_text(json.dumps(known) + "\n", encoding="utf-8")

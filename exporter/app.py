@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from anyio.abc import TaskGroup
 
 from .clock import SYSTEM_CLOCK, Clock
 from .config import Config, ConfigError, load_config, render_config
+from .localfile import FileRefused, file_version
 from .poller import Fleet
 from .scheduler import PUBLISH_EVERY
 from .shard import Shard
@@ -62,18 +62,16 @@ def config_hash(config: Config) -> str:
     return hashlib.sha256(render_config(config).encode()).hexdigest()
 
 
-Stamp = tuple[str, int, int, int, int, int] | None
+Stamp = tuple[int, ...] | None
 
 
 def _stamp(path: Path) -> Stamp:
-    """What changes when the file is edited or replaced, a Kubernetes ``..data`` symlink
-    swap included (the path resolves elsewhere); stat(2) never blocks, even on a FIFO."""
+    """``localfile.file_version``, None where the file cannot be stat'ed: a Kubernetes
+    ``..data`` symlink swap shows as another file (stat follows the links)."""
     try:
-        real = os.path.realpath(path)
-        st = os.stat(real)
-    except OSError:
+        return file_version(path)
+    except FileRefused:
         return None
-    return (real, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 class ConfigWatch:

@@ -44,7 +44,8 @@ class BuildInfo:
         )
 
 
-def _from_file(path: Path) -> dict[str, str]:
+def from_file(path: Path) -> dict[str, str]:
+    """What a build_info.json says, its unknown or empty values left out."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -65,17 +66,27 @@ def _git(directory: Path, *args: str) -> str:
     ).stdout.strip()
 
 
+def git_revision(root: Path) -> str | None:
+    """HEAD of the git checkout whose top is ``root`` (``-dirty`` with uncommitted
+    changes), or None when ``root`` is not the top of one: an unpacked sdist inside
+    another repository is not that repository's revision. setup.py stamps wheels with it."""
+    try:
+        if Path(_git(root, "rev-parse", "--show-toplevel")).resolve() != root.resolve():
+            return None
+        head = _git(root, "rev-parse", "HEAD")
+        dirty = _git(root, "status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("-dirty" if dirty else "") if head else None
+
+
 def _from_git(directory: Path) -> dict[str, str]:
     if not (directory.parent / ".git").exists():
         return {}
-    try:
-        head = _git(directory, "rev-parse", "HEAD")
-        dirty = _git(directory, "status", "--porcelain", "--untracked-files=no")
-    except (OSError, subprocess.SubprocessError):
+    revision = git_revision(directory.parent)
+    if revision is None:
         return {}
-    if not head:
-        return {}
-    return {"revision": head + ("-dirty" if dirty else ""), "build_date": "none (source tree)"}
+    return {"revision": revision, "build_date": "none (source tree)"}
 
 
 ENV = (("revision", "CAMPAIGN_EXPORTER_REVISION"), ("build_date", "CAMPAIGN_EXPORTER_BUILD_DATE"))
@@ -83,7 +94,7 @@ ENV = (("revision", "CAMPAIGN_EXPORTER_REVISION"), ("build_date", "CAMPAIGN_EXPO
 
 def build_info(env: Mapping[str, str] = os.environ) -> BuildInfo:
     found = {key: value for key, name in ENV if (value := env.get(name, ""))}
-    for read, where in ((_from_file, INFO_FILE), (_from_git, PACKAGE)):
+    for read, where in ((from_file, INFO_FILE), (_from_git, PACKAGE)):
         if len(found) == len(ENV):
             break
         for key, value in read(where).items():

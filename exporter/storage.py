@@ -467,30 +467,24 @@ class Storage:
         """What a publication changed: campaign id -> (entry, listing version), or None
         for a campaign that left the books. A newer change of a campaign replaces a
         pending one (latest wins)."""
-        if not self.usable:
-            return
-        with self._cond:
-            for cid, change in changes.items():
-                self._pending[(key, cid)] = change
-            self._cond.notify()
+        self._put(self._pending, key, changes)
 
     def submit_paces(self, key: str, paces: Mapping[str, LearnedPace]) -> None:
         """A source's learned paces, by endpoint class (latest wins, as ``submit``)."""
-        if not self.usable:
-            return
-        with self._cond:
-            for cls, pace in paces.items():
-                self._pending_paces[(key, cls)] = pace
-            self._cond.notify()
+        self._put(self._pending_paces, key, paces)
 
     def submit_marks(self, key: str, marks: Mapping[str, Mark | None]) -> None:
         """A source's changed retirement and exclusion marks (None: the campaign has none
         any more), latest wins as ``submit``."""
+        self._put(self._pending_marks, key, marks)
+
+    def _put(self, pending: dict[tuple[str, str], T], key: str, items: Mapping[str, T]) -> None:
+        """Queue one source's items for the writer: a newer one replaces a pending one."""
         if not self.usable:
             return
         with self._cond:
-            for cid, mark in marks.items():
-                self._pending_marks[(key, cid)] = mark
+            for name, item in items.items():
+                pending[(key, name)] = item
             self._cond.notify()
 
     def _idle(self) -> bool:

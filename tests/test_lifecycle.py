@@ -270,7 +270,7 @@ def test_a_changed_config_file_is_read_once_it_has_settled_for_a_second(tmp_path
     path = tmp_path / "config.yml"
     path.write_text("a")
     watch = ConfigWatch(path, settle=1.0)
-    first, second = ("a", 1, 1, 1, 1, 1), ("b", 1, 1, 1, 1, 1)
+    first, second = (1, 1, 1, 1), (1, 2, 1, 1)
     watch.read = first
     assert not watch.due(first, 10.0)  # as read
     assert not watch.due(second, 10.0)  # changed: seen now
