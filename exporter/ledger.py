@@ -138,6 +138,9 @@ class Outcome(Generic[S]):
     skipped: Counter[SkipReason] = field(default_factory=Counter)  # others the source skipped
     failure: SourceError | None = None  # the read as a whole failed (partial reads kept)
     polled: int = 0  # campaigns it asked about
+    # the source renders its campaigns differently from now on (e.g. where their counts
+    # come from): every campaign is rendered anew, not only those this read brought
+    render_all: bool = False
 
 
 @dataclass
@@ -203,6 +206,9 @@ class Ledger(Generic[S]):
         self.retired: dict[str, str | None] = {}  # id -> version when it was retired
         self.excluded: dict[str, SkipReason] = {}
         self.dirty: set[str] = set()  # changed since the last publication (or removed)
+        # read again since the last publication and found as they were: only their read
+        # time moved (rendered as that, not whole)
+        self.touched: set[str] = set()
         # Retirement and exclusion marks changed since last taken, kept only while someone
         # takes them (storage)
         self.keeps_marks = False
@@ -285,9 +291,12 @@ class Ledger(Generic[S]):
             for cid in self.in_state.get(state, ()):
                 yield self.entries[cid]
 
-    def take_dirty(self) -> set[str]:
+    def take_dirty(self) -> tuple[set[str], set[str]]:
+        """The campaigns changed (or removed) since the last publication, and those only
+        read again, as they were."""
         dirty, self.dirty = self.dirty, set()
-        return dirty
+        touched, self.touched = self.touched - dirty, set()
+        return dirty, touched
 
     def select(self, listing: Listing) -> Selection:
         """Apply a walk of the list: listed ``(id, version)`` pairs minus other shards'
@@ -347,6 +356,8 @@ class Ledger(Generic[S]):
         if self.keeps_marks:
             self.marks_dirty.update(outcome.exclude)
         removed = set(outcome.gone) | set(outcome.exclude)
+        if outcome.render_all:
+            self.dirty |= self.entries.keys()
         for cid in removed:
             self._drop(cid)
         if self.listed is not None:  # deleted: not listed any more (excluded ones are)
@@ -375,7 +386,16 @@ class Ledger(Generic[S]):
             finished = previous.finished_at if previous and previous.state == state else now
         first = previous.first_seen if previous else now
         self.entries[cid] = Entry(cid, snapshot, now, state, since, first, finished)
-        self.dirty.add(cid)
+        if (
+            previous is not None
+            and previous.error is None
+            and previous.state == state
+            and previous.finished_at == finished
+            and previous.snapshot == snapshot
+        ):
+            self.touched.add(cid)
+        else:
+            self.dirty.add(cid)
         if previous is None or previous.state != state:
             if previous is not None:
                 self.in_state[previous.state].discard(cid)

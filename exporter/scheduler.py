@@ -18,7 +18,7 @@ import itertools
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -448,18 +448,19 @@ class Scheduler:
         self._last_publish = self.clock.monotonic()
         self._backlog = None  # the gauges follow what this publication shows
         ledger = self.ledger
-        dirty = ledger.take_dirty()
+        dirty, touched = ledger.take_dirty()
         # the rounds that ended with what this publication shows, taken with it
         finished, self.finished = self.finished, []
         walked = self.walked
         entries = {cid: ledger.entries.get(cid) for cid in dirty}
+        again = {cid: ledger.entries[cid] for cid in touched}
         by_state = ledger.by_state()
         error = None
         try:
-            rows = await anyio.to_thread.run_sync(self._render, entries, by_state)
+            rows = await anyio.to_thread.run_sync(self._render, entries, again, by_state)
         except Exception as exc:  # the last good exposition stays served
             log.exception("publishing failed", extra={"kv": {"source": self.source.name}})
-            ledger.dirty |= dirty
+            ledger.dirty |= dirty | touched
             self.finished, finished = finished + self.finished, []
             error = f"render failed: {type(exc).__name__}"
         else:
@@ -470,8 +471,9 @@ class Scheduler:
                     self.rows[cid] = row
             if self.persist is not None:
                 stored = self._as_stored
+                changed = {**entries, **again}
                 self.persist(
-                    {c: e for c, e in entries.items() if stored.pop(c, None) is not e or e is None}
+                    {c: e for c, e in changed.items() if stored.pop(c, None) is not e or e is None}
                 )
         self.telemetry.record_publication(
             self.source.name,
@@ -484,13 +486,27 @@ class Scheduler:
             self._record_round(rnd, ended)
 
     def _render(
-        self, entries: dict[str, Any], by_state: Mapping[str | None, int]
+        self,
+        entries: dict[str, Any],
+        again: dict[str, Any],
+        by_state: Mapping[str | None, int],
     ) -> dict[str, CampaignRow | None]:
-        """Each changed campaign's families to the store, with the source's totals; their
-        status-page rows (None: removed). In a worker thread."""
+        """Each changed campaign's families to the store, with the source's totals, and
+        the read time of each read again as it was; their status-page rows (None:
+        removed). In a worker thread."""
         source, metrics = self.source, self.source.config.metrics
+        entries = dict(entries)
         campaigns: dict[str, list[RenderedFamily] | None] = {}
+        times: dict[str, list[RenderedFamily]] = {}
         rows: dict[str, CampaignRow | None] = {}
+        for cid, entry in again.items():
+            shown = self.rows.get(cid)
+            families = None if shown is None else source.render_read_time(entry)
+            if shown is None or families is None:  # not shown yet, or rendered whole
+                entries[cid] = entry
+            else:
+                times[cid] = pre_render(exported(families, metrics))
+                rows[cid] = replace(shown, updated_at=entry.updated_at)
         for cid, entry in entries.items():
             if entry is None:
                 campaigns[cid] = rows[cid] = None
@@ -498,7 +514,7 @@ class Scheduler:
             campaigns[cid] = pre_render(exported(source.render([entry]), metrics))
             rows[cid] = source.row(entry)
         totals = pre_render(exported(source.totals(by_state), metrics))
-        self.store.update(source.name, campaigns, totals)
+        self.store.update(source.name, campaigns, totals, times)
         if len(entries) >= TRIM_AFTER:
             memory.trim()  # may take milliseconds on a large heap: not on the event loop
         return rows

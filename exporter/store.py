@@ -115,9 +115,11 @@ class ExpositionStore:
         source: str,
         campaigns: Mapping[str, Sequence[RenderedFamily] | None],
         totals: Sequence[RenderedFamily],
+        some: Mapping[str, Sequence[RenderedFamily]] | None = None,
     ) -> None:
         """Replace some campaigns' lines (None: the campaign is gone) and the source's
-        totals; callable from a worker thread. What it did not name stays as it was."""
+        totals, and of other campaigns only the families given (``some``: e.g. their read
+        time); callable from a worker thread. What it did not name stays as it was."""
         with self._lock:
             parts = self._parts.setdefault(source, SourceParts())
             changed: set[str] = set()
@@ -125,17 +127,14 @@ class ExpositionStore:
                 given = {fam.name: fam for fam in families or ()}
                 for fam in given.values():
                     parts.family(fam)
-                for name, lines in parts.campaigns.items():
-                    body = given[name].body if name in given else b""
-                    old = lines.get(cid, b"")
-                    if body == old:
-                        continue
-                    changed.add(name)
-                    parts.size += len(body) - len(old)
-                    if body:
-                        lines[cid] = body
-                    else:
-                        del lines[cid]
+                for name in parts.campaigns:
+                    self._replace(
+                        parts, name, cid, given[name].body if name in given else b"", changed
+                    )
+            for cid, families in (some or {}).items():
+                for fam in families:
+                    parts.family(fam)
+                    self._replace(parts, fam.name, cid, fam.body, changed)
             new_totals: dict[str, bytes] = {}
             for fam in totals:
                 parts.family(fam)
@@ -148,6 +147,20 @@ class ExpositionStore:
             for name in changed:
                 self._changed(name)
             self._variants = {}
+
+    @staticmethod
+    def _replace(parts: SourceParts, name: str, cid: str, body: bytes, changed: set[str]) -> None:
+        """One campaign's lines of one family (empty: none)."""
+        lines = parts.campaigns[name]
+        old = lines.get(cid, b"")
+        if body == old:
+            return
+        changed.add(name)
+        parts.size += len(body) - len(old)
+        if body:
+            lines[cid] = body
+        else:
+            del lines[cid]
 
     def publish(self, source: str, rendered: list[RenderedFamily]) -> None:
         """Replace one source's families as a whole (families without campaigns)."""

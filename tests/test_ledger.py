@@ -84,3 +84,24 @@ def test_a_campaign_read_in_a_new_state_moves_between_the_counts() -> None:
     assert ledger.by_state() == {"running": 1, "paused": 1}
     ledger.select(Listing([("b", "v1"), ("c", "v1")]))  # "a" is gone from the list
     assert ledger.by_state() == {"running": 1} and ledger.unread == 1
+
+
+def test_a_campaign_read_again_as_it_was_publishes_only_its_read_time() -> None:
+    clock = ManualClock(wall=1_000.0)
+    ledger: Ledger[Snap] = Ledger(Books(10), clock=clock)
+    ledger.select(Listing([("a", "v1"), ("b", "v1")]))
+    ledger.land(Outcome(read={"a": Snap("running"), "b": Snap("running")}))
+    assert ledger.take_dirty() == ({"a", "b"}, set())
+    clock.advance(30.0)
+    ledger.land(Outcome(read={"a": Snap("running"), "b": Snap("done")}))
+    assert ledger.take_dirty() == ({"b"}, {"a"})
+    assert ledger.entries["a"].updated_at == 1_030.0
+    ledger.land(Outcome(failed={"a": "status: HTTP 503"}))
+    ledger.land(Outcome(read={"a": Snap("running")}))  # the error it showed clears
+    assert ledger.take_dirty() == ({"a"}, set())
+    ledger.land(Outcome(read={"a": Snap("running")}))
+    ledger.land(Outcome(read={"a": Snap("paused")}))  # changed after: rendered whole
+    assert ledger.take_dirty() == ({"a"}, set())
+    ledger.land(Outcome(read={"b": Snap("done")}))
+    ledger.land(Outcome(render_all=True))  # e.g. counts come from elsewhere now
+    assert ledger.take_dirty() == ({"a", "b"}, set())

@@ -153,9 +153,10 @@ class CountingStore(ExpositionStore):
         source: str,
         campaigns: Mapping[str, Sequence[RenderedFamily] | None],
         totals: Sequence[RenderedFamily],
+        some: Mapping[str, Sequence[RenderedFamily]] | None = None,
     ) -> None:
         self.updates.append((self.clock.monotonic(), sorted(campaigns)))
-        super().update(source, campaigns, totals)
+        super().update(source, campaigns, totals, some)
 
 
 # -- a test-only source with two endpoint classes -------------------------------------

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from exporter.clock import ManualClock
 from exporter.config import parse_config
-from exporter.exposition import MetricFamily
+from exporter.exposition import MetricFamily, assemble, pre_render
 from exporter.ledger import Book, Entry, Ledger, Listing, Outcome, Read, RefreshReport
 from exporter.reasons import ErrorReason, SkipReason
 from exporter.scheduler import Scheduler
@@ -537,6 +537,43 @@ async def test_a_campaign_is_first_seen_once_however_often_it_is_read(
         still = known & b.ids  # a vendor's clock step may start new campaigns, end others
         assert cid in still
         assert {b.entry(c).first_seen for c in still} == {first}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_what_is_published_is_the_books_rendered_whole(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A campaign read again and found as it was publishes only its new read time; what
+    is shown stays every campaign of the books rendered from scratch."""
+    async with vendor(kind, monkeypatch) as driver, books(driver) as b:
+        only_times = []
+        render_read_time = b.source.render_read_time
+
+        def spy(entry: Entry[Any]) -> list[MetricFamily] | None:
+            families = render_read_time(entry)
+            only_times.append(families is not None)
+            return families
+
+        monkeypatch.setattr(b.source, "render_read_time", spy)
+        first = b.clock.time()
+        await b.refresh()
+        for step in range(3):
+            b.clock.advance(60)
+            if step == 1:
+                driver.change_state()
+            await b.refresh()
+        shown = b.scheduler.store.build(False, False).body
+        entries = list(b.ledger.entries.values())
+        fams = b.source.render(entries) + b.source.totals(b.ledger.by_state())
+        whole = assemble([pre_render(fams)], False)
+
+    def samples(body: bytes) -> list[bytes]:
+        return sorted(line for line in body.splitlines() if not line.startswith(b"#"))
+
+    assert samples(shown) == samples(whole)
+    assert any(e.updated_at >= first + 120 for e in entries), "campaigns were read again"
+    # the test-only kind names no read-time family: it renders whole
+    assert any(only_times) == (kind != "parcel") and only_times
 
 
 @pytest.mark.parametrize("kind", KINDS)

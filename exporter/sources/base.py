@@ -63,6 +63,9 @@ class Source(ABC, Generic[C, S]):
     active_states: ClassVar[frozenset[str]] = frozenset()  # running: read every interval
     # The vendor's rate-limit classes; each has its own budget and dispatcher.
     endpoint_classes: ClassVar[tuple[str, ...]] = (DEFAULT_CLASS,)
+    # The family holding each campaign's read time (last_updated), samples empty; None:
+    # a campaign read again as it was renders whole.
+    read_time_family: ClassVar[MetricFamily | None] = None
 
     def __init__(self, config: C, client: UpstreamClient) -> None:
         self.config = config
@@ -119,6 +122,17 @@ class Source(ABC, Generic[C, S]):
     @abstractmethod
     def render(self, entries: Sequence[Entry[S]]) -> list[MetricFamily]:
         """The per-campaign families of these campaigns."""
+
+    def render_read_time(self, entry: Entry[S]) -> list[MetricFamily] | None:
+        """What a campaign read again and found as it was renders anew: its read time
+        (``read_time_family``, labelled source and campaign_id), the rest of its lines
+        staying as they are. None: render it whole (``render``)."""
+        spec = self.read_time_family
+        if spec is None:
+            return None
+        family = MetricFamily(spec.name, spec.kind, spec.help, spec.label_names)
+        family.add((self.name, entry.campaign_id), entry.updated_at)
+        return [family]
 
     def totals(self, by_state: Mapping[str | None, int]) -> list[MetricFamily]:
         """The source's own families, of all its campaigns (e.g. campaigns by state)."""

@@ -20,7 +20,9 @@ class CampaignRecord:
     setup: CampaignSetup | None = None
     setup_read: float | None = None  # monotonic time /summary was last read
     setup_version: str | None = None  # the listing's updatedAt when it was read
-    read_at: float | None = None  # Unix time of the read that brought this part
+    # Unix time of the read that brought this part: when, not what (a campaign read again
+    # and found as it was compares equal, and only its read time is rendered anew)
+    read_at: float | None = field(default=None, compare=False)
     # When each stage's count last grew. First seen counts count as progress: after a
     # restart nobody knows better, and "now" never raises a false stall.
     progress: dict[str, float] = field(default_factory=dict)

@@ -22,7 +22,7 @@ from ..base import CampaignRow, Source, SourceError, campaign_urgency
 from . import schedule
 from .config import CHANNELS, ExperitureConfig
 from .discovery import FetchPage, Walk, walk
-from .metrics import render_campaigns, render_totals
+from .metrics import READ_TIME, render_campaigns, render_totals
 from .model import (
     TERMINAL_STATES,
     CampaignPage,
@@ -49,6 +49,7 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
     terminal_states = TERMINAL_STATES
     active_states = ACTIVE_STATES
     endpoint_classes = (CAMPAIGNS, ANALYTICS)
+    read_time_family = READ_TIME
 
     def __init__(self, config: ExperitureConfig, client: UpstreamClient) -> None:
         super().__init__(config, client)
@@ -228,10 +229,12 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
             )
         except UpstreamError as exc:
             if exc.status == 403:
+                outcome.render_all = self.analytics  # counts come from /status from now
                 self._analytics_refused(exc, book.monotonic())
             else:
                 self._campaign_failed(outcome, cid, exc)
             return
+        outcome.render_all = not self.analytics  # counts come from /metrics again
         self.analytics = True
         outcome.read[cid] = CampaignRecord(cid, counts=counts, read_at=book.now())
 

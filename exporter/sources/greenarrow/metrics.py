@@ -250,6 +250,7 @@ def _families() -> dict[str, MetricFamily]:
 
 
 FAMILY_NAMES = tuple(_families())  # every family a source of this type renders
+READ_TIME = _families()[UPDATED]  # what a campaign read again as it was renders anew
 
 
 def render_campaigns(

@@ -18,7 +18,7 @@ from ...reasons import ErrorReason, SkipReason
 from ...upstream import FailureDigest, UpstreamClient, UpstreamError
 from ..base import CampaignRow, Source, SourceError, campaign_urgency
 from .config import GreenArrowConfig
-from .metrics import render_campaigns, render_totals
+from .metrics import READ_TIME, render_campaigns, render_totals
 from .model import (
     TERMINAL_STATES,
     ApiError,
@@ -49,6 +49,7 @@ class WindowList:
 class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
     terminal_states = TERMINAL_STATES
     active_states = frozenset({"sending"})
+    read_time_family = READ_TIME
 
     def __init__(self, config: GreenArrowConfig, client: UpstreamClient) -> None:
         super().__init__(config, client)
