@@ -230,10 +230,72 @@ class Piece:
     size: int  # len(plain)
 
     @classmethod
-    def of(cls, plain: bytes, level: int) -> Piece:
+    def of(cls, plain: bytes | memoryview, level: int) -> Piece:
         comp = zlib.compressobj(level, zlib.DEFLATED, -15)
         data = comp.compress(plain) + comp.flush(zlib.Z_FULL_FLUSH)
         return cls(data, zlib.crc32(plain), crc_shift(len(plain)), len(plain))
+
+
+@dataclass(frozen=True, slots=True)
+class Blocks:
+    """Bytes compressed in blocks of ``size`` (the last one the rest), each on its own,
+    joined as one piece: when the bytes change, the blocks before the first that changed
+    are kept, only the rest compressed again."""
+
+    piece: Piece
+    size: int
+    ends: tuple[int, ...]  # where each block's deflate data ends in piece.deflate
+    crcs: tuple[int, ...]  # each block's CRC-32
+
+    @classmethod
+    def of(
+        cls, plain: bytes, size: int, level: int, last: tuple[bytes, Blocks] | None = None
+    ) -> Blocks:
+        """``plain`` in blocks, reusing those of ``last`` (its bytes and blocks) that
+        every byte up to their end is the same in."""
+        view = memoryview(plain)
+        kept = 0
+        if last is not None and last[1].size == size:
+            was, old = memoryview(last[0]), last[1]
+            for i in range(len(old.ends)):
+                end = min((i + 1) * size, len(was))
+                if end - i * size != min(size, len(view) - i * size):
+                    break  # a shorter last block: compressed again
+                if was[i * size : end] != view[i * size : end]:
+                    break
+                kept = i + 1
+            data = [old.piece.deflate[: old.ends[kept - 1]]] if kept else []
+            ends, crcs = list(old.ends[:kept]), list(old.crcs[:kept])
+        else:
+            data, ends, crcs = [], [], []
+        offset = ends[-1] if ends else 0
+        for start in range(kept * size, len(view), size):
+            block = view[start : start + size]
+            comp = zlib.compressobj(level, zlib.DEFLATED, -15)
+            deflate = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
+            data.append(deflate)
+            offset += len(deflate)
+            ends.append(offset)
+            crcs.append(zlib.crc32(block))
+        crc = 0
+        for i, block_crc in enumerate(crcs):
+            length = min(size, len(view) - i * size)
+            crc = crc_combine(crc, _block_shift(length), block_crc)
+        piece = Piece(b"".join(data), crc, crc_shift(len(view)), len(view))
+        return cls(piece, size, tuple(ends), tuple(crcs))
+
+
+_SHIFTS: dict[int, int] = {}
+
+
+def _block_shift(length: int) -> int:
+    """crc_shift(length), kept: blocks are mostly of one size."""
+    shift = _SHIFTS.get(length)
+    if shift is None:
+        if len(_SHIFTS) > 64:
+            _SHIFTS.clear()
+        shift = _SHIFTS[length] = crc_shift(length)
+    return shift
 
 
 @dataclass(frozen=True, slots=True)
