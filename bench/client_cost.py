@@ -30,9 +30,15 @@ import httpx2
 from _common import free_port
 
 from exporter.telemetry import Telemetry
-from exporter.upstream import UpstreamClient
+from exporter.upstream.client import UpstreamClient
 
 BEFORE = "4abac90"  # the last commit whose UpstreamClient ran on bare aiohttp
+# where the modules BEFORE's upstream.py imports (relatively) live today
+BEFORE_MODULES = {
+    "schema": "config.schema",
+    "telemetry": "telemetry",
+    "untrusted": "upstream.untrusted",
+}
 BODY = json.dumps(
     {
         "success": True,
@@ -91,6 +97,8 @@ def client_before() -> ModuleType:
         text=True,
         check=True,
     ).stdout
+    for old, new in BEFORE_MODULES.items():  # its relative imports, in today's tree
+        source = source.replace(f"from .{old} import", f"from exporter.{new} import")
     spec = importlib.util.spec_from_loader(f"exporter._upstream_{BEFORE}", loader=None)
     assert spec is not None
     module = importlib.util.module_from_spec(spec)

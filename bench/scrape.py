@@ -31,7 +31,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.exposition import Kind, MetricFamily, assemble, pre_render
+from exporter.exposition.render import Kind, MetricFamily, assemble, pre_render
 from exporter.simulator import SimulatorSettings, SimulatorThread
 
 BUFFER = bytearray(64 << 20)  # allocated once: zeroing 64 MB per request would be timed too

@@ -1,5 +1,5 @@
 """``python -m exporter``, the same as the ``campaign-exporter`` command."""
 
-from .cli import main
+from .cli.main import main
 
 raise SystemExit(main())

@@ -39,11 +39,11 @@ import yaml
 from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.app import RunOptions, run
 from exporter.clock import SteppedClock
-from exporter.config import Config, parse_config
-from exporter.scheduler import next_delay
-from exporter.schema import parse_duration
+from exporter.config.loader import Config, parse_config
+from exporter.config.schema import parse_duration
+from exporter.run.app import RunOptions, run
+from exporter.run.scheduler import next_delay
 from exporter.simulator import Simulator, SimulatorSettings
 from exporter.telemetry import Telemetry
 

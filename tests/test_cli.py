@@ -15,8 +15,8 @@ import pytest
 import trustme
 import yaml
 
-from exporter.healthcheck import main_process_args, probe
-from exporter.webconfig import load_web_config
+from exporter.cli.healthcheck import main_process_args, probe
+from exporter.http.webconfig import load_web_config
 
 from .helpers import (
     COMMAND,

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from exporter.config import ConfigError, load_config, parse_config, render_config
-from exporter.schema import SECRET_KEYS
+from exporter.config.loader import ConfigError, load_config, parse_config, render_config
+from exporter.config.schema import SECRET_KEYS
 from exporter.sources import SOURCE_KINDS
 
 from .helpers import COMMAND, run_cli, write_config
@@ -591,7 +591,7 @@ def test_messages_never_quote_a_credential() -> None:
         name
         for kind in SOURCE_KINDS.values()
         for name, annotation in fields_of(kind.config_model)
-        if "exporter.secrets.Secret" in str(annotation) or "ProxyUrl" in str(annotation)
+        if "exporter.config.secrets.Secret" in str(annotation) or "ProxyUrl" in str(annotation)
     }
     assert (
         holding

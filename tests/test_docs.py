@@ -11,9 +11,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from exporter.schema import SourceConfig
+from exporter.config.schema import SourceConfig
+from exporter.http.webconfig import WebConfig
 from exporter.sources import SOURCE_KINDS
-from exporter.webconfig import WebConfig
 
 from .helpers import (
     COMMAND,

@@ -22,9 +22,9 @@ import pytest
 import trustme
 import yaml
 
-from exporter.egress import Egress, EgressTransport, _bypassed
-from exporter.schema import ProxyUrl, TlsConfig, parse_proxy_url
+from exporter.config.schema import ProxyUrl, TlsConfig, parse_proxy_url
 from exporter.simulator import Simulator, SimulatorSettings, SimulatorThread
+from exporter.upstream.egress import Egress, EgressTransport, _bypassed
 
 from .helpers import (
     ExporterProcess,

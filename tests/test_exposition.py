@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exporter.exposition import (
+from exporter.exposition.render import (
     MetricFamily,
     assemble,
     format_value,

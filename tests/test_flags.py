@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from exporter.activation import systemd_sockets
+from exporter.http.activation import systemd_sockets
 
 from .helpers import COMMAND, DEADLINE, ExporterProcess, Samples, http_get, wait_for_sync
 

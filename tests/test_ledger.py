@@ -11,9 +11,9 @@ from typing import Any, ClassVar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exporter.books.ledger import Ledger, Listing, Outcome
 from exporter.clock import ManualClock
-from exporter.ledger import Ledger, Listing, Outcome
-from exporter.schema import SourceConfig
+from exporter.config.schema import SourceConfig
 
 
 @dataclass(frozen=True)

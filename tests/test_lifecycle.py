@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from exporter.app import ConfigWatch
-from exporter.scheduler import MAX_BACKOFF, next_delay
+from exporter.run.app import ConfigWatch
+from exporter.run.scheduler import MAX_BACKOFF, next_delay
 
 from .helpers import (
     COMMAND,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.auth import token_lifetime
+from exporter.upstream.auth import token_lifetime
 
 
 @pytest.mark.parametrize(

@@ -24,20 +24,20 @@ import anyio.lowlevel
 import pytest
 from aiohttp import web
 
+from exporter.books.ledger import Book, Entry, Ledger, Listing, Outcome, Read, Urgency
+from exporter.books.shard import Shard
+from exporter.books.storage import Storage
 from exporter.clock import Clock, ManualClock
-from exporter.config import Config, parse_config
-from exporter.exposition import MetricFamily, RenderedFamily
-from exporter.ledger import Book, Entry, Ledger, Listing, Outcome, Read, Urgency
-from exporter.poller import Fleet
-from exporter.scheduler import ReadQueue, Scheduler, next_delay
-from exporter.schema import HttpUrl, SourceConfig
-from exporter.shard import Shard
+from exporter.config.loader import Config, parse_config
+from exporter.config.schema import HttpUrl, SourceConfig
+from exporter.exposition.render import MetricFamily, RenderedFamily
+from exporter.exposition.store import ExpositionStore
+from exporter.run.poller import Fleet
+from exporter.run.scheduler import ReadQueue, Scheduler, next_delay
 from exporter.sources import SOURCE_KINDS
 from exporter.sources.base import CampaignRow, Display, Source, SourceError, SourceKind
-from exporter.storage import Storage
-from exporter.store import ExpositionStore
 from exporter.telemetry import Telemetry
-from exporter.upstream import UpstreamClient, UpstreamError, no_error_fields
+from exporter.upstream.client import UpstreamClient, UpstreamError, no_error_fields
 
 from .helpers import serving_vendor
 

@@ -13,9 +13,9 @@ import anyio
 import pytest
 import yaml
 
-from exporter.config import ConfigError, parse_config, render_config
-from exporter.schema import Authorization
-from exporter.secrets import Secret, SecretFileError, SecretRef
+from exporter.config.loader import ConfigError, parse_config, render_config
+from exporter.config.schema import Authorization
+from exporter.config.secrets import Secret, SecretFileError, SecretRef
 from exporter.simulator import SimulatorSettings, SimulatorThread
 from exporter.simulator.experiture import FULL_SCOPES
 from exporter.simulator.faults import Fault

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from exporter.exposition import pre_render
-from exporter.ledger import Entry
+from exporter.books.ledger import Entry
+from exporter.exposition.render import pre_render
 from exporter.sources.experiture.metrics import render_families as render_experiture
 from exporter.sources.experiture.model import parse_status, parse_summary
 from exporter.sources.experiture.records import CampaignRecord

@@ -21,11 +21,11 @@ from collections.abc import AsyncIterator, Iterator
 import anyio
 import pytest
 
-from exporter.exposition import MetricFamily, pre_render
-from exporter.logs import RateLimit
-from exporter.store import ExpositionStore
+from exporter.cli.logs import RateLimit
+from exporter.exposition.render import MetricFamily, pre_render
+from exporter.exposition.store import ExpositionStore
+from exporter.http.server import ServingLimits, make_app, serve
 from exporter.telemetry import Telemetry
-from exporter.web import ServingLimits, make_app, serve
 
 from .helpers import COMMAND, DEADLINE, ExporterProcess
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.shard import Shard
+from exporter.books.shard import Shard
 from exporter.simulator import SimulatorSettings, SimulatorThread
 
 from .helpers import COMMAND, ExporterProcess, Samples, experiture_source, ga_source

@@ -69,7 +69,8 @@ def test_simulator_serves_with_the_exporter_packages_blocked() -> None:
     """Imported in a fresh interpreter where the sources cannot load, it still starts and serves."""
     script = """
 import asyncio, sys, urllib.request
-for name in ("exporter.sources", "exporter.upstream", "exporter.poller", "exporter.config"):
+for name in ("exporter.sources", "exporter.upstream.client", "exporter.run.poller",
+             "exporter.config.loader"):
     sys.modules[name] = None
 from exporter.simulator import Simulator, SimulatorSettings
 

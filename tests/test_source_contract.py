@@ -18,25 +18,25 @@ from typing import Any, Literal
 import pytest
 from aiohttp import web
 
+from exporter.books.ledger import Book, Entry, Ledger, Listing, Outcome, Read, RefreshReport
+from exporter.books.reasons import ErrorReason, SkipReason
+from exporter.books.shard import Shard
+from exporter.books.storage import Storage, source_key
+from exporter.books.storage import entries as storage_entries
 from exporter.clock import ManualClock
-from exporter.config import parse_config
-from exporter.exposition import MetricFamily, assemble, pre_render
-from exporter.ledger import Book, Entry, Ledger, Listing, Outcome, Read, RefreshReport
-from exporter.reasons import ErrorReason, SkipReason
-from exporter.scheduler import Scheduler
-from exporter.schema import HttpUrl, SourceConfig
-from exporter.shard import Shard
+from exporter.config.loader import parse_config
+from exporter.config.schema import HttpUrl, SourceConfig
+from exporter.exposition.render import MetricFamily, assemble, pre_render
+from exporter.exposition.store import ExpositionStore
+from exporter.http.statuspage import render_status_page
+from exporter.run.scheduler import Scheduler
 from exporter.simulator import Simulator
 from exporter.simulator.faults import Fault
 from exporter.sources import SOURCE_KINDS
 from exporter.sources.base import CampaignRow, Display, Source, SourceError, SourceKind
 from exporter.sources.fields import InvalidId, count, identifier, text
-from exporter.statuspage import render_status_page
-from exporter.storage import Storage, source_key
-from exporter.storage import entries as storage_entries
-from exporter.store import ExpositionStore
 from exporter.telemetry import Telemetry
-from exporter.upstream import UpstreamError
+from exporter.upstream.client import UpstreamError
 
 from .helpers import experiture_source, ga_source, running_simulator, serving_vendor
 

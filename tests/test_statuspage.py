@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from exporter.books.ledger import RefreshReport, SourceError
+from exporter.books.reasons import ErrorReason
 from exporter.clock import ManualClock
-from exporter.ledger import RefreshReport, SourceError
-from exporter.reasons import ErrorReason
+from exporter.http.statuspage import BEHIND_POLL_INTERVALS, NOTHING, render_status_page
+from exporter.http.triage import Query
 from exporter.sources import CampaignRow
-from exporter.statuspage import BEHIND_POLL_INTERVALS, NOTHING, render_status_page
 from exporter.telemetry import Telemetry
-from exporter.triage import Query
 
 from .test_rules import generator
 

@@ -23,13 +23,13 @@ from typing import Any
 
 import pytest
 
+from exporter.books.storage import decode, encode
 from exporter.simulator import SimulatorSettings, SimulatorThread
 from exporter.sources.experiture.model import ExecutionStatus, ListedCampaign, Schedule
 from exporter.sources.experiture.records import CampaignRecord
 from exporter.sources.experiture.source import ExperitureSource
 from exporter.sources.greenarrow.model import GACampaignSnapshot
 from exporter.sources.greenarrow.source import GreenArrowSource
-from exporter.storage import decode, encode
 from tests.helpers import (
     ExporterProcess,
     Samples,
@@ -648,8 +648,8 @@ def test_a_snapshot_read_again_unchanged_only_moves_its_times(tmp_path: Path) ->
     """The writer makes JSON only of what changed: an equal snapshot read again updates its
     row's read time and state in place, a different one replaces the row, and the file
     holds the latest of each after a restart."""
-    from exporter.ledger import Entry
-    from exporter.storage import Storage
+    from exporter.books.ledger import Entry
+    from exporter.books.storage import Storage
 
     status = ExecutionStatus("Spring", "published", "running", None, None, None, None)
     books = Storage.open(tmp_path)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.exposition import (
+from exporter.exposition.render import (
     Blocks,
     GzipPieces,
     MetricFamily,
@@ -19,7 +19,7 @@ from exporter.exposition import (
     crc_shift,
     pre_render,
 )
-from exporter.store import BLOCK, ExpositionStore
+from exporter.exposition.store import BLOCK, ExpositionStore
 from exporter.telemetry import Telemetry
 
 from .helpers import Samples

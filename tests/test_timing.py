@@ -11,11 +11,21 @@ from typing import Any
 
 import pytest
 
+from exporter.books.ledger import (
+    Book,
+    Entry,
+    Ledger,
+    Listing,
+    Outcome,
+    Read,
+    RefreshReport,
+    SourceError,
+)
 from exporter.clock import ManualClock
-from exporter.config import parse_config
-from exporter.exposition import MetricFamily
-from exporter.ledger import Book, Entry, Ledger, Listing, Outcome, Read, RefreshReport, SourceError
-from exporter.scheduler import Scheduler
+from exporter.config.loader import parse_config
+from exporter.exposition.render import MetricFamily
+from exporter.exposition.store import ExpositionStore
+from exporter.run.scheduler import Scheduler
 from exporter.sources.base import CampaignRow, Source
 from exporter.sources.experiture import schedule
 from exporter.sources.experiture.config import ExperitureConfig
@@ -28,9 +38,8 @@ from exporter.sources.experiture.model import (
 from exporter.sources.experiture.records import CampaignRecord
 from exporter.sources.greenarrow.model import GACampaignSnapshot
 from exporter.sources.greenarrow.source import GreenArrowSource
-from exporter.store import ExpositionStore
 from exporter.telemetry import Telemetry
-from exporter.upstream import UpstreamClient
+from exporter.upstream.client import UpstreamClient
 
 from .helpers import experiture_source, ga_source, running_simulator
 

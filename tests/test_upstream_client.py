@@ -22,13 +22,13 @@ import pytest
 from anyio.abc import SocketAttribute, SocketStream
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.auth import OAuth2Provider
-from exporter.egress import Egress, ProxyRoute
-from exporter.exposition import pre_render, render_header
-from exporter.pacing import Pace, TokenBucket
-from exporter.schema import OAuth2, RateLimit, parse_proxy_url
+from exporter.config.schema import OAuth2, RateLimit, parse_proxy_url
+from exporter.exposition.render import pre_render, render_header
 from exporter.telemetry import Telemetry
-from exporter.upstream import UpstreamClient, UpstreamError
+from exporter.upstream.auth import OAuth2Provider
+from exporter.upstream.client import UpstreamClient, UpstreamError
+from exporter.upstream.egress import Egress, ProxyRoute
+from exporter.upstream.pacing import Pace, TokenBucket
 
 from .helpers import free_port
 

@@ -11,12 +11,12 @@ import anyio
 import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_families
 
-from exporter.exposition import MetricFamily, pre_render
+from exporter.exposition.render import MetricFamily, pre_render
+from exporter.exposition.store import ExpositionStore
+from exporter.http.server import make_app, serve
 from exporter.simulator import Simulator
 from exporter.simulator.faults import Fault
-from exporter.store import ExpositionStore
 from exporter.telemetry import Telemetry
-from exporter.web import make_app, serve
 
 from .helpers import (
     Samples,

@@ -24,10 +24,10 @@ import yaml
 from anyio.streams.tls import TLSAttribute
 from cryptography.hazmat.primitives import serialization
 
-from exporter.app import RunOptions, run
-from exporter.config import ConfigError
-from exporter.webconfig import access, load_web_config
-from exporter.webconfig.access import BasicAuthGate, BasicAuthUsers, RequestRateLimit
+from exporter.config.loader import ConfigError
+from exporter.http.webconfig import access, load_web_config
+from exporter.http.webconfig.access import BasicAuthGate, BasicAuthUsers, RequestRateLimit
+from exporter.run.app import RunOptions, run
 
 from .helpers import COMMAND, config_of, experiture_source, require_binary, running_simulator
 

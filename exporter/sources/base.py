@@ -9,12 +9,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
-from ..egress import Egress
-from ..exposition import MetricFamily
-from ..ledger import Book, Entry, Outcome, Read, SourceError, Urgency, carry_over
-from ..schema import DEFAULT_CLASS, SourceConfig
+from ..books.ledger import Book, Entry, Outcome, Read, SourceError, Urgency, carry_over
+from ..config.schema import DEFAULT_CLASS, SourceConfig
+from ..exposition.render import MetricFamily
 from ..telemetry import Telemetry
-from ..upstream import UpstreamClient
+from ..upstream.client import UpstreamClient
+from ..upstream.egress import Egress
 
 __all__ = ["CampaignRow", "Display", "Source", "SourceError", "SourceKind", "campaign_urgency"]
 
@@ -55,7 +55,7 @@ class Source(ABC, Generic[C, S]):
 
     A source's work is a stream of reads (``ledger.Read``): it says which reads its
     first walk and each landed read make due, with their urgency; the core keeps them,
-    spends the budget on them and keeps the books (exporter.ledger, exporter.scheduler). A
+    spends the budget on them and keeps the books (exporter.books.ledger, exporter.run.scheduler). A
     source never decides shard, cap, retention or what to keep when a read fails.
     """
 

@@ -7,7 +7,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from ..untrusted import clean_text
+from ..upstream.untrusted import clean_text
 
 MAX_LABEL = 200  # longer strings are cut (with a mark): label values stay bounded
 MAX_ID = 200  # longer ids are refused, not cut: a cut id names another campaign

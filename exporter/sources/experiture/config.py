@@ -6,8 +6,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from ...schema import Authorization, HttpUrl, OAuth2, PositiveDuration, SourceConfig, Strict
-from ...schema import Polling as BasePolling
+from ...config.schema import Authorization, HttpUrl, OAuth2, PositiveDuration, SourceConfig, Strict
+from ...config.schema import Polling as BasePolling
 from .metrics import FAMILY_NAMES
 
 CHANNELS = ("email", "sms", "push", "direct_mail")

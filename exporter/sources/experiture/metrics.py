@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from ...exposition import MetricFamily
-from ...ledger import Entry
+from ...books.ledger import Entry
+from ...exposition.render import MetricFamily
 from .model import (
     PREFLIGHT_STATUSES,
     REACH_STATUSES,

@@ -13,11 +13,11 @@ from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from ...auth import AuthError, AuthProvider, provider_for
-from ...exposition import MetricFamily
-from ...ledger import Book, Entry, Listing, Outcome, Read, Urgency, carry_over
-from ...reasons import ErrorReason, SkipReason
-from ...upstream import FailureDigest, UpstreamClient, UpstreamError
+from ...books.ledger import Book, Entry, Listing, Outcome, Read, Urgency, carry_over
+from ...books.reasons import ErrorReason, SkipReason
+from ...exposition.render import MetricFamily
+from ...upstream.auth import AuthError, AuthProvider, provider_for
+from ...upstream.client import FailureDigest, UpstreamClient, UpstreamError
 from ..base import CampaignRow, Source, SourceError, campaign_urgency
 from . import schedule
 from .config import CHANNELS, ExperitureConfig

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from ...exposition import Kind, MetricFamily
-from ...ledger import Entry
+from ...books.ledger import Entry
+from ...exposition.render import Kind, MetricFamily
 from .model import STATES, GACampaignSnapshot
 
 POLLED = (

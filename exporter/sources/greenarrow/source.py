@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from ...auth import AuthError, AuthProvider, BasicAuthProvider, StaticAuth
-from ...exposition import MetricFamily
-from ...ledger import Book, Entry, Listing, Outcome, Read, Urgency
-from ...reasons import ErrorReason, SkipReason
-from ...upstream import FailureDigest, UpstreamClient, UpstreamError
+from ...books.ledger import Book, Entry, Listing, Outcome, Read, Urgency
+from ...books.reasons import ErrorReason, SkipReason
+from ...exposition.render import MetricFamily
+from ...upstream.auth import AuthError, AuthProvider, BasicAuthProvider, StaticAuth
+from ...upstream.client import FailureDigest, UpstreamClient, UpstreamError
 from ..base import CampaignRow, Source, SourceError, campaign_urgency
 from .config import GreenArrowConfig
 from .metrics import READ_TIME, render_campaigns, render_totals

@@ -9,9 +9,9 @@ import socket
 import ssl
 from pathlib import Path
 
-from .config import ConfigError
-from .web import parse_listen_address
-from .webconfig import load_web_config
+from ..config.loader import ConfigError
+from ..http.server import parse_listen_address
+from ..http.webconfig import load_web_config
 
 TIMEOUT = 4.0
 REQUIRE_CLIENT_CERT = "RequireAndVerifyClientCert"

@@ -7,7 +7,7 @@ from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .exposition import MetricFamily
+from ..exposition.render import MetricFamily
 
 REQUEST_DURATION = "campaign_exporter_upstream_request_duration_seconds"
 PACE = "campaign_exporter_upstream_pace_requests_per_second"

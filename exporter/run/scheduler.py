@@ -23,18 +23,18 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from ..books.ledger import Book, Ledger, Outcome, Read, RefreshReport, SourceError, Urgency
+from ..books.reasons import SkipReason
+from ..clock import SYSTEM_CLOCK, Clock
+from ..config.schema import MetricSelection
+from ..exposition.render import MetricFamily, RenderedFamily, pre_render
+from ..exposition.store import ExpositionStore
+from ..telemetry import Telemetry
+from ..upstream.client import reserved_turn
 from . import memory
-from .clock import SYSTEM_CLOCK, Clock
-from .exposition import MetricFamily, RenderedFamily, pre_render
-from .ledger import Book, Ledger, Outcome, Read, RefreshReport, SourceError, Urgency
-from .reasons import SkipReason
-from .schema import MetricSelection
-from .store import ExpositionStore
-from .telemetry import Telemetry
-from .upstream import reserved_turn
 
 if TYPE_CHECKING:
-    from .sources.base import CampaignRow, Source
+    from ..sources.base import CampaignRow, Source
 
 log = logging.getLogger("campaign_exporter.scheduler")
 MAX_BACKOFF = 300.0

@@ -1,6 +1,6 @@
 """Field types and models shared by every source's config schema.
 
-These only describe the YAML; ``exporter.config`` loads a file through them.
+These only describe the YAML; ``exporter.config.loader`` loads a file through them.
 """
 
 from __future__ import annotations

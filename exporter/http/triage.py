@@ -11,7 +11,7 @@ from enum import IntEnum
 from typing import Any
 from urllib.parse import urlencode
 
-from .sources import CampaignRow, Display
+from ..sources import CampaignRow, Display
 
 RATIO_RECENT = 86400.0  # a finished send's ratio matters for a day, as in the alerts
 PAGE_SIZE = 100

@@ -12,17 +12,24 @@ from pathlib import Path
 
 import anyio
 
-from . import __version__, memory
-from .activation import systemd_sockets
-from .app import RunOptions, run
-from .build import build_info
-from .config import ConfigError, load_config, render_config
+from .. import __version__
+from ..books.shard import Shard
+from ..build import build_info
+from ..config.loader import ConfigError, load_config, render_config
+from ..http.activation import systemd_sockets
+from ..http.server import (
+    Listener,
+    ListenError,
+    ServingLimits,
+    check_telemetry_path,
+    parse_listen_address,
+)
+from ..http.webconfig import load_web_config
+from ..run import memory
+from ..run.app import RunOptions, run
 from .flags import PROG, UsageError, help_text, parse_flags
 from .healthcheck import main_process_args, probe
 from .logs import setup_logging
-from .shard import Shard
-from .web import Listener, ListenError, ServingLimits, check_telemetry_path, parse_listen_address
-from .webconfig import load_web_config
 
 log = logging.getLogger("campaign_exporter")
 # What --demo runs without: it has its own simulator, config and single replica.

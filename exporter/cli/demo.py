@@ -9,9 +9,9 @@ from typing import Any
 
 import anyio
 
-from .app import RunOptions, run
-from .config import Config, parse_config
-from .simulator import Simulator, SimulatorSettings
+from ..config.loader import Config, parse_config
+from ..run.app import RunOptions, run
+from ..simulator import Simulator, SimulatorSettings
 
 log = logging.getLogger("campaign_exporter.demo")
 

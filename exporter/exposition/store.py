@@ -18,7 +18,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .exposition import (
+from ..telemetry import Telemetry
+from .render import (
     Blocks,
     GzipPieces,
     Kind,
@@ -29,7 +30,6 @@ from .exposition import (
     render_header,
     selected,
 )
-from .telemetry import Telemetry
 
 GZIP_LEVEL = 1  # the scrape path favours speed; level 1 is still ~8x on this text
 # A family's lines are gzipped in blocks of this many bytes; after a publication only the

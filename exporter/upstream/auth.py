@@ -12,10 +12,10 @@ import httpx2
 from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 from authlib.oauth2.rfc6749 import OAuth2Token
 
-from .schema import Authorization, BasicAuth, OAuth2
-from .secrets import Secret, SecretFileError, SecretRef
+from ..config.schema import Authorization, BasicAuth, OAuth2
+from ..config.secrets import Secret, SecretFileError, SecretRef
+from .client import DEFAULT_HEADERS, UpstreamClient, UpstreamError
 from .untrusted import clean_text, scrub
-from .upstream import DEFAULT_HEADERS, UpstreamClient, UpstreamError
 
 TOKEN_ENDPOINT = "oauth_token"  # noqa: S105 - an endpoint label, not a password
 REFRESH_MARGIN = 60.0

@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, Union
 
-from .clock import SYSTEM_CLOCK, Clock
+from ..clock import SYSTEM_CLOCK, Clock
+from ..upstream.pacing import LearnedPace
 from .ledger import Entry, Mark
-from .pacing import LearnedPace
 from .reasons import SkipReason
 
 log = logging.getLogger("campaign_exporter.storage")

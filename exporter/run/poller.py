@@ -16,20 +16,20 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from . import storage
-from .clock import SYSTEM_CLOCK, Clock
-from .config import Config
-from .egress import egress_warnings
-from .ledger import Ledger
-from .pacing import LearnedPace
+from ..books import storage
+from ..books.ledger import Ledger
+from ..books.shard import Shard
+from ..books.storage import Storage
+from ..clock import SYSTEM_CLOCK, Clock
+from ..config.loader import Config
+from ..config.schema import SourceConfig
+from ..exposition.store import ExpositionStore
+from ..sources import SOURCE_KINDS
+from ..telemetry import Telemetry
+from ..upstream.client import UpstreamClient
+from ..upstream.egress import egress_warnings
+from ..upstream.pacing import LearnedPace
 from .scheduler import PUBLISH_EVERY, Scheduler
-from .schema import SourceConfig
-from .shard import Shard
-from .sources import SOURCE_KINDS
-from .storage import Storage
-from .store import ExpositionStore
-from .telemetry import Telemetry
-from .upstream import UpstreamClient
 
 log = logging.getLogger("campaign_exporter.poller")
 

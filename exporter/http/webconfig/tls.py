@@ -17,8 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError
-from ..localfile import MAX_PEM_BYTES, FileRefused, read_local_file
+from ...config.loader import ConfigError
+from ...config.localfile import MAX_PEM_BYTES, FileRefused, read_local_file
 from .schema import CIPHER_SUITES, CURVES, TLSServerConfig, WebConfig
 
 log = logging.getLogger("campaign_exporter.webconfig")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import anyio
 
-from .clock import SYSTEM_CLOCK, Clock
+from ..clock import SYSTEM_CLOCK, Clock
 
 # After its first 429 a class starts from 0.9 of what the vendor accepted in the last
 # second (its burst, most likely; at least 1 request) and doubles its pace each period of

@@ -18,11 +18,11 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .egress import egress_problems
+from ..sources import SOURCE_KINDS
+from ..upstream.egress import egress_problems
 from .localfile import FileRefused, read_local_file
 from .schema import SECRET_KEYS, SourceConfig, Strict, TlsConfig, quote_hint
 from .secrets import check_secret_file
-from .sources import SOURCE_KINDS
 
 # "$$", "${...}" (closed or not), or "$NAME"; a lone "$" matches with every group empty
 _VAR = re.compile(r"\$(?:(\$)|\{([^}]*)(\})?|([A-Za-z_][A-Za-z0-9_]*))?")

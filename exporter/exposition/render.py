@@ -1,7 +1,7 @@
 """Metric families and their text rendering (Prometheus text 0.0.4 and OpenMetrics 1.0).
 
 A campaign is rendered when a read changed it, off the scrape path; scrapes serve the
-bytes as they are (exporter.store).
+bytes as they are (exporter.exposition.store).
 """
 
 from __future__ import annotations

@@ -20,11 +20,11 @@ from typing import Any
 import anyio
 from aiohttp import web
 
+from ..exposition.render import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
+from ..exposition.store import ExpositionStore
+from ..telemetry import Telemetry
 from .connections import BACKLOG, Connections, descriptor_cap, reset
-from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 from .statuspage import render_status_page
-from .store import ExpositionStore
-from .telemetry import Telemetry
 from .triage import Query
 from .webconfig import WebConfigFile
 

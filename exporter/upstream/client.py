@@ -28,12 +28,12 @@ import aiohttp
 import anyio
 import httpx2
 
-from .clock import SYSTEM_CLOCK, Clock
+from ..books.reasons import ErrorReason
+from ..clock import SYSTEM_CLOCK, Clock
+from ..config.schema import DEFAULT_CLASS, RateLimit
+from ..telemetry import Telemetry
 from .egress import Egress, EgressTransport, TlsFileError, tls_problem
 from .pacing import LearnedPace, Pace, TokenBucket
-from .reasons import ErrorReason
-from .schema import DEFAULT_CLASS, RateLimit
-from .telemetry import Telemetry
 from .untrusted import clean_text, scrub
 
 log = logging.getLogger("campaign_exporter.upstream")

@@ -12,17 +12,17 @@ from pathlib import Path
 import anyio
 from anyio.abc import TaskGroup
 
-from .clock import SYSTEM_CLOCK, Clock
-from .config import Config, ConfigError, load_config, render_config
-from .localfile import FileRefused, file_version
+from ..books.shard import Shard
+from ..books.storage import Storage
+from ..clock import SYSTEM_CLOCK, Clock
+from ..config.loader import Config, ConfigError, load_config, render_config
+from ..config.localfile import FileRefused, file_version
+from ..exposition.store import ExpositionStore
+from ..http.server import Listener, ServingLimits, make_app, serve
+from ..http.webconfig import WebConfigFile
+from ..telemetry import Telemetry
 from .poller import Fleet
 from .scheduler import PUBLISH_EVERY
-from .shard import Shard
-from .storage import Storage
-from .store import ExpositionStore
-from .telemetry import Telemetry
-from .web import Listener, ServingLimits, make_app, serve
-from .webconfig import WebConfigFile
 
 log = logging.getLogger("campaign_exporter")
 

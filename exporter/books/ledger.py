@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
-from .clock import SYSTEM_CLOCK, Clock
+from ..clock import SYSTEM_CLOCK, Clock
+from ..config.schema import DEFAULT_CLASS, SourceConfig
 from .reasons import ErrorReason, SkipReason
-from .schema import DEFAULT_CLASS, SourceConfig
 from .shard import Shard
 
 S = TypeVar("S")
