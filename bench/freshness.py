@@ -60,7 +60,7 @@ import yaml
 from _common import COMMAND, ROOT, checkout, cpu_seconds, free_port, git, peak_rss_mib, rss_mib
 
 from exporter.simulator import SimulatorSettings, SimulatorThread
-from tests.test_e2e_alerting import Webhook, get_json, post, process
+from tests.system.test_e2e_alerting import Webhook, get_json, post, process
 
 STATE = "experiture_campaign_execution_state"
 READS = "campaign_exporter_source_reads_total"

@@ -1,0 +1,380 @@
+"""Series lifecycle (retention, cap), source backoff, and config reload without blanking."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from exporter.run.app import ConfigWatch
+from exporter.run.scheduler import MAX_BACKOFF, next_delay
+
+from ..helpers import (
+    COMMAND,
+    ExporterProcess,
+    Samples,
+    config_of,
+    experiture_source,
+    exported,
+    ga_source,
+    running_exporter,
+    running_simulator,
+    wait_for_sync,
+)
+from ..hostile_yaml import billion_laughs, deep_nesting
+
+
+@pytest.mark.anyio
+async def test_terminal_campaigns_retire_after_retention_and_are_not_polled() -> None:
+    async with running_simulator(experiture_campaigns=300) as (sim, url):
+        cutoff = time.time() - 86400
+        truth = exported(sim.experiture.truth(sim.clock.now()))
+        old = {
+            c["campaign_id"]
+            for c in truth
+            if c["state"] in ("completed", "failed") and c["completed_at"] < cutoff - 60
+        }
+        assert old
+        source = experiture_source(url, retention="1d", poll_interval="1m")
+        async with running_exporter(config_of(source)) as exp:
+            first = await exp.wait_refreshes("prod", 1)
+            status_calls = sim.stats[("experiture", "status", 200)]
+            second = await exp.poll("prod", 2)
+    for samples in (first, second):
+        assert not old & set(samples.by_campaign("experiture_campaign_info"))
+    assert len(second.by_campaign("experiture_campaign_info")) == len(truth) - len(old)
+    retired = second.value(
+        "campaign_exporter_campaigns_skipped_total", source="prod", reason="retired"
+    )
+    assert retired is not None and retired >= 2 * len(old)
+    polled_later = sim.stats[("experiture", "status", 200)] - status_calls
+    assert polled_later <= 2 * (len(truth) - len(old)) + len(old)
+
+
+@pytest.mark.anyio
+async def test_max_campaigns_caps_series_and_counts_what_was_left_out() -> None:
+    async with running_simulator(experiture_campaigns=300, greenarrow_campaigns=400) as (
+        sim,
+        url,
+    ):
+        discoverable = len(
+            [
+                c
+                for c in sim.experiture.truth(sim.clock.now())
+                if c["authoring_status"] == "published"
+            ]
+        )
+        ga_truth = sim.greenarrow.truth(sim.clock.now())
+        newest = {c["campaign_id"] for c in ga_truth[-100:]}
+        config = config_of(
+            experiture_source(url, max_campaigns=50),
+            ga_source(url, max_campaigns=100, retention="365d"),
+        )
+        async with running_exporter(config) as exp:
+            samples = await exp.wait_refreshes("prod", 1)
+            samples = await exp.wait_refreshes("ga", 1)
+    assert len(samples.by_campaign("experiture_campaign_info")) <= 50
+    assert (
+        samples.value(
+            "campaign_exporter_campaigns_skipped_total", source="prod", reason="max_campaigns"
+        )
+        == discoverable - 50
+    )
+    assert set(samples.by_campaign("greenarrow_campaign_info")) == newest
+    assert (
+        samples.value(
+            "campaign_exporter_campaigns_skipped_total", source="ga", reason="max_campaigns"
+        )
+        == len(ga_truth) - 100
+    )
+
+
+def test_a_failing_source_backs_off() -> None:
+    assert next_delay(30, 0) == 30
+    assert next_delay(30, 1) == 30
+    assert [next_delay(30, n) for n in (2, 3, 4)] == [60, 120, 240]
+    assert next_delay(30, 50) == MAX_BACKOFF
+    assert next_delay(600, 5) == 600  # an interval longer than the cap is kept
+
+
+@pytest.mark.anyio
+async def test_a_failing_source_shows_its_streak() -> None:
+    async with running_simulator(experiture_campaigns=10) as (_sim, url):
+        source = experiture_source(url, authorization={"credentials": "bad"}, poll_interval="50ms")
+        async with running_exporter(config_of(source)) as exp:
+            samples = await exp.wait_until(
+                lambda s: (
+                    (s.value("campaign_exporter_source_consecutive_failures", source="prod") or 0)
+                    >= 2
+                ),
+                "two failures in a row",
+                names=[
+                    "campaign_exporter_source_consecutive_failures",
+                    "campaign_exporter_source_up",
+                ],
+            )
+    assert samples.value("campaign_exporter_source_up", source="prod") == 0
+
+
+def write(path: Path, data: Any) -> None:
+    path.write_text(yaml.safe_dump(data))
+
+
+@pytest.mark.anyio
+async def test_reload_adds_a_source_keeps_the_other_and_refuses_a_bad_file(
+    tmp_path: Path,
+) -> None:
+    async with running_simulator(experiture_campaigns=80, greenarrow_campaigns=50) as (_s, url):
+        path = tmp_path / "config.yml"
+        prod = experiture_source(url, poll_interval="1h")
+        write(path, {"sources": [prod]})
+        async with running_exporter(config_of(prod), config_file=path) as exp:
+            before = await exp.wait_refreshes("prod", 1)
+            campaigns = before.by_campaign("experiture_campaign_info")
+
+            write(path, {"sources": [prod, ga_source(url)]})
+            async with exp.http.post(f"{exp.url}/-/reload") as resp:
+                assert resp.status == 200
+            after = await exp.scrape()
+            # the unchanged source was neither restarted nor blanked
+            assert after.by_campaign("experiture_campaign_info") == campaigns
+            assert (
+                after.value(
+                    "campaign_exporter_source_refreshes_total", source="prod", result="success"
+                )
+                == 1
+            )
+            await exp.wait_refreshes("ga", 1)
+
+            path.write_text("sources: [{name: broken")
+            async with exp.http.post(f"{exp.url}/-/reload") as resp:
+                assert resp.status == 500
+                assert "YAML syntax error" in await resp.text()
+            bad = await exp.scrape()
+            assert bad.value("campaign_exporter_config_last_reload_successful") == 0
+            assert bad.by_campaign("experiture_campaign_info") == campaigns
+            assert bad.by_campaign("greenarrow_campaign_info")
+
+            write(path, {"sources": [prod]})
+            async with exp.http.post(f"{exp.url}/-/reload") as resp:
+                assert resp.status == 200
+            good = await exp.scrape()
+    assert good.value("campaign_exporter_config_last_reload_successful") == 1
+    assert not good.by_campaign("greenarrow_campaign_info")
+    assert good.value("campaign_exporter_source_up", source="ga") is None
+
+
+def test_sighup_reloads_and_sigterm_stops_within_two_seconds(tmp_path: Path) -> None:
+    from exporter.simulator import SimulatorSettings, SimulatorThread
+
+    with SimulatorThread(SimulatorSettings(experiture_campaigns=20, speed=0)) as sim:
+        path = tmp_path / "config.yml"
+        write(path, {"sources": [experiture_source(sim.url, poll_interval="1h")]})
+        with ExporterProcess(f"--config.file={path}") as exporter:
+            exporter.wait_ready()
+            write(
+                path,
+                {
+                    "sources": [
+                        experiture_source(sim.url, poll_interval="1h"),
+                        experiture_source(sim.url, name="second"),
+                    ]
+                },
+            )
+            exporter.proc.send_signal(signal.SIGHUP)
+            up = "campaign_exporter_source_up"
+            wait_for_sync(
+                lambda: exporter.scrape([up]).value(up, source="second") == 1,
+                "SIGHUP to load the second source",
+            )
+            started = time.monotonic()
+            assert exporter.stop(signal.SIGTERM) == 0
+            assert time.monotonic() - started < 2.0
+
+
+def post(url: str) -> tuple[int, str]:
+    request = urllib.request.Request(url, method="POST")  # noqa: S310 - loopback
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 - loopback
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def reload_ok(exporter: ExporterProcess) -> float | None:
+    name = "campaign_exporter_config_last_reload_successful"
+    return exporter.scrape([name]).value(name)
+
+
+def test_a_hostile_config_file_never_takes_the_process_down(tmp_path: Path) -> None:
+    """SIGHUP with a file PyYAML recursed on used to exit 1; POST answered 500 and left
+    the reload metric at 1. Both now keep the running config and say so once."""
+    from exporter.simulator import SimulatorSettings, SimulatorThread
+
+    with SimulatorThread(SimulatorSettings(experiture_campaigns=20, speed=0)) as sim:
+        path = tmp_path / "config.yml"
+        good = {"sources": [experiture_source(sim.url, poll_interval="1h")]}
+        write(path, good)
+        with ExporterProcess(f"--config.file={path}") as exporter:
+            exporter.wait_ready()
+            campaigns = Samples(exporter.get("/metrics")[1]).by_campaign("experiture_campaign_info")
+            assert campaigns
+
+            path.write_text(deep_nesting())
+            exporter.proc.send_signal(signal.SIGHUP)
+
+            def reported() -> bool:
+                assert exporter.proc.poll() is None, "".join(exporter.lines)[-2000:]
+                return any("config reload failed" in line for line in exporter.lines)
+
+            wait_for_sync(reported, "SIGHUP to report the bad file")
+            assert reload_ok(exporter) == 0
+
+            write(path, good)
+            assert post(f"{exporter.base}/-/reload")[0] == 200
+            assert reload_ok(exporter) == 1
+            # the SIGHUP reload is long over: every line it wrote is in
+            failures = [line for line in exporter.lines if "config reload failed" in line]
+            assert len(failures) == 1
+            assert (
+                f'file={path} err="line 1, column 73: nested deeper than 64 levels"'
+                in (failures[0])
+            )
+            for text, problem in (
+                (deep_nesting(), "line 1, column 73: nested deeper than 64 levels"),
+                (billion_laughs(), "YAML aliases expand to more than 100000 values"),
+            ):
+                path.write_text(text)
+                assert post(f"{exporter.base}/-/reload") == (
+                    500,
+                    f"failed to reload config: {path}: {problem}\n",
+                )
+                assert reload_ok(exporter) == 0
+            samples = Samples(exporter.get("/metrics")[1])
+            assert samples.by_campaign("experiture_campaign_info") == campaigns
+            assert samples.value("campaign_exporter_source_up", source="prod") == 1
+            assert exporter.proc.poll() is None
+    assert "Traceback" not in "".join(exporter.lines)
+
+
+def test_a_changed_config_file_is_read_once_it_has_settled_for_a_second(tmp_path: Path) -> None:
+    path = tmp_path / "config.yml"
+    path.write_text("a")
+    watch = ConfigWatch(path, settle=1.0)
+    first, second = (1, 1, 1, 1), (1, 2, 1, 1)
+    watch.read = first
+    assert not watch.due(first, 10.0)  # as read
+    assert not watch.due(second, 10.0)  # changed: seen now
+    assert not watch.due(second, 10.9)
+    assert watch.due(second, 11.0)  # the same for a second
+    assert not watch.due(first, 11.5)  # written again: waits a second more
+    assert not watch.due(second, 12.0)
+    assert not watch.due(second, 12.9)
+    assert watch.due(second, 13.0)
+    watch.reading()  # read (by the watch, a signal or POST /-/reload): nothing is due
+    assert not watch.settling
+    assert not watch.look(20.0)
+    assert not watch.look(30.0)
+
+
+def kubelet_config_dir(directory: Path, data: Any) -> Path:
+    """A ConfigMap volume as the kubelet writes one: ``config.yml -> ..data/config.yml``,
+    ``..data -> ..<timestamp>``."""
+    directory.mkdir()
+    first = directory / "..2026_12_03_10_00_00.000000001"
+    first.mkdir()
+    write(first / "config.yml", data)
+    (directory / "..data").symlink_to(first.name)
+    (directory / "config.yml").symlink_to("..data/config.yml")
+    return directory / "config.yml"
+
+
+def kubelet_update(directory: Path, text: str, stamp: str) -> None:
+    """An updated ConfigMap as the kubelet applies it: a new timestamped directory, a new
+    ``..data`` symlink renamed over the old one, the old directory removed."""
+    old = (directory / "..data").readlink()
+    new = directory / f"..2026_12_03_{stamp}"
+    new.mkdir()
+    (new / "config.yml").write_text(text)
+    (directory / "..data_tmp").symlink_to(new.name)
+    (directory / "..data_tmp").replace(directory / "..data")
+    shutil.rmtree(directory / old)
+
+
+def test_a_kubelet_style_configmap_update_is_applied_without_a_signal(tmp_path: Path) -> None:
+    """The config mounted as a directory, as the manifests mount it: the kubelet's
+    ``..data`` swap is reloaded after the 1 s settle, a bad update keeps the running
+    config and is reported once, and the config info series follows what is in force."""
+    from exporter.simulator import SimulatorSettings, SimulatorThread
+
+    with SimulatorThread(SimulatorSettings(experiture_campaigns=20, speed=0)) as sim:
+        one = {"sources": [experiture_source(sim.url, poll_interval="1h")]}
+        two = {
+            "sources": [
+                experiture_source(sim.url, poll_interval="1h"),
+                experiture_source(sim.url, name="second", poll_interval="1h"),
+            ]
+        }
+        directory = tmp_path / "config"
+        path = kubelet_config_dir(directory, one)
+        with ExporterProcess(
+            f"--config.file={path}", "--config.auto-reload-interval=200ms"
+        ) as exporter:
+            exporter.wait_ready()
+            names = ["campaign_exporter_config_info", "campaign_exporter_source_up"]
+            before = exporter.scrape(names)
+            assert before.values("campaign_exporter_config_info") == [
+                ({"sha256": printed_sha256(path)}, 1.0)
+            ]
+
+            kubelet_update(directory, "sources: [", "10_01_00.000000001")
+
+            def reported() -> bool:
+                assert exporter.proc.poll() is None, "".join(exporter.lines)[-2000:]
+                return any("config reload failed" in line for line in exporter.lines)
+
+            wait_for_sync(reported, "the bad update to be reported")
+            assert reload_ok(exporter) == 0
+            kept = exporter.scrape(names)
+            assert kept.values("campaign_exporter_config_info") == before.values(
+                "campaign_exporter_config_info"
+            )
+            assert kept.value("campaign_exporter_source_up", source="second") is None
+
+            kubelet_update(directory, yaml.safe_dump(two), "10_02_00.000000001")
+            up = "campaign_exporter_source_up"
+            wait_for_sync(
+                lambda: exporter.scrape([up]).value(up, source="second") == 1,
+                "the good update to load the second source",
+            )
+            after = exporter.scrape(names)
+            assert reload_ok(exporter) == 1
+            assert after.values("campaign_exporter_config_info") == [
+                ({"sha256": printed_sha256(path)}, 1.0)
+            ]
+            assert after.values("campaign_exporter_config_info") != before.values(
+                "campaign_exporter_config_info"
+            )
+            changed = [line for line in exporter.lines if "config file changed" in line]
+            failed = [line for line in exporter.lines if "config reload failed" in line]
+            assert (len(changed), len(failed)) == (2, 1)
+
+
+def printed_sha256(path: Path) -> str:
+    """``campaign-exporter --config.print | sha256sum``, as the docs say to compare."""
+    printed = subprocess.run(
+        [COMMAND, f"--config.file={path}", "--config.print"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    return hashlib.sha256(printed).hexdigest()
