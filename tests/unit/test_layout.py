@@ -98,3 +98,102 @@ def test_vendor_names_appear_only_in_their_own_packages() -> None:
             if VENDOR.search(line):
                 offenders.append(f"{rel}:{number}: {line.strip()}")
     assert not offenders
+
+
+# What each stage may import: data flows config -> sources -> upstream client -> books ->
+# exposition -> HTTP, but imports point at the types a stage uses, so sources import the
+# books' Book and Read, and the HTTP side each source kind's Display. "exporter" is the
+# top package itself (__version__).
+ALLOWED: dict[str, set[str]] = {
+    "exporter": set(),
+    "exporter.__main__": {"exporter.cli"},
+    "exporter.build": {"exporter"},
+    "exporter.clock": set(),
+    "exporter.simulator": set(),  # a second reading of the vendors' docs: imports nothing
+    "exporter.config": {"exporter.clock"},
+    "exporter.exposition": set(),
+    "exporter.books": {"exporter.clock", "exporter.config"},
+    "exporter.telemetry": {"exporter", "exporter.clock", "exporter.books", "exporter.exposition"},
+    "exporter.upstream": {
+        "exporter.clock",
+        "exporter.config",
+        "exporter.books",
+        "exporter.exposition",
+        "exporter.telemetry",
+    },
+    "exporter.sources": {
+        "exporter.config",
+        "exporter.books",
+        "exporter.exposition",
+        "exporter.upstream",
+        "exporter.telemetry",
+    },
+    "exporter.http": {
+        "exporter",
+        "exporter.clock",
+        "exporter.config",
+        "exporter.exposition",
+        "exporter.telemetry",
+        "exporter.sources",
+    },
+    "exporter.run": {
+        "exporter.clock",
+        "exporter.config",
+        "exporter.books",
+        "exporter.exposition",
+        "exporter.telemetry",
+        "exporter.upstream",
+        "exporter.sources",
+        "exporter.http",
+    },
+    "exporter.cli": {
+        "exporter",
+        "exporter.build",
+        "exporter.config",
+        "exporter.books",
+        "exporter.http",
+        "exporter.run",
+        "exporter.simulator",
+    },
+}
+# Imports against that graph, each to be removed by giving the thing imported its right
+# place; none is ever added.
+BACK_EDGES: set[tuple[str, str]] = {
+    ("exporter.config.loader", "exporter.sources"),  # each kind's schema: passed in instead
+    ("exporter.config.loader", "exporter.upstream.egress"),  # the TLS and proxy checks
+    ("exporter.books.storage", "exporter.upstream.pacing"),  # the learned pace it stores
+    ("exporter.exposition.store", "exporter.telemetry"),  # the exporter's own families
+    ("exporter.telemetry", "exporter.upstream.metrics"),  # the client's series' state
+}
+
+
+def stage(module: str) -> str:
+    """The stage a module belongs to: its package under exporter, or a top module."""
+    return ".".join(module.split(".")[:2])
+
+
+def test_every_stage_imports_only_what_the_graph_allows() -> None:
+    edges = graph()
+    unknown = {stage(m) for m in edges} - ALLOWED.keys()
+    assert not unknown, f"a stage the graph does not name: {sorted(unknown)}"
+    wrong, back = [], set()
+    for module, targets in edges.items():
+        for target in targets:
+            # a package importing a parent package's __init__ (e.g. __version__) is "exporter"
+            if stage(target) == stage(module):
+                continue
+            if (module, target) in BACK_EDGES:
+                back.add((module, target))
+            elif stage(target) not in ALLOWED[stage(module)]:
+                wrong.append(f"{module} -> {target}")
+    assert not wrong, "imports the graph does not allow:\n" + "\n".join(sorted(wrong))
+    assert back == BACK_EDGES, f"back edges gone (remove them from BACK_EDGES): {BACK_EDGES - back}"
+
+
+def test_the_allowed_graph_has_no_cycle() -> None:
+    assert find_cycle({s: {t for t in allowed if t != s} for s, allowed in ALLOWED.items()}) is None
+
+
+def test_few_modules_at_the_top_of_the_package() -> None:
+    top = sorted(p.stem for p in PACKAGE.glob("*.py"))
+    assert len(top) <= 6, top
