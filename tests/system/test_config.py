@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, get_args
@@ -622,21 +622,35 @@ def test_example_config_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert config.sources
 
 
+# Starts the command from a small process and prints its peak RSS: a child's peak counts
+# the memory of whatever it was forked from (Linux carries the high-water mark across
+# exec), and a test worker may have grown to hundreds of MB by then.
+MEASURE = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+print(usage.ru_maxrss)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_cli_measured(*args: str) -> tuple[int, str, int]:
     """Exit code, stderr and peak RSS in KiB of one ``campaign-exporter`` run."""
     proc = subprocess.Popen(
-        [COMMAND, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", MEASURE, COMMAND, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    killer = threading.Timer(60, proc.kill)  # a deadline, so a regression fails, not hangs
-    killer.start()
-    assert proc.stderr is not None
-    with proc.stderr as stream:
-        stderr = stream.read()
-    # wait4, not wait: the rusage of this child alone, not the peak of every child so far
-    _, status, usage = os.wait4(proc.pid, 0)
-    killer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, stderr, usage.ru_maxrss
+    try:  # a deadline, so a regression fails, not hangs
+        stdout, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    return proc.returncode, stderr, int(stdout)
 
 
 @pytest.mark.parametrize(
