@@ -30,9 +30,10 @@ import httpx2
 
 from ..books.reasons import ErrorReason
 from ..clock import SYSTEM_CLOCK, Clock
+from ..config.egress import TlsFileError
 from ..config.schema import DEFAULT_CLASS, RateLimit
 from ..telemetry import Telemetry
-from .egress import Egress, EgressTransport, TlsFileError, tls_problem
+from .egress import Egress, EgressTransport, tls_problem
 from .pacing import LearnedPace, Pace, TokenBucket
 from .untrusted import clean_text, scrub
 
