@@ -48,26 +48,6 @@ def _entries(text: str) -> tuple[str, ...]:
     return tuple(e.strip() for e in text.split(",") if e.strip())
 
 
-def tls_problem(exc: BaseException) -> str | None:
-    """What went wrong with TLS, when that is why a call failed (anywhere in the chain of
-    exceptions aiohttp and httpx wrap it in); None when it is not TLS."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, aiohttp.ClientConnectorCertificateError):
-            seen = seen.certificate_error
-            continue
-        if isinstance(seen, ssl.SSLError):
-            return ssl_words(seen)
-        if isinstance(seen, aiohttp.ClientSSLError):
-            inner = seen.__cause__ or getattr(seen, "os_error", None)
-            if isinstance(inner, ssl.SSLError):
-                seen = inner
-                continue
-            return "handshake failed"
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
 @dataclass(frozen=True)
 class ProxyRoute:
     """Which requests go through which proxy: by the URL's scheme, but for ``no_proxy``."""
