@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ..sources import SOURCE_KINDS
-from ..upstream.egress import egress_problems
+from .egress import egress_problems
 from .localfile import FileRefused, read_local_file
 from .schema import SECRET_KEYS, SourceConfig, Strict, TlsConfig, quote_hint
 from .secrets import check_secret_file

@@ -21,13 +21,13 @@ from ..books.ledger import Ledger
 from ..books.shard import Shard
 from ..books.storage import Storage
 from ..clock import SYSTEM_CLOCK, Clock
+from ..config.egress import egress_warnings
 from ..config.loader import Config
 from ..config.schema import SourceConfig
 from ..exposition.store import ExpositionStore
 from ..sources import SOURCE_KINDS
 from ..telemetry import Telemetry
 from ..upstream.client import UpstreamClient
-from ..upstream.egress import egress_warnings
 from ..upstream.pacing import LearnedPace
 from .scheduler import PUBLISH_EVERY, Scheduler
 

@@ -30,7 +30,7 @@ from ..config.schema import MetricSelection
 from ..exposition.render import MetricFamily, RenderedFamily, pre_render
 from ..exposition.store import ExpositionStore
 from ..telemetry import Telemetry
-from ..upstream.client import reserved_turn
+from ..upstream.pacing import reserved_turn
 from . import memory
 
 if TYPE_CHECKING:

@@ -1,6 +1,8 @@
-"""The upstream client: HTTP calls to a vendor's API with timeouts, bounded reads, retries and
-a redirect policy (``client``), how fast it may call (``pacing``), how its connections leave
-(``egress``: TLS, proxies), the credentials it sends (``auth``), its latency and pace series
-(``metrics``) and the cleaning of text it brings in (``untrusted``). It may import the
-clock, the config's types, the books' reasons, telemetry and the exposition's
+"""The upstream client: HTTP calls to a vendor's API with timeouts, retries and pacing
+(``client``), what a failed call is and says (``failures``: the error, its reason, the
+credential kept out of its text), bodies read within the size cap (``decoding``), the
+redirect policy (``redirects``), how fast it may call (``pacing``), how its connections
+leave (``egress``: TLS, proxies), the credentials it sends (``auth``), its latency and pace
+series (``metrics``) and the cleaning of text it brings in (``untrusted``). It may import
+the clock, the config's types, the books' reasons, telemetry and the exposition's
 ``MetricFamily``; never a source, the run or the HTTP side."""

@@ -1,11 +1,12 @@
-"""Authorization headers for upstream calls: static, Basic, OAuth2 client credentials."""
+"""Authorization headers for upstream calls: static, Basic, OAuth2 client credentials; the
+OAuth2 token requests authlib makes go through the source's own ``UpstreamClient``."""
 
 from __future__ import annotations
 
 import base64
 import math
 from abc import ABC, abstractmethod
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import anyio
 import httpx2
@@ -14,7 +15,8 @@ from authlib.oauth2.rfc6749 import OAuth2Token
 
 from ..config.schema import Authorization, BasicAuth, OAuth2
 from ..config.secrets import Secret, SecretFileError, SecretRef
-from .client import DEFAULT_HEADERS, UpstreamClient, UpstreamError
+from .client import DEFAULT_HEADERS, UpstreamClient
+from .failures import UpstreamError, credential_values
 from .untrusted import clean_text, scrub
 
 TOKEN_ENDPOINT = "oauth_token"  # noqa: S105 - an endpoint label, not a password
@@ -70,7 +72,7 @@ class OAuth2Provider(AuthProvider):
     """Client-credentials grant, done by authlib: it builds the token request (the client
     authenticated by HTTP Basic or by form fields), reads the answer and keeps the token
     with its expiry. The token is fetched again shortly before it expires, and after a
-    401. Token requests go through the source's UpstreamClient (``transport_for``), so
+    401. Token requests go through the source's UpstreamClient (``_ThroughClient``), so
     they are paced, retried, size-capped, counted and scrubbed like every other call."""
 
     def __init__(self, config: OAuth2) -> None:
@@ -100,7 +102,7 @@ class OAuth2Provider(AuthProvider):
                 client_id=self.config.client_id,
                 token_endpoint_auth_method=self.config.client_auth_method,
                 scope=" ".join(self.config.scopes) or None,
-                transport=client.transport_for(TOKEN_ENDPOINT, TOKEN_ENDPOINT),
+                transport=_ThroughClient(client, TOKEN_ENDPOINT, TOKEN_ENDPOINT),
                 headers=DEFAULT_HEADERS,
                 trust_env=False,
             )
@@ -131,6 +133,40 @@ class OAuth2Provider(AuthProvider):
             raise AuthError("OAuth2 token response has no access_token")
         result: OAuth2Token = token
         return result
+
+
+# Set by the transport for the body it sends, or describing a body already decoded.
+_REQUEST_ONLY = frozenset({"host", "content-length", "transfer-encoding", "accept-encoding"})
+_DECODED = frozenset({"content-encoding", "content-length", "transfer-encoding"})
+
+
+class _ThroughClient(httpx2.AsyncBaseTransport):
+    """An httpx transport that sends through an ``UpstreamClient``, for authlib: its calls
+    get the same pacing, retries, size cap, redirect rule, counting and error reasons as
+    the source's own."""
+
+    def __init__(self, client: UpstreamClient, endpoint: str, endpoint_class: str) -> None:
+        self.client = client
+        self.endpoint = endpoint
+        self.endpoint_class = endpoint_class
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        content = await request.aread()
+        form = None
+        if request.headers.get("content-type", "").startswith("application/x-www-form"):
+            form = dict(parse_qsl(content.decode("utf-8", "replace")))
+        secrets = credential_values(request.headers, form)
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _REQUEST_ONLY]
+        outgoing = self.client.http.build_request(
+            request.method, request.url, headers=headers, content=content
+        )
+        answer = await self.client.send(outgoing, self.endpoint, self.endpoint_class, secrets)
+        return httpx2.Response(
+            answer.status,
+            headers=[(k, v) for k, v in answer.headers.items() if k.lower() not in _DECODED],
+            content=bytes(answer.raw),
+            request=request,
+        )
 
 
 def _bearer(token: OAuth2Token) -> str:

@@ -3,7 +3,8 @@
 
 TLS is applied where the connection is made (the aiohttp connector): httpx's ``verify``
 and ``cert`` never reach a transport of our own. The PEM files are read again when they
-change, for the connections made after; a proxy's credentials and CONNECT headers are
+change, for the connections made after, into the context ``exporter.config.egress``
+builds (the config check builds the same); a proxy's credentials and CONNECT headers are
 secrets and never printed.
 """
 
@@ -17,7 +18,6 @@ import ssl
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -26,8 +26,9 @@ import httpx2
 from httpx_aiohttp.httpx2 import AiohttpTransport
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..config.localfile import MAX_PEM_BYTES, FileRefused, file_version, read_local_file
-from ..config.schema import ProxyUrl, SourceConfig, TlsConfig, TlsVersion, parse_proxy_url
+from ..config.egress import TlsFileError, environment_proxies, ssl_words, tls_context, tls_files
+from ..config.localfile import FileRefused, file_version
+from ..config.schema import ProxyUrl, SourceConfig, TlsConfig, parse_proxy_url
 
 KEEPALIVE = 15.0  # seconds an idle pooled connection is kept
 PROBE_TIMEOUT = 10.0  # seconds a handshake probe may take, the server's answer included
@@ -41,141 +42,10 @@ _NO_CERTIFICATE = (
     "the server closed the connection after the handshake: it may require a client "
     "certificate (tls_config.cert_file and key_file)"
 )
-TLS_VERSIONS: Mapping[TlsVersion, ssl.TLSVersion] = {
-    "TLS10": ssl.TLSVersion.TLSv1,
-    "TLS11": ssl.TLSVersion.TLSv1_1,
-    "TLS12": ssl.TLSVersion.TLSv1_2,
-    "TLS13": ssl.TLSVersion.TLSv1_3,
-}
-
-
-class TlsFileError(Exception):
-    """A ``tls_config`` file that cannot be used: ``key: problem: path``, one line."""
-
-
-def tls_files(tls: TlsConfig) -> list[tuple[str, Path]]:
-    return [
-        (f"tls_config.{key}", path)
-        for key in ("ca_file", "cert_file", "key_file")
-        if (path := getattr(tls, key)) is not None
-    ]
-
-
-def tls_context(tls: TlsConfig) -> ssl.SSLContext:
-    """The client context ``tls`` describes; ``TlsFileError`` names the key at fault.
-    Blocking (it reads files)."""
-    ctx = ssl.create_default_context()
-    if tls.min_version is not None:
-        ctx.minimum_version = TLS_VERSIONS[tls.min_version]
-    if tls.insecure_skip_verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    if tls.ca_file is not None:
-        pem = _read("tls_config.ca_file", tls.ca_file)
-        ctx = _only_these_cas(ctx, pem, tls.ca_file)
-    if tls.cert_file is not None and tls.key_file is not None:
-        # read through the bounded reader first: ssl would read a FIFO or a huge file
-        _read("tls_config.cert_file", tls.cert_file)
-        _read("tls_config.key_file", tls.key_file)
-        try:
-            ctx.load_cert_chain(tls.cert_file, tls.key_file)
-        except (ssl.SSLError, ValueError, OSError) as exc:
-            raise TlsFileError(
-                f"tls_config.cert_file: not a certificate with key_file's key ({_why(exc)}): "
-                f"{tls.cert_file}"
-            ) from None
-    return ctx
-
-
-def egress_problems(config: SourceConfig) -> list[str]:
-    """What would stop a source's connections, each as ``key: problem`` (for the config
-    check): TLS files that cannot be used, a proxy in the environment of another scheme."""
-    problems = []
-    if config.tls_config is not None:
-        try:
-            tls_context(config.tls_config)
-        except TlsFileError as exc:
-            problems.append(str(exc))
-    if config.proxy_from_environment:
-        for scheme, raw in sorted(_environment_proxies().items()):
-            try:
-                parse_proxy_url(raw)
-            except ValueError as exc:
-                problems.append(f"proxy_from_environment: {scheme.upper()}_PROXY: {exc}")
-    return problems
-
-
-def _environment_proxies() -> dict[str, str]:
-    """``HTTP_PROXY`` and ``HTTPS_PROXY`` (either case), by the scheme they serve."""
-    found = urllib.request.getproxies_environment()
-    return {scheme: found[scheme] for scheme in ("http", "https") if scheme in found}
 
 
 def _entries(text: str) -> tuple[str, ...]:
     return tuple(e.strip() for e in text.split(",") if e.strip())
-
-
-def egress_warnings(config: SourceConfig) -> tuple[str, ...]:
-    """What an operator should know of how this source connects (the status page shows it,
-    the start logs it)."""
-    if config.tls_config is not None and config.tls_config.insecure_skip_verify:
-        return ("TLS certificates not verified (tls_config.insecure_skip_verify)",)
-    return ()
-
-
-def _only_these_cas(ctx: ssl.SSLContext, pem: bytes, path: Path) -> ssl.SSLContext:
-    """``ctx`` trusting the CAs in ``pem`` alone, as Prometheus does with a ``ca_file``."""
-    fresh = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    fresh.minimum_version = ctx.minimum_version
-    fresh.check_hostname, fresh.verify_mode = ctx.check_hostname, ctx.verify_mode
-    try:
-        fresh.load_verify_locations(cadata=pem.decode("ascii"))
-    except (ssl.SSLError, UnicodeDecodeError, ValueError) as exc:
-        raise TlsFileError(
-            f"tls_config.ca_file: no PEM certificate in it ({_why(exc)}): {path}"
-        ) from None
-    return fresh
-
-
-def _read(key: str, path: Path) -> bytes:
-    try:
-        return read_local_file(path, MAX_PEM_BYTES).data
-    except FileRefused as exc:
-        raise TlsFileError(f"{key}: {exc}: {path}") from None
-
-
-def _why(exc: Exception) -> str:
-    if isinstance(exc, ssl.SSLError):
-        return ssl_words(exc)
-    return type(exc).__name__
-
-
-def ssl_words(exc: ssl.SSLError) -> str:
-    """The TLS library's own words for what went wrong ("certificate has expired",
-    "tlsv13 alert certificate required")."""
-    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
-        return exc.verify_message
-    return (exc.reason or "handshake failed").lower().replace("_", " ")
-
-
-def tls_problem(exc: BaseException) -> str | None:
-    """What went wrong with TLS, when that is why a call failed (anywhere in the chain of
-    exceptions aiohttp and httpx wrap it in); None when it is not TLS."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, aiohttp.ClientConnectorCertificateError):
-            seen = seen.certificate_error
-            continue
-        if isinstance(seen, ssl.SSLError):
-            return ssl_words(seen)
-        if isinstance(seen, aiohttp.ClientSSLError):
-            inner = seen.__cause__ or getattr(seen, "os_error", None)
-            if isinstance(inner, ssl.SSLError):
-                seen = inner
-                continue
-            return "handshake failed"
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 @dataclass(frozen=True)
@@ -236,7 +106,7 @@ class Egress:
         if config.proxy_url is not None:
             by_scheme = {"http": config.proxy_url, "https": config.proxy_url}
         elif config.proxy_from_environment:
-            for scheme, raw in _environment_proxies().items():
+            for scheme, raw in environment_proxies().items():
                 with contextlib.suppress(ValueError):
                     by_scheme[scheme] = parse_proxy_url(raw)
             no_proxy = _entries(urllib.request.getproxies_environment().get("no", ""))

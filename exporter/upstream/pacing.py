@@ -1,5 +1,6 @@
 """How fast one source may call its upstream: a configured token bucket (a hard ceiling
-over every call of the source) and, per endpoint class, a pace learned from 429 answers.
+over every call of the source) and, per endpoint class, a pace learned from 429 answers;
+the ``Turn`` of a class's budget the scheduler reserves for a read before choosing it.
 
 Both run on a ``Clock``, so tests drive them on virtual time.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import anyio
@@ -227,3 +229,17 @@ class Pace:
         else:
             self.rate += self.probe * self.ceiling * elapsed
             self.probe = min(PROBE_MOST, self.probe * 2 ** (elapsed / PROBE_DOUBLES))
+
+
+@dataclass
+class Turn:
+    """A slot of an endpoint class's budget, taken before the read that uses it was chosen."""
+
+    endpoint_class: str
+    epoch: int
+    used: bool = False
+
+
+# The slot the scheduler took for the read running in this task: its first call of that
+# class sends at once.
+reserved_turn: ContextVar[Turn | None] = ContextVar("reserved_turn", default=None)

@@ -37,7 +37,8 @@ from exporter.run.scheduler import ReadQueue, Scheduler, next_delay
 from exporter.sources import SOURCE_KINDS
 from exporter.sources.base import CampaignRow, Display, Source, SourceError, SourceKind
 from exporter.telemetry import Telemetry
-from exporter.upstream.client import UpstreamClient, UpstreamError, no_error_fields
+from exporter.upstream.client import UpstreamClient
+from exporter.upstream.failures import UpstreamError, no_error_fields
 
 from ..helpers import serving_vendor
 

@@ -36,7 +36,7 @@ from exporter.sources import SOURCE_KINDS
 from exporter.sources.base import CampaignRow, Display, Source, SourceError, SourceKind
 from exporter.sources.fields import InvalidId, count, identifier, text
 from exporter.telemetry import Telemetry
-from exporter.upstream.client import UpstreamError
+from exporter.upstream.failures import UpstreamError
 
 from ..helpers import experiture_source, ga_source, running_simulator, serving_vendor
 

@@ -17,8 +17,10 @@ from ...books.ledger import Book, Entry, Listing, Outcome, Read, Urgency, carry_
 from ...books.reasons import ErrorReason, SkipReason
 from ...exposition.render import MetricFamily
 from ...upstream.auth import AuthError, AuthProvider, provider_for
-from ...upstream.client import FailureDigest, UpstreamClient, UpstreamError
+from ...upstream.client import UpstreamClient
+from ...upstream.failures import UpstreamError
 from ..base import CampaignRow, Source, SourceError, campaign_urgency
+from ..failure_digest import FailureDigest
 from . import schedule
 from .config import CHANNELS, ExperitureConfig
 from .discovery import FetchPage, Walk, walk

@@ -15,8 +15,10 @@ from ...books.ledger import Book, Entry, Listing, Outcome, Read, Urgency
 from ...books.reasons import ErrorReason, SkipReason
 from ...exposition.render import MetricFamily
 from ...upstream.auth import AuthError, AuthProvider, BasicAuthProvider, StaticAuth
-from ...upstream.client import FailureDigest, UpstreamClient, UpstreamError
+from ...upstream.client import UpstreamClient
+from ...upstream.failures import UpstreamError
 from ..base import CampaignRow, Source, SourceError, campaign_urgency
+from ..failure_digest import FailureDigest
 from .config import GreenArrowConfig
 from .metrics import READ_TIME, render_campaigns, render_totals
 from .model import (

@@ -26,8 +26,9 @@ from exporter.config.schema import OAuth2, RateLimit, parse_proxy_url
 from exporter.exposition.render import pre_render, render_header
 from exporter.telemetry import Telemetry
 from exporter.upstream.auth import OAuth2Provider
-from exporter.upstream.client import UpstreamClient, UpstreamError
+from exporter.upstream.client import UpstreamClient
 from exporter.upstream.egress import Egress, ProxyRoute
+from exporter.upstream.failures import UpstreamError
 from exporter.upstream.pacing import Pace, TokenBucket
 
 from ...helpers import free_port
