@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ..books.ledger import Book, Ledger, Outcome, Read, RefreshReport, SourceError, Urgency
+from ..books.ledger import Book, Ledger
+from ..books.reads import Outcome, Read, RefreshReport, SourceError, Urgency
 from ..books.reasons import SkipReason
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config.schema import MetricSelection

@@ -24,7 +24,8 @@ import anyio.lowlevel
 import pytest
 from aiohttp import web
 
-from exporter.books.ledger import Book, Entry, Ledger, Listing, Outcome, Read, Urgency
+from exporter.books.ledger import Book, Entry, Ledger
+from exporter.books.reads import Listing, Outcome, Read, Urgency
 from exporter.books.shard import Shard
 from exporter.books.storage import Storage
 from exporter.clock import Clock, ManualClock

@@ -18,7 +18,8 @@ from typing import Any, Literal
 import pytest
 from aiohttp import web
 
-from exporter.books.ledger import Book, Entry, Ledger, Listing, Outcome, Read, RefreshReport
+from exporter.books.ledger import Book, Entry, Ledger
+from exporter.books.reads import Listing, Outcome, Read, RefreshReport
 from exporter.books.reasons import ErrorReason, SkipReason
 from exporter.books.shard import Shard
 from exporter.books.storage import Storage, source_key
