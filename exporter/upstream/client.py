@@ -29,11 +29,12 @@ import anyio
 import httpx2
 
 from ..books.reasons import ErrorReason
+from ..books.records import LearnedPace
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config.schema import DEFAULT_CLASS, RateLimit
 from ..telemetry import Telemetry
 from .egress import Egress, EgressTransport, TlsFileError, tls_problem
-from .pacing import LearnedPace, Pace, TokenBucket
+from .pacing import Pace, TokenBucket
 from .untrusted import clean_text, scrub
 
 log = logging.getLogger("campaign_exporter.upstream")
