@@ -29,7 +29,8 @@ from ..sources import SOURCE_KINDS
 from ..telemetry import Telemetry
 from ..upstream.client import UpstreamClient
 from ..upstream.egress import egress_warnings
-from .scheduler import PUBLISH_EVERY, Scheduler
+from .publication import PUBLISH_EVERY
+from .scheduler import Scheduler
 
 log = logging.getLogger("campaign_exporter.poller")
 
