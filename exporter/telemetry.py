@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.metrics_core import Metric
 
 from . import __version__
-from .books.ledger import RefreshReport
+from .books.reads import RefreshReport
 from .books.reasons import ErrorReason, SkipReason
 from .books.shard import Shard
 from .clock import SYSTEM_CLOCK, Clock
@@ -41,7 +41,7 @@ SOURCE_READS_DUE = "campaign_exporter_source_reads_due"
 SOURCE_READS_WAIT = "campaign_exporter_source_reads_oldest_wait_seconds"
 SOURCE_RUNNING_AGE = "campaign_exporter_source_running_state_age_seconds"
 SOURCE_UNREAD = "campaign_exporter_source_campaigns_unread"
-URGENCIES = ("active", "unread", "detail", "settling", "idle")  # ledger.Urgency, in order
+URGENCIES = ("active", "unread", "detail", "settling", "idle")  # reads.Urgency, in order
 # "up" counts the reads of about the last poll interval: under half of them failed
 BUILD_INFO = "campaign_exporter_build_info"
 SHARD_INFO = "campaign_exporter_shard_info"

@@ -43,7 +43,7 @@ from exporter.clock import SteppedClock
 from exporter.config.loader import Config, parse_config
 from exporter.config.schema import parse_duration
 from exporter.run.app import RunOptions, run
-from exporter.run.scheduler import next_delay
+from exporter.run.readqueue import next_delay
 from exporter.simulator import Simulator, SimulatorSettings
 from exporter.telemetry import Telemetry
 

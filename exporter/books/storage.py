@@ -1,4 +1,6 @@
 """The books on disk: what the ledger learned, kept in SQLite so a restart starts warm.
+This module is the queue to the file and its one writer thread; ``file`` opens the file
+(locked, checked, migrated, moved aside) and ``records`` is what its rows hold.
 
 One file (``books.sqlite`` in ``--storage.path``), WAL mode, created 0600. Rows are keyed by
 a source's identity (name, type, base_url: a source pointed elsewhere starts clean) and a
@@ -12,233 +14,32 @@ Writes never happen on the event loop: a publication hands its changed campaigns
 writer thread (a ``sqlite3`` connection belongs to its thread) through a latest-wins
 queue, and each batch is one transaction. Bad storage never costs monitoring: a file in
 use by another process, corrupt, truncated, of a newer schema, read-only or on a full disk
-gets one log line and a start from empty, or a run without writing; a corrupt or newer
-file is moved aside, never overwritten, and only a file SQLite calls damaged counts as
-corrupt (one it cannot open, lock or write to is left as it is). An older schema migrates.
+gets one log line and a start from empty, or a run without writing.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import fcntl
-import hashlib
-import json
 import logging
-import os
 import sqlite3
 import threading
-import types
-import typing
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, Union
+from typing import IO, Any, TypeVar
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..upstream.pacing import LearnedPace
-from .ledger import Entry, Mark
+from . import file
+from .file import FILE_NAME, StorageError
+from .ledger import Mark
 from .reasons import SkipReason
+from .records import LearnedPace, Row, StoredEntry, dump_snapshot, load_snapshot
 
 log = logging.getLogger("campaign_exporter.storage")
-
-FILE_NAME = "books.sqlite"
-SNAPSHOT_FORMAT = 1  # the version each snapshot's JSON carries
 
 T = TypeVar("T")
 
 
-class StoredEntry(Protocol):
-    """What is written of one ledger entry (``ledger.Entry``)."""
-
-    campaign_id: str
-    snapshot: Any
-    updated_at: float
-    state: str | None
-    state_since: float
-    first_seen: float
-    finished_at: float | None
-
-
-@dataclass(frozen=True)
-class Row:
-    """One campaign as stored: the snapshot still JSON, decoded by whoever knows its type."""
-
-    campaign_id: str
-    version: str | None  # the listing version it was selected at
-    snapshot: Any  # decoded JSON
-    updated_at: float
-    state: str | None
-    state_since: float
-    first_seen: float
-    finished_at: float | None
-
-
-def source_key(name: str, type_name: str, base_url: str) -> str:
-    """A source's identity in the file: a new base_url (or name, or type) starts clean."""
-    return hashlib.sha256(json.dumps([name, type_name, base_url]).encode()).hexdigest()[:32]
-
-
-# -- snapshots as JSON ------------------------------------------------------------------
-
-
-def encode(value: Any) -> Any:
-    """A snapshot (dataclasses, dicts, lists, dates, scalars) as plain JSON values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): encode(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [encode(v) for v in value]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    raise TypeError(f"cannot store a {type(value).__name__}")
-
-
-def decode(kind: Any, data: Any) -> Any:
-    """``data`` (from ``encode``) back as ``kind``, by its type hints; a ValueError or
-    TypeError when it does not fit."""
-    origin = typing.get_origin(kind)
-    if origin in (Union, types.UnionType):
-        options = typing.get_args(kind)
-        if data is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return decode(option, data)
-            except (TypeError, ValueError) as exc:
-                errors.append(exc)
-        raise ValueError(f"fits none of {kind}: {errors}")
-    if kind is Any:
-        return data
-    if dataclasses.is_dataclass(kind) and isinstance(kind, type):
-        if not isinstance(data, dict):
-            raise TypeError(f"{kind.__name__}: expected an object")
-        hints = typing.get_type_hints(kind)
-        values = {
-            f.name: decode(hints[f.name], data[f.name])
-            for f in dataclasses.fields(kind)
-            if f.init and f.name in data
-        }
-        return kind(**values)
-    if origin in (dict, Mapping) or kind is dict:
-        if not isinstance(data, dict):
-            raise TypeError("expected an object")
-        key_type, value_type = typing.get_args(kind) or (str, Any)
-        return {decode(key_type, k): decode(value_type, v) for k, v in data.items()}
-    if origin in (list, tuple, Sequence, frozenset, set):
-        if not isinstance(data, list):
-            raise TypeError("expected a list")
-        args = typing.get_args(kind)
-        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
-            return tuple(decode(a, v) for a, v in zip(args, data, strict=True))
-        item = args[0] if args else Any
-        items = [decode(item, v) for v in data]
-        return items if origin in (list, Sequence) else origin(items)
-    if kind is dt.date:
-        if not isinstance(data, str):
-            raise TypeError("expected a date")
-        return dt.date.fromisoformat(data)
-    if kind is float:
-        if isinstance(data, bool) or not isinstance(data, int | float):
-            raise TypeError("expected a number")
-        return float(data)
-    if kind in (int, str, bool):
-        if type(data) is not kind:
-            raise TypeError(f"expected {kind.__name__}")
-        return data
-    if typing.get_origin(kind) is typing.Literal:
-        if data not in typing.get_args(kind):
-            raise ValueError(f"not one of {typing.get_args(kind)}")
-        return data
-    raise TypeError(f"cannot restore a {kind}")
-
-
-def entries(
-    rows: Sequence[Row], snapshot_type: Any
-) -> tuple[list[tuple[Entry[Any], str | None]], int]:
-    """The rows as ledger entries with their listing versions, in the order stored; and
-    how many could not be restored (a snapshot that no longer fits its type)."""
-    out: list[tuple[Entry[Any], str | None]] = []
-    bad = 0
-    for row in rows:
-        try:
-            snapshot = decode(snapshot_type, row.snapshot)
-        except (TypeError, ValueError, KeyError):
-            bad += 1
-            continue
-        entry = Entry(
-            row.campaign_id,
-            snapshot,
-            row.updated_at,
-            row.state,
-            row.state_since,
-            row.first_seen,
-            row.finished_at,
-        )
-        out.append((entry, row.version))
-    return out, bad
-
-
-# -- the file ---------------------------------------------------------------------------
-
-
-class StorageError(Exception):
-    """The file cannot be used; the message is the one log line."""
-
-
-class Damaged(Exception):
-    """The file is no sound SQLite database (corrupt, truncated, not SQLite): moved aside."""
-
-
-def damaged(exc: sqlite3.DatabaseError) -> bool:
-    """Whether SQLite says the file itself is bad, not that it cannot get at it (locked,
-    read-only, disk full, an I/O error): only the first is moved aside."""
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code is not None and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
-
-
-def _create(db: sqlite3.Connection) -> None:
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS campaigns ("
-        " source TEXT NOT NULL, campaign_id TEXT NOT NULL, version TEXT,"
-        " snapshot TEXT NOT NULL, updated_at REAL NOT NULL, state TEXT,"
-        " state_since REAL NOT NULL, first_seen REAL NOT NULL, finished_at REAL,"
-        " PRIMARY KEY (source, campaign_id)) WITHOUT ROWID"
-    )
-
-
-def _learned(db: sqlite3.Connection) -> None:
-    """Version 2: each source's learned pace per endpoint class, and the retirement and
-    exclusion marks of campaigns it does not read."""
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS paces ("
-        " source TEXT NOT NULL, class TEXT NOT NULL, rate REAL NOT NULL, ceiling REAL,"
-        " measured INTEGER NOT NULL, learned_at REAL NOT NULL,"
-        " PRIMARY KEY (source, class)) WITHOUT ROWID"
-    )
-    db.execute(
-        "CREATE TABLE IF NOT EXISTS marks ("
-        " source TEXT NOT NULL, campaign_id TEXT NOT NULL, reason TEXT NOT NULL,"
-        " version TEXT, marked_at REAL NOT NULL,"
-        " PRIMARY KEY (source, campaign_id)) WITHOUT ROWID"
-    )
-
-
-# The schema's steps: MIGRATIONS[n] takes a file from user_version n to n + 1, in one
-# transaction with the new version (step 0 makes version 1 from an empty file); a change
-# of the tables is a step appended here, never an edit of one.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create, _learned)
-SCHEMA = len(MIGRATIONS)
-
-
 class Storage:
-    """The books' file and its writer thread."""
+    """The queue to the books' file and its writer thread."""
 
     def __init__(self, path: Path, clock: Clock = SYSTEM_CLOCK) -> None:
         self.path = path
@@ -261,7 +62,7 @@ class Storage:
         self._cond = threading.Condition()
         self._closing = False
         self._logged: set[str] = set()
-        self._lock_file: Any = None
+        self._lock_file: IO[str] | None = None
         self._thread: threading.Thread | None = None
         self._db: sqlite3.Connection | None = None
 
@@ -273,14 +74,17 @@ class Storage:
         and writes nothing (``writable`` False), after one log line saying why."""
         storage = cls(directory / FILE_NAME, clock)
         try:
-            storage._open(directory)
+            storage._lock_file = file.lock(directory)
+            storage._db, refused = file.connect(storage.path, clock)
         except StorageError as exc:
             log.error(
                 "storage unusable, running without it",
                 extra={"kv": {"path": str(storage.path), "err": str(exc)}},
             )
-            storage._close_db()
             return storage
+        storage.writable = True
+        if refused is not None:
+            storage._failed("write", refused)  # the words each write would log: said once
         storage.usable = True
         storage._read_all()
         storage._thread = threading.Thread(
@@ -288,101 +92,6 @@ class Storage:
         )
         storage._thread.start()
         return storage
-
-    def _open(self, directory: Path) -> None:
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            lock = open(directory / (FILE_NAME + ".lock"), "a")  # noqa: SIM115 (held open)
-        except OSError as exc:
-            raise StorageError(f"cannot use the directory: {exc.strerror or exc}") from None
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
-            raise StorageError("in use by another campaign-exporter process") from None
-        self._lock_file = lock
-        try:
-            self._connect()
-        except Damaged as exc:  # corrupt, truncated, not a database
-            self._close_db()  # before the move: closing would write to what moved
-            aside = self._move_aside("corrupt")
-            log.error(
-                "storage file unreadable: moved aside, starting from empty",
-                extra={"kv": {"path": str(self.path), "to": str(aside), "err": str(exc)}},
-            )
-            self._close_db()
-            try:
-                self._connect()
-            except Damaged as again:
-                raise StorageError(f"cannot create the file: {again}") from None
-
-    def _connect(self) -> None:
-        try:
-            if not self.path.exists():  # created 0600: the books name campaigns
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise StorageError(f"cannot open the file: {exc}") from None
-        self._db = db
-        try:
-            sound = db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            if damaged(exc):
-                raise Damaged(str(exc)) from None
-            raise StorageError(f"cannot read the file: {exc}") from None  # locked, disk full
-        if not sound:
-            raise Damaged("integrity check failed")
-        if version > SCHEMA:  # before anything writes to it
-            self._close_db()
-            aside = self._move_aside(f"schema-{version}")
-            log.error(
-                "storage file of a newer version: moved aside, starting from empty",
-                extra={"kv": {"path": str(self.path), "to": str(aside), "schema": version}},
-            )
-            self._connect()
-            return
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate(db, version)
-        except sqlite3.DatabaseError as exc:  # read-only file or directory, disk full
-            raise StorageError(f"cannot write the file: {exc}") from None
-        self.writable = True
-        try:  # a read-only file of this schema opens: it restores, and cannot write
-            db.execute("BEGIN IMMEDIATE")
-            db.execute(f"PRAGMA user_version={SCHEMA}")  # a write, rolled back
-            db.execute("ROLLBACK")
-        except sqlite3.DatabaseError as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            self._failed("write", exc)  # the words each write would log: said once
-
-    @staticmethod
-    def _migrate(db: sqlite3.Connection, version: int) -> None:
-        """From ``version`` up to SCHEMA, a step at a time."""
-        for step in range(version, SCHEMA):
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                MIGRATIONS[step](db)
-                db.execute(f"PRAGMA user_version={step + 1}")
-                db.execute("COMMIT")
-            except sqlite3.DatabaseError:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-
-    def _move_aside(self, why: str) -> Path:
-        stamp = dt.datetime.fromtimestamp(self.clock.time(), dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        aside = self.path.with_name(f"{FILE_NAME}.{why}-{stamp}")
-        try:
-            for suffix in ("", "-wal", "-shm"):
-                part = Path(str(self.path) + suffix)
-                if part.exists():
-                    part.rename(Path(str(aside) + suffix))
-        except OSError as exc:
-            raise StorageError(f"cannot move the file aside: {exc.strerror or exc}") from None
-        return aside
 
     def _close_db(self) -> None:
         if self._db is not None:
@@ -440,12 +149,10 @@ class Storage:
                 self._kept_paces.setdefault(key, {})[cls] = (learned, at)
         for key, cid, version, snapshot, updated, state, since, first, finished in found:
             try:
-                doc = json.loads(snapshot)
+                doc = load_snapshot(snapshot)
             except ValueError:
                 continue
-            if not isinstance(doc, dict) or doc.get("format") != SNAPSHOT_FORMAT:
-                continue
-            row = Row(cid, version, doc.get("snapshot"), updated, state, since, first, finished)
+            row = Row(cid, version, doc, updated, state, since, first, finished)
             self._kept.setdefault(key, []).append(row)
 
     def forget_others(self, keep: set[str]) -> None:
@@ -546,9 +253,7 @@ class Storage:
                 written[(key, cid)] = entry.snapshot
             else:
                 try:
-                    doc = json.dumps(
-                        {"format": SNAPSHOT_FORMAT, "snapshot": encode(entry.snapshot)}
-                    )
+                    doc = dump_snapshot(entry.snapshot)
                 except (TypeError, ValueError) as exc:
                     self._failed("encode", exc)
                     continue

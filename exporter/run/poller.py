@@ -16,8 +16,9 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from ..books import storage
+from ..books import records
 from ..books.ledger import Ledger
+from ..books.records import LearnedPace
 from ..books.shard import Shard
 from ..books.storage import Storage
 from ..clock import SYSTEM_CLOCK, Clock
@@ -28,8 +29,8 @@ from ..exposition.store import ExpositionStore
 from ..sources import SOURCE_KINDS
 from ..telemetry import Telemetry
 from ..upstream.client import UpstreamClient
-from ..upstream.pacing import LearnedPace
-from .scheduler import PUBLISH_EVERY, Scheduler
+from .publication import PUBLISH_EVERY
+from .scheduler import Scheduler
 
 log = logging.getLogger("campaign_exporter.poller")
 
@@ -80,7 +81,7 @@ class Fleet:
                 self._start(cfg)
         if self.storage is not None:  # the rows of sources no longer configured go
             self.storage.forget_others(
-                {storage.source_key(c.name, c.type, str(c.base_url)) for c in config.sources}
+                {records.source_key(c.name, c.type, str(c.base_url)) for c in config.sources}
             )
 
     def _start(self, cfg: SourceConfig, carry: Scheduler | None = None) -> None:
@@ -100,7 +101,7 @@ class Fleet:
         restored: list[str] = []
         persist = None
         if self.storage is not None and self.storage.usable:
-            key = storage.source_key(cfg.name, cfg.type, str(cfg.base_url))
+            key = records.source_key(cfg.name, cfg.type, str(cfg.base_url))
             if carry is None:
                 # nothing older than --storage.max-age, by default the source's retention
                 max_age = self.storage_max_age or cfg.retention
@@ -139,7 +140,7 @@ class Fleet:
         books; rows outside this replica's shard go."""
         assert self.storage is not None
         rows = self.storage.load(key, max_age)
-        found, bad = storage.entries(rows, source.snapshot_type())
+        found, bad = records.entries(rows, source.snapshot_type())
         restored = ledger.restore(found)
         others = {row.campaign_id for row in rows} - set(restored)
         if others:  # another shard's, or no longer restorable

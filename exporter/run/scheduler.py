@@ -9,164 +9,38 @@ most once a second those campaigns alone are re-rendered and published.
 
 A round is a listing walk and every read due when it landed (and what those make due at
 once): telemetry's refreshes count rounds; health follows the walks and the reads.
+
+This module is the dispatch and the landing; the queue and its gauges are ``readqueue``,
+a round's counting ``rounds``, what a publication renders ``publication``.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from ..books.ledger import Book, Ledger, Outcome, Read, RefreshReport, SourceError, Urgency
-from ..books.reasons import SkipReason
+from ..books.ledger import Book, Ledger
+from ..books.reads import Outcome, Read, RefreshReport, SourceError, Urgency
 from ..clock import SYSTEM_CLOCK, Clock
-from ..config.schema import MetricSelection
-from ..exposition.render import MetricFamily, RenderedFamily, pre_render
 from ..exposition.store import ExpositionStore
 from ..telemetry import Telemetry
 from ..upstream.pacing import reserved_turn
-from . import memory
+from .publication import PUBLISH_EVERY, render_changes
+from .readqueue import BacklogGauges, Key, ReadQueue, next_delay
+from .rounds import Round
 
 if TYPE_CHECKING:
     from ..sources.base import CampaignRow, Source
 
 log = logging.getLogger("campaign_exporter.scheduler")
-MAX_BACKOFF = 300.0
-PUBLISH_EVERY = 1.0  # seconds: publications are coalesced to at most one a second
-TRIM_AFTER = 500  # a publication re-rendering this many campaigns hands memory back
-GAUGES_EVERY = 1.0  # seconds: the backlog gauges walk the queue at most this often
 # While campaigns wait for their first read and the budget is short, an active campaign's
 # state is read again at this many times its cadence (a poll interval): its failure is still
 # on /metrics within two intervals, and the rest of the budget reads those never read (whose
 # failures no one sees until then).
 BACKLOG_STRETCH = 1.75
-
-Key = tuple[str, str]
-
-
-def next_delay(interval: float, failures: int) -> float:
-    """The read's interval, doubled for each failure after the first, up to 5 minutes
-    (or the interval itself, when that is longer): a failing upstream is not hammered."""
-    if failures <= 1:
-        return interval
-    return min(interval * 2.0 ** min(failures - 1, 16), max(interval, MAX_BACKOFF))
-
-
-class ReadQueue:
-    """Reads by key (a newer one for a key replaces the older), ordered per endpoint class:
-    those not due yet by due time, those due by urgency, rank, then due time."""
-
-    def __init__(self) -> None:
-        self.reads: dict[Key, Read] = {}
-        self._stamp: dict[Key, int] = {}
-        self._subjects: dict[str, set[Key]] = {}
-        self._later: dict[str, list[tuple[float, int, Key]]] = {}
-        self._due: dict[str, list[tuple[int, float, float, int, Key]]] = {}
-        self._seq = itertools.count()
-
-    def put(self, read: Read) -> None:
-        seq = next(self._seq)
-        key = read.key
-        self.reads[key] = read
-        self._stamp[key] = seq
-        self._subjects.setdefault(read.subject, set()).add(key)
-        heapq.heappush(self._later.setdefault(read.endpoint_class, []), (read.due, seq, key))
-
-    def discard(self, subject: str) -> set[Key]:
-        """Every read of one subject (a campaign that left the books); their keys."""
-        keys = self._subjects.pop(subject, set())
-        for key in keys:
-            self.reads.pop(key, None)
-            self._stamp.pop(key, None)
-        return keys
-
-    def _valid(self, key: Key, seq: int) -> bool:
-        return self._stamp.get(key) == seq
-
-    def _promote(self, cls: str, now: float) -> None:
-        later, due = self._later.get(cls, []), self._due.setdefault(cls, [])
-        while later and later[0][0] <= now:
-            at, seq, key = heapq.heappop(later)
-            if self._valid(key, seq):
-                read = self.reads[key]
-                heapq.heappush(due, (read.urgency, read.rank, at, seq, key))
-
-    def pop(self, cls: str, now: float) -> Read | None:
-        """The most urgent read of ``cls`` that is due, taken off the queue."""
-        self._promote(cls, now)
-        due = self._due[cls]
-        while due:
-            *_, seq, key = heapq.heappop(due)
-            if self._valid(key, seq):
-                read = self.reads.pop(key)
-                del self._stamp[key]
-                keys = self._subjects.get(read.subject)
-                if keys is not None:
-                    keys.discard(key)
-                    if not keys:
-                        del self._subjects[read.subject]
-                return read
-        return None
-
-    def next_due(self, cls: str, now: float) -> float | None:
-        """When the next read of ``cls`` is due (``now`` or earlier when one is)."""
-        self._promote(cls, now)
-        due = self._due[cls]
-        while due and not self._valid(due[0][-1], due[0][-2]):
-            heapq.heappop(due)
-        if due:
-            return now
-        later = self._later.get(cls, [])
-        while later and not self._valid(later[0][2], later[0][1]):
-            heapq.heappop(later)
-        return later[0][0] if later else None
-
-    def waiting(self, now: float) -> dict[Urgency, tuple[int, float]]:
-        """Reads due and not yet sent, by urgency: how many, and the earliest due time."""
-        found: dict[Urgency, tuple[int, float]] = {}
-        for cls in list(self._later):
-            self._promote(cls, now)
-        for due in self._due.values():
-            for urgency, _, at, seq, key in due:
-                if self._valid(key, seq):
-                    count, oldest = found.get(Urgency(urgency), (0, at))
-                    found[Urgency(urgency)] = (count + 1, min(oldest, at))
-        return found
-
-    def due_by(self, when: float) -> set[Key]:
-        return {key for key, read in self.reads.items() if read.due <= when}
-
-
-@dataclass
-class Round:
-    """A listing walk and the reads due when it landed."""
-
-    started: float  # Unix time the walk was sent
-    started_mono: float
-    landed: float | None = None  # monotonic time the walk landed: reads due by then count
-    keys: set[Key] = field(default_factory=set)  # reads of the round not landed yet
-    polled: int = 0
-    failed: int = 0
-    failure: SourceError | None = None
-    skipped: Counter[SkipReason] = field(default_factory=Counter)  # by the last listing
-
-
-@dataclass(frozen=True)
-class Backlog:
-    """What the backlog gauges read, taken at most once a second (they walk the queue and
-    the books): reads waiting by urgency (how many, the earliest due time), the oldest read
-    of an active campaign's state (Unix time), campaigns listed but never read."""
-
-    taken: float  # monotonic
-    waiting: dict[Urgency, tuple[int, float]]
-    oldest_active: float | None
-    unread: int
 
 
 class Scheduler:
@@ -202,7 +76,6 @@ class Scheduler:
         self._changed = anyio.Event()
         self._last_publish = -float("inf")
         self._health: bool | None = None  # the "up" logged last
-        self._backlog: Backlog | None = None
         self._failing: set[str] = set()  # unread campaigns whose first read failed
         self._short: dict[str, bool] = {}  # by class: its last read waited for the budget
         now = clock.monotonic()
@@ -233,7 +106,9 @@ class Scheduler:
             self._changed.set()
         # restored entries as read from storage: not written back until a read replaces them
         self._as_stored = {cid: ledger.entries[cid] for cid in restored}
-        telemetry.track_reads(source.name, self._waiting, self._running_state_age, self._unread)
+        self.gauges = BacklogGauges(self.queue, ledger, source.active_states, clock)
+        gauges = self.gauges
+        telemetry.track_reads(source.name, gauges.waiting, gauges.running_state_age, gauges.unread)
 
     @property
     def book(self) -> Book[Any]:
@@ -412,18 +287,11 @@ class Scheduler:
         if rnd is None:
             return
         if read.walk and rnd.landed is None:
-            rnd.landed = now
-            rnd.failure = outcome.failure
-            rnd.polled += outcome.polled
             in_flight = {k for k, (r, _) in self.in_flight.items() if r.due <= now}
-            rnd.keys = self.queue.due_by(now) | in_flight
+            rnd.walk_landed(outcome, now, self.queue.due_by(now) | in_flight)
         elif in_round:
-            rnd.keys.discard(read.key)
-            rnd.polled += outcome.polled
-            if outcome.failure is not None:
-                rnd.failed += max(1, len(outcome.failed))
-            rnd.keys |= {r.key for r in follow if r.due <= now and r.key != read.key}
-        if rnd.landed is not None and not rnd.keys:
+            rnd.read_landed(read, outcome, follow, now)
+        if rnd.over:
             self._end_round()
 
     def _end_round(self) -> None:
@@ -446,7 +314,7 @@ class Scheduler:
         hand it to the store; then tell telemetry (so "up" never runs ahead of /metrics)."""
         self._changed = anyio.Event()
         self._last_publish = self.clock.monotonic()
-        self._backlog = None  # the gauges follow what this publication shows
+        self.gauges.forget()  # the gauges follow what this publication shows
         ledger = self.ledger
         dirty, touched = ledger.take_dirty()
         # the rounds that ended with what this publication shows, taken with it
@@ -457,7 +325,9 @@ class Scheduler:
         by_state = ledger.by_state()
         error = None
         try:
-            rows = await anyio.to_thread.run_sync(self._render, entries, again, by_state)
+            rows = await anyio.to_thread.run_sync(
+                render_changes, self.source, self.store, self.rows, entries, again, by_state
+            )
         except Exception as exc:  # the last good exposition stays served
             log.exception("publishing failed", extra={"kv": {"source": self.source.name}})
             ledger.dirty |= dirty | touched
@@ -485,54 +355,8 @@ class Scheduler:
         for rnd, ended in finished:
             self._record_round(rnd, ended)
 
-    def _render(
-        self,
-        entries: dict[str, Any],
-        again: dict[str, Any],
-        by_state: Mapping[str | None, int],
-    ) -> dict[str, CampaignRow | None]:
-        """Each changed campaign's families to the store, with the source's totals, and
-        the read time of each read again as it was; their status-page rows (None:
-        removed). In a worker thread."""
-        source, metrics = self.source, self.source.config.metrics
-        entries = dict(entries)
-        campaigns: dict[str, list[RenderedFamily] | None] = {}
-        times: dict[str, list[RenderedFamily]] = {}
-        rows: dict[str, CampaignRow | None] = {}
-        for cid, entry in again.items():
-            shown = self.rows.get(cid)
-            families = None if shown is None else source.render_read_time(entry)
-            if shown is None or families is None:  # not shown yet, or rendered whole
-                entries[cid] = entry
-            else:
-                times[cid] = pre_render(exported(families, metrics))
-                rows[cid] = replace(shown, updated_at=entry.updated_at)
-        for cid, entry in entries.items():
-            if entry is None:
-                campaigns[cid] = rows[cid] = None
-                continue
-            campaigns[cid] = pre_render(exported(source.render([entry]), metrics))
-            rows[cid] = source.row(entry)
-        totals = pre_render(exported(source.totals(by_state), metrics))
-        self.store.update(source.name, campaigns, totals, times)
-        if len(entries) >= TRIM_AFTER:
-            memory.trim()  # may take milliseconds on a large heap: not on the event loop
-        return rows
-
-    def _report(self, rnd: Round) -> RefreshReport:
-        failure = rnd.failure
-        if failure is None and rnd.polled and rnd.failed * 2 >= rnd.polled:
-            failure = SourceError(f"{rnd.failed} of {rnd.polled} campaign reads failed")
-        return RefreshReport(
-            polled=rnd.polled,
-            failed=rnd.failed,
-            skipped=rnd.skipped,
-            campaigns=len(self.ledger),
-            failure=failure,
-        )
-
     def _record_round(self, rnd: Round, ended: float) -> None:
-        report = self._report(rnd)
+        report = rnd.report(len(self.ledger))
         failure = report.failure
         self.telemetry.record_refresh(
             self.source.name,
@@ -542,36 +366,6 @@ class Scheduler:
             error=str(failure) if failure else None,
             rows=list(self.rows.values()),
         )
-
-    # -- what telemetry reads at a scrape -------------------------------------------------
-
-    def _taken(self) -> Backlog:
-        """The backlog as it stood at most a second ago: a scrape every few milliseconds
-        never walks a queue of 10,000 reads each time."""
-        now = self.clock.monotonic()
-        backlog = self._backlog
-        if backlog is None or now - backlog.taken >= GAUGES_EVERY:
-            active = self.source.active_states
-            oldest = min((e.updated_at for e in self.ledger.in_states(active)), default=None)
-            backlog = Backlog(now, self.queue.waiting(now), oldest, self.ledger.unread)
-            self._backlog = backlog
-        return backlog
-
-    def _waiting(self) -> dict[str, tuple[int, float]]:
-        now = self.clock.monotonic()
-        return {
-            urgency.label: (count, now - oldest)
-            for urgency, (count, oldest) in self._taken().waiting.items()
-        }
-
-    def _running_state_age(self) -> float:
-        """Seconds since the state of the campaign read longest ago, of those last seen
-        active (running, sending, overdue)."""
-        oldest = self._taken().oldest_active
-        return 0.0 if oldest is None else max(0.0, self.clock.time() - oldest)
-
-    def _unread(self) -> int:
-        return self._taken().unread
 
     # -- for tests on a manual clock ------------------------------------------------------
 
@@ -592,20 +386,9 @@ class Scheduler:
                     tg.start_soon(self._perform, read, None, lambda: None)
         if self.round is not None and self.round.landed is not None:
             self._end_round()
-        report = self._report(self.finished[-1][0]) if self.finished else None
+        report = self.finished[-1][0].report(len(self.ledger)) if self.finished else None
         await self.publish()
         return report
-
-
-def exported(families: list[MetricFamily], metrics: MetricSelection) -> list[MetricFamily]:
-    """What a source's ``metrics:`` keeps of its families; with sparse state sets, only
-    each campaign's current state (the series of value 1) stays of a state set."""
-    kept = [fam for fam in families if metrics.keeps(fam.name)]
-    if metrics.state_sets == "sparse":
-        for fam in kept:
-            if fam.state_set:
-                fam.samples = [sample for sample in fam.samples if sample[1] == 1.0]
-    return kept
 
 
 def names(exc: BaseException) -> str:

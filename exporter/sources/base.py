@@ -9,7 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
 
-from ..books.ledger import Book, Entry, Outcome, Read, SourceError, Urgency, carry_over
+from ..books.ledger import Book, Entry, carry_over
+from ..books.reads import Outcome, Read, SourceError, Urgency
 from ..config.schema import DEFAULT_CLASS, SourceConfig
 from ..exposition.render import MetricFamily
 from ..telemetry import Telemetry
@@ -53,7 +54,7 @@ class CampaignRow:
 class Source(ABC, Generic[C, S]):
     """How to read, parse and render one upstream system; ``S`` is its campaign snapshot.
 
-    A source's work is a stream of reads (``ledger.Read``): it says which reads its
+    A source's work is a stream of reads (``reads.Read``): it says which reads its
     first walk and each landed read make due, with their urgency; the core keeps them,
     spends the budget on them and keeps the books (exporter.books.ledger, exporter.run.scheduler). A
     source never decides shard, cap, retention or what to keep when a read fails.

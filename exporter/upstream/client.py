@@ -23,6 +23,7 @@ import anyio
 import httpx2
 
 from ..books.reasons import ErrorReason
+from ..books.records import LearnedPace
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config.egress import TlsFileError
 from ..config.schema import DEFAULT_CLASS, RateLimit
@@ -41,7 +42,7 @@ from .failures import (
     transport_failure,
     url_host_port,
 )
-from .pacing import LearnedPace, Pace, TokenBucket, Turn, reserved_turn
+from .pacing import Pace, TokenBucket, Turn, reserved_turn
 from .redirects import follow, redirect_location
 from .untrusted import scrub
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import anyio
 
+from ..books.records import LearnedPace
 from ..clock import SYSTEM_CLOCK, Clock
 
 # After its first 429 a class starts from 0.9 of what the vendor accepted in the last
@@ -77,16 +78,6 @@ class TokenBucket:
                     self.tokens -= 1.0
                     return
                 await self.clock.sleep((1.0 - self.tokens) / self.rate)
-
-
-@dataclass(frozen=True)
-class LearnedPace:
-    """What a class's pace has learned of the vendor's limit, as kept across a restart:
-    the pace, the ceiling the last 429 set (None: none yet), and whether it was measured."""
-
-    rate: float
-    ceiling: float | None
-    measured: bool
 
 
 class Pace:

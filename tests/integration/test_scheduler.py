@@ -24,7 +24,8 @@ import anyio.lowlevel
 import pytest
 from aiohttp import web
 
-from exporter.books.ledger import Book, Entry, Ledger, Listing, Outcome, Read, Urgency
+from exporter.books.ledger import Book, Entry, Ledger
+from exporter.books.reads import Listing, Outcome, Read, Urgency
 from exporter.books.shard import Shard
 from exporter.books.storage import Storage
 from exporter.clock import Clock, ManualClock
@@ -33,7 +34,8 @@ from exporter.config.schema import HttpUrl, SourceConfig
 from exporter.exposition.render import MetricFamily, RenderedFamily
 from exporter.exposition.store import ExpositionStore
 from exporter.run.poller import Fleet
-from exporter.run.scheduler import ReadQueue, Scheduler, next_delay
+from exporter.run.readqueue import ReadQueue, next_delay
+from exporter.run.scheduler import Scheduler
 from exporter.sources import SOURCE_KINDS
 from exporter.sources.base import CampaignRow, Display, Source, SourceError, SourceKind
 from exporter.telemetry import Telemetry

@@ -18,11 +18,13 @@ from typing import Any, Literal
 import pytest
 from aiohttp import web
 
-from exporter.books.ledger import Book, Entry, Ledger, Listing, Outcome, Read, RefreshReport
+from exporter.books.ledger import Book, Entry, Ledger
+from exporter.books.reads import Listing, Outcome, Read, RefreshReport
 from exporter.books.reasons import ErrorReason, SkipReason
+from exporter.books.records import entries as storage_entries
+from exporter.books.records import source_key
 from exporter.books.shard import Shard
-from exporter.books.storage import Storage, source_key
-from exporter.books.storage import entries as storage_entries
+from exporter.books.storage import Storage
 from exporter.clock import ManualClock
 from exporter.config.loader import parse_config
 from exporter.config.schema import HttpUrl, SourceConfig

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from exporter.run.app import ConfigWatch
-from exporter.run.scheduler import MAX_BACKOFF, next_delay
+from exporter.run.readqueue import MAX_BACKOFF, next_delay
 
 from ..helpers import (
     COMMAND,

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from exporter.books.storage import decode, encode
+from exporter.books.records import decode, encode
 from exporter.simulator import SimulatorSettings, SimulatorThread
 from exporter.sources.experiture.model import ExecutionStatus, ListedCampaign, Schedule
 from exporter.sources.experiture.records import CampaignRecord

@@ -13,7 +13,8 @@ from dataclasses import replace
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from ...books.ledger import Book, Entry, Listing, Outcome, Read, Urgency, carry_over
+from ...books.ledger import Book, Entry, carry_over
+from ...books.reads import Listing, Outcome, Read, Urgency
 from ...books.reasons import ErrorReason, SkipReason
 from ...exposition.render import MetricFamily
 from ...upstream.auth import AuthError, AuthProvider, provider_for

@@ -11,7 +11,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from ...books.ledger import Book, Entry, Listing, Outcome, Read, Urgency
+from ...books.ledger import Book, Entry
+from ...books.reads import Listing, Outcome, Read, Urgency
 from ...books.reasons import ErrorReason, SkipReason
 from ...exposition.render import MetricFamily
 from ...upstream.auth import AuthError, AuthProvider, BasicAuthProvider, StaticAuth

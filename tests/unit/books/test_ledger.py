@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exporter.books.ledger import Ledger, Listing, Outcome
+from exporter.books.ledger import Ledger
+from exporter.books.reads import Listing, Outcome
 from exporter.clock import ManualClock
 from exporter.config.schema import SourceConfig
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from exporter.books.ledger import RefreshReport, SourceError
+from exporter.books.reads import RefreshReport, SourceError
 from exporter.books.reasons import ErrorReason
 from exporter.clock import ManualClock
 from exporter.http.statuspage import BEHIND_POLL_INTERVALS, NOTHING, render_status_page

@@ -11,16 +11,8 @@ from typing import Any
 
 import pytest
 
-from exporter.books.ledger import (
-    Book,
-    Entry,
-    Ledger,
-    Listing,
-    Outcome,
-    Read,
-    RefreshReport,
-    SourceError,
-)
+from exporter.books.ledger import Book, Entry, Ledger
+from exporter.books.reads import Listing, Outcome, Read, RefreshReport, SourceError
 from exporter.clock import ManualClock
 from exporter.config.loader import parse_config
 from exporter.exposition.render import MetricFamily
