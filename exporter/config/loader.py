@@ -21,8 +21,9 @@ from pydantic import BaseModel, ValidationError
 from ..sources import SOURCE_KINDS
 from ..upstream.egress import egress_problems
 from .localfile import FileRefused, read_local_file
-from .schema import SECRET_KEYS, SourceConfig, Strict, TlsConfig, quote_hint
+from .schema import SourceConfig, TlsConfig
 from .secrets import check_secret_file
+from .types import SECRET_KEYS, Strict, quote_hint
 
 # "$$", "${...}" (closed or not), or "$NAME"; a lone "$" matches with every group empty
 _VAR = re.compile(r"\$(?:(\$)|\{([^}]*)(\})?|([A-Za-z_][A-Za-z0-9_]*))?")

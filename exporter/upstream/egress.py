@@ -27,7 +27,8 @@ from httpx_aiohttp.httpx2 import AiohttpTransport
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config.localfile import MAX_PEM_BYTES, FileRefused, file_version, read_local_file
-from ..config.schema import ProxyUrl, SourceConfig, TlsConfig, TlsVersion, parse_proxy_url
+from ..config.schema import SourceConfig, TlsConfig, TlsVersion
+from ..config.types import ProxyUrl, parse_proxy_url
 
 KEEPALIVE = 15.0  # seconds an idle pooled connection is kept
 PROBE_TIMEOUT = 10.0  # seconds a handshake probe may take, the server's answer included
