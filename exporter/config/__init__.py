@@ -1,7 +1,8 @@
 """The config stage: the YAML file's format (``types``, the field types every model builds
-on, and ``schema``, the models every source's schema builds on), its loading (``loader``:
-size and alias limits, ``${VAR}``, cross-checks, each problem one ``key.path: problem``
-line), credentials (``secrets``) and the small operator files they name (``localfile``). It
-may import the clock and nothing else of the exporter, but for two edges of the loader that
-its split removes: each source kind's schema (``exporter.sources``) and the TLS and proxy
-checks (``exporter.upstream.egress``)."""
+on, and ``schema``, the models every source's schema builds on), its reading (``yamlfile``:
+size, depth and alias limits) and loading (``loader``: ``${VAR}`` by ``env``, each source's
+schema, cross-checks, the render-back), each problem one ``key.path: problem`` line
+(``errors``, whose wording the web config shares), credentials (``secrets``) and the small
+operator files they name (``localfile``). It may import the clock and nothing else of the
+exporter, but for the loader's two back edges (the layout test lists them): each source
+kind's schema (``exporter.sources``) and the TLS and proxy checks (``exporter.upstream.egress``)."""
