@@ -41,7 +41,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.clock import SteppedClock
 from exporter.config.loader import Config, parse_config
-from exporter.config.schema import parse_duration
+from exporter.config.types import parse_duration
 from exporter.run.app import RunOptions, run
 from exporter.run.readqueue import next_delay
 from exporter.simulator import Simulator, SimulatorSettings

@@ -37,7 +37,7 @@ def _number(text: str) -> float:
 
 
 def _duration(text: str) -> float:
-    from ..config.schema import parse_duration
+    from ..config.types import parse_duration
 
     try:
         return parse_duration(text)

@@ -9,7 +9,7 @@ import socket
 import ssl
 from pathlib import Path
 
-from ..config.loader import ConfigError
+from ..config.errors import ConfigError
 from ..http.server import parse_listen_address
 from ..http.webconfig import load_web_config
 

@@ -15,7 +15,8 @@ import anyio
 from .. import __version__
 from ..books.shard import Shard
 from ..build import build_info
-from ..config.loader import ConfigError, load_config, render_config
+from ..config.errors import ConfigError
+from ..config.loader import load_config, render_config
 from ..http.activation import systemd_sockets
 from ..http.server import (
     Listener,

@@ -1,7 +1,9 @@
-"""The config stage: the YAML file's format (``schema``, the field types and models every
-source's schema builds on), its loading (``loader``: size and alias limits, ``${VAR}``,
-cross-checks, each problem one ``key.path: problem`` line), credentials (``secrets``), the
-small operator files they name (``localfile``) and what a source's TLS and proxy settings
-come to (``egress``: the TLS context, the check's problems and warnings). It may import the
-clock and nothing else of the exporter, but for one edge of the loader that its split
-removes: each source kind's schema (``exporter.sources``)."""
+"""The config stage: the YAML file's format (``types``, the field types every model builds
+on, and ``schema``, the models every source's schema builds on), its reading (``yamlfile``:
+size, depth and alias limits) and loading (``loader``: ``${VAR}`` by ``env``, each source's
+schema, cross-checks, the render-back), each problem one ``key.path: problem`` line
+(``errors``, whose wording the web config shares), credentials (``secrets``) and the small
+operator files they name (``localfile``). What a source's TLS and proxy settings
+come to is ``egress`` (the TLS context, the check's problems and warnings). It may import
+the clock and nothing else of the exporter, but for the loader's one back edge (the layout
+test lists it): each source kind's schema (``exporter.sources``)."""

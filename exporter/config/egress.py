@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .localfile import MAX_PEM_BYTES, FileRefused, read_local_file
-from .schema import SourceConfig, TlsConfig, TlsVersion, parse_proxy_url
+from .schema import SourceConfig, TlsConfig, TlsVersion
+from .types import parse_proxy_url
 
 TLS_VERSIONS: Mapping[TlsVersion, ssl.TLSVersion] = {
     "TLS10": ssl.TLSVersion.TLSv1,

@@ -15,7 +15,8 @@ from anyio.abc import TaskGroup
 from ..books.shard import Shard
 from ..books.storage import Storage
 from ..clock import SYSTEM_CLOCK, Clock
-from ..config.loader import Config, ConfigError, load_config, render_config
+from ..config.errors import ConfigError
+from ..config.loader import Config, load_config, render_config
 from ..config.localfile import FileRefused, file_version
 from ..exposition.store import ExpositionStore
 from ..http.server import Listener, ServingLimits, make_app, serve

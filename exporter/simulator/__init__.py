@@ -1,7 +1,8 @@
 """A simulator of the upstream APIs: a real HTTP server on loopback, for the demo and tests.
 
-One module per vendor API (``experiture``, ``greenarrow``) behind ``vendor.VendorApi``;
-``server`` serves the registered vendors with the plumbing they share.
+One module or package per vendor API (the ``experiture`` package, the ``greenarrow``
+module) behind ``vendor.VendorApi``; ``server`` serves the registered vendors with the
+plumbing they share.
 """
 
 from .server import VENDORS, Simulator, SimulatorThread

@@ -28,7 +28,8 @@ from httpx_aiohttp.httpx2 import AiohttpTransport
 from ..clock import SYSTEM_CLOCK, Clock
 from ..config.egress import TlsFileError, environment_proxies, ssl_words, tls_context, tls_files
 from ..config.localfile import FileRefused, file_version
-from ..config.schema import ProxyUrl, SourceConfig, TlsConfig, parse_proxy_url
+from ..config.schema import SourceConfig, TlsConfig
+from ..config.types import ProxyUrl, parse_proxy_url
 
 KEEPALIVE = 15.0  # seconds an idle pooled connection is kept
 PROBE_TIMEOUT = 10.0  # seconds a handshake probe may take, the server's answer included

@@ -30,7 +30,8 @@ from exporter.books.shard import Shard
 from exporter.books.storage import Storage
 from exporter.clock import Clock, ManualClock
 from exporter.config.loader import Config, parse_config
-from exporter.config.schema import HttpUrl, SourceConfig
+from exporter.config.schema import SourceConfig
+from exporter.config.types import HttpUrl
 from exporter.exposition.render import MetricFamily, RenderedFamily
 from exporter.exposition.store import ExpositionStore
 from exporter.run.poller import Fleet

@@ -27,7 +27,8 @@ from exporter.books.shard import Shard
 from exporter.books.storage import Storage
 from exporter.clock import ManualClock
 from exporter.config.loader import parse_config
-from exporter.config.schema import HttpUrl, SourceConfig
+from exporter.config.schema import SourceConfig
+from exporter.config.types import HttpUrl
 from exporter.exposition.render import MetricFamily, assemble, pre_render
 from exporter.exposition.store import ExpositionStore
 from exporter.http.statuspage import render_status_page

@@ -13,8 +13,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from exporter.config.loader import ConfigError, load_config, parse_config, render_config
-from exporter.config.schema import SECRET_KEYS
+from exporter.config.errors import ConfigError
+from exporter.config.loader import load_config, parse_config, render_config
+from exporter.config.types import SECRET_KEYS
 from exporter.sources import SOURCE_KINDS
 
 from ..helpers import COMMAND, run_cli, write_config

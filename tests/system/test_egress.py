@@ -22,7 +22,8 @@ import pytest
 import trustme
 import yaml
 
-from exporter.config.schema import ProxyUrl, TlsConfig, parse_proxy_url
+from exporter.config.schema import TlsConfig
+from exporter.config.types import ProxyUrl, parse_proxy_url
 from exporter.simulator import Simulator, SimulatorSettings, SimulatorThread
 from exporter.upstream.egress import Egress, EgressTransport, _bypassed
 

@@ -13,7 +13,8 @@ import anyio
 import pytest
 import yaml
 
-from exporter.config.loader import ConfigError, parse_config, render_config
+from exporter.config.errors import ConfigError
+from exporter.config.loader import parse_config, render_config
 from exporter.config.schema import Authorization
 from exporter.config.secrets import Secret, SecretFileError, SecretRef
 from exporter.simulator import SimulatorSettings, SimulatorThread

@@ -24,7 +24,7 @@ import yaml
 from anyio.streams.tls import TLSAttribute
 from cryptography.hazmat.primitives import serialization
 
-from exporter.config.loader import ConfigError
+from exporter.config.errors import ConfigError
 from exporter.http.webconfig import access, load_web_config
 from exporter.http.webconfig.access import BasicAuthGate, BasicAuthUsers, RequestRateLimit
 from exporter.run.app import RunOptions, run

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from ...config.loader import MAX_CONFIG_BYTES, ConfigError
+from ...config.errors import ConfigError
 from ...config.localfile import MAX_PEM_BYTES, FileRefused, read_local_file
+from ...config.yamlfile import MAX_CONFIG_BYTES
 from .access import REALM, BasicAuthGate, BasicAuthUsers, Clock, rate_limit_for
 from .schema import WebConfig, parse_web_config
 from .tls import ServerContext, server_context, watched_files

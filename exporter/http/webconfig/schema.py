@@ -13,9 +13,10 @@ import bcrypt
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError, field_validator
 
-from ...config.loader import BoundedLoader, ConfigError, parse_yaml, validation_lines
-from ...config.schema import Strict
+from ...config.errors import ConfigError, validation_lines
 from ...config.secrets import Secret
+from ...config.types import Strict
+from ...config.yamlfile import BoundedLoader, parse_yaml
 
 # Go name -> OpenSSL name, for the suites Go's tls.CipherSuites() lists (the toolkit
 # refuses any other name). TLS 1.3 suites map to None: neither Go nor Python's ssl lets a

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ...config.loader import ConfigError
+from ...config.errors import ConfigError
 from ...config.localfile import MAX_PEM_BYTES, FileRefused, read_local_file
 from .schema import CIPHER_SUITES, CURVES, TLSServerConfig, WebConfig
 

@@ -6,8 +6,9 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from ...config.schema import Authorization, HttpUrl, OAuth2, PositiveDuration, SourceConfig, Strict
+from ...config.schema import Authorization, OAuth2, SourceConfig
 from ...config.schema import Polling as BasePolling
+from ...config.types import HttpUrl, PositiveDuration, Strict
 from .metrics import FAMILY_NAMES
 
 CHANNELS = ("email", "sms", "push", "direct_mail")

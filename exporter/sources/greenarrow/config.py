@@ -7,7 +7,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ...config.schema import Authorization, BasicAuth, Polling, PositiveDuration, SourceConfig
+from ...config.schema import Authorization, BasicAuth, Polling, SourceConfig
+from ...config.types import PositiveDuration
 from .metrics import FAMILY_NAMES
 
 # The API's own path, which the source adds to base_url: given twice, every request 404s.

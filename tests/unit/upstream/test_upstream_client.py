@@ -22,7 +22,8 @@ import pytest
 from anyio.abc import SocketAttribute, SocketStream
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter.config.schema import OAuth2, RateLimit, parse_proxy_url
+from exporter.config.schema import OAuth2, RateLimit
+from exporter.config.types import parse_proxy_url
 from exporter.exposition.render import pre_render, render_header
 from exporter.telemetry import Telemetry
 from exporter.upstream.auth import OAuth2Provider
