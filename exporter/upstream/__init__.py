@@ -1,6 +1,6 @@
 """The upstream client: HTTP calls to a vendor's API with timeouts, bounded reads, retries and
 a redirect policy (``client``), how fast it may call (``pacing``), how its connections leave
-(``egress``: TLS, proxies), the credentials it sends (``auth``), its latency and pace series
-(``metrics``) and the cleaning of text it brings in (``untrusted``). It may import the
-clock, the config's types, the books' reasons, telemetry and the exposition's
-``MetricFamily``; never a source, the run or the HTTP side."""
+(``egress``: TLS, proxies), the credentials it sends (``auth``) and the cleaning of text it
+brings in (``untrusted``); its latency and pace series are telemetry's
+(``telemetry.upstream``). It may import the clock, the config's types, the books' reasons,
+telemetry and the exposition's ``MetricFamily``; never a source, the run or the HTTP side."""

@@ -163,7 +163,6 @@ BACK_EDGES: set[tuple[str, str]] = {
     ("exporter.config.loader", "exporter.upstream.egress"),  # the TLS and proxy checks
     ("exporter.books.storage", "exporter.upstream.pacing"),  # the learned pace it stores
     ("exporter.exposition.store", "exporter.telemetry"),  # the exporter's own families
-    ("exporter.telemetry", "exporter.upstream.metrics"),  # the client's series' state
 }
 
 

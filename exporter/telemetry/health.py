@@ -16,13 +16,13 @@ import anyio
 from prometheus_client import REGISTRY
 from prometheus_client.metrics_core import Metric
 
-from . import __version__
-from .books.ledger import RefreshReport
-from .books.reasons import ErrorReason, SkipReason
-from .books.shard import Shard
-from .clock import SYSTEM_CLOCK, Clock
-from .exposition.render import Kind, MetricFamily
-from .upstream.metrics import UpstreamMetrics
+from .. import __version__
+from ..books.ledger import RefreshReport
+from ..books.reasons import ErrorReason, SkipReason
+from ..books.shard import Shard
+from ..clock import SYSTEM_CLOCK, Clock
+from ..exposition.render import Kind, MetricFamily
+from .upstream import UpstreamMetrics
 
 UPSTREAM_REQUESTS = "campaign_exporter_upstream_requests_total"
 UPSTREAM_ERRORS = "campaign_exporter_upstream_errors_total"
