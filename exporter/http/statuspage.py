@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 from .. import __version__
 from ..sources import SOURCE_KINDS, CampaignRow, Display
 from ..telemetry import Telemetry
-from ..telemetry.health import URGENCIES, Backlog, Recent, SourceStatus
+from ..telemetry.families import URGENCIES
+from ..telemetry.recent import Recent
+from ..telemetry.status import Backlog, SourceStatus
 from .triage import Flagged, Query, by_state, needs_attention, page_of, span
 
 PAUSED_RANK = 3  # a paused send: after the troubled ones, before the scheduled

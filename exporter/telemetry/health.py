@@ -1,433 +1,27 @@
-"""The exporter's own health: per-source status and counters of upstream traffic.
-
-The single owner of that state: the poll loop, the upstream client and the reloader tell
-it what happened (``record_*``), nobody assigns to it. Rendered on every scrape (a few
-dozen samples), so counters move during a long refresh.
+"""The exporter's own health: ``Telemetry``, the single owner of that state. The poll loop,
+the upstream client and the reloader tell it what happened (``record_*``), nobody assigns
+to it. Rendered on every scrape (a few dozen samples), so counters move during a long
+refresh.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
-from prometheus_client import REGISTRY
-from prometheus_client.metrics_core import Metric
 
-from .. import __version__
 from ..books.ledger import RefreshReport
 from ..books.reasons import ErrorReason, SkipReason
 from ..books.shard import Shard
 from ..clock import SYSTEM_CLOCK, Clock
-from ..exposition.render import Kind, MetricFamily
+from ..exposition.render import MetricFamily
+from .counters import Counter
+from .families import FAMILIES
+from .process import process_families
+from .recent import Recent, Trouble, TroubleWindow, trouble_now
+from .status import Backlog, SourceStatus, StorageState
 from .upstream import UpstreamMetrics
-
-UPSTREAM_REQUESTS = "campaign_exporter_upstream_requests_total"
-UPSTREAM_ERRORS = "campaign_exporter_upstream_errors_total"
-UPSTREAM_RATE_LIMITED = "campaign_exporter_upstream_rate_limited_total"
-CAMPAIGNS_SKIPPED = "campaign_exporter_campaigns_skipped_total"
-SOURCE_UP = "campaign_exporter_source_up"
-SOURCE_LAST_SUCCESS = "campaign_exporter_source_last_success_timestamp_seconds"
-SOURCE_REFRESH_DURATION = "campaign_exporter_source_refresh_duration_seconds"
-SOURCE_POLL_INTERVAL = "campaign_exporter_source_poll_interval_seconds"
-SOURCE_REFRESHES = "campaign_exporter_source_refreshes_total"
-SOURCE_CAMPAIGNS = "campaign_exporter_source_campaigns"
-SOURCE_UNREFRESHED = "campaign_exporter_source_campaigns_unrefreshed"
-SOURCE_FAILURES = "campaign_exporter_source_consecutive_failures"
-SOURCE_READS = "campaign_exporter_source_reads_total"
-SOURCE_READS_DUE = "campaign_exporter_source_reads_due"
-SOURCE_READS_WAIT = "campaign_exporter_source_reads_oldest_wait_seconds"
-SOURCE_RUNNING_AGE = "campaign_exporter_source_running_state_age_seconds"
-SOURCE_UNREAD = "campaign_exporter_source_campaigns_unread"
-URGENCIES = ("active", "unread", "detail", "settling", "idle")  # ledger.Urgency, in order
-# "up" counts the reads of about the last poll interval: under half of them failed
-BUILD_INFO = "campaign_exporter_build_info"
-SHARD_INFO = "campaign_exporter_shard_info"
-TOTAL_SHARDS = "campaign_exporter_total_shards"
-CONFIG_RELOAD_OK = "campaign_exporter_config_last_reload_successful"
-CONFIG_RELOAD_TS = "campaign_exporter_config_last_reload_success_timestamp_seconds"
-CONFIG_INFO = "campaign_exporter_config_info"
-STORAGE_WRITABLE = "campaign_exporter_storage_writable"
-STORAGE_ERRORS = "campaign_exporter_storage_errors_total"
-START_TS = "campaign_exporter_start_timestamp_seconds"
-
-
-class Counter:
-    """A labelled monotonic counter kept in a dict."""
-
-    def __init__(self) -> None:
-        self.values: defaultdict[tuple[str, ...], float] = defaultdict(float)
-
-    def inc(self, labels: tuple[str, ...], amount: float = 1.0) -> None:
-        self.values[labels] += amount
-
-    def get(self, labels: tuple[str, ...]) -> float:
-        return self.values.get(labels, 0.0)
-
-
-@dataclass
-class SourceStatus:
-    """What the poll loop has told of one source's refreshes."""
-
-    poll_interval: float
-    type_name: str
-    up: bool = False
-    ready: bool = False
-    last_success: float | None = None
-    last_attempt: float | None = None
-    last_duration: float | None = None
-    last_error: str | None = None
-    consecutive_failures: int = 0
-    campaigns: int = 0
-    unrefreshed: int = 0  # campaigns whose read failed in the last refresh
-    rows: Sequence[Any] = ()  # sources.CampaignRow, for the status page
-    warnings: tuple[str, ...] = ()  # how it connects, if an operator should know (insecure TLS)
-    refreshes: dict[str, int] = field(
-        default_factory=lambda: {"success": 0, "partial": 0, "failure": 0}
-    )
-    registered: float = 0.0  # Unix time the source started
-    walk_ok: bool = False  # the last listing walk worked
-    walk_error: str | None = None
-    reads: dict[str, int] = field(default_factory=dict)  # by urgency
-    # when each read of about the last poll interval landed, and each that failed
-    recent_reads: deque[float] = field(default_factory=deque)
-    recent_failures: deque[float] = field(default_factory=deque)
-    # what the scheduler tells at each scrape: reads waiting by urgency (how many, oldest
-    # wait), the running state's age, campaigns listed but never read
-    waiting: Callable[[], Mapping[str, tuple[int, float]]] = dict
-    running_age: Callable[[], float] = float
-    unread: Callable[[], int] = int
-
-    def show(self, rows: Sequence[Any]) -> None:
-        """The status page's rows (sources.CampaignRow) of the campaigns published."""
-        self.rows = rows
-        self.unrefreshed = sum(1 for row in rows if row.error)
-
-
-@dataclass(frozen=True)
-class Backlog:
-    """One source's backlog as its scheduler answered: reads waiting for the request budget
-    by urgency (how many, the oldest one's wait in seconds), the age in seconds of the
-    running campaigns' state, campaigns listed but never read."""
-
-    waiting: Mapping[str, tuple[int, float]]
-    running_age: float
-    unread: int
-
-
-Samples = Callable[["Telemetry"], list[tuple[tuple[str, ...], float]]]
-
-RECENT_WINDOW = 3600.0  # "recent trouble" on the status page: the last hour
-# Answers that are how the API says "not this one" (a campaign type it does not serve, a
-# campaign deleted): counted in errors_total, but no trouble for an operator.
-NOT_TROUBLE = frozenset({ErrorReason.UNSUPPORTED, ErrorReason.NOT_FOUND})
-TALLY_SPACING = 60.0  # so the window is an hour to the minute, from at most ~62 tallies
-
-
-@dataclass(frozen=True)
-class Trouble:
-    """Counts of what went wrong with one source."""
-
-    rate_limited: int = 0  # answers of 429
-    errors: int = 0  # failed upstream requests, but for NOT_TROUBLE
-    failed_refreshes: int = 0
-
-    def __sub__(self, other: Trouble) -> Trouble:
-        # A source removed and added again starts from zero: never a negative count.
-        return Trouble(
-            max(0, self.rate_limited - other.rate_limited),
-            max(0, self.errors - other.errors),
-            max(0, self.failed_refreshes - other.failed_refreshes),
-        )
-
-    def __add__(self, other: Trouble) -> Trouble:
-        return Trouble(
-            self.rate_limited + other.rate_limited,
-            self.errors + other.errors,
-            self.failed_refreshes + other.failed_refreshes,
-        )
-
-
-@dataclass(frozen=True)
-class Tally:
-    """Each source's trouble counters as they stood at one moment."""
-
-    at: float
-    counts: Mapping[str, Trouble]
-
-
-@dataclass(frozen=True)
-class Recent:
-    """Trouble within a recent window: the last hour, or since start when younger."""
-
-    seconds: float
-    since_start: bool
-    by_source: Mapping[str, Trouble]
-
-    @property
-    def total(self) -> Trouble:
-        return sum(self.by_source.values(), Trouble())
-
-
-@dataclass(frozen=True)
-class Family:
-    """One family of the exporter's own metrics: how to read its samples off telemetry."""
-
-    name: str
-    kind: Kind
-    help: str
-    labels: tuple[str, ...]
-    samples: Samples
-
-
-def _per_source(read: Callable[[SourceStatus], float | None]) -> Samples:
-    def samples(t: Telemetry) -> list[tuple[tuple[str, ...], float]]:
-        found = [((name,), read(st)) for name, st in sorted(t.sources.items())]
-        return [(labels, value) for labels, value in found if value is not None]
-
-    return samples
-
-
-def _counter(attr: str) -> Samples:
-    def samples(t: Telemetry) -> list[tuple[tuple[str, ...], float]]:
-        counter: Counter = getattr(t, attr)
-        return sorted(counter.values.items())
-
-    return samples
-
-
-FAMILIES = (
-    Family(
-        UPSTREAM_REQUESTS,
-        "counter",
-        "Requests made to upstream APIs, by endpoint and HTTP status code "
-        '(code="error" when no response came back).',
-        ("source", "endpoint", "code"),
-        _counter("upstream_requests"),
-    ),
-    Family(
-        UPSTREAM_ERRORS,
-        "counter",
-        "Failed upstream requests, by reason.",
-        ("source", "reason"),
-        _counter("upstream_errors"),
-    ),
-    Family(
-        UPSTREAM_RATE_LIMITED,
-        "counter",
-        "Upstream answers of 429 Too Many Requests.",
-        ("source",),
-        _counter("rate_limited"),
-    ),
-    Family(
-        CAMPAIGNS_SKIPPED,
-        "counter",
-        "Campaigns passed over, counted on every refresh that passes them over (one "
-        "skipped on each refresh adds one each time), by reason: unsupported_type (the API "
-        "does not expose this campaign type), max_campaigns (past the cap), retired "
-        "(finished longer ago than retention), invalid_id (an id unsafe to request).",
-        ("source", "reason"),
-        _counter("campaigns_skipped"),
-    ),
-    Family(
-        SOURCE_UP,
-        "gauge",
-        "1 when the source's last listing walk worked and under half of its reads of the "
-        "last poll interval failed, else 0.",
-        ("source",),
-        _per_source(lambda st: 1.0 if st.up else 0.0),
-    ),
-    Family(
-        SOURCE_LAST_SUCCESS,
-        "gauge",
-        "Unix time the last listing walk of the source that worked ended.",
-        ("source",),
-        _per_source(lambda st: st.last_success),
-    ),
-    Family(
-        SOURCE_REFRESH_DURATION,
-        "gauge",
-        "Wall time of the source's last round, in seconds: a listing walk and every read "
-        "due when it landed.",
-        ("source",),
-        _per_source(lambda st: st.last_duration),
-    ),
-    Family(
-        SOURCE_POLL_INTERVAL,
-        "gauge",
-        "How often the source is polled in the background, in seconds.",
-        ("source", "source_type"),
-        lambda t: [((n, st.type_name), st.poll_interval) for n, st in sorted(t.sources.items())],
-    ),
-    Family(
-        SOURCE_REFRESHES,
-        "counter",
-        "Rounds of the source (a listing walk and every read due when it landed), by "
-        "result: success, partial (some campaigns could not be read and keep their last "
-        "values) or failure (the walk failed, or half the reads or more).",
-        ("source", "result"),
-        lambda t: [
-            ((n, result), float(count))
-            for n, st in sorted(t.sources.items())
-            for result, count in st.refreshes.items()
-        ],
-    ),
-    Family(
-        SOURCE_CAMPAIGNS,
-        "gauge",
-        "Campaigns of the source currently exported.",
-        ("source",),
-        _per_source(lambda st: st.campaigns),
-    ),
-    Family(
-        SOURCE_UNREFRESHED,
-        "gauge",
-        "Campaigns of the source whose last read failed (a 5xx, a timeout, a 429 past the "
-        "pace...); they keep their last values, as old as their "
-        "*_last_updated_timestamp_seconds says, and are read again, backing off.",
-        ("source",),
-        _per_source(lambda st: st.unrefreshed),
-    ),
-    Family(
-        SOURCE_FAILURES,
-        "gauge",
-        "Listing walks of the source that failed in a row; past the first, the next walk "
-        "waits twice as long each time (up to 5 minutes).",
-        ("source",),
-        _per_source(lambda st: st.consecutive_failures),
-    ),
-    Family(
-        SOURCE_READS,
-        "counter",
-        "Reads of the source landed (a listing walk, one campaign's state, counts or setup, "
-        "one report window), by urgency: active (the listing head; the state of campaigns "
-        "running, overdue or about to send), unread (campaigns never read), detail (counts "
-        "and setup), settling (finished recently), idle.",
-        ("source", "urgency"),
-        lambda t: [
-            ((n, urgency), float(st.reads.get(urgency, 0)))
-            for n, st in sorted(t.sources.items())
-            for urgency in URGENCIES
-        ],
-    ),
-    Family(
-        SOURCE_READS_DUE,
-        "gauge",
-        "Reads of the source whose time has come, still waiting for the request budget, by "
-        "urgency: above 0 for long, the budget does not cover what is due.",
-        ("source", "urgency"),
-        lambda t: _waiting(t, 0),
-    ),
-    Family(
-        SOURCE_READS_WAIT,
-        "gauge",
-        "How long the oldest read of the source waiting for the request budget has waited "
-        "past its due time, in seconds, by urgency (0 when none waits).",
-        ("source", "urgency"),
-        lambda t: _waiting(t, 1),
-    ),
-    Family(
-        SOURCE_RUNNING_AGE,
-        "gauge",
-        "Seconds since the exporter last read the state of the campaign read longest ago "
-        "among those it last saw active (running, sending, overdue), as observed by the "
-        "exporter; 0 when none is.",
-        ("source",),
-        _per_source(lambda st: st.running_age()),
-    ),
-    Family(
-        SOURCE_UNREAD,
-        "gauge",
-        "Campaigns of the source listed but whose state the exporter has not read yet: how "
-        "complete the picture is (readiness does not wait for it).",
-        ("source",),
-        _per_source(lambda st: st.unread()),
-    ),
-    Family(
-        BUILD_INFO,
-        "gauge",
-        "Build information of campaign-exporter; value 1.",
-        ("version",),
-        lambda t: [((__version__,), 1.0)],
-    ),
-    Family(
-        SHARD_INFO,
-        "gauge",
-        "The share of campaigns this replica polls (--shard of --total-shards); value 1.",
-        ("shard", "total_shards"),
-        lambda t: [((str(t.shard.index), str(t.shard.total)), 1.0)],
-    ),
-    Family(
-        TOTAL_SHARDS,
-        "gauge",
-        "How many shards the campaigns are split into (--total-shards), as a value to "
-        "compare with the shards scraped (distinct shard labels of shard_info).",
-        (),
-        lambda t: [((), float(t.shard.total))],
-    ),
-    Family(
-        START_TS,
-        "gauge",
-        "Unix time this process started. A campaign whose last_updated is older was "
-        "restored from --storage.path and not read again yet: the per-campaign alerts wait "
-        "for that read.",
-        (),
-        lambda t: [((), t.started)],
-    ),
-    Family(
-        CONFIG_RELOAD_OK,
-        "gauge",
-        "1 when the last config (re)load succeeded.",
-        (),
-        lambda t: [((), 1.0 if t.config_reload_ok else 0.0)],
-    ),
-    Family(
-        CONFIG_RELOAD_TS,
-        "gauge",
-        "Unix time of the last successful config load.",
-        (),
-        lambda t: [((), t.config_reload_ts)] if t.config_reload_ts is not None else [],
-    ),
-    Family(
-        CONFIG_INFO,
-        "gauge",
-        "The config in force: sha256 is the SHA-256 of the config as --config.print shows "
-        "it (defaults filled in, secrets left out).",
-        ("sha256",),
-        lambda t: [((t.config_hash,), 1.0)] if t.config_hash is not None else [],
-    ),
-    Family(
-        STORAGE_WRITABLE,
-        "gauge",
-        "1 while the books are kept on disk (--storage.path) and the last write worked; 0 "
-        "when storage was asked for and cannot be used. Absent without --storage.path.",
-        (),
-        lambda t: [((), 1.0 if t.storage.writable else 0.0)] if t.storage is not None else [],
-    ),
-    Family(
-        STORAGE_ERRORS,
-        "counter",
-        "Reads and writes of the books' file that failed.",
-        (),
-        lambda t: [((), float(t.storage.errors))] if t.storage is not None else [],
-    ),
-)
-
-
-def _waiting(t: Telemetry, field_index: int) -> list[tuple[tuple[str, ...], float]]:
-    out: list[tuple[tuple[str, ...], float]] = []
-    for name, st in sorted(t.sources.items()):
-        waiting = st.waiting()
-        for urgency in URGENCIES:
-            out.append(((name, urgency), float(waiting.get(urgency, (0, 0.0))[field_index])))
-    return out
-
-
-class StorageState(Protocol):
-    writable: bool
-    errors: int
 
 
 class Telemetry:
@@ -459,9 +53,7 @@ class Telemetry:
         self.config_reload_attempt: float | None = None
         self.config_reload_error: str | None = None
         self.config_hash: str | None = None  # of the config in force
-        # Counter snapshots, oldest first; the first is the newest one at least an hour
-        # old (or the zeros at start), so "the last hour" is a subtraction.
-        self._tallies: deque[Tally] = deque([Tally(self.started, {})])
+        self._window = TroubleWindow(self.started)  # the status page's recent trouble
         self.publications = 0  # how many times new data reached /metrics
         self._published: list[anyio.Event] = []  # waiters for the next publication
 
@@ -644,37 +236,15 @@ class Telemetry:
     # -- recent trouble, for the status page ------------------------------------------------
 
     def _trouble_now(self) -> dict[str, Trouble]:
-        errors: defaultdict[str, float] = defaultdict(float)
-        for (name, reason), count in self.upstream_errors.values.items():
-            if reason not in NOT_TROUBLE:
-                errors[name] += count
-        return {
-            name: Trouble(
-                int(self.rate_limited.get((name,))),
-                int(errors[name]),
-                st.refreshes["failure"],
-            )
-            for name, st in self.sources.items()
-        }
+        return trouble_now(self.upstream_errors, self.rate_limited, self.sources)
 
     def _note(self, now: float) -> None:
-        if now - self._tallies[-1].at >= TALLY_SPACING:
-            self._tallies.append(Tally(now, self._trouble_now()))
-        while len(self._tallies) > 1 and self._tallies[1].at <= now - RECENT_WINDOW:
-            self._tallies.popleft()
+        self._window.note(now, self._trouble_now)
 
     def recent(self) -> Recent:
         """429s, upstream errors and failed refreshes of each source over the last hour
         (to the minute), or since start when the process is younger than that."""
-        now = self.clock.time()
-        self._note(now)
-        base = self._tallies[0]
-        current = self._trouble_now()
-        return Recent(
-            seconds=max(0.0, now - base.at),
-            since_start=base.at == self.started,
-            by_source={n: t - base.counts.get(n, Trouble()) for n, t in current.items()},
-        )
+        return self._window.recent(self.clock.time(), self._trouble_now)
 
     def backlogs(self) -> dict[str, Backlog]:
         """Each source's backlog, for the status page: taken on the event loop, since the
@@ -709,26 +279,3 @@ class Telemetry:
             out.append(fam)
         out += self.upstream.families()
         return out + process_families() if self.process_metrics else out
-
-
-def _from_client(metric: Metric) -> MetricFamily | None:
-    if metric.type not in ("gauge", "counter") or not metric.samples:
-        return None
-    name = metric.samples[0].name if metric.type == "counter" else metric.name
-    label_names = tuple(metric.samples[0].labels)
-    fam = MetricFamily(name, metric.type, metric.documentation, label_names)  # type: ignore[arg-type]
-    for sample in metric.samples:
-        if sample.name == name:
-            fam.add(tuple(sample.labels[k] for k in label_names), sample.value)
-    return fam
-
-
-def process_families(collectors: Sequence[str] = ("process_", "python_gc_")) -> list[MetricFamily]:
-    """CPU, memory and file descriptors of this process, from prometheus_client's collectors."""
-    out = []
-    for metric in REGISTRY.collect():
-        if metric.name.startswith(tuple(collectors)):
-            fam = _from_client(metric)
-            if fam is not None:
-                out.append(fam)
-    return out
