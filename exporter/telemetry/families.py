@@ -32,7 +32,6 @@ SOURCE_READS_WAIT = "campaign_exporter_source_reads_oldest_wait_seconds"
 SOURCE_RUNNING_AGE = "campaign_exporter_source_running_state_age_seconds"
 SOURCE_UNREAD = "campaign_exporter_source_campaigns_unread"
 URGENCIES = ("active", "unread", "detail", "settling", "idle")  # ledger.Urgency, in order
-# "up" counts the reads of about the last poll interval: under half of them failed
 BUILD_INFO = "campaign_exporter_build_info"
 SHARD_INFO = "campaign_exporter_shard_info"
 TOTAL_SHARDS = "campaign_exporter_total_shards"

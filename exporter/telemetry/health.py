@@ -121,35 +121,12 @@ class Telemetry:
 
     def record_read(self, name: str, urgency: str, ok: bool, when: float) -> None:
         """One read landed; ``up`` follows the share of failures over the last interval."""
-        status = self.sources[name]
-        status.reads[urgency] = status.reads.get(urgency, 0) + 1
-        status.recent_reads.append(when)
-        if not ok:
-            status.recent_failures.append(when)
-        since = when - status.poll_interval
-        for recent in (status.recent_reads, status.recent_failures):
-            while recent and recent[0] < since:
-                recent.popleft()
-        self._judge(status)
+        self.sources[name].read_landed(urgency, ok, when)
 
     def record_walk(self, name: str, failure: Exception | None, when: float) -> None:
-        """A listing walk landed: the source is up while its walks work."""
-        status = self.sources[name]
-        status.walk_ok = failure is None
-        status.walk_error = None if failure is None else str(failure)
-        if failure is None:
-            status.consecutive_failures = 0
-            status.last_success = when
-        else:
-            status.consecutive_failures += 1
-        self._judge(status)
-
-    def _judge(self, status: SourceStatus) -> None:
-        failed, total = len(status.recent_failures), len(status.recent_reads)
-        status.up = status.walk_ok and failed * 2 < max(1, total)
-        status.last_error = status.walk_error
-        if status.last_error is None and not status.up:
-            status.last_error = f"{failed} of {total} reads of the last poll interval failed"
+        """A listing walk landed: the source is up while its walks work, and its failure
+        streak (``SourceStatus.consecutive_failures``) moves."""
+        self.sources[name].walk_landed(failure, when)
 
     def record_publication(
         self,

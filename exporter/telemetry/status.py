@@ -22,6 +22,8 @@ class SourceStatus:
     last_attempt: float | None = None
     last_duration: float | None = None
     last_error: str | None = None
+    # Listing walks failed in a row: counted here only; /metrics shows it, and the
+    # scheduler backs the next walk off by it.
     consecutive_failures: int = 0
     campaigns: int = 0
     unrefreshed: int = 0  # campaigns whose read failed in the last refresh
@@ -47,6 +49,38 @@ class SourceStatus:
         """The status page's rows (sources.CampaignRow) of the campaigns published."""
         self.rows = rows
         self.unrefreshed = sum(1 for row in rows if row.error)
+
+    def read_landed(self, urgency: str, ok: bool, when: float) -> None:
+        """One read landed, ``ok`` or not, at Unix time ``when``."""
+        self.reads[urgency] = self.reads.get(urgency, 0) + 1
+        self.recent_reads.append(when)
+        if not ok:
+            self.recent_failures.append(when)
+        since = when - self.poll_interval
+        for recent in (self.recent_reads, self.recent_failures):
+            while recent and recent[0] < since:
+                recent.popleft()
+        self._judge()
+
+    def walk_landed(self, failure: Exception | None, when: float) -> None:
+        """A listing walk landed at Unix time ``when``: a failure lengthens the streak, a
+        success ends it."""
+        self.walk_ok = failure is None
+        self.walk_error = None if failure is None else str(failure)
+        if failure is None:
+            self.consecutive_failures = 0
+            self.last_success = when
+        else:
+            self.consecutive_failures += 1
+        self._judge()
+
+    def _judge(self) -> None:
+        # "up" counts the reads of about the last poll interval: under half of them failed
+        failed, total = len(self.recent_failures), len(self.recent_reads)
+        self.up = self.walk_ok and failed * 2 < max(1, total)
+        self.last_error = self.walk_error
+        if self.last_error is None and not self.up:
+            self.last_error = f"{failed} of {total} reads of the last poll interval failed"
 
 
 @dataclass(frozen=True)
