@@ -10,7 +10,10 @@ from datetime import UTC, datetime
 
 from .. import __version__
 from ..sources import SOURCE_KINDS, CampaignRow, Display
-from ..telemetry import URGENCIES, Backlog, Recent, SourceStatus, Telemetry
+from ..telemetry import Telemetry
+from ..telemetry.families import URGENCIES
+from ..telemetry.recent import Recent
+from ..telemetry.status import Backlog, SourceStatus
 from .triage import Flagged, Query, by_state, needs_attention, page_of, span
 
 PAUSED_RANK = 3  # a paused send: after the troubled ones, before the scheduled

@@ -218,8 +218,11 @@ class Scheduler:
         for cid in ledger.land(outcome):
             self._discard(cid)
         follow += outcome.follow
+        if read.walk:  # first: a failed walk backs off by the streak telemetry counts
+            self.walked = True
+            self.telemetry.record_walk(source.name, outcome.failure, self.clock.time())
         if outcome.failure is not None:
-            read.failures += 1
+            read.failures = self._failures_in_a_row(read)
             read.due = now + next_delay(read.interval, read.failures)
             follow.append(read)
         follow = [r for r in follow if not r.campaign or r.subject in ledger.versions]
@@ -233,11 +236,16 @@ class Scheduler:
         self.telemetry.record_read(
             source.name, read.urgency.label, outcome.failure is None, self.clock.time()
         )
-        if read.walk:
-            self.walked = True
-            self.telemetry.record_walk(source.name, outcome.failure, self.clock.time())
         self._log_health(read, outcome.failure, now - sent)
         self._changed.set()
+
+    def _failures_in_a_row(self, read: Read) -> int:
+        """The read's failures in a row, the one just landed included: a walk's are the
+        source's failure streak, which telemetry counts (and /metrics shows); any other
+        read counts its own."""
+        if read.walk:
+            return self.telemetry.sources[self.source.name].consecutive_failures
+        return read.failures + 1
 
     def _unread_in_flight(self) -> int:
         """First reads sent and not landed (at most ``concurrency`` per class)."""

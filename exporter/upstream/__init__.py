@@ -2,7 +2,7 @@
 (``client``), what a failed call is and says (``failures``: the error, its reason, the
 credential kept out of its text), bodies read within the size cap (``decoding``), the
 redirect policy (``redirects``), how fast it may call (``pacing``), how its connections
-leave (``egress``: TLS, proxies), the credentials it sends (``auth``), its latency and pace
-series (``metrics``) and the cleaning of text it brings in (``untrusted``). It may import
-the clock, the config's types, the books' reasons, telemetry and the exposition's
-``MetricFamily``; never a source, the run or the HTTP side."""
+leave (``egress``: TLS, proxies), the credentials it sends (``auth``) and the cleaning of
+text it brings in (``untrusted``); its latency and pace series are telemetry's
+(``telemetry.upstream``). It may import the clock, the config's types, the books' reasons,
+telemetry and the exposition's ``MetricFamily``; never a source, the run or the HTTP side."""

@@ -161,7 +161,6 @@ ALLOWED: dict[str, set[str]] = {
 BACK_EDGES: set[tuple[str, str]] = {
     ("exporter.config.loader", "exporter.sources"),  # each kind's schema: passed in instead
     ("exporter.exposition.store", "exporter.telemetry"),  # the exporter's own families
-    ("exporter.telemetry", "exporter.upstream.metrics"),  # the client's series' state
 }
 
 

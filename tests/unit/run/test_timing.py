@@ -33,7 +33,7 @@ from exporter.sources.greenarrow.source import GreenArrowSource
 from exporter.telemetry import Telemetry
 from exporter.upstream.client import UpstreamClient
 
-from ...helpers import experiture_source, ga_source, running_simulator
+from ...helpers import Samples, experiture_source, ga_source, running_simulator
 
 pytestmark = pytest.mark.anyio
 NOW = 1_800_000_000.0
@@ -181,6 +181,59 @@ def test_the_failure_streak_is_telemetrys_to_keep() -> None:
         telemetry.record_walk("s", failure, 0.0)
         assert telemetry.sources["s"].consecutive_failures == streak
         assert telemetry.sources["s"].up is (failure is None)
+
+
+async def test_metrics_and_the_walks_back_off_read_the_one_failure_streak() -> None:
+    """After each walk, /metrics' consecutive_failures, the queued walk's failures in a
+    row and its delay all follow the streak telemetry counts."""
+    telemetry = Telemetry(process_metrics=False)
+    config = exp_config()
+    telemetry.register("prod", "experiture", config.poll_interval)
+    source = Flaky(config, [False, False, True, False, False, False, True])
+    clock = ManualClock()
+    store = ExpositionStore(telemetry)
+    scheduler = Scheduler(source, Ledger(source, clock=clock), store, telemetry, clock)
+    seen: list[tuple[float | None, int, float]] = []
+    while source.outcomes:
+        await scheduler.drain()
+        [walk] = [r for r in scheduler.queue.reads.values() if r.walk]
+        body = store.build(openmetrics=False, gzip=False).body + store.dynamic(False)
+        on_metrics = Samples(body.decode())  # what a scrape of /metrics gets
+        streak = on_metrics.value("campaign_exporter_source_consecutive_failures", source="prod")
+        seen.append((streak, walk.failures, walk.due - clock.monotonic()))
+        clock.advance(walk.due - clock.monotonic())
+    assert seen == [
+        (1, 1, 30),
+        (2, 2, 60),
+        (0, 0, 30),
+        (1, 1, 30),
+        (2, 2, 60),
+        (3, 3, 120),
+        (0, 0, 30),
+    ]
+
+
+async def test_a_walk_queued_afresh_backs_off_by_the_sources_streak() -> None:
+    """A reload that keeps the books queues a new walk at once; when it fails, it waits as
+    the source's streak says, not as a first failure."""
+    telemetry = Telemetry(process_metrics=False)
+    config = exp_config()
+    telemetry.register("prod", "experiture", config.poll_interval)
+    source = Flaky(config, [False, False, False])
+    clock = ManualClock()
+    store = ExpositionStore(telemetry)
+    ledger: Ledger[Any] = Ledger(source, clock=clock)
+    scheduler = Scheduler(source, ledger, store, telemetry, clock)
+    await scheduler.drain()
+    clock.advance(30)
+    await scheduler.drain()  # two walks failed in a row
+    scheduler = Scheduler(source, ledger, store, telemetry, clock, carry=scheduler)
+    [walk] = [r for r in scheduler.queue.reads.values() if r.walk]
+    assert (walk.due - clock.monotonic(), walk.failures) == (0, 0)
+    await scheduler.drain()
+    [walk] = [r for r in scheduler.queue.reads.values() if r.walk]
+    assert telemetry.sources["prod"].consecutive_failures == 3
+    assert (walk.due - clock.monotonic(), walk.failures) == (120, 3)
 
 
 async def test_metrics_is_asked_again_only_after_summary_interval_once_refused() -> None:

@@ -1,5 +1,6 @@
-"""The upstream client's own series: latency by endpoint, the learned pace by endpoint
-class, and calls a class turned away. Telemetry renders them with its other families."""
+"""The upstream client's series, as telemetry's state: latency by endpoint, the learned pace
+by endpoint class, and calls a class turned away. The client tells them
+(``Telemetry.upstream``); Telemetry renders them with its other families."""
 
 from __future__ import annotations
 
