@@ -309,6 +309,14 @@ async def serving_vendor(
         await runner.cleanup()
 
 
+async def live_scrape() -> Samples:
+    """Both source kinds, each after its first refresh."""
+    async with running_simulator(experiture_campaigns=150, greenarrow_campaigns=150) as (_s, url):
+        async with running_exporter(config_of(experiture_source(url), ga_source(url))) as exp:
+            await exp.wait_refreshes("ga", 1)
+            return await exp.wait_refreshes("prod", 1)
+
+
 def exported(truth: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The simulator's Experiture campaigns discovery finds (published) and the API
     exposes (broadcast)."""
@@ -393,6 +401,17 @@ def manifest_generator() -> ModuleType:
     spec = importlib.util.spec_from_file_location("k8s_generate", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def mixin_generator() -> ModuleType:
+    """prometheus/mixin.py as a module: its defaults, and the files it makes."""
+    path = Path(__file__).parent.parent / "prometheus" / "mixin.py"
+    spec = importlib.util.spec_from_file_location("mixin", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["mixin"] = module  # dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
 

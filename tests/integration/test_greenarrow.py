@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,14 +53,6 @@ def assert_matches_truth(samples: Samples, truth: list[dict[str, Any]]) -> None:
         got = samples.by_campaign(name, **labels)
         want = {c["campaign_id"]: c["stats"][group][field] for c in truth}
         assert got == want, (group, field)
-
-
-def test_every_documented_stats_field_has_its_metric_in_the_readme() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    for (group, field), (name, kind, extra) in GREENARROW_STATS.items():
-        row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}` |"))
-        assert f"| {kind} |" in row and f"`{group}.{field}`" in row, (group, field)
-        assert extra is None or extra[0] in row
 
 
 async def test_every_campaign_matches_the_simulator_over_many_pages() -> None:

@@ -271,24 +271,3 @@ async def test_cached_selections_are_bounded_oldest_first() -> None:
     cached = [store.cached(False, True, names) is not None for names in selections]
     assert cached == [False] * 4 + [True] * 16
     assert store.cached(False, True) is None, "the whole body waits for a scrape of it"
-
-
-def test_cached_selections_together_stay_within_the_size_of_the_whole_body() -> None:
-    """Two selections of half the body each fit; one of the whole body pushes both out."""
-    store = ExpositionStore(Telemetry())
-    halves = []
-    for name in ("demo_left", "demo_right"):
-        fam = MetricFamily(name, "gauge", "Filler.", ("series",))
-        for i in range(40_000):  # about 1.3 MB each: the budget is the 2.6 MB body
-            fam.add((f"{i:020d}",), float(i))
-        halves.append(fam)
-    store.publish("a", pre_render(halves))
-    left, right = frozenset({"demo_left"}), frozenset({"demo_right"})
-    both = left | right
-    for names in (left, right):
-        store.build(False, False, names)
-    assert store.cached(False, False, left) and store.cached(False, False, right)
-    store.build(False, False, both)
-    assert store.cached(False, False, both) is not None
-    assert store.cached(False, False, left) is None
-    assert store.cached(False, False, right) is None

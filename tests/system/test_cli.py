@@ -7,25 +7,15 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
 
-import anyio
-import bcrypt
 import pytest
 import trustme
 import yaml
 
-from exporter.cli.healthcheck import main_process_args, probe
-from exporter.http.webconfig import load_web_config
+from exporter.cli.healthcheck import probe
 
-from ..helpers import (
-    COMMAND,
-    ExporterProcess,
-    config_of,
-    experiture_source,
-    running_exporter,
-    running_simulator,
-)
+from ..helpers import COMMAND, ExporterProcess, experiture_source
+from ..webconfig_files import web_config
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -117,79 +107,6 @@ def test_a_command_line_that_would_not_do_what_it_says_is_refused(
     result = cli(*args)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [f"campaign-exporter: {message}"]
-
-
-def test_main_process_flags_are_read_from_proc(tmp_path: Path) -> None:
-    (tmp_path / "1").mkdir()
-    argv = [
-        "/opt/venv/bin/python",
-        "/opt/venv/bin/campaign-exporter",
-        "--web.listen-address=:9999",
-        "--config.file=/etc/x.yml",
-    ]
-    (tmp_path / "1" / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
-    assert main_process_args(tmp_path) == (
-        ["--web.listen-address=:9999", "--config.file=/etc/x.yml"],
-        tmp_path / "1" / "cwd",
-    )
-    (tmp_path / "1" / "cmdline").write_bytes(b"/sbin/tini\0--\0sleep\0")
-    assert main_process_args(tmp_path) is None
-    assert main_process_args(tmp_path / "absent") is None
-
-
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-def web_config(directory: Path, ca: trustme.CA, **extra: Any) -> Path:
-    leaf = ca.issue_cert("127.0.0.1")
-    leaf.cert_chain_pems[0].write_to_path(str(directory / "server.crt"))
-    leaf.private_key_pem.write_to_path(str(directory / "server.key"))
-    ca.cert_pem.write_to_path(str(directory / "ca.crt"))
-    tls = {"cert_file": "server.crt", "key_file": "server.key", **extra}
-    path = directory / "web.yml"
-    path.write_text(yaml.safe_dump({"tls_server_config": tls}))
-    return path
-
-
-async def probed(web: Path | None) -> str | None:
-    """What the health check says of an exporter running with this web config."""
-    async with running_simulator(experiture_campaigns=5) as (_sim, url):
-        web_config = load_web_config(web) if web else None
-        async with running_exporter(
-            config_of(experiture_source(url)), web_config=web_config
-        ) as exp:
-            address = exp.url.removeprefix("http://")
-            return await anyio.to_thread.run_sync(probe, address, web)
-
-
-@pytest.mark.anyio
-async def test_healthcheck_over_plain_http() -> None:
-    assert await probed(None) is None
-
-
-@pytest.mark.anyio
-async def test_healthcheck_follows_tls(tmp_path: Path, ca: trustme.CA) -> None:
-    assert await probed(web_config(tmp_path, ca)) is None
-
-
-@pytest.mark.anyio
-async def test_healthcheck_with_client_certificates_required(
-    tmp_path: Path, ca: trustme.CA
-) -> None:
-    web = web_config(
-        tmp_path, ca, client_auth_type="RequireAndVerifyClientCert", client_ca_file="ca.crt"
-    )
-    assert await probed(web) is None
-
-
-@pytest.mark.anyio
-async def test_healthcheck_with_basic_auth(tmp_path: Path) -> None:
-    web = tmp_path / "web.yml"
-    hashed = bcrypt.hashpw(b"secret", bcrypt.gensalt(4)).decode()
-    web.write_text(yaml.safe_dump({"basic_auth_users": {"prometheus": hashed}}))
-    assert await probed(web) is None
 
 
 def test_healthcheck_of_nothing_listening_fails_with_one_line() -> None:

@@ -23,9 +23,8 @@ import trustme
 import yaml
 
 from exporter.config.schema import TlsConfig
-from exporter.config.types import ProxyUrl, parse_proxy_url
 from exporter.simulator import Simulator, SimulatorSettings, SimulatorThread
-from exporter.upstream.egress import Egress, EgressTransport, _bypassed
+from exporter.upstream.egress import Egress, EgressTransport
 
 from ..helpers import (
     ExporterProcess,
@@ -344,37 +343,6 @@ def test_a_pem_file_that_is_no_certificate_is_named_by_the_check(tmp_path: Path)
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
     assert "sources[0].tls_config.ca_file: no PEM certificate in it" in line, line
-
-
-def test_a_proxy_password_never_prints() -> None:
-    proxy = parse_proxy_url(f"http://{PROXY_USER}:{PROXY_PASSWORD}@proxy.example:3128")
-    assert isinstance(proxy, ProxyUrl)
-    assert proxy.address == "http://proxy.example:3128"
-    assert proxy.password is not None and proxy.password.reveal() == PROXY_PASSWORD
-    for shown in (str(proxy), repr(proxy), f"{proxy!r}"):
-        assert PROXY_PASSWORD not in shown
-    assert str(proxy) == f"http://{PROXY_USER}:<secret>@proxy.example:3128"
-    with pytest.raises(ValueError, match="not supported") as err:
-        parse_proxy_url(f"socks5://{PROXY_USER}:{PROXY_PASSWORD}@proxy.example:1080")
-    assert PROXY_PASSWORD not in str(err.value)
-
-
-@pytest.mark.parametrize(
-    ("host", "bypassed"),
-    [
-        ("internal.example", True),
-        ("api.internal.example", True),
-        ("notinternal.example", False),
-        ("10.1.2.3", True),
-        ("10.9.0.1", False),
-        ("192.168.0.7", True),
-        ("public.example", False),
-    ],
-)
-def test_no_proxy_matches_hosts_domains_ips_and_networks(host: str, bypassed: bool) -> None:
-    entries = ("internal.example", "10.1.0.0/16", "192.168.0.7")
-    assert _bypassed(httpx2.URL(f"https://{host}/").host, entries) is bypassed
-    assert _bypassed(host, ("*",))
 
 
 def test_a_mistyped_connect_header_is_named_and_not_quoted(tmp_path: Path) -> None:

@@ -8,10 +8,6 @@ import re
 import socket
 import subprocess
 
-import pytest
-
-from exporter.http.activation import systemd_sockets
-
 from ..helpers import COMMAND, DEADLINE, ExporterProcess, Samples, http_get, wait_for_sync
 
 DEMO = ("--demo", "--demo.campaigns=5")
@@ -127,15 +123,3 @@ def test_systemd_socket_without_sockets_is_one_line_and_exit_1() -> None:
         "campaign-exporter: --web.systemd-socket: no sockets passed: LISTEN_PID and "
         "LISTEN_FDS are not set (start it from a systemd socket unit)"
     ]
-
-
-def test_sockets_passed_to_another_process_are_not_taken() -> None:
-    """systemd names the process the sockets are for; a child that inherited the
-    variables must not serve its parent's sockets."""
-    env = {"LISTEN_PID": "4242", "LISTEN_FDS": "1"}
-    message = (
-        "LISTEN_PID is 4242, not this process (4343): the sockets were passed to another process"
-    )
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
-        systemd_sockets(env, pid=4343)
-    assert env == {"LISTEN_PID": "4242", "LISTEN_FDS": "1"}

@@ -237,3 +237,24 @@ def test_a_read_time_moved_twice_compresses_only_the_last_blocks_again(
     # the family's lines: about 6,100 bytes in 24 blocks; the second time only its last
     # block or two (and the small families' whole: their headers, the totals)
     assert sum(n for n in compressed if n > 100) <= 2 * 256
+
+
+def test_cached_selections_together_stay_within_the_size_of_the_whole_body() -> None:
+    """Two selections of half the body each fit; one of the whole body pushes both out."""
+    store = ExpositionStore(Telemetry())
+    halves = []
+    for name in ("demo_left", "demo_right"):
+        fam = MetricFamily(name, "gauge", "Filler.", ("series",))
+        for i in range(40_000):  # about 1.3 MB each: the budget is the 2.6 MB body
+            fam.add((f"{i:020d}",), float(i))
+        halves.append(fam)
+    store.publish("a", pre_render(halves))
+    left, right = frozenset({"demo_left"}), frozenset({"demo_right"})
+    both = left | right
+    for names in (left, right):
+        store.build(False, False, names)
+    assert store.cached(False, False, left) and store.cached(False, False, right)
+    store.build(False, False, both)
+    assert store.cached(False, False, both) is not None
+    assert store.cached(False, False, left) is None
+    assert store.cached(False, False, right) is None

@@ -14,7 +14,7 @@ from exporter.http.triage import Query
 from exporter.sources import CampaignRow
 from exporter.telemetry import Telemetry
 
-from ...system.test_rules import generator
+from ...helpers import mixin_generator
 
 NOW = 1_800_000_000.0
 MIN = 60.0
@@ -382,7 +382,7 @@ def test_a_source_keeping_up_shows_its_backlog_without_a_flag() -> None:
 
 def test_falling_behind_is_the_alerts_default_condition() -> None:
     """Over (not at) 2 poll intervals, and not on a source down: that is SourceDown's page."""
-    assert generator().Config().falling_behind_poll_intervals == BEHIND_POLL_INTERVALS == 2
+    assert mixin_generator().Config().falling_behind_poll_intervals == BEHIND_POLL_INTERVALS == 2
     telemetry = telemetry_with(
         ("prod", "experiture", []), ("backup", "experiture", []), error="auth: HTTP 401"
     )

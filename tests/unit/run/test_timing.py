@@ -1,6 +1,7 @@
 """Logic that depends on time, on a manual clock: the polling cadence, the walk's delay
-and backoff, the failure streak, the analytics re-check after a 403, and what a nulled
-field keeps. Each fails when its behaviour is broken, in milliseconds."""
+and backoff, the failure streak, and what a nulled field keeps. Each fails when its
+behaviour is broken, in milliseconds (the analytics re-check after a 403, against the
+simulator, is in tests/integration/test_timing.py)."""
 
 from __future__ import annotations
 
@@ -31,9 +32,8 @@ from exporter.sources.experiture.records import CampaignRecord
 from exporter.sources.greenarrow.model import GACampaignSnapshot
 from exporter.sources.greenarrow.source import GreenArrowSource
 from exporter.telemetry import Telemetry
-from exporter.upstream.client import UpstreamClient
 
-from ...helpers import Samples, experiture_source, ga_source, running_simulator
+from ...helpers import Samples, experiture_source, ga_source
 
 pytestmark = pytest.mark.anyio
 NOW = 1_800_000_000.0
@@ -234,41 +234,6 @@ async def test_a_walk_queued_afresh_backs_off_by_the_sources_streak() -> None:
     [walk] = [r for r in scheduler.queue.reads.values() if r.walk]
     assert telemetry.sources["prod"].consecutive_failures == 3
     assert (walk.due - clock.monotonic(), walk.failures) == (120, 3)
-
-
-async def test_metrics_is_asked_again_only_after_summary_interval_once_refused() -> None:
-    async with running_simulator(experiture_campaigns=20) as (sim, url):
-        sim.experiture.static_tokens["narrow"] = frozenset({"campaigns:read"})
-        source_cfg = experiture_source(
-            url,
-            authorization={"credentials": "narrow"},
-            summary_interval="10m",
-            poll_interval="1m",
-            polling={"adaptive": False},
-        )
-        config = parse_config({"sources": [source_cfg]}).sources[0]
-        assert isinstance(config, ExperitureConfig)
-        clock = ManualClock(wall=sim.clock.now())
-        client = UpstreamClient("prod", Telemetry(), timeout=5, concurrency=4)
-        from exporter.sources.experiture.source import ExperitureSource
-
-        source = ExperitureSource(config, client)
-        ledger: Ledger[Any] = Ledger(source, clock=clock)
-        telemetry = Telemetry()
-        telemetry.register("prod", "experiture", config.poll_interval)
-        scheduler = Scheduler(source, ledger, ExpositionStore(telemetry), telemetry, clock)
-        try:
-            asked = []
-            for advance in (0, 60, 8 * MINUTE, 2 * MINUTE):
-                clock.advance(advance)
-                before = sim.stats[("experiture", "metrics", 403)]
-                await scheduler.drain()
-                asked.append(sim.stats[("experiture", "metrics", 403)] - before)
-        finally:
-            await client.aclose()
-    # refused at first; not asked at +1m nor at +9m; asked again at +11m
-    assert asked[0] >= 1 and asked[1] == 0 and asked[2] == 0 and asked[3] >= 1
-    assert not source.analytics
 
 
 def snapshot(**changes: Any) -> GACampaignSnapshot:

@@ -1,0 +1,1 @@
+"""Unit tests of the Prometheus mixin (prometheus/mixin.py) and the rules it made."""
