@@ -7,6 +7,7 @@ but ``ConfigError``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable
@@ -21,8 +22,9 @@ from pydantic import BaseModel, ValidationError
 from ..sources import SOURCE_KINDS
 from ..upstream.egress import egress_problems
 from .localfile import FileRefused, read_local_file
-from .schema import SECRET_KEYS, SourceConfig, Strict, TlsConfig, quote_hint
+from .schema import SECRET_KEYS, AlertThresholds, SourceConfig, Strict, TlsConfig, quote_hint
 from .secrets import check_secret_file
+from .thresholds import DEFAULTS, Thresholds
 
 # "$$", "${...}" (closed or not), or "$NAME"; a lone "$" matches with every group empty
 _VAR = re.compile(r"\$(?:(\$)|\{([^}]*)(\})?|([A-Za-z_][A-Za-z0-9_]*))?")
@@ -43,10 +45,12 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Config:
     sources: tuple[SourceConfig, ...]
+    thresholds: Thresholds = DEFAULTS
 
 
 class _TopLevel(Strict):
     sources: list[dict[str, Any]]
+    thresholds: AlertThresholds = AlertThresholds()
 
 
 def key_path(loc: tuple[int | str, ...]) -> str:
@@ -332,7 +336,7 @@ def parse_config(raw: Any) -> Config:
     errors += [line for line in found if not _about(line, unexpanded)]
     if errors:
         raise ConfigError(errors)
-    return Config(sources=tuple(sources))
+    return Config(sources=tuple(sources), thresholds=top.thresholds.in_force())
 
 
 # Limits on what a config file may make us build. A real config is a few KiB: a few
@@ -473,7 +477,10 @@ def render_config(config: Config) -> str:
     The output loads back to the same config once the secrets are put back: a ``null``
     that differs from its default is kept, and ``$`` is written as ``$$``.
     """
-    data = {"sources": [_escape_dollars(_dump(s)) for s in config.sources]}
+    data: dict[str, Any] = {"sources": [_escape_dollars(_dump(s)) for s in config.sources]}
+    if config.thresholds != DEFAULTS:  # a config that sets none prints as before there were any
+        thresholds = AlertThresholds(**dataclasses.asdict(config.thresholds))
+        data["thresholds"] = thresholds.model_dump(mode="json")
     return yaml.safe_dump(data, sort_keys=False)
 
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from .. import __version__
-from ..sources import SOURCE_KINDS, CampaignRow, Display
+from ..config.thresholds import DEFAULTS, Thresholds
+from ..sources import SOURCE_KINDS, Attention, CampaignRow, Display
 from ..telemetry import URGENCIES, Backlog, Recent, SourceStatus, Telemetry
 from .triage import Flagged, Query, by_state, needs_attention, page_of, span
 
@@ -17,10 +18,6 @@ PAUSED_RANK = 3  # a paused send: after the troubled ones, before the scheduled
 REFRESH_SECONDS = 30  # long enough to type a search before the page reloads
 FALLBACK = Display("done / total", "ratio")
 NOTHING = "Nothing: no failed, overdue, stalled, over-threshold or unreadable campaign."
-# CampaignExporterFallingBehind's default (falling_behind_poll_intervals in
-# prometheus/mixin.py; a test holds them equal): the running campaigns' state older than
-# this many poll intervals, on a source that is not down.
-BEHIND_POLL_INTERVALS = 2
 BEHIND_HINT = (
     "raise the vendor's quota and the source's rate_limits, shard (--total-shards, a token "
     "each) or narrow discovery (discovery.status, discovery.channels, max_campaigns); "
@@ -52,7 +49,9 @@ class SourceView:
     name: str
     status: SourceStatus
     display: Display
+    attention: Attention
     backlog: Backlog
+    behind_after: int  # poll intervals: falling_behind_poll_intervals in force
 
     @property
     def rows(self) -> Sequence[CampaignRow]:
@@ -68,16 +67,21 @@ class SourceView:
     def behind(self) -> bool:
         """As CampaignExporterFallingBehind: a source down is that alert's business (its
         reads fail, so its state ages too, but the budget is not the cause)."""
-        limit = BEHIND_POLL_INTERVALS * self.status.poll_interval
+        limit = self.behind_after * self.status.poll_interval
         return self.state != "down" and self.backlog.running_age > limit
 
 
-def _views(telemetry: Telemetry, backlogs: Mapping[str, Backlog]) -> list[SourceView]:
+def _views(
+    telemetry: Telemetry, backlogs: Mapping[str, Backlog], thresholds: Thresholds
+) -> list[SourceView]:
     views = []
     for name, st in sorted(telemetry.sources.items()):
         kind = SOURCE_KINDS.get(st.type_name)
         display = kind.display if kind is not None else FALLBACK
-        views.append(SourceView(name, st, display, backlogs.get(name, NO_BACKLOG)))
+        backlog = backlogs.get(name, NO_BACKLOG)
+        attention = display.attention(thresholds)
+        behind = thresholds.falling_behind_poll_intervals
+        views.append(SourceView(name, st, display, attention, backlog, behind))
     return views
 
 
@@ -210,7 +214,7 @@ def _exporter_trouble(telemetry: Telemetry, views: Sequence[SourceView], now: fl
     items += [
         f"source <b>{_e(v.name)}</b> is falling behind: its running campaigns' state is "
         f"{v.backlog.running_age / v.status.poll_interval:.1f} poll intervals old "
-        f"({span(v.backlog.running_age)}), over {BEHIND_POLL_INTERVALS}; {BEHIND_HINT}"
+        f"({span(v.backlog.running_age)}), over {v.behind_after}; {BEHIND_HINT}"
         for v in views
         if v.behind
     ]
@@ -247,7 +251,7 @@ def _flagged_row(flagged: Flagged, now: float) -> str:
         f'<a href="#source-{_e(flagged.source)}">{_e(flagged.source)}</a>',
         _e(row.name),
         problems,
-        *_details(row, flagged.display, now),
+        *_details(row, flagged.display, flagged.attention, now),
     )
 
 
@@ -270,23 +274,23 @@ def _funnel(row: CampaignRow, display: Display) -> str:
     )
 
 
-def _ratio(row: CampaignRow, display: Display) -> str:
+def _ratio(row: CampaignRow, display: Display, attention: Attention) -> str:
     if row.failure_ratio is None:
         return "-"
-    warn = ' class="warn"' if row.failure_ratio > display.ratio_warn else ""
+    warn = ' class="warn"' if row.failure_ratio > attention.ratio_warn else ""
     return f'<span{warn} title="{_e(display.ratio)}">{row.failure_ratio * 100:.2f}%</span>'
 
 
-def _campaign_row(row: CampaignRow, display: Display, now: float) -> str:
+def _campaign_row(row: CampaignRow, view: SourceView, now: float) -> str:
     return _tr(
         f"<code>{_e(row.campaign_id)}</code>",
         _e(row.name),
-        *_details(row, display, now),
+        *_details(row, view.display, view.attention, now),
         _e(row.error or ""),
     )
 
 
-def _details(row: CampaignRow, display: Display, now: float) -> list[str]:
+def _details(row: CampaignRow, display: Display, attention: Attention, now: float) -> list[str]:
     """The cells both campaign tables share, under ``_detail_headings``."""
     return [
         _state(row, display),
@@ -295,7 +299,7 @@ def _details(row: CampaignRow, display: Display, now: float) -> list[str]:
         _time(row.started_at, now),
         _time(row.finished_at, now, seen=row.times_learned),
         _funnel(row, display),
-        _ratio(row, display),
+        _ratio(row, display, attention),
         _time(row.updated_at, now),
     ]
 
@@ -341,7 +345,7 @@ def _campaign_table(view: SourceView, query: Query, now: float) -> str:
         + '<table class="campaigns">\n<tr><th>Campaign</th><th>Name</th>'
         + _detail_headings(display.progress, display.ratio)
         + "<th>Error</th></tr>\n"
-        + "".join(_campaign_row(r, display, now) for r in shown)
+        + "".join(_campaign_row(r, view, now) for r in shown)
         + "</table>\n"
         + _pager(query, page, pages)
     )
@@ -387,16 +391,18 @@ def render_status_page(
     now: float | None = None,
     metrics_path: str = "/metrics",
     backlogs: Mapping[str, Backlog] | None = None,
+    thresholds: Thresholds = DEFAULTS,
 ) -> str:
     """The page; ``recent`` is ``telemetry.recent()`` and ``backlogs``
     ``telemetry.backlogs()``, taken on the caller's thread; ``metrics_path`` is where
-    /metrics is served (``--web.telemetry-path``)."""
+    /metrics is served (``--web.telemetry-path``); ``thresholds`` the config's, as the
+    alerts' (what needs attention)."""
     query = query or Query()
     recent = recent if recent is not None else telemetry.recent()
     now = now if now is not None else telemetry.clock.time()
     backlogs = backlogs if backlogs is not None else telemetry.backlogs()
-    views = _views(telemetry, backlogs)
-    flagged = needs_attention(((v.name, v.display, v.rows) for v in views), now)
+    views = _views(telemetry, backlogs, thresholds)
+    flagged = needs_attention(((v.name, v.display, v.attention, v.rows) for v in views), now)
     exporter = _exporter_trouble(telemetry, views, now)
     return PAGE.format(
         title=_e(_title(views, len(exporter) + len(flagged))),
