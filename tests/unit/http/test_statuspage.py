@@ -14,7 +14,8 @@ from exporter.books.reasons import ErrorReason
 from exporter.clock import ManualClock
 from exporter.config.loader import parse_config
 from exporter.config.thresholds import FALLING_BEHIND_POLL_INTERVALS as BEHIND_POLL_INTERVALS
-from exporter.http.statuspage import NOTHING, render_status_page
+from exporter.http.statuspage import render_status_page
+from exporter.http.statuspage.attention import NOTHING
 from exporter.http.triage import Query
 from exporter.sources import CampaignRow
 from exporter.telemetry import Telemetry
