@@ -8,6 +8,7 @@ but ``ConfigError``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,9 @@ from ..sources import SOURCE_KINDS
 from .egress import egress_problems
 from .env import expand_env
 from .errors import ConfigError, Hint, key_path, model_in, unknown_key_hint, validation_lines
-from .schema import SourceConfig, TlsConfig
+from .schema import AlertThresholds, SourceConfig, TlsConfig
 from .secrets import check_secret_file
+from .thresholds import DEFAULTS, Thresholds
 from .types import Strict
 from .yamlfile import read_yaml
 
@@ -28,10 +30,12 @@ from .yamlfile import read_yaml
 @dataclass(frozen=True)
 class Config:
     sources: tuple[SourceConfig, ...]
+    thresholds: Thresholds = DEFAULTS
 
 
 class _TopLevel(Strict):
     sources: list[dict[str, Any]]
+    thresholds: AlertThresholds = AlertThresholds()
 
 
 def _about(line: str, paths: set[str]) -> bool:
@@ -151,7 +155,7 @@ def parse_config(raw: Any) -> Config:
     errors += [line for line in found if not _about(line, unexpanded)]
     if errors:
         raise ConfigError(errors)
-    return Config(sources=tuple(sources))
+    return Config(sources=tuple(sources), thresholds=top.thresholds.in_force())
 
 
 def load_config(path: Path) -> Config:
@@ -171,7 +175,10 @@ def render_config(config: Config) -> str:
     The output loads back to the same config once the secrets are put back: a ``null``
     that differs from its default is kept, and ``$`` is written as ``$$``.
     """
-    data = {"sources": [_escape_dollars(_dump(s)) for s in config.sources]}
+    data: dict[str, Any] = {"sources": [_escape_dollars(_dump(s)) for s in config.sources]}
+    if config.thresholds != DEFAULTS:  # a config that sets none prints as before there were any
+        thresholds = AlertThresholds(**dataclasses.asdict(config.thresholds))
+        data["thresholds"] = thresholds.model_dump(mode="json")
     return yaml.safe_dump(data, sort_keys=False)
 
 

@@ -22,9 +22,11 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
+from . import thresholds as default
 from .secrets import SecretRef
 from .types import (
     ByteSize,
+    Duration,
     HttpUrl,
     PemPath,
     PositiveDuration,
@@ -157,6 +159,28 @@ class MetricSelection(Strict):
 
     def keeps(self, family: str) -> bool:
         return family in self.include if self.include is not None else family not in self.exclude
+
+
+Ratio = Annotated[float, Field(gt=0, le=1)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class AlertThresholds(Strict):
+    """``thresholds:``, the alerts' thresholds the status page applies, by the keys of the
+    mixin's config (prometheus/mixin.py) and with its defaults: set them as a mixin config
+    does, and the page flags what the alerts page."""
+
+    failure_ratio: Ratio = default.FAILURE_RATIO
+    failure_ratio_min_records: Count = default.FAILURE_RATIO_MIN_RECORDS
+    failure_ratio_completed_within: Duration = default.FAILURE_RATIO_COMPLETED_WITHIN
+    send_overdue_after: Duration = default.SEND_OVERDUE_AFTER
+    stalled_after: Duration = default.STALLED_AFTER
+    bounce_rate: Ratio = default.BOUNCE_RATE
+    bounce_rate_min_messages: Count = default.BOUNCE_RATE_MIN_MESSAGES
+    falling_behind_poll_intervals: Count = default.FALLING_BEHIND_POLL_INTERVALS
+
+    def in_force(self) -> default.Thresholds:
+        return default.Thresholds(**{key: getattr(self, key) for key in type(self).model_fields})
 
 
 CREDENTIALS = ("authorization", "oauth2", "basic_auth")  # the keys a source authenticates by

@@ -20,6 +20,7 @@ from typing import Any
 import anyio
 from aiohttp import web
 
+from ..config.thresholds import DEFAULTS, Thresholds
 from ..exposition.render import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE
 from ..exposition.store import ExpositionStore
 from ..telemetry import Telemetry
@@ -31,6 +32,8 @@ from .webconfig import WebConfigFile
 log = logging.getLogger("campaign_exporter.http")
 
 ReloadFn = Callable[[], Awaitable[str | None]]
+# The alerts' thresholds in force, as the running config sets them (the status page's).
+ThresholdsFn = Callable[[], Thresholds]
 # Where to serve: an address to bind (``host:port``), or a socket already listening
 # (one systemd passed).
 Listener = str | socket.socket
@@ -102,8 +105,10 @@ class Handlers:
         reload: ReloadFn | None,
         limits: ServingLimits,
         metrics_path: str = "/metrics",
+        thresholds: ThresholdsFn = lambda: DEFAULTS,
     ) -> None:
         self.metrics_path = metrics_path
+        self.thresholds = thresholds
         self.store = store
         self.telemetry = telemetry
         self.reload_fn = reload
@@ -177,6 +182,7 @@ class Handlers:
                 recent,
                 metrics_path=self.metrics_path,
                 backlogs=backlogs,
+                thresholds=self.thresholds(),
             )
         )
         # Upstream text is made safe where it enters; "replace" is the last line of defence.
@@ -236,14 +242,16 @@ def make_app(
     web_config: WebConfigFile | None = None,
     limits: ServingLimits | None = None,
     telemetry_path: str = "/metrics",
+    thresholds: ThresholdsFn = lambda: DEFAULTS,
 ) -> web.Application:
     """The endpoints; metrics on ``telemetry_path``, which takes the place of the status
-    page when it is ``/`` (as node_exporter's landing page gives way)."""
+    page when it is ``/`` (as node_exporter's landing page gives way); the status page
+    applies the ``thresholds`` in force."""
     limits = limits or ServingLimits()
     conns = Connections(
         limits.header_timeout, limits.idle_timeout, descriptor_cap(limits.max_connections)
     )
-    h = Handlers(store, telemetry, reload, limits, telemetry_path)
+    h = Handlers(store, telemetry, reload, limits, telemetry_path, thresholds)
     app = web.Application(middlewares=[conns.track])
     app[CONNECTIONS] = conns
     app[LIMITS] = limits

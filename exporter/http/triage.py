@@ -1,5 +1,6 @@
 """What needs an operator's eyes: which campaigns are in trouble and why, and the status
-page's filter. Pure functions of status rows, each kind's ``Display`` and the time."""
+page's filter. Pure functions of status rows, each kind's ``Display`` and ``Attention``
+(its alerts' thresholds in force) and the time."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ from enum import IntEnum
 from typing import Any
 from urllib.parse import urlencode
 
-from ..sources import CampaignRow, Display
+from ..sources import Attention, CampaignRow, Display
 
-RATIO_RECENT = 86400.0  # a finished send's ratio matters for a day, as in the alerts
 PAGE_SIZE = 100
 
 
@@ -41,6 +41,7 @@ class Flagged:
     source: str
     row: CampaignRow
     display: Display
+    attention: Attention
     findings: tuple[Finding, ...]
 
     def key(self) -> tuple[int, float, str, str, str]:
@@ -80,7 +81,7 @@ def _failed(row: CampaignRow, now: float) -> Finding:
     return Finding(Problem.FAILED, f"seen {row.state} since {span(now - when)} ago", now - when)
 
 
-def findings(row: CampaignRow, display: Display, now: float) -> list[Finding]:
+def findings(row: CampaignRow, display: Display, attention: Attention, now: float) -> list[Finding]:
     """Every reason ``row`` needs attention, most urgent first; empty when none."""
     found: list[Finding] = []
     if row.state in display.failed_states:
@@ -88,19 +89,19 @@ def findings(row: CampaignRow, display: Display, now: float) -> list[Finding]:
     if row.state in display.overdue_states:
         due = row.send_deadline if row.send_deadline is not None else row.send_at
         since = due if due is not None else row.state_since
-        if since is not None and now - since > display.overdue_after:
+        if since is not None and now - since > attention.overdue_after:
             late = now - since
             text = f"overdue by {span(late)}" if due is not None else f"pending for {span(late)}"
             found.append(Finding(Problem.OVERDUE, text, -late))
-    stall = display.stall_after
+    stall = attention.stall_after
     active = display.tones.get(row.state) == "active" and not row.paused
     if active and stall is not None and row.progress_at is not None:
         still = now - row.progress_at
         if still > stall:
             found.append(Finding(Problem.STALLED, f"no progress for {span(still)}", -still))
-    if _ratio_too_high(row, display, now):
+    if _ratio_too_high(row, display, attention, now):
         assert row.failure_ratio is not None
-        text = f"{display.ratio} {row.failure_ratio:.2%} (over {display.ratio_warn:.0%})"
+        text = f"{display.ratio} {row.failure_ratio:.2%} (over {attention.ratio_warn:.0%})"
         found.append(Finding(Problem.HIGH_RATIO, text, -row.failure_ratio))
     if row.error:
         found.append(Finding(Problem.UNREADABLE, f"last read failed: {row.error}", 0.0))
@@ -109,24 +110,24 @@ def findings(row: CampaignRow, display: Display, now: float) -> list[Finding]:
     return found
 
 
-def _ratio_too_high(row: CampaignRow, display: Display, now: float) -> bool:
-    if row.failure_ratio is None or row.failure_ratio <= display.ratio_warn:
+def _ratio_too_high(row: CampaignRow, display: Display, attention: Attention, now: float) -> bool:
+    if row.failure_ratio is None or row.failure_ratio <= attention.ratio_warn:
         return False
-    if (row.ratio_base or 0) < display.ratio_min or row.state in display.failed_states:
+    if (row.ratio_base or 0) < attention.ratio_min or row.state in display.failed_states:
         return False
-    return row.finished_at is None or now - row.finished_at < RATIO_RECENT
+    return row.finished_at is None or now - row.finished_at < attention.ratio_within
 
 
 def needs_attention(
-    sources: Iterable[tuple[str, Display, Sequence[CampaignRow]]], now: float
+    sources: Iterable[tuple[str, Display, Attention, Sequence[CampaignRow]]], now: float
 ) -> list[Flagged]:
     """Every campaign with a problem, across sources: failed first (newest first), then
     overdue (latest first), stalled, over the ratio threshold, unreadable."""
     flagged = [
-        Flagged(name, row, display, tuple(found))
-        for name, display, rows in sources
+        Flagged(name, row, display, attention, tuple(found))
+        for name, display, attention, rows in sources
         for row in rows
-        if (found := findings(row, display, now))
+        if (found := findings(row, display, attention, now))
     ]
     return sorted(flagged, key=Flagged.key)
 

@@ -224,6 +224,7 @@ async def _serve_and_poll(
             options.web_config,
             options.limits,
             options.telemetry_path,
+            lambda: fleet.thresholds,
         )
         ctx = options.web_config.ssl_context() if options.web_config else None
         tg.start_soon(serve, app, options.listeners, ctx, on_listening)

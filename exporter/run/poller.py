@@ -25,6 +25,7 @@ from ..clock import SYSTEM_CLOCK, Clock
 from ..config.egress import egress_warnings
 from ..config.loader import Config
 from ..config.schema import SourceConfig
+from ..config.thresholds import DEFAULTS
 from ..exposition.store import ExpositionStore
 from ..sources import SOURCE_KINDS
 from ..telemetry import Telemetry
@@ -43,7 +44,8 @@ class Running:
 
 
 class Fleet:
-    """The running sources; ``apply`` moves it to a new config, keeping unchanged ones."""
+    """The running sources and the thresholds in force; ``apply`` moves them to a new
+    config, keeping unchanged sources."""
 
     def __init__(
         self,
@@ -65,8 +67,10 @@ class Fleet:
         self.clock = clock
         self.publish_every = publish_every
         self.running: dict[str, Running] = {}
+        self.thresholds = DEFAULTS
 
     async def apply(self, config: Config) -> None:
+        self.thresholds = config.thresholds
         wanted = {c.name: c for c in config.sources}
         for name, run in list(self.running.items()):
             new = wanted.get(name)

@@ -5,10 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from . import experiture, greenarrow
-from .base import CampaignRow, Display, Source, SourceError, SourceKind
+from .base import Attention, CampaignRow, Display, Source, SourceError, SourceKind
 
 SOURCE_KINDS: dict[str, SourceKind[Any]] = {
     kind.type_name: kind for kind in (experiture.KIND, greenarrow.KIND)
 }
 
-__all__ = ["SOURCE_KINDS", "CampaignRow", "Display", "Source", "SourceError", "SourceKind"]
+__all__ = [
+    "SOURCE_KINDS",
+    "Attention",
+    "CampaignRow",
+    "Display",
+    "Source",
+    "SourceError",
+    "SourceKind",
+]

@@ -12,12 +12,21 @@ from typing import Any, ClassVar, Generic, TypeVar
 from ..books.ledger import Book, Entry, carry_over
 from ..books.reads import Outcome, Read, SourceError, Urgency
 from ..config.schema import DEFAULT_CLASS, SourceConfig
+from ..config.thresholds import DAY, Thresholds
 from ..exposition.render import MetricFamily
 from ..telemetry import Telemetry
 from ..upstream.client import UpstreamClient
 from ..upstream.egress import Egress
 
-__all__ = ["CampaignRow", "Display", "Source", "SourceError", "SourceKind", "campaign_urgency"]
+__all__ = [
+    "Attention",
+    "CampaignRow",
+    "Display",
+    "Source",
+    "SourceError",
+    "SourceKind",
+    "campaign_urgency",
+]
 
 C = TypeVar("C", bound=SourceConfig)
 S = TypeVar("S")
@@ -168,23 +177,41 @@ def campaign_urgency(
 
 
 @dataclass(frozen=True)
+class Attention:
+    """When a campaign of a kind needs an operator's eyes on the status page: the
+    thresholds of the alerts the kind ships, as a config's ``thresholds:`` sets them."""
+
+    ratio_warn: float  # a ratio above this is highlighted
+    ratio_min: int = 0  # ... and needs attention once its denominator is at least this
+    # ... while it finished less than this long ago (a day: for a kind whose ratio alert
+    # has no such window, the page's own)
+    ratio_within: float = DAY
+    overdue_after: float = 0.0  # an overdue state needs attention this long past send_at
+    # An "active" campaign whose counts have not moved for this long is stalled.
+    stall_after: float | None = None
+
+
+def ratio_as_failure_ratio(thresholds: Thresholds) -> Attention:
+    """A kind with no alert of its own on its ratio: read as CampaignHighFailureRatio's."""
+    return Attention(
+        thresholds.failure_ratio, ratio_within=thresholds.failure_ratio_completed_within
+    )
+
+
+@dataclass(frozen=True)
 class Display:
-    """How the status page shows a source kind's campaigns, and what in them needs an
-    operator: the thresholds are the shipped alerts' defaults (prometheus/mixin.py)."""
+    """How the status page shows a source kind's campaigns, and which thresholds say what
+    in them needs an operator (``attention``, of the thresholds in force)."""
 
     progress: str  # heading of the done/total column, e.g. "sent / scheduled"
     ratio: str  # heading of the ratio column, e.g. "failed / scheduled"
-    ratio_warn: float = 0.05  # a ratio above this is highlighted
-    ratio_min: int = 0  # ... and needs attention once its denominator is at least this
     # Rank of each state on the page, troubled and active first; others come last.
     state_rank: Mapping[str, int] = field(default_factory=dict)
     # How each state is coloured: "active", "bad", "late" or "done".
     tones: Mapping[str, str] = field(default_factory=dict)
     failed_states: frozenset[str] = frozenset()  # always need attention
-    overdue_states: frozenset[str] = frozenset()  # need attention once past send_at ...
-    overdue_after: float = 0.0  # ... by more than this many seconds
-    # An "active" campaign whose counts have not moved for this long is stalled.
-    stall_after: float | None = None
+    overdue_states: frozenset[str] = frozenset()  # need attention once past send_at
+    attention: Callable[[Thresholds], Attention] = ratio_as_failure_ratio
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from ..base import Display, SourceKind
+from ...config.thresholds import Thresholds
+from ..base import Attention, Display, SourceKind
 from .config import ExperitureConfig
 from .errors import CORRELATION_HEADERS, error_fields
 from .model import UNSUPPORTED_CODES
 from .source import ExperitureSource
+
+
+def attention(thresholds: Thresholds) -> Attention:
+    """As CampaignHighFailureRatio, CampaignSendOverdue and CampaignStalled."""
+    return Attention(
+        ratio_warn=thresholds.failure_ratio,
+        ratio_min=thresholds.failure_ratio_min_records,
+        ratio_within=thresholds.failure_ratio_completed_within,
+        overdue_after=thresholds.send_overdue_after,
+        stall_after=thresholds.stalled_after,
+    )
+
 
 KIND: SourceKind[ExperitureConfig] = SourceKind(
     "experiture",
@@ -15,7 +28,6 @@ KIND: SourceKind[ExperitureConfig] = SourceKind(
     display=Display(
         progress="sent / scheduled",
         ratio="failed / scheduled",
-        ratio_min=100,  # as CampaignHighFailureRatio
         state_rank={
             "running": 0,
             "pending_or_overdue": 1,
@@ -32,8 +44,7 @@ KIND: SourceKind[ExperitureConfig] = SourceKind(
         },
         failed_states=frozenset({"failed"}),
         overdue_states=frozenset({"pending_or_overdue"}),
-        overdue_after=900.0,  # as CampaignSendOverdue
-        stall_after=900.0,  # as CampaignStalled
+        attention=attention,
     ),
     error_fields=error_fields,
     correlation_headers=CORRELATION_HEADERS,

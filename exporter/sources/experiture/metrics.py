@@ -15,7 +15,7 @@ from .model import (
     CampaignSetup,
     Schedule,
 )
-from .records import CampaignRecord
+from .records import CampaignRecord, failure_ratio
 
 POLLED = (
     " Polled in the background: running and overdue campaigns every poll_interval of the "
@@ -208,18 +208,10 @@ def _render_campaign(
     fams: dict[str, MetricFamily],
 ) -> None:
     key = (source, rec.campaign_id)
-    status, setup, listing = rec.status, rec.setup, rec.listing
-    name = rec.name
-    channel = (setup and setup.channel) or (listing and listing.channel)
-    authoring = (
-        (status and status.authoring_status)
-        or (setup and setup.authoring_status)
-        or (listing and listing.authoring_status)
-    )
-    fams[INFO].add(
-        (*key, name or "", channel or "", (setup and setup.campaign_type) or "", authoring or ""),
-        1.0,
-    )
+    status, setup = rec.status, rec.setup
+    campaign_type = (setup and setup.campaign_type) or ""
+    info = (rec.name or "", rec.channel or "", campaign_type, rec.authoring_status or "")
+    fams[INFO].add((*key, *info), 1.0)
     fams[UPDATED].add(key, updated_at)
     if status is not None and status.state is not None:
         fams[EXECUTION_STATE].add_states(key, STATES, status.state)
@@ -231,9 +223,9 @@ def _render_campaign(
         for stage in STAGES:
             if stage in counts:
                 fams[PIPELINE_RECORDS].add((*key, stage), counts[stage])
-        scheduled, failed = counts.get("scheduled"), counts.get("failed")
-        if scheduled and failed is not None:
-            fams[FAILURE_RATIO].add(key, failed / scheduled)
+        ratio = failure_ratio(counts)
+        if ratio is not None:
+            fams[FAILURE_RATIO].add(key, ratio)
     if status is not None:
         if status.started_at is not None:
             fams[STARTED].add(key, status.started_at)

@@ -1,5 +1,6 @@
 """What the exporter knows of one Experiture campaign: the last good answer of each
-endpoint, and when each pipeline stage last moved."""
+endpoint, when each pipeline stage last moved, and the values derived from those parts
+that both the metrics and the status page's rows show (one derivation each)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,25 @@ class CampaignRecord:
             if part is not None and part.name:
                 return part.name
         return None
+
+    @property
+    def channel(self) -> str | None:
+        """The setup's channel (``/summary``), else the listing's."""
+        setup, listing = self.setup, self.listing
+        return (setup.channel if setup else None) or (listing.channel if listing else None)
+
+    @property
+    def authoring_status(self) -> str | None:
+        """The freshest part's: ``/status``'s, else the setup's, else the listing's."""
+        status, setup, listing = self.status, self.setup, self.listing
+        return (
+            (status.authoring_status if status else None)
+            or (setup.authoring_status if setup else None)
+            or (listing.authoring_status if listing else None)
+        )
+
+
+def failure_ratio(counts: Counts | None) -> float | None:
+    """Failed over scheduled records; None without both (or with none scheduled)."""
+    scheduled, failed = (counts or {}).get("scheduled"), (counts or {}).get("failed")
+    return failed / scheduled if scheduled and failed is not None else None

@@ -37,7 +37,7 @@ from .model import (
     parse_status,
     parse_summary,
 )
-from .records import CampaignRecord
+from .records import CampaignRecord, failure_ratio
 
 log = logging.getLogger("campaign_exporter.experiture")
 T = TypeVar("T")
@@ -92,19 +92,18 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
     def row(self, entry: Record) -> CampaignRow:
         rec = entry.snapshot
         counts = rec.pipeline_counts(self.analytics) or {}
-        scheduled, failed = counts.get("scheduled"), counts.get("failed")
-        status, setup, listing = rec.status, rec.setup, rec.listing
-        schedule = rec.schedule
+        scheduled = counts.get("scheduled")
+        status, schedule = rec.status, rec.schedule
         return CampaignRow(
             campaign_id=rec.campaign_id,
             name=rec.name or "",
             state=entry.state or "unknown",
             done=counts.get("sent"),
             total=scheduled,
-            failure_ratio=failed / scheduled if scheduled and failed is not None else None,
+            failure_ratio=failure_ratio(counts),
             updated_at=entry.updated_at,
             error=entry.error,
-            channel=(setup.channel if setup else None) or (listing.channel if listing else None),
+            channel=rec.channel,
             send_at=schedule.due_from if schedule else None,
             send_deadline=schedule.deadline if schedule else None,
             started_at=status.started_at if status else None,

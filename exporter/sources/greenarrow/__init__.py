@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from ..base import Display, SourceKind
+from ...config.thresholds import Thresholds
+from ..base import Attention, Display, SourceKind
 from .config import GreenArrowConfig
 from .errors import CORRELATION_HEADERS, error_fields
 from .source import GreenArrowSource
+
+
+def attention(thresholds: Thresholds) -> Attention:
+    """As GreenArrowHighBounceRate."""
+    return Attention(
+        ratio_warn=thresholds.bounce_rate, ratio_min=thresholds.bounce_rate_min_messages
+    )
+
 
 KIND: SourceKind[GreenArrowConfig] = SourceKind(
     "greenarrow",
@@ -14,10 +23,10 @@ KIND: SourceKind[GreenArrowConfig] = SourceKind(
     display=Display(
         progress="sent / recipients",
         ratio="bounced / sent",
-        ratio_min=1000,  # as GreenArrowHighBounceRate
         state_rank={"sending": 0, "failed": 2, "cancelled": 5, "finished": 6},
         tones={"sending": "active", "failed": "bad", "cancelled": "bad", "finished": "done"},
         failed_states=frozenset({"failed"}),
+        attention=attention,
     ),
     error_fields=error_fields,
     correlation_headers=CORRELATION_HEADERS,

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel
 
 from exporter.config.errors import ConfigError
-from exporter.config.loader import load_config, parse_config
+from exporter.config.loader import load_config, parse_config, render_config
 from exporter.config.types import SECRET_KEYS
 from exporter.sources import SOURCE_KINDS
 
@@ -25,6 +25,22 @@ FIXTURES = Path(__file__).parents[2] / "fixtures"
 
 BAD_CONFIGS: list[tuple[str, Any, str]] = [
     ("top-level unknown key", {"sources": [source()], "extra": 1}, "extra: unknown key"),
+    (
+        "unknown threshold",
+        {"sources": [source()], "thresholds": {"failure_ratioo": 0.1}},
+        "thresholds.failure_ratioo: unknown key (did you mean failure_ratio?)",
+    ),
+    (
+        "a threshold ratio over 1",
+        {"sources": [source()], "thresholds": {"failure_ratio": 5}},
+        "thresholds.failure_ratio: must be at most 1, got 5",
+    ),
+    (
+        "a threshold duration that is none",
+        {"sources": [source()], "thresholds": {"send_overdue_after": "soon"}},
+        'thresholds.send_overdue_after: invalid duration "soon": expected a string like 30s, '
+        "5m or 1h30m",
+    ),
     ("no sources", {"sources": []}, "sources: at least one source is required"),
     ("sources missing", {}, "sources: required key is missing"),
     ("not a mapping", ["x"], "(top level): must be a mapping with a sources key"),
@@ -554,6 +570,20 @@ def test_messages_never_quote_a_credential() -> None:
         == SECRET_KEYS
         == {"credentials", "client_secret", "password", "proxy_url", "proxy_connect_header"}
     )
+
+
+def test_thresholds_take_the_mixins_keys_and_print_back_only_when_set() -> None:
+    """A config without ``thresholds:`` prints as before there were any (its hash the same)."""
+    plain = parse_config({"sources": [source()]})
+    assert "thresholds" not in render_config(plain)
+    tuned = parse_config(
+        {"sources": [source()], "thresholds": {"stalled_after": "30m", "bounce_rate": 0.02}}
+    )
+    assert (tuned.thresholds.stalled_after, tuned.thresholds.bounce_rate) == (1800.0, 0.02)
+    assert tuned.thresholds.send_overdue_after == plain.thresholds.send_overdue_after == 900.0
+    printed = yaml.safe_load(render_config(tuned))["thresholds"]
+    assert (printed["stalled_after"], printed["bounce_rate"]) == ("30m", 0.02)
+    assert parse_config(yaml.safe_load(render_config(tuned))).thresholds == tuned.thresholds
 
 
 def test_defaults_are_filled_in() -> None:

@@ -4,17 +4,23 @@ state, the exporter's health in the header and title, filters and pages by URL."
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from exporter.books.reads import RefreshReport, SourceError
 from exporter.books.reasons import ErrorReason
 from exporter.clock import ManualClock
-from exporter.http.statuspage import BEHIND_POLL_INTERVALS, NOTHING, render_status_page
+from exporter.config.loader import parse_config
+from exporter.config.thresholds import FALLING_BEHIND_POLL_INTERVALS as BEHIND_POLL_INTERVALS
+from exporter.http.statuspage import render_status_page
+from exporter.http.statuspage.attention import NOTHING
 from exporter.http.triage import Query
 from exporter.sources import CampaignRow
 from exporter.telemetry import Telemetry
 
-from ...helpers import mixin_generator
+from ...helpers import experiture_source, mixin_generator
 
 NOW = 1_800_000_000.0
 MIN = 60.0
@@ -397,3 +403,64 @@ def test_falling_behind_is_the_alerts_default_condition() -> None:
     attention = section(render_status_page(telemetry), "attention")
     assert "<b>prod</b> is falling behind: its running campaigns' state is 2.0 poll " in attention
     assert "<b>backup</b> is falling behind" not in attention
+
+
+CUSTOMISED = """\
+failure_ratio: 0.2
+failure_ratio_min_records: 10
+send_overdue_after: 1h
+stalled_after: 30m
+falling_behind_poll_intervals: 4
+"""
+
+
+def test_a_customised_mixin_and_the_status_page_agree(tmp_path: Path) -> None:
+    """The same keys in the mixin's config and the exporter's ``thresholds:``: the alerts
+    and the page move together, from the defaults to the customised values."""
+    mixin_config = tmp_path / "mixin.yml"
+    mixin_config.write_text(CUSTOMISED)
+    gen = mixin_generator()
+    expressions = {
+        rule["alert"]: rule["expr"]
+        for group in gen.alerts(gen.load(mixin_config))["groups"]
+        for rule in group["rules"]
+    }
+    assert "> 0.2\n" in expressions["CampaignHighFailureRatio"]
+    assert (
+        '{job="campaign-exporter", stage="scheduled"} >= 10\n'
+        in (expressions["CampaignHighFailureRatio"])
+    )
+    assert "> 3600)" in expressions["CampaignSendOverdue"]
+    assert "> 1800)" in expressions["CampaignStalled"]
+    assert "\n> 4\n" in expressions["CampaignExporterFallingBehind"]
+
+    config = parse_config(
+        {
+            "sources": [experiture_source("http://127.0.0.1:1")],
+            "thresholds": yaml.safe_load(CUSTOMISED),
+        }
+    )
+    rows = [
+        row("late-40m", "pending_or_overdue", send_at=NOW - 40 * MIN),
+        row("late-61m", "pending_or_overdue", send_at=NOW - 61 * MIN),
+        row("still-20m", "running", progress_at=NOW - 20 * MIN),
+        row("still-31m", "running", progress_at=NOW - 31 * MIN),
+        row("ratio-10", "running", failure_ratio=0.1, ratio_base=1000, progress_at=NOW),
+        row("ratio-25", "running", failure_ratio=0.25, ratio_base=10, progress_at=NOW),
+    ]
+    telemetry = backlog_of(telemetry_with(("prod", "experiture", rows)), "prod", {}, 100.0, 0)
+
+    defaults = section(render_status_page(telemetry), "attention")
+    assert ids_in(defaults) == ["late-61m", "late-40m", "still-31m", "still-20m", "ratio-10"]
+    assert "falling behind: its running campaigns' state is 3.3 poll intervals old" in defaults
+
+    customised = section(render_status_page(telemetry, thresholds=config.thresholds), "attention")
+    assert ids_in(customised) == ["late-61m", "still-31m", "ratio-25"]
+    assert problem_of(customised, "late-61m") == "overdue by 61m"
+    assert problem_of(customised, "still-31m") == "no progress for 31m"
+    assert problem_of(customised, "ratio-25") == "failed / scheduled 25.00% (over 20%)"
+    assert "falling behind" not in customised
+    behind = backlog_of(telemetry, "prod", {}, 130.0, 0)
+    assert "4.3 poll intervals old (2m), over 4;" in section(
+        render_status_page(behind, thresholds=config.thresholds), "attention"
+    )
