@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..fields import InvalidId, count, identifier, obj, text, timestamp
+from ..fields import InvalidId, ParseError, count, identifier, obj, text, timestamp
 
 STATES = ("not_scheduled", "scheduled", "pending_or_overdue", "running", "completed", "failed")
 TERMINAL_STATES = frozenset({"completed", "failed"})
@@ -17,10 +17,6 @@ PREFLIGHT_STATUSES = ("not_evaluated",)  # the one value the docs show; others a
 UNSUPPORTED_CODES = frozenset({"TYPE_UNSUPPORTED", "SUMMARY_TYPE_UNSUPPORTED"})
 
 Counts = dict[str, int]
-
-
-class ParseError(Exception):
-    """A body that cannot be read as the documented shape."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from ...exposition.render import MetricFamily
 from ...upstream.auth import AuthError, AuthProvider, provider_for
 from ...upstream.client import FailureDigest, UpstreamClient, UpstreamError
 from ..base import CampaignRow, Source, SourceError, campaign_urgency
+from ..fetch import authorized_get, parse_body
 from . import schedule
 from .config import CHANNELS, ExperitureConfig
 from .discovery import FetchPage, Walk, walk
@@ -28,7 +29,6 @@ from .model import (
     CampaignPage,
     Counts,
     ListedCampaign,
-    ParseError,
     parse_metrics,
     parse_page,
     parse_status,
@@ -286,41 +286,24 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
         parse: Callable[[Any], T],
         params: dict[str, str] | None = None,
     ) -> T:
-        """GET and parse; a 401 gets one more try with a fresh token."""
-        url = self.config.base_url + path
-        for attempt in (1, 2):
-            header = await self.auth.header(self.client)
-            try:
-                resp = await self.client.request(
-                    "GET",
-                    url,
-                    endpoint,
-                    headers={"Authorization": header},
-                    params=params,
-                    # Experiture limits each endpoint class on its own: analytics is /metrics
-                    endpoint_class="analytics" if endpoint == "metrics" else "campaigns",
-                )
-            except UpstreamError as exc:
-                if exc.status == 401 and attempt == 1 and self.auth.invalidate(header):
-                    continue
-                if exc.status == 401:
-                    raise AuthError(
-                        f"upstream refused the credentials (HTTP 401 on {endpoint})"
-                    ) from None
-                raise
-            try:
-                return parse(resp.body)
-            except Exception as exc:  # noqa: BLE001 - whatever a hostile body raises
-                outcome.errors[ErrorReason.MALFORMED] += 1
-                detail = str(exc) if isinstance(exc, ParseError) else type(exc).__name__
-                raise UpstreamError(
-                    ErrorReason.MALFORMED,
-                    endpoint,
-                    detail,
-                    status=resp.status,
-                    correlation_id=resp.correlation_id,
+        """GET and parse; a 401 that a fresh token does not cure fails the whole read."""
+        try:
+            resp = await authorized_get(
+                self.client,
+                self.auth,
+                self.config.base_url + path,
+                endpoint,
+                params=params,
+                # Experiture limits each endpoint class on its own: analytics is /metrics
+                endpoint_class=ANALYTICS if endpoint == "metrics" else CAMPAIGNS,
+            )
+        except UpstreamError as exc:
+            if exc.status == 401:
+                raise AuthError(
+                    f"upstream refused the credentials (HTTP 401 on {endpoint})"
                 ) from None
-        raise AssertionError("unreachable")
+            raise
+        return parse_body(resp, endpoint, parse, outcome.errors)
 
     async def _discover(
         self, outcome: Outcome[CampaignRecord], whole: bool

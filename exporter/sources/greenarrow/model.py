@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..fields import InvalidId, count, identifier, obj, text
+from ...books.reasons import ErrorReason
+from ..fields import InvalidId, ParseError, RefusedByApi, count, identifier, obj, text
 
 STATES = ("sending", "finished", "failed", "cancelled")
 TERMINAL_STATES = frozenset({"finished", "failed", "cancelled"})
@@ -23,17 +24,17 @@ STAT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 Stats = dict[str, dict[str, int]]
+# How an error_code of ``success: false`` is counted; any other is a client error.
+API_ERROR_REASONS = {"not_authorized": ErrorReason.AUTH, "internal_error": ErrorReason.HTTP_5XX}
 
 
-class ParseError(Exception):
-    """A page that cannot be read as the documented shape."""
-
-
-class ApiError(Exception):
+class ApiError(RefusedByApi):
     """``success: false``: the API's own error code and message."""
 
     def __init__(self, code: str | None, message: str) -> None:
-        super().__init__(f"{code or 'error'}: {message}" if message else code or "error")
+        said = f"{code or 'error'}: {message}" if message else code or "error"
+        reason = API_ERROR_REASONS.get(code or "", ErrorReason.HTTP_4XX)
+        super().__init__(said, reason, f"success: false, {said}")
         self.code = code
 
 

@@ -5,6 +5,7 @@ only once every window has been walked without it."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -17,13 +18,12 @@ from ...exposition.render import MetricFamily
 from ...upstream.auth import AuthError, AuthProvider, BasicAuthProvider, StaticAuth
 from ...upstream.client import FailureDigest, UpstreamClient, UpstreamError
 from ..base import CampaignRow, Source, SourceError, campaign_urgency
+from ..fetch import authorized_get, parse_body
 from .config import GreenArrowConfig
 from .metrics import READ_TIME, render_campaigns, render_totals
 from .model import (
     TERMINAL_STATES,
-    ApiError,
     GACampaignSnapshot,
-    ParseError,
     ReportPage,
     parse_page,
 )
@@ -31,7 +31,6 @@ from .model import (
 log = logging.getLogger("campaign_exporter.greenarrow")
 PATH = "/ga/api/v2/system_campaigns"  # always v2: an unversioned path is served by v1
 ENDPOINT = "system_campaigns"
-API_ERROR_REASONS = {"not_authorized": ErrorReason.AUTH, "internal_error": ErrorReason.HTTP_5XX}
 
 
 Window = tuple[float, float | None]  # (start, end); end None: open, the newest
@@ -270,30 +269,20 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
         digest: FailureDigest,
     ) -> ReportPage:
         """One page; any failure fails the window's read (a partial window is not landed)."""
+        url = self.config.base_url + PATH
         try:
-            header = await self.auth.header(self.client)
-            resp = await self.client.request(
-                "GET",
-                self.config.base_url + PATH,
+            resp = await authorized_get(self.client, self.auth, url, ENDPOINT, params=params)
+            result = parse_body(
+                resp,
                 ENDPOINT,
-                headers={"Authorization": header},
-                params=params,
+                functools.partial(parse_page, per_page=self.config.per_page),
+                outcome.errors,
             )
         except AuthError as exc:
             raise SourceError(str(exc), "auth") from None
         except UpstreamError as exc:
             raise _failure(exc.reason, exc.detail, exc.correlation_id) from None
         cid = resp.correlation_id
-        try:
-            result = parse_page(resp.body, self.config.per_page)
-        except ApiError as exc:
-            reason = API_ERROR_REASONS.get(exc.code or "", ErrorReason.HTTP_4XX)
-            outcome.errors[reason] += 1
-            raise _failure(reason, f"success: false, {exc}", cid) from None
-        except Exception as exc:  # noqa: BLE001 - whatever a hostile body raises
-            outcome.errors[ErrorReason.MALFORMED] += 1
-            detail = str(exc) if isinstance(exc, ParseError) else type(exc).__name__
-            raise _failure(ErrorReason.MALFORMED, detail, cid) from None
         bad = result.unreadable + result.refused
         if bad or result.beyond_limit:
             outcome.errors[ErrorReason.MALFORMED] += bad or 1
