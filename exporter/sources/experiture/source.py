@@ -333,16 +333,7 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
                 result,
                 unchanged,
             )
-        bad = result.unreadable + result.refused + int(result.repeated)
-        if bad or result.beyond_limit:
-            outcome.errors[ErrorReason.MALFORMED] += bad or 1
-            detail = (
-                f"{result.unreadable} entries without an id, {result.refused} with an unsafe "
-                f"id, {result.beyond_limit} past the page size"
-                + (", a page repeated" if result.repeated else "")
-            )
-            self.digest.add(UpstreamError(ErrorReason.MALFORMED, "list", detail))
-        outcome.skipped[SkipReason.INVALID_ID] += result.refused
+        result.count(outcome, self.digest, "list", "the page size")
         if result.whole:
             self.listed = dict(result.found)
             self.left_out = result.left_out

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...books.reasons import ErrorReason
-from ..fields import InvalidId, ParseError, RefusedByApi, count, identifier, obj, text
+from ..fields import ParseError, RefusedByApi, count, identifier, obj, text
+from ..paging import read_entries
 
 STATES = ("sending", "finished", "failed", "cancelled")
 TERMINAL_STATES = frozenset({"finished", "failed", "cancelled"})
@@ -64,6 +65,10 @@ class ReportPage:
     num_pages: int | None
     num_records: int | None
 
+    @property
+    def size(self) -> int:
+        return self.raw_count
+
 
 def _paused(value: Any) -> bool | None:
     if isinstance(value, bool):
@@ -115,23 +120,13 @@ def parse_page(body: Any, per_page: int) -> ReportPage:
     report = data.get("campaign_report") if isinstance(data, dict) else data
     if not isinstance(report, list):
         raise ParseError("data.campaign_report is not an array")
-    items: list[GACampaignSnapshot] = []
-    refused = 0
-    for raw in report[:per_page]:
-        try:
-            snap = parse_item(raw)
-        except InvalidId:
-            refused += 1
-            continue
-        if snap is not None:
-            items.append(snap)
-    read = min(len(report), per_page)
+    entries = read_entries(report, per_page, parse_item)
     return ReportPage(
-        items,
-        raw_count=read,
-        unreadable=read - len(items) - refused,
-        refused=refused,
-        beyond_limit=max(0, len(report) - per_page),
+        entries.items,
+        raw_count=min(len(report), per_page),
+        unreadable=entries.unreadable,
+        refused=entries.refused,
+        beyond_limit=entries.beyond_limit,
         num_pages=count(body, "num_pages"),
         num_records=count(body, "num_records"),
     )
