@@ -1,5 +1,7 @@
 """Reading fields out of untrusted JSON: a wrong type, a null, a missing key or a value out
-of any sane range gives None, never an exception; text comes back safe to render."""
+of any sane range gives None, never an exception; text comes back safe to render. A body
+that is not of its documented shape is a ``ParseError``, one whose envelope says the
+request failed a ``RefusedByApi``: both raised by the vendor's parser."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import math
 from datetime import datetime
 from typing import Any
 
+from ..books.reasons import ErrorReason
 from ..upstream.untrusted import clean_text
 
 MAX_LABEL = 200  # longer strings are cut (with a mark): label values stay bounded
@@ -14,6 +17,20 @@ MAX_ID = 200  # longer ids are refused, not cut: a cut id names another campaign
 MAX_COUNT = 2**53  # beyond this a count is not exact as a sample value: not a real count
 # Characters that would change the request path or query an id is put into.
 _ID_FORBIDDEN = frozenset("/\\?#%")
+
+
+class ParseError(Exception):
+    """A body that cannot be read as the documented shape."""
+
+
+class RefusedByApi(Exception):
+    """A body whose envelope says the request failed (e.g. ``success: false``): counted
+    by ``reason``, not as malformed; ``detail`` is what the failure says of it."""
+
+    def __init__(self, message: str, reason: ErrorReason, detail: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.detail = detail
 
 
 class InvalidId(ValueError):

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 
 from ...books.ledger import Entry
 from ...exposition.render import MetricFamily
+from ..by_state import render_by_state
 from .model import (
     PREFLIGHT_STATUSES,
     REACH_STATUSES,
@@ -179,12 +180,8 @@ def render_totals(
 ) -> list[MetricFamily]:
     """The source's own families: campaigns by state, and whether /metrics is readable."""
     fams = _families()
-    campaigns, granted = fams[CAMPAIGNS], fams[ANALYTICS]
-    counts = Counter({state: n for state, n in by_state.items() if state is not None})
-    for state in STATES:
-        campaigns.add((source, state), counts.pop(state, 0))
-    for state, count in sorted(counts.items()):
-        campaigns.add((source, state), count)
+    campaigns = render_by_state(fams[CAMPAIGNS], source, STATES, by_state)
+    granted = fams[ANALYTICS]
     granted.add((source,), 1.0 if analytics else 0.0)
     return [campaigns, granted]
 

@@ -7,7 +7,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ..fields import InvalidId, count, identifier, obj, text, timestamp
+from ..fields import ParseError, count, identifier, obj, text, timestamp
+from ..paging import read_entries
 
 STATES = ("not_scheduled", "scheduled", "pending_or_overdue", "running", "completed", "failed")
 TERMINAL_STATES = frozenset({"completed", "failed"})
@@ -17,10 +18,6 @@ PREFLIGHT_STATUSES = ("not_evaluated",)  # the one value the docs show; others a
 UNSUPPORTED_CODES = frozenset({"TYPE_UNSUPPORTED", "SUMMARY_TYPE_UNSUPPORTED"})
 
 Counts = dict[str, int]
-
-
-class ParseError(Exception):
-    """A body that cannot be read as the documented shape."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,34 +117,28 @@ def _listed_id(raw: Any) -> str | None:
     return identifier(raw, "campaignId") or identifier(raw, "id")
 
 
+def _listed(raw: Any) -> ListedCampaign | None:
+    cid = _listed_id(raw)
+    if cid is None:
+        return None
+    return ListedCampaign(
+        campaign_id=cid,
+        name=text(raw, "name"),
+        channel=text(raw, "channel"),
+        authoring_status=text(raw, "authoringStatus") or text(raw, "status"),
+        updated_at=text(raw, "updatedAt"),
+    )
+
+
 def parse_page(body: Any, limit: int) -> CampaignPage:
     """One page of the campaign list; entries past ``limit`` (what was asked) are not read."""
     data = data_of(body)
     if not isinstance(data, list):
         raise ParseError("campaign list data is not an array")
-    items = []
-    unreadable = refused = 0
-    for raw in data[:limit]:
-        try:
-            cid = _listed_id(raw)
-        except InvalidId:
-            refused += 1
-            continue
-        if cid is None:
-            unreadable += 1
-            continue
-        items.append(
-            ListedCampaign(
-                campaign_id=cid,
-                name=text(raw, "name"),
-                channel=text(raw, "channel"),
-                authoring_status=text(raw, "authoringStatus") or text(raw, "status"),
-                updated_at=text(raw, "updatedAt"),
-            )
-        )
-    pagination = obj(body, "pagination")
+    entries = read_entries(data, limit, _listed)
+    total = count(obj(body, "pagination"), "total")
     return CampaignPage(
-        items, count(pagination, "total"), unreadable, refused, max(0, len(data) - limit)
+        entries.items, total, entries.unreadable, entries.refused, entries.beyond_limit
     )
 
 

@@ -22,6 +22,7 @@ from ...upstream.client import UpstreamClient
 from ...upstream.failures import UpstreamError
 from ..base import CampaignRow, Source, SourceError, campaign_urgency
 from ..failure_digest import FailureDigest
+from ..fetch import authorized_get, parse_body
 from . import schedule
 from .config import CHANNELS, ExperitureConfig
 from .discovery import FetchPage, Walk, walk
@@ -31,7 +32,6 @@ from .model import (
     CampaignPage,
     Counts,
     ListedCampaign,
-    ParseError,
     parse_metrics,
     parse_page,
     parse_status,
@@ -288,41 +288,24 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
         parse: Callable[[Any], T],
         params: dict[str, str] | None = None,
     ) -> T:
-        """GET and parse; a 401 gets one more try with a fresh token."""
-        url = self.config.base_url + path
-        for attempt in (1, 2):
-            header = await self.auth.header(self.client)
-            try:
-                resp = await self.client.request(
-                    "GET",
-                    url,
-                    endpoint,
-                    headers={"Authorization": header},
-                    params=params,
-                    # Experiture limits each endpoint class on its own: analytics is /metrics
-                    endpoint_class="analytics" if endpoint == "metrics" else "campaigns",
-                )
-            except UpstreamError as exc:
-                if exc.status == 401 and attempt == 1 and self.auth.invalidate(header):
-                    continue
-                if exc.status == 401:
-                    raise AuthError(
-                        f"upstream refused the credentials (HTTP 401 on {endpoint})"
-                    ) from None
-                raise
-            try:
-                return parse(resp.body)
-            except Exception as exc:  # noqa: BLE001 - whatever a hostile body raises
-                outcome.errors[ErrorReason.MALFORMED] += 1
-                detail = str(exc) if isinstance(exc, ParseError) else type(exc).__name__
-                raise UpstreamError(
-                    ErrorReason.MALFORMED,
-                    endpoint,
-                    detail,
-                    status=resp.status,
-                    correlation_id=resp.correlation_id,
+        """GET and parse; a 401 that a fresh token does not cure fails the whole read."""
+        try:
+            resp = await authorized_get(
+                self.client,
+                self.auth,
+                self.config.base_url + path,
+                endpoint,
+                params=params,
+                # Experiture limits each endpoint class on its own: analytics is /metrics
+                endpoint_class=ANALYTICS if endpoint == "metrics" else CAMPAIGNS,
+            )
+        except UpstreamError as exc:
+            if exc.status == 401:
+                raise AuthError(
+                    f"upstream refused the credentials (HTTP 401 on {endpoint})"
                 ) from None
-        raise AssertionError("unreachable")
+            raise
+        return parse_body(resp, endpoint, parse, outcome.errors)
 
     async def _discover(
         self, outcome: Outcome[CampaignRecord], whole: bool
@@ -352,16 +335,7 @@ class ExperitureSource(Source[ExperitureConfig, CampaignRecord]):
                 result,
                 unchanged,
             )
-        bad = result.unreadable + result.refused + int(result.repeated)
-        if bad or result.beyond_limit:
-            outcome.errors[ErrorReason.MALFORMED] += bad or 1
-            detail = (
-                f"{result.unreadable} entries without an id, {result.refused} with an unsafe "
-                f"id, {result.beyond_limit} past the page size"
-                + (", a page repeated" if result.repeated else "")
-            )
-            self.digest.add(UpstreamError(ErrorReason.MALFORMED, "list", detail))
-        outcome.skipped[SkipReason.INVALID_ID] += result.refused
+        result.count(outcome, self.digest, "list", "the page size")
         if result.whole:
             self.listed = dict(result.found)
             self.left_out = result.left_out

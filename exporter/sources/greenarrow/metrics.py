@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 
 from ...books.ledger import Entry
 from ...exposition.render import Kind, MetricFamily
+from ..by_state import render_by_state
 from .model import STATES, GACampaignSnapshot
 
 POLLED = (
@@ -291,13 +292,7 @@ def render_campaigns(
 
 def render_totals(source: str, by_state: Mapping[str | None, int]) -> list[MetricFamily]:
     """Campaigns by state, of the source."""
-    campaigns = _families()[CAMPAIGNS]
-    counts = Counter({state: n for state, n in by_state.items() if state is not None})
-    for state in STATES:
-        campaigns.add((source, state), counts.pop(state, 0))
-    for state, count in sorted(counts.items()):
-        campaigns.add((source, state), count)
-    return [campaigns]
+    return [render_by_state(_families()[CAMPAIGNS], source, STATES, by_state)]
 
 
 def render_families(

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..fields import InvalidId, count, identifier, obj, text
+from ...books.reasons import ErrorReason
+from ..fields import ParseError, RefusedByApi, count, identifier, obj, text
+from ..paging import read_entries
 
 STATES = ("sending", "finished", "failed", "cancelled")
 TERMINAL_STATES = frozenset({"finished", "failed", "cancelled"})
@@ -23,17 +25,17 @@ STAT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 Stats = dict[str, dict[str, int]]
+# How an error_code of ``success: false`` is counted; any other is a client error.
+API_ERROR_REASONS = {"not_authorized": ErrorReason.AUTH, "internal_error": ErrorReason.HTTP_5XX}
 
 
-class ParseError(Exception):
-    """A page that cannot be read as the documented shape."""
-
-
-class ApiError(Exception):
+class ApiError(RefusedByApi):
     """``success: false``: the API's own error code and message."""
 
     def __init__(self, code: str | None, message: str) -> None:
-        super().__init__(f"{code or 'error'}: {message}" if message else code or "error")
+        said = f"{code or 'error'}: {message}" if message else code or "error"
+        reason = API_ERROR_REASONS.get(code or "", ErrorReason.HTTP_4XX)
+        super().__init__(said, reason, f"success: false, {said}")
         self.code = code
 
 
@@ -62,6 +64,10 @@ class ReportPage:
     beyond_limit: int  # entries past per_page, not read
     num_pages: int | None
     num_records: int | None
+
+    @property
+    def size(self) -> int:
+        return self.raw_count
 
 
 def _paused(value: Any) -> bool | None:
@@ -114,23 +120,13 @@ def parse_page(body: Any, per_page: int) -> ReportPage:
     report = data.get("campaign_report") if isinstance(data, dict) else data
     if not isinstance(report, list):
         raise ParseError("data.campaign_report is not an array")
-    items: list[GACampaignSnapshot] = []
-    refused = 0
-    for raw in report[:per_page]:
-        try:
-            snap = parse_item(raw)
-        except InvalidId:
-            refused += 1
-            continue
-        if snap is not None:
-            items.append(snap)
-    read = min(len(report), per_page)
+    entries = read_entries(report, per_page, parse_item)
     return ReportPage(
-        items,
-        raw_count=read,
-        unreadable=read - len(items) - refused,
-        refused=refused,
-        beyond_limit=max(0, len(report) - per_page),
+        entries.items,
+        raw_count=min(len(report), per_page),
+        unreadable=entries.unreadable,
+        refused=entries.refused,
+        beyond_limit=entries.beyond_limit,
         num_pages=count(body, "num_pages"),
         num_records=count(body, "num_records"),
     )

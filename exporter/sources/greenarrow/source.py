@@ -5,6 +5,7 @@ only once every window has been walked without it."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -13,20 +14,20 @@ from datetime import UTC, datetime
 
 from ...books.ledger import Book, Entry
 from ...books.reads import Listing, Outcome, Read, Urgency
-from ...books.reasons import ErrorReason, SkipReason
+from ...books.reasons import ErrorReason
 from ...exposition.render import MetricFamily
 from ...upstream.auth import AuthError, AuthProvider, BasicAuthProvider, StaticAuth
 from ...upstream.client import UpstreamClient
 from ...upstream.failures import UpstreamError
 from ..base import CampaignRow, Source, SourceError, campaign_urgency
 from ..failure_digest import FailureDigest
+from ..fetch import authorized_get, parse_body
+from ..paging import PageFaults, max_pages, read_forward
 from .config import GreenArrowConfig
 from .metrics import READ_TIME, render_campaigns, render_totals
 from .model import (
     TERMINAL_STATES,
-    ApiError,
     GACampaignSnapshot,
-    ParseError,
     ReportPage,
     parse_page,
 )
@@ -34,7 +35,6 @@ from .model import (
 log = logging.getLogger("campaign_exporter.greenarrow")
 PATH = "/ga/api/v2/system_campaigns"  # always v2: an unversioned path is served by v1
 ENDPOINT = "system_campaigns"
-API_ERROR_REASONS = {"not_authorized": ErrorReason.AUTH, "internal_error": ErrorReason.HTTP_5XX}
 
 
 Window = tuple[float, float | None]  # (start, end); end None: open, the newest
@@ -220,7 +220,7 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
         last page proves to exist; never more pages than the cap needs."""
         per_page = self.config.per_page
         params = {**window, "per_page": str(per_page)}
-        max_pages = math.ceil(cap / per_page) + 1
+        limit = max_pages(cap, per_page)
 
         async def page(number: int) -> ReportPage:
             return await self._page({**params, "page": str(number)}, outcome, digest)
@@ -228,17 +228,17 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
         first = await page(0)
         claimed = _claimed_pages(first, per_page)
         pages = [first]
-        if claimed is not None and claimed > max_pages:
+        if claimed is not None and claimed > limit:
             # Sorted oldest first: past the cap, read only the newest pages.
             last = await page(claimed - 1)
             if last.raw_count:
-                pages = [await page(n) for n in range(claimed - max_pages, claimed - 1)]
+                pages = [await page(n) for n in range(claimed - limit, claimed - 1)]
                 pages.append(last)
                 left_out = (claimed - 1) * per_page + last.raw_count - cap
             else:
                 claimed = None  # the claimed last page is empty: walk from the start
-        if claimed is None or claimed <= max_pages:
-            pages = await self._walk_forward(first, page, claimed, max_pages, outcome)
+        if claimed is None or claimed <= limit:
+            pages = await self._walk_forward(first, page, claimed, limit, outcome)
             left_out = 0
         found = [snap for p in pages for snap in p.items]
         self.left_out = max(0, left_out, len(found) - cap)
@@ -249,22 +249,20 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
         first: ReportPage,
         page: Callable[[int], Awaitable[ReportPage]],
         claimed: int | None,
-        max_pages: int,
+        limit: int,
         outcome: Outcome[GACampaignSnapshot],
     ) -> list[ReportPage]:
-        pages = [first]
-        end = min(claimed, max_pages) if claimed is not None else max_pages
-        while pages[-1].raw_count >= self.config.per_page and len(pages) < end:
-            nxt = await page(len(pages))
-            if nxt.items and _ids(nxt) == _ids(pages[-1]):
-                outcome.errors[ErrorReason.MALFORMED] += 1  # the rest could not be read
-                log.warning(
-                    "report page repeats the one before it; walk stopped",
-                    extra={"kv": {"source": self.name, "page": len(pages)}},
-                )
-                break
-            pages.append(nxt)
-        return pages
+        """From the first page on, to the claimed last (at most ``limit`` pages)."""
+        per_page = self.config.per_page
+        entries = None if claimed is None else claimed * per_page
+        run = await read_forward(page, per_page, limit, first=first, claimed=lambda _: entries)
+        if run.repeated is not None:
+            outcome.errors[ErrorReason.MALFORMED] += 1  # the rest could not be read
+            log.warning(
+                "report page repeats the one before it; walk stopped",
+                extra={"kv": {"source": self.name, "page": len(run.pages)}},
+            )
+        return run.pages
 
     async def _page(
         self,
@@ -273,39 +271,22 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
         digest: FailureDigest,
     ) -> ReportPage:
         """One page; any failure fails the window's read (a partial window is not landed)."""
+        url = self.config.base_url + PATH
         try:
-            header = await self.auth.header(self.client)
-            resp = await self.client.request(
-                "GET",
-                self.config.base_url + PATH,
+            resp = await authorized_get(self.client, self.auth, url, ENDPOINT, params=params)
+            result = parse_body(
+                resp,
                 ENDPOINT,
-                headers={"Authorization": header},
-                params=params,
+                functools.partial(parse_page, per_page=self.config.per_page),
+                outcome.errors,
             )
         except AuthError as exc:
             raise SourceError(str(exc), "auth") from None
         except UpstreamError as exc:
             raise _failure(exc.reason, exc.detail, exc.correlation_id) from None
-        cid = resp.correlation_id
-        try:
-            result = parse_page(resp.body, self.config.per_page)
-        except ApiError as exc:
-            reason = API_ERROR_REASONS.get(exc.code or "", ErrorReason.HTTP_4XX)
-            outcome.errors[reason] += 1
-            raise _failure(reason, f"success: false, {exc}", cid) from None
-        except Exception as exc:  # noqa: BLE001 - whatever a hostile body raises
-            outcome.errors[ErrorReason.MALFORMED] += 1
-            detail = str(exc) if isinstance(exc, ParseError) else type(exc).__name__
-            raise _failure(ErrorReason.MALFORMED, detail, cid) from None
-        bad = result.unreadable + result.refused
-        if bad or result.beyond_limit:
-            outcome.errors[ErrorReason.MALFORMED] += bad or 1
-            detail = (
-                f"{result.unreadable} entries without an id, {result.refused} with an unsafe "
-                f"id, {result.beyond_limit} past per_page"
-            )
-            digest.add(UpstreamError("malformed", ENDPOINT, detail, correlation_id=cid))
-        outcome.skipped[SkipReason.INVALID_ID] += result.refused
+        faults = PageFaults()
+        faults.add(result)
+        faults.count(outcome, digest, ENDPOINT, "per_page", resp.correlation_id)
         return result
 
 
@@ -340,10 +321,6 @@ def _claimed_pages(first: ReportPage, per_page: int) -> int | None:
     if first.num_records is not None and claimed != math.ceil(first.num_records / per_page):
         return None
     return claimed
-
-
-def _ids(page: ReportPage) -> list[str]:
-    return [snap.campaign_id for snap in page.items]
 
 
 def _failure(reason: str, detail: str, correlation_id: str | None) -> SourceError:

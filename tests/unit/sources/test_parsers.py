@@ -1,4 +1,4 @@
-"""Whatever JSON comes back, the parsers return a snapshot or raise their own ParseError."""
+"""Whatever JSON comes back, the parsers return a snapshot or raise ParseError."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.sources.experiture import model
+from exporter.sources.fields import ParseError
 from exporter.sources.greenarrow import model as ga_model
 
 # What a hostile upstream sends that valid JSON allows: lone surrogates (a JavaScript
@@ -106,7 +107,7 @@ def assert_renderable(value: Any) -> None:
 @settings(max_examples=300)
 @given(body=json_values | shaped)
 def test_parsers_raise_only_their_own_error(parse: Any, body: Any) -> None:
-    with contextlib.suppress(model.ParseError):
+    with contextlib.suppress(ParseError):
         assert_renderable(parse(body))
 
 
@@ -152,7 +153,7 @@ def test_greenarrow_hostile_entry_comes_out_renderable() -> None:
 def test_status_parser_keeps_only_valid_counts(data: Any) -> None:
     try:
         status = model.parse_status({"success": True, "data": data})
-    except model.ParseError:
+    except ParseError:
         return
     for value in (status.counts or {}).values():
         assert isinstance(value, int) and value >= 0
@@ -161,7 +162,7 @@ def test_status_parser_keeps_only_valid_counts(data: Any) -> None:
 @settings(max_examples=300)
 @given(body=json_values | shaped)
 def test_greenarrow_parser_raises_only_its_own_errors(body: Any) -> None:
-    with contextlib.suppress(ga_model.ParseError, ga_model.ApiError):
+    with contextlib.suppress(ParseError, ga_model.ApiError):
         page = ga_model.parse_page(body, 100)
         assert_renderable(page)
         for snap in page.items:
