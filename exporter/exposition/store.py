@@ -17,12 +17,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from ..telemetry import Telemetry
 from .render import (
     Blocks,
     GzipPieces,
     Kind,
+    MetricFamily,
     Piece,
     RenderedFamily,
     assemble,
@@ -105,8 +106,14 @@ class Chunk:
         return head
 
 
+class OwnFamilies(Protocol):
+    """Whoever keeps the exporter's own families (telemetry): rendered fresh per scrape."""
+
+    def families(self) -> list[MetricFamily]: ...
+
+
 class ExpositionStore:
-    def __init__(self, telemetry: Telemetry, block: int = BLOCK) -> None:
+    def __init__(self, telemetry: OwnFamilies, block: int = BLOCK) -> None:
         self.telemetry = telemetry
         self._parts: dict[str, SourceParts] = {}
         self._variants: dict[Key, Variant] = {}

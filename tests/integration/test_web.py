@@ -184,7 +184,9 @@ async def serving_store(store: ExpositionStore) -> AsyncIterator[str]:
         listening.set()
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(serve, make_app(store, store.telemetry), ("127.0.0.1:0",), None, on_listening)
+        telemetry = store.telemetry
+        assert isinstance(telemetry, Telemetry)
+        tg.start_soon(serve, make_app(store, telemetry), ("127.0.0.1:0",), None, on_listening)
         with anyio.fail_after(10):
             await listening.wait()
         yield f"http://{addresses[0]}"
