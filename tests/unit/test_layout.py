@@ -7,6 +7,8 @@ import ast
 import re
 from pathlib import Path
 
+from exporter.sources import SOURCE_KINDS
+
 PACKAGE = Path(__file__).resolve().parents[2] / "exporter"
 
 
@@ -80,7 +82,7 @@ def test_no_import_cycle_in_the_package() -> None:
     assert find_cycle(edges) is None
 
 
-VENDOR = re.compile(r"experiture|greenarrow", re.IGNORECASE)
+VENDOR = re.compile("|".join(sorted(SOURCE_KINDS)), re.IGNORECASE)
 # The demo wires the simulator's two vendors to their two sources, and the registry has
 # its one line per kind: naming them is their job.
 MAY_NAME_VENDORS = {"exporter/cli/demo.py", "exporter/sources/__init__.py"}

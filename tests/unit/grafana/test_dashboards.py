@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from exporter.sources import SOURCE_KINDS
+
 ROOT = Path(__file__).parents[3]
 BOARDS = ROOT / "grafana" / "dashboards"
 
@@ -118,11 +120,14 @@ def test_the_campaign_picker_shows_names_and_selects_ids() -> None:
     assert match["text"] == 'Spring sale, "VIP" list'
 
 
+KINDS = "|".join(sorted(SOURCE_KINDS))  # each kind's families start with its name
+
+
 def selectors(expr: str) -> list[tuple[str, str]]:
     """Every ``name{matchers}`` in a query, and any metric named without braces."""
     found = re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}", expr)
     bare = re.findall(
-        r"(?<![\w:$])((?:experiture|greenarrow|campaign_exporter|instance_source|process)[\w:]*)"
+        rf"(?<![\w:$])((?:{KINDS}|campaign_exporter|instance_source|process)[\w:]*)"
         r"(?![\w:{])",
         expr,
     )

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from exporter.sources import SOURCE_KINDS
+
 from ...helpers import mixin_generator
 
 ROOT = Path(__file__).parents[3]
@@ -147,11 +149,14 @@ def test_committed_rules_are_what_the_generator_makes() -> None:
         )
 
 
+KINDS = "|".join(sorted(SOURCE_KINDS))  # each kind's families start with its name
+
+
 def selectors(expr: str) -> list[tuple[str, str]]:
     """Every ``name{matchers}`` in an expression, and any metric named without braces."""
     found = re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}", expr)
     bare = re.findall(
-        r"(?<![\w:])((?:experiture|greenarrow|campaign_exporter|instance_source)[\w:]*)(?![\w:{])",
+        rf"(?<![\w:])((?:{KINDS}|campaign_exporter|instance_source)[\w:]*)(?![\w:{{])",
         expr,
     )
     return found + [(name, "") for name in bare]
