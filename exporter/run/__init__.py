@@ -1,5 +1,5 @@
 """The running exporter: wiring, signals and reloads (``app``), the fleet of running sources
-(``poller``), each source's reads spent by urgency and published as they land
+(``fleet``), each source's reads spent by urgency and published as they land
 (``scheduler``, with its ``readqueue``, ``rounds`` and ``publication``) and the process's
 memory (``memory``). It imports every stage below the command; only ``exporter.cli``
 imports it."""

@@ -22,7 +22,7 @@ from ..exposition.store import ExpositionStore
 from ..http.server import Listener, ServingLimits, make_app, serve
 from ..http.webconfig import WebConfigFile
 from ..telemetry import Telemetry
-from .poller import Fleet
+from .fleet import Fleet
 from .publication import PUBLISH_EVERY
 
 log = logging.getLogger("campaign_exporter")

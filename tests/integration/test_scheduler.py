@@ -34,7 +34,7 @@ from exporter.config.schema import SourceConfig
 from exporter.config.types import HttpUrl
 from exporter.exposition.render import MetricFamily, RenderedFamily
 from exporter.exposition.store import ExpositionStore
-from exporter.run.poller import Fleet
+from exporter.run.fleet import Fleet
 from exporter.run.scheduler import Scheduler
 from exporter.sources import SOURCE_KINDS
 from exporter.sources.base import CampaignRow, Display, Source, SourceError, SourceKind
