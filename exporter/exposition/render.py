@@ -6,6 +6,7 @@ bytes as they are (exporter.exposition.store).
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 import zlib
@@ -203,6 +204,7 @@ for _ in range(31):
     _X2N.append(_multmodp(_X2N[-1], _X2N[-1]))
 
 
+@functools.lru_cache(maxsize=64)  # blocks are mostly of one size
 def crc_shift(length: int) -> int:
     """The operator that moves a CRC past ``length`` more bytes: x^(8 length) mod p."""
     op, k = 1 << 31, 3
@@ -280,22 +282,9 @@ class Blocks:
         crc = 0
         for i, block_crc in enumerate(crcs):
             length = min(size, len(view) - i * size)
-            crc = crc_combine(crc, _block_shift(length), block_crc)
+            crc = crc_combine(crc, crc_shift(length), block_crc)
         piece = Piece(b"".join(data), crc, crc_shift(len(view)), len(view))
         return cls(piece, size, tuple(ends), tuple(crcs))
-
-
-_SHIFTS: dict[int, int] = {}
-
-
-def _block_shift(length: int) -> int:
-    """crc_shift(length), kept: blocks are mostly of one size."""
-    shift = _SHIFTS.get(length)
-    if shift is None:
-        if len(_SHIFTS) > 64:
-            _SHIFTS.clear()
-        shift = _SHIFTS[length] = crc_shift(length)
-    return shift
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,13 +72,7 @@ def summary_body(c: SimCampaign, now: float) -> dict[str, Any]:
     )
     last = last_execution(c, now)
     return {
-        "campaignId": c.campaign_id,
-        "name": c.name,
-        "campaignType": c.campaign_type,
-        "channel": c.channel,
-        "authoringStatus": c.authoring_status,
-        "createdAt": iso(c.created_at),
-        "updatedAt": iso(c.updated_at),
+        **campaign_listing(c),
         "schedule": None if c.send_at is None else {**(c.schedule(now) or {}), "scheduled": True},
         "audience": {
             "included": included,
