@@ -259,11 +259,8 @@ class Blocks:
         kept = 0
         if last is not None and last[1].size == size:
             was, old = memoryview(last[0]), last[1]
-            for i in range(len(old.ends)):
-                end = min((i + 1) * size, len(was))
-                if end - i * size != min(size, len(view) - i * size):
-                    break  # a shorter last block: compressed again
-                if was[i * size : end] != view[i * size : end]:
+            for i in range(len(old.ends)):  # a last block of another length differs too
+                if was[i * size : (i + 1) * size] != view[i * size : (i + 1) * size]:
                     break
                 kept = i + 1
             data = [old.piece.deflate[: old.ends[kept - 1]]] if kept else []
@@ -272,13 +269,11 @@ class Blocks:
             data, ends, crcs = [], [], []
         offset = ends[-1] if ends else 0
         for start in range(kept * size, len(view), size):
-            block = view[start : start + size]
-            comp = zlib.compressobj(level, zlib.DEFLATED, -15)
-            deflate = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
-            data.append(deflate)
-            offset += len(deflate)
+            block = Piece.of(view[start : start + size], level)
+            data.append(block.deflate)
+            offset += len(block.deflate)
             ends.append(offset)
-            crcs.append(zlib.crc32(block))
+            crcs.append(block.crc)
         crc = 0
         for i, block_crc in enumerate(crcs):
             length = min(size, len(view) - i * size)
