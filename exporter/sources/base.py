@@ -17,6 +17,7 @@ from ..exposition.render import MetricFamily
 from ..telemetry import Telemetry
 from ..upstream.client import UpstreamClient
 from ..upstream.egress import Egress
+from ..upstream.failures import ErrorFields
 
 __all__ = [
     "Attention",
@@ -223,8 +224,7 @@ class SourceKind(Generic[C]):
     config_model: type[C]
     create: Callable[[C, UpstreamClient], Source[C, Any]]
     display: Display
-    # (code, message, correlation id) out of an error body; None where absent
-    error_fields: Callable[[Any], tuple[str | None, str, str | None]]
+    error_fields: ErrorFields  # (code, message, correlation id) of an error body
     correlation_headers: tuple[str, ...] = ()
     # error codes of a 409 that means "this campaign's type is not exposed"
     unsupported_codes: frozenset[str] = frozenset()

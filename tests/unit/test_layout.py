@@ -120,7 +120,6 @@ ALLOWED: dict[str, set[str]] = {
         "exporter.clock",
         "exporter.config",
         "exporter.books",
-        "exporter.exposition",
         "exporter.telemetry",
     },
     "exporter.sources": {

@@ -3,6 +3,7 @@ produce; hostile files, variables, defaults and the shipped example."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,11 +15,13 @@ from pydantic import BaseModel
 
 from exporter.config.errors import ConfigError
 from exporter.config.loader import load_config, parse_config, render_config
+from exporter.config.schema import AlertThresholds
+from exporter.config.thresholds import DEFAULTS, Thresholds
 from exporter.config.types import SECRET_KEYS
 from exporter.sources import SOURCE_KINDS
 
 from ...config_sections import ga, source
-from ...helpers import write_config
+from ...helpers import mixin_generator, write_config
 from ...hostile_yaml import alias_chain, billion_laughs, deep_nesting
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
@@ -570,6 +573,36 @@ def test_messages_never_quote_a_credential() -> None:
         == SECRET_KEYS
         == {"credentials", "client_secret", "password", "proxy_url", "proxy_connect_header"}
     )
+
+
+# the keys thresholds: takes, with the mixin's defaults (durations in seconds)
+THRESHOLDS = {
+    "failure_ratio": 0.05,
+    "failure_ratio_min_records": 100,
+    "failure_ratio_completed_within": 86400.0,
+    "send_overdue_after": 900.0,
+    "stalled_after": 900.0,
+    "bounce_rate": 0.05,
+    "bounce_rate_min_messages": 1000,
+    "falling_behind_poll_intervals": 2,
+}
+
+
+def test_the_config_the_page_and_the_mixin_name_the_same_thresholds() -> None:
+    """The config's model, the thresholds in force and the mixin's config: the same keys
+    and defaults, so that no key is settable in one and unknown to another."""
+    assert AlertThresholds.model_fields.keys() == THRESHOLDS.keys()
+    assert dataclasses.asdict(AlertThresholds().in_force()) == THRESHOLDS
+    assert dataclasses.asdict(DEFAULTS) == THRESHOLDS
+    assert {f.name for f in dataclasses.fields(Thresholds)} == THRESHOLDS.keys()
+    mixin = mixin_generator().Config()
+    in_the_mixins_words = {
+        **THRESHOLDS,
+        "failure_ratio_completed_within": "1d",
+        "send_overdue_after": "15m",
+        "stalled_after": "15m",
+    }
+    assert {key: getattr(mixin, key) for key in THRESHOLDS} == in_the_mixins_words
 
 
 def test_thresholds_take_the_mixins_keys_and_print_back_only_when_set() -> None:
