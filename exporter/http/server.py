@@ -104,8 +104,8 @@ class Handlers:
         telemetry: Telemetry,
         reload: ReloadFn | None,
         limits: ServingLimits,
-        metrics_path: str = "/metrics",
-        thresholds: ThresholdsFn = lambda: DEFAULTS,
+        metrics_path: str,
+        thresholds: ThresholdsFn,
     ) -> None:
         self.metrics_path = metrics_path
         self.thresholds = thresholds

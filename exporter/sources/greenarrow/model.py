@@ -36,7 +36,6 @@ class ApiError(RefusedByApi):
         said = f"{code or 'error'}: {message}" if message else code or "error"
         reason = API_ERROR_REASONS.get(code or "", ErrorReason.HTTP_4XX)
         super().__init__(said, reason, f"success: false, {said}")
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +57,12 @@ class GACampaignSnapshot:
 @dataclass(frozen=True, slots=True)
 class ReportPage:
     items: list[GACampaignSnapshot]
-    raw_count: int  # entries read (at most per_page), readable or not
+    size: int  # entries read (at most per_page), readable or not
     unreadable: int  # entries without a campaign id
     refused: int  # entries whose id is unsafe to label by
     beyond_limit: int  # entries past per_page, not read
     num_pages: int | None
     num_records: int | None
-
-    @property
-    def size(self) -> int:
-        return self.raw_count
 
 
 def _paused(value: Any) -> bool | None:
@@ -123,7 +118,7 @@ def parse_page(body: Any, per_page: int) -> ReportPage:
     entries = read_entries(report, per_page, parse_item)
     return ReportPage(
         entries.items,
-        raw_count=min(len(report), per_page),
+        size=min(len(report), per_page),
         unreadable=entries.unreadable,
         refused=entries.refused,
         beyond_limit=entries.beyond_limit,

@@ -231,10 +231,10 @@ class GreenArrowSource(Source[GreenArrowConfig, GACampaignSnapshot]):
         if claimed is not None and claimed > limit:
             # Sorted oldest first: past the cap, read only the newest pages.
             last = await page(claimed - 1)
-            if last.raw_count:
+            if last.size:
                 pages = [await page(n) for n in range(claimed - limit, claimed - 1)]
                 pages.append(last)
-                left_out = (claimed - 1) * per_page + last.raw_count - cap
+                left_out = (claimed - 1) * per_page + last.size - cap
             else:
                 claimed = None  # the claimed last page is empty: walk from the start
         if claimed is None or claimed <= limit:
@@ -316,7 +316,7 @@ def _iso(ts: float) -> str:
 def _claimed_pages(first: ReportPage, per_page: int) -> int | None:
     """``num_pages`` when the first page and ``num_records`` agree with it."""
     claimed = first.num_pages
-    if claimed is None or first.raw_count < per_page:
+    if claimed is None or first.size < per_page:
         return None if claimed is None else 1
     if first.num_records is not None and claimed != math.ceil(first.num_records / per_page):
         return None

@@ -13,7 +13,6 @@ from exporter.books.reads import RefreshReport, SourceError
 from exporter.books.reasons import ErrorReason
 from exporter.clock import ManualClock
 from exporter.config.loader import parse_config
-from exporter.config.thresholds import FALLING_BEHIND_POLL_INTERVALS as BEHIND_POLL_INTERVALS
 from exporter.http.statuspage import render_status_page
 from exporter.http.statuspage.attention import NOTHING
 from exporter.http.triage import Query
@@ -388,7 +387,7 @@ def test_a_source_keeping_up_shows_its_backlog_without_a_flag() -> None:
 
 def test_falling_behind_is_the_alerts_default_condition() -> None:
     """Over (not at) 2 poll intervals, and not on a source down: that is SourceDown's page."""
-    assert mixin_generator().Config().falling_behind_poll_intervals == BEHIND_POLL_INTERVALS == 2
+    assert mixin_generator().Config().falling_behind_poll_intervals == 2
     telemetry = telemetry_with(
         ("prod", "experiture", []), ("backup", "experiture", []), error="auth: HTTP 401"
     )

@@ -121,7 +121,7 @@ def test_a_date_only_direct_mail_schedule_is_due_through_its_day() -> None:
 
 def test_greenarrow_report_example() -> None:
     page = parse_page(seed("greenarrow_system_campaigns.json"), 100)
-    assert page.num_pages is None and page.raw_count == 2  # the example has no num_pages
+    assert page.num_pages is None and page.size == 2  # the example has no num_pages
     entries = [Entry(s.campaign_id, s, SEEN, s.state, SEEN, SEEN) for s in page.items]
     samples = exposition(render_greenarrow("ga", entries))
     assert set(samples.by_campaign("greenarrow_campaign_info")) == {"1", "2"}
