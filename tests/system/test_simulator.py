@@ -11,8 +11,7 @@ def test_simulator_serves_with_the_exporter_packages_blocked() -> None:
     """Imported in a fresh interpreter where the sources cannot load, it still starts and serves."""
     script = """
 import asyncio, sys, urllib.request
-for name in ("exporter.sources", "exporter.upstream.client", "exporter.run.fleet",
-             "exporter.config.loader"):
+for name in ("exporter.sources", "exporter.upstream", "exporter.run", "exporter.config"):
     sys.modules[name] = None
 from exporter.simulator import Simulator, SimulatorSettings
 

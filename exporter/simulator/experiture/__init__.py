@@ -25,52 +25,8 @@ default mix and the named fleets), ``world`` (the workspace, credentials and tok
 ``bodies`` (the JSON bodies) and ``api`` (the routes, token checks and control routes).
 """
 
-from .api import ERROR_CODES, ExperitureApi
-from .bodies import (
-    campaign_listing,
-    error_envelope,
-    last_execution,
-    metrics_body,
-    status_body,
-    summary_body,
-)
-from .campaign import STAGE_LAG, STAGES, SimCampaign, iso
-from .fleets import (
-    CHANNELS,
-    DAY,
-    FLEETS,
-    LONG_USED_SHARES,
-    REACH_STATUSES,
-    TIMEZONES,
-    long_used_fleet,
-    make_campaign,
-)
-from .world import DEFAULT_CLIENTS, DEFAULT_TOKENS, FULL_SCOPES, ExperitureWorld, Token
+from .api import ExperitureApi
+from .campaign import SimCampaign
+from .world import FULL_SCOPES, ExperitureWorld
 
-__all__ = [
-    "CHANNELS",
-    "DAY",
-    "DEFAULT_CLIENTS",
-    "DEFAULT_TOKENS",
-    "ERROR_CODES",
-    "FLEETS",
-    "FULL_SCOPES",
-    "LONG_USED_SHARES",
-    "REACH_STATUSES",
-    "STAGES",
-    "STAGE_LAG",
-    "TIMEZONES",
-    "ExperitureApi",
-    "ExperitureWorld",
-    "SimCampaign",
-    "Token",
-    "campaign_listing",
-    "error_envelope",
-    "iso",
-    "last_execution",
-    "long_used_fleet",
-    "make_campaign",
-    "metrics_body",
-    "status_body",
-    "summary_body",
-]
+__all__ = ["FULL_SCOPES", "ExperitureApi", "ExperitureWorld", "SimCampaign"]
