@@ -218,11 +218,12 @@ class Scheduler:
         for cid in ledger.land(outcome):
             self._discard(cid)
         follow += outcome.follow
-        if read.walk:  # first: a failed walk backs off by the streak telemetry counts
+        streak = 0
+        if read.walk:  # a failed walk backs off by the source's streak, which telemetry counts
             self.walked = True
-            self.telemetry.record_walk(source.name, outcome.failure, self.clock.time())
+            streak = self.telemetry.record_walk(source.name, outcome.failure, self.clock.time())
         if outcome.failure is not None:
-            read.failures = self._failures_in_a_row(read)
+            read.failures = streak if read.walk else read.failures + 1
             read.due = now + next_delay(read.interval, read.failures)
             follow.append(read)
         follow = [r for r in follow if not r.campaign or r.subject in ledger.versions]
@@ -238,14 +239,6 @@ class Scheduler:
         )
         self._log_health(read, outcome.failure, now - sent)
         self._changed.set()
-
-    def _failures_in_a_row(self, read: Read) -> int:
-        """The read's failures in a row, the one just landed included: a walk's are the
-        source's failure streak, which telemetry counts (and /metrics shows); any other
-        read counts its own."""
-        if read.walk:
-            return self.telemetry.sources[self.source.name].consecutive_failures
-        return read.failures + 1
 
     def _unread_in_flight(self) -> int:
         """First reads sent and not landed (at most ``concurrency`` per class)."""
@@ -353,17 +346,14 @@ class Scheduler:
                 self.persist(
                     {c: e for c, e in changed.items() if stored.pop(c, None) is not e or e is None}
                 )
+        shown = list(self.rows.values())
         self.telemetry.record_publication(
-            self.source.name,
-            rows=list(self.rows.values()),
-            campaigns=len(ledger),
-            walked=walked,
-            error=error,
+            self.source.name, rows=shown, campaigns=len(ledger), walked=walked, error=error
         )
         for rnd, ended in finished:
-            self._record_round(rnd, ended)
+            self._record_round(rnd, ended, shown)
 
-    def _record_round(self, rnd: Round, ended: float) -> None:
+    def _record_round(self, rnd: Round, ended: float, rows: list[CampaignRow]) -> None:
         report = rnd.report(len(self.ledger))
         failure = report.failure
         self.telemetry.record_refresh(
@@ -372,7 +362,7 @@ class Scheduler:
             started=rnd.started,
             duration=ended - rnd.started_mono,
             error=str(failure) if failure else None,
-            rows=list(self.rows.values()),
+            rows=rows,
         )
 
     # -- for tests on a manual clock ------------------------------------------------------

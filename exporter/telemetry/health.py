@@ -123,10 +123,10 @@ class Telemetry:
         """One read landed; ``up`` follows the share of failures over the last interval."""
         self.sources[name].read_landed(urgency, ok, when)
 
-    def record_walk(self, name: str, failure: Exception | None, when: float) -> None:
+    def record_walk(self, name: str, failure: Exception | None, when: float) -> int:
         """A listing walk landed: the source is up while its walks work, and its failure
-        streak (``SourceStatus.consecutive_failures``) moves."""
-        self.sources[name].walk_landed(failure, when)
+        streak (``SourceStatus.consecutive_failures``) moves; the streak now."""
+        return self.sources[name].walk_landed(failure, when)
 
     def record_publication(
         self,

@@ -62,9 +62,9 @@ class SourceStatus:
                 recent.popleft()
         self._judge()
 
-    def walk_landed(self, failure: Exception | None, when: float) -> None:
+    def walk_landed(self, failure: Exception | None, when: float) -> int:
         """A listing walk landed at Unix time ``when``: a failure lengthens the streak, a
-        success ends it."""
+        success ends it; the streak now."""
         self.walk_ok = failure is None
         self.walk_error = None if failure is None else str(failure)
         if failure is None:
@@ -73,6 +73,7 @@ class SourceStatus:
         else:
             self.consecutive_failures += 1
         self._judge()
+        return self.consecutive_failures
 
     def _judge(self) -> None:
         # "up" counts the reads of about the last poll interval: under half of them failed

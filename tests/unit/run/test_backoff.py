@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.run.readqueue import MAX_BACKOFF, next_delay
+from exporter.run.readqueue import next_delay
 
 
 @pytest.mark.parametrize(
@@ -35,5 +35,5 @@ def test_a_failing_source_backs_off() -> None:
     assert next_delay(30, 0) == 30
     assert next_delay(30, 1) == 30
     assert [next_delay(30, n) for n in (2, 3, 4)] == [60, 120, 240]
-    assert next_delay(30, 50) == MAX_BACKOFF
+    assert next_delay(30, 50) == 300.0  # the cap: five minutes
     assert next_delay(600, 5) == 600  # an interval longer than the cap is kept
