@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from ..helpers import (
     config_of,
@@ -18,6 +16,7 @@ from ..helpers import (
     ga_source,
     running_exporter,
     running_simulator,
+    write_config,
 )
 
 
@@ -115,10 +114,6 @@ async def test_a_failing_source_shows_its_streak() -> None:
     assert samples.value("campaign_exporter_source_up", source="prod") == 0
 
 
-def write(path: Path, data: Any) -> None:
-    path.write_text(yaml.safe_dump(data))
-
-
 @pytest.mark.anyio
 async def test_reload_adds_a_source_keeps_the_other_and_refuses_a_bad_file(
     tmp_path: Path,
@@ -126,12 +121,12 @@ async def test_reload_adds_a_source_keeps_the_other_and_refuses_a_bad_file(
     async with running_simulator(experiture_campaigns=80, greenarrow_campaigns=50) as (_s, url):
         path = tmp_path / "config.yml"
         prod = experiture_source(url, poll_interval="1h")
-        write(path, {"sources": [prod]})
+        write_config(path.parent, {"sources": [prod]})
         async with running_exporter(config_of(prod), config_file=path) as exp:
             before = await exp.wait_refreshes("prod", 1)
             campaigns = before.by_campaign("experiture_campaign_info")
 
-            write(path, {"sources": [prod, ga_source(url)]})
+            write_config(path.parent, {"sources": [prod, ga_source(url)]})
             async with exp.http.post(f"{exp.url}/-/reload") as resp:
                 assert resp.status == 200
             after = await exp.scrape()
@@ -154,7 +149,7 @@ async def test_reload_adds_a_source_keeps_the_other_and_refuses_a_bad_file(
             assert bad.by_campaign("experiture_campaign_info") == campaigns
             assert bad.by_campaign("greenarrow_campaign_info")
 
-            write(path, {"sources": [prod]})
+            write_config(path.parent, {"sources": [prod]})
             async with exp.http.post(f"{exp.url}/-/reload") as resp:
                 assert resp.status == 200
             good = await exp.scrape()

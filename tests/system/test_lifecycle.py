@@ -21,12 +21,9 @@ from ..helpers import (
     Samples,
     experiture_source,
     wait_for_sync,
+    write_config,
 )
 from ..hostile_yaml import billion_laughs, deep_nesting
-
-
-def write(path: Path, data: Any) -> None:
-    path.write_text(yaml.safe_dump(data))
 
 
 def test_sighup_reloads_and_sigterm_stops_within_two_seconds(tmp_path: Path) -> None:
@@ -34,11 +31,11 @@ def test_sighup_reloads_and_sigterm_stops_within_two_seconds(tmp_path: Path) -> 
 
     with SimulatorThread(SimulatorSettings(experiture_campaigns=20, speed=0)) as sim:
         path = tmp_path / "config.yml"
-        write(path, {"sources": [experiture_source(sim.url, poll_interval="1h")]})
+        write_config(path.parent, {"sources": [experiture_source(sim.url, poll_interval="1h")]})
         with ExporterProcess(f"--config.file={path}") as exporter:
             exporter.wait_ready()
-            write(
-                path,
+            write_config(
+                path.parent,
                 {
                     "sources": [
                         experiture_source(sim.url, poll_interval="1h"),
@@ -79,7 +76,7 @@ def test_a_hostile_config_file_never_takes_the_process_down(tmp_path: Path) -> N
     with SimulatorThread(SimulatorSettings(experiture_campaigns=20, speed=0)) as sim:
         path = tmp_path / "config.yml"
         good = {"sources": [experiture_source(sim.url, poll_interval="1h")]}
-        write(path, good)
+        write_config(path.parent, good)
         with ExporterProcess(f"--config.file={path}") as exporter:
             exporter.wait_ready()
             campaigns = Samples(exporter.get("/metrics")[1]).by_campaign("experiture_campaign_info")
@@ -95,7 +92,7 @@ def test_a_hostile_config_file_never_takes_the_process_down(tmp_path: Path) -> N
             wait_for_sync(reported, "SIGHUP to report the bad file")
             assert reload_ok(exporter) == 0
 
-            write(path, good)
+            write_config(path.parent, good)
             assert post(f"{exporter.base}/-/reload")[0] == 200
             assert reload_ok(exporter) == 1
             # the SIGHUP reload is long over: every line it wrote is in
@@ -128,7 +125,7 @@ def kubelet_config_dir(directory: Path, data: Any) -> Path:
     directory.mkdir()
     first = directory / "..2026_12_03_10_00_00.000000001"
     first.mkdir()
-    write(first / "config.yml", data)
+    write_config(first, data)
     (directory / "..data").symlink_to(first.name)
     (directory / "config.yml").symlink_to("..data/config.yml")
     return directory / "config.yml"
