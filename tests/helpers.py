@@ -587,7 +587,7 @@ class ExporterProcess:
     def get(self, path: str) -> tuple[int, str]:
         return http_get(self.base + path)
 
-    def wait_ready(self) -> None:
+    def wait_ready(self, deadline: float = DEADLINE) -> None:
         """Until ``/-/ready`` answers 200 and every source has ended its first round (its
         first walk and the reads due then): what the campaigns were at start is on
         /metrics. (Ready itself comes as soon as each source published something.)"""
@@ -605,7 +605,7 @@ class ExporterProcess:
                 sum(v for _, v in samples.values(rounds, source=name)) >= 1 for name in sources
             )
 
-        wait_for_sync(ready, "the exporter to be ready, its first rounds ended")
+        wait_for_sync(ready, "the exporter to be ready, its first rounds ended", deadline)
 
     def wait_states_read(self, deadline: float = DEADLINE) -> None:
         """Until ``/-/ready`` answers 200 and every listed campaign's state has been read

@@ -89,7 +89,8 @@ def hang_up_mid_response(base: str) -> None:
 def test_a_client_hanging_up_mid_scrape_is_no_error() -> None:
     """Every Prometheus scrape timeout hangs up mid-response: routine, not an error."""
     with ExporterProcess("--demo", "--demo.campaigns=2500") as demo:
-        demo.wait_ready()
+        # a first round of 2,500 campaigns: over 30 s on a loaded 2-core machine
+        demo.wait_ready(deadline=120)
         for _ in range(3):
             hang_up_mid_response(demo.base)
         # a request after the hang-ups is served after them: their handling is done
