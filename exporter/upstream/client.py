@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 import anyio
 import httpx2
 
@@ -36,6 +35,7 @@ from .failures import (
     ErrorFields,
     UpstreamError,
     credential_values,
+    hung_up,
     no_answer,
     no_error_fields,
     tls_problem,
@@ -373,7 +373,7 @@ class UpstreamClient:
         except httpx2.HTTPError as exc:
             self._count(endpoint, "error")
             problem = tls_problem(exc)
-            if problem is None and isinstance(exc.__cause__, aiohttp.ServerDisconnectedError):
+            if problem is None and hung_up(exc):
                 # a client certificate refused after a TLS 1.3 handshake looks like this
                 problem = await self.egress.handshake_problem(request.url)
             if problem is not None:

@@ -206,6 +206,16 @@ def tls_problem(exc: BaseException) -> str | None:
     return None
 
 
+def hung_up(exc: BaseException) -> bool:
+    """Whether the server closed or reset the connection before any answer: how a TLS 1.3
+    server's refusal of a client certificate reaches the request (a reset when the request
+    was already on its way), and what the handshake probe then tells apart."""
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ServerDisconnectedError):
+        return True
+    return isinstance(cause, OSError) and cause.errno in (errno.ECONNRESET, errno.EPIPE)
+
+
 def _os_words(error: OSError) -> str:
     if error.errno == errno.ECONNREFUSED:
         return "connection refused"

@@ -4,11 +4,14 @@ each way it can fail: one clear line, a down source with reason ``tls``, never a
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import json
 import os
+import socket
 import ssl
+import struct
 import subprocess
 import sys
 import threading
@@ -410,3 +413,40 @@ async def test_the_handshake_probe_tells_a_refused_certificate_from_a_dropped_co
         await transport.aclose()
         await runner.cleanup()
     assert (problem is not None and REFUSED in problem) if refused else problem is None
+
+
+@pytest.mark.anyio
+async def test_a_refusal_sent_as_a_reset_after_the_handshake_is_a_tls_failure(
+    pki: Pki,
+) -> None:
+    """A server that finishes the handshake, reads the request and resets the connection
+    (as TLS 1.3 refusing a client certificate does, when the request reached it before its
+    refusal left): a TLS failure with the refusal's words, not "connection reset"."""
+    served = 0
+
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal served
+        served += 1
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError):
+            await reader.readuntil(b"\r\n\r\n")
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # an RST, not a FIN
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    pki.ca.issue_cert("127.0.0.1").configure_cert(ctx)
+    server = await asyncio.start_server(reset, "127.0.0.1", 0, ssl=ctx)
+    port = server.sockets[0].getsockname()[1]
+    source = ga_source(f"https://127.0.0.1:{port}", tls_config=tls(pki, "stranger"))
+    try:
+        async with running_exporter(config_of(source)) as exp:
+            samples = await exp.wait_refreshes("ga", 1, names=[UP, ERRORS])
+            _, page = await exp.get("/")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert served >= 2, "the read and its probe"
+    assert samples.value(UP, source="ga") == 0
+    assert samples.number(ERRORS, source="ga", reason="tls") >= 1
+    assert samples.value(ERRORS, source="ga", reason="network") in (None, 0)
+    assert f"TLS with 127.0.0.1:{port} failed: {REFUSED}" in page
