@@ -274,7 +274,9 @@ async def test_progress_timestamp_moves_only_for_stages_that_grew() -> None:
     """While a send runs, a growing stage's timestamp moves and a constant one's does not;
     a finished campaign has none (only a running send can stall)."""
     async with running_simulator(experiture_campaigns=160) as (sim, url):
-        source = experiture_source(url, poll_interval="200ms")
+        # polls come by clock steps: a 200 ms interval in real time re-read the running
+        # campaigns so often that a loaded machine's first round took over 30 s
+        source = experiture_source(url, poll_interval="1m")
         async with running_exporter(config_of(source)) as exp:
             first = await exp.wait_refreshes("prod", 1)
             before = {c["campaign_id"]: c for c in exported(sim.experiture.truth(sim.clock.now()))}
