@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.sources.experiture import model
-from exporter.sources.fields import ParseError
+from exporter.sources.fields import ParseError, count
 from exporter.sources.greenarrow import model as ga_model
 
 # What a hostile upstream sends that valid JSON allows: lone surrogates (a JavaScript
@@ -176,3 +176,27 @@ def test_greenarrow_item_inside_a_good_envelope(item: Any) -> None:
     page = ga_model.parse_page(body, 100)
     assert len(page.items) + page.unreadable + page.refused == 1
     assert_renderable(page)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0, 0),
+        (7, 7),
+        (2**53 - 1, 2**53 - 1),
+        (2**53, None),
+        (-1, None),
+        (True, None),
+        (False, None),
+        (3.0, 3),
+        (2.5, 2),
+        (float("nan"), None),
+        (float("inf"), None),
+        (-0.5, None),
+        ("7", None),
+        (None, None),
+    ],
+)
+def test_a_count_is_a_non_negative_exact_number(value: Any, expected: int | None) -> None:
+    assert count({"n": value}, "n") == expected
+    assert count(["n"], "n") is None
