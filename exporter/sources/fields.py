@@ -77,8 +77,6 @@ def identifier(d: Any, key: str, *, int_ok: bool = False) -> str | None:
 def count(d: Any, key: str) -> int | None:
     """A non-negative finite number below 2**53, as an int."""
     value = d.get(key) if isinstance(d, dict) else None
-    if type(value) is int:  # the usual case, first (a bool is no int by its type)
-        return value if 0 <= value < MAX_COUNT else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     if isinstance(value, float) and not math.isfinite(value):
