@@ -448,5 +448,5 @@ async def test_a_refusal_sent_as_a_reset_after_the_handshake_is_a_tls_failure(
     assert served >= 2, "the read and its probe"
     assert samples.value(UP, source="ga") == 0
     assert samples.number(ERRORS, source="ga", reason="tls") >= 1
-    assert samples.value(ERRORS, source="ga", reason="network") in (None, 0)
+    assert samples.value(ERRORS, source="ga", reason="connect") in (None, 0)
     assert f"TLS with 127.0.0.1:{port} failed: {REFUSED}" in page
