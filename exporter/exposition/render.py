@@ -204,7 +204,7 @@ for _ in range(31):
     _X2N.append(_multmodp(_X2N[-1], _X2N[-1]))
 
 
-@functools.lru_cache(maxsize=64)  # blocks are mostly of one size
+@functools.lru_cache(maxsize=64)  # headers and totals keep their lengths
 def crc_shift(length: int) -> int:
     """The operator that moves a CRC past ``length`` more bytes: x^(8 length) mod p."""
     op, k = 1 << 31, 3
@@ -237,49 +237,16 @@ class Piece:
         data = comp.compress(plain) + comp.flush(zlib.Z_FULL_FLUSH)
         return cls(data, zlib.crc32(plain), crc_shift(len(plain)), len(plain))
 
-
-@dataclass(frozen=True, slots=True)
-class Blocks:
-    """Bytes compressed in blocks of ``size`` (the last one the rest), each on its own,
-    joined as one piece: when the bytes change, the blocks before the first that changed
-    are kept, only the rest compressed again."""
-
-    piece: Piece
-    size: int
-    ends: tuple[int, ...]  # where each block's deflate data ends in piece.deflate
-    crcs: tuple[int, ...]  # each block's CRC-32
-
     @classmethod
-    def of(
-        cls, plain: bytes, size: int, level: int, last: tuple[bytes, Blocks] | None = None
-    ) -> Blocks:
-        """``plain`` in blocks, reusing those of ``last`` (its bytes and blocks) that
-        every byte up to their end is the same in."""
-        view = memoryview(plain)
-        kept = 0
-        if last is not None and last[1].size == size:
-            was, old = memoryview(last[0]), last[1]
-            for i in range(len(old.ends)):  # a last block of another length differs too
-                if was[i * size : (i + 1) * size] != view[i * size : (i + 1) * size]:
-                    break
-                kept = i + 1
-            data = [old.piece.deflate[: old.ends[kept - 1]]] if kept else []
-            ends, crcs = list(old.ends[:kept]), list(old.crcs[:kept])
-        else:
-            data, ends, crcs = [], [], []
-        offset = ends[-1] if ends else 0
-        for start in range(kept * size, len(view), size):
-            block = Piece.of(view[start : start + size], level)
-            data.append(block.deflate)
-            offset += len(block.deflate)
-            ends.append(offset)
-            crcs.append(block.crc)
+    def joined(cls, pieces: Sequence[Piece]) -> Piece:
+        """The pieces in a row, as one."""
+        if len(pieces) == 1:
+            return pieces[0]
         crc = 0
-        for i, block_crc in enumerate(crcs):
-            length = min(size, len(view) - i * size)
-            crc = crc_combine(crc, crc_shift(length), block_crc)
-        piece = Piece(b"".join(data), crc, crc_shift(len(view)), len(view))
-        return cls(piece, size, tuple(ends), tuple(crcs))
+        for piece in pieces:
+            crc = crc_combine(crc, piece.shift, piece.crc)
+        size = sum(piece.size for piece in pieces)
+        return cls(b"".join(piece.deflate for piece in pieces), crc, crc_shift(size), size)
 
 
 @dataclass(frozen=True, slots=True)

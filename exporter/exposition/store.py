@@ -7,9 +7,10 @@ exporter's own small, always-fresh families. A scrape may ask for some families 
 (``name[]``); each such selection is cached too, until the next publication.
 
 A body is assembled from chunks, one per family (every source's lines, the same in both
-formats, with its header per format apart), each kept, and gzipped on its own, until a
-fragment of its family changes: after a publication in which only read times moved, a
-scrape joins what it has and compresses the one or two families that changed.
+formats, with its header per format apart), each kept until a fragment of its family
+changes. A family's lines are kept in segments of about ``BLOCK`` bytes, each joined and
+gzipped on its own: after a publication in which only read times moved, a scrape joins
+what it has and compresses again the few segments whose lines changed.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .render import (
-    Blocks,
     GzipPieces,
     Kind,
     MetricFamily,
@@ -33,10 +33,11 @@ from .render import (
 )
 
 GZIP_LEVEL = 1  # the scrape path favours speed; level 1 is still ~8x on this text
-# A family's lines are gzipped in blocks of this many bytes; after a publication only the
-# blocks from its first changed line on are compressed again. A line that changes moves to
-# the end of its family, so on a settled account the lines that keep changing (the read
-# times of running campaigns) gather in the last blocks.
+# A family's lines are kept in segments of about this many bytes, each gzipped on its own;
+# after a publication only the segments whose lines changed are compressed again. A line
+# that changes leaves its segment for the last one: on a settled account the lines that
+# keep changing (the read times of running campaigns) gather in the last segments, and
+# the lines read in turn, oldest first (idle campaigns), leave the first ones.
 BLOCK = 1 << 16
 # Selections cached per publish: at most this many, together at most as large as the
 # whole text body (or 1 MiB), so that clients asking for ever new selections cost a
@@ -71,31 +72,127 @@ class Variant:
         return plain + (self.gzip.length if self.gzip else 0)
 
 
+@dataclass(eq=False)
+class Segment:
+    """Consecutive lines of one family in one source, about ``BLOCK`` bytes at most:
+    joined and gzipped when first asked for, and kept so until one of its lines changes."""
+
+    lines: dict[str, bytes] = field(default_factory=dict)  # campaign id -> its lines
+    size: int = 0
+    plain: bytes | None = None
+    piece: Piece | None = None
+
+    def joined(self) -> bytes:
+        if self.plain is None:
+            self.plain = b"".join(self.lines.values())
+        return self.plain
+
+    def gzipped(self) -> Piece:
+        if self.piece is None:
+            self.piece = Piece.of(self.joined(), GZIP_LEVEL)
+        return self.piece
+
+    def put(self, cid: str, body: bytes) -> None:
+        self.lines[cid] = body
+        self.size += len(body)
+        self.plain = self.piece = None
+
+    def take(self, cid: str) -> None:
+        self.size -= len(self.lines.pop(cid))
+        self.plain = self.piece = None
+
+
+class Lines:
+    """One family's lines in one source, in segments, in order. A line that changes
+    leaves its segment for the last one (a new one once the last is full)."""
+
+    def __init__(self, block: int) -> None:
+        self.block = block
+        self.segments: list[Segment] = []
+        self.where: dict[str, Segment] = {}  # campaign id -> the segment holding its lines
+
+    def get(self, cid: str) -> bytes:
+        segment = self.where.get(cid)
+        return segment.lines[cid] if segment is not None else b""
+
+    def set(self, cid: str, body: bytes) -> None:
+        """One campaign's lines (empty: none), at the end; a caller checks they changed."""
+        segment = self.where.pop(cid, None)
+        if segment is not None:
+            segment.take(cid)
+            if not segment.lines:
+                self.segments.remove(segment)
+        if body:
+            last = self.segments[-1] if self.segments else None
+            if last is None or last.size >= self.block:
+                last = Segment()
+                self.segments.append(last)
+            last.put(cid, body)
+            self.where[cid] = last
+
+    def compact(self) -> list[Segment]:
+        """The segments, after merging neighbours that fit in one block together where one
+        of them changed (so lines leaving one by one do not fragment the family; segments
+        that did not change keep what they have built)."""
+        merged: list[Segment] = []
+        for segment in self.segments:
+            before = merged[-1] if merged else None
+            if (
+                before is not None
+                and (before.plain is None or segment.plain is None)
+                and before.size + segment.size <= self.block
+            ):
+                for cid, body in segment.lines.items():
+                    before.put(cid, body)
+                    self.where[cid] = before
+            else:
+                merged.append(segment)
+        self.segments = merged
+        return merged
+
+
 @dataclass
 class SourceParts:
     """One source's families: per family, each campaign's sample lines and the totals'."""
 
+    block: int
     headers: dict[str, tuple[Kind, str]] = field(default_factory=dict)  # in first-seen order
-    campaigns: dict[str, dict[str, bytes]] = field(default_factory=dict)  # family -> id -> lines
+    campaigns: dict[str, Lines] = field(default_factory=dict)  # family -> its lines
     totals: dict[str, bytes] = field(default_factory=dict)  # family -> lines
     size: int = 0  # bytes of sample lines, kept as they change
 
-    def family(self, fam: RenderedFamily) -> dict[str, bytes]:
+    def family(self, fam: RenderedFamily) -> Lines:
         if fam.name not in self.headers:
             self.headers[fam.name] = (fam.kind, fam.help)
-            self.campaigns[fam.name] = {}
+            self.campaigns[fam.name] = Lines(self.block)
         return self.campaigns[fam.name]
 
 
 @dataclass
 class Chunk:
     """One family's lines, every source's in order: the same in both formats (only the
-    header differs, kept apart per format); gzipped on first demand."""
+    header differs, kept apart per format); joined or gzipped on first demand, from its
+    segments' (each kept apart until it changes)."""
 
-    plain: bytes
+    segments: list[Segment]
     header: tuple[Kind, str]
-    blocks: Blocks | None = None
+    plain: bytes | None = None
+    piece: Piece | None = None
     heads: dict[bool, tuple[bytes, Piece]] = field(default_factory=dict)  # by OpenMetrics
+
+    @property
+    def size(self) -> int:
+        return sum(segment.size for segment in self.segments)
+
+    def joined(self) -> bytes:
+        if self.plain is None:
+            self.plain = b"".join(segment.joined() for segment in self.segments)
+        return self.plain
+
+    def gzipped(self) -> Piece:
+        if self.piece is None:
+            self.piece = Piece.joined([segment.gzipped() for segment in self.segments])
+        return self.piece
 
     def head(self, family: str, openmetrics: bool) -> tuple[bytes, Piece]:
         """The header in one format, and gzipped."""
@@ -118,14 +215,11 @@ class ExpositionStore:
         self._parts: dict[str, SourceParts] = {}
         self._variants: dict[Key, Variant] = {}
         self._chunks: dict[str, Chunk] = {}  # by family
-        self._gzipped: dict[str, Chunk] = {}  # by family: the last chunk gzipped, if changed
         self.block = block
         self._lock = threading.Lock()
 
     def _changed(self, family: str) -> None:
-        chunk = self._chunks.pop(family, None)
-        if chunk is not None and chunk.blocks is not None:
-            self._gzipped[family] = chunk  # its blocks serve the next one's
+        self._chunks.pop(family, None)
 
     def update(
         self,
@@ -138,7 +232,7 @@ class ExpositionStore:
         totals, and of other campaigns only the families given (``some``: e.g. their read
         time); callable from a worker thread. What it did not name stays as it was."""
         with self._lock:
-            parts = self._parts.setdefault(source, SourceParts())
+            parts = self._parts.setdefault(source, SourceParts(self.block))
             changed: set[str] = set()
             for cid, families in campaigns.items():
                 given = {fam.name: fam for fam in families or ()}
@@ -169,15 +263,12 @@ class ExpositionStore:
     def _replace(parts: SourceParts, name: str, cid: str, body: bytes, changed: set[str]) -> None:
         """One campaign's lines of one family (empty: none)."""
         lines = parts.campaigns[name]
-        old = lines.get(cid, b"")
+        old = lines.get(cid)
         if body == old:
             return
         changed.add(name)
         parts.size += len(body) - len(old)
-        if old:
-            del lines[cid]  # changed lines gather at the end (see BLOCK)
-        if body:
-            lines[cid] = body
+        lines.set(cid, body)  # changed lines gather at the end (see BLOCK)
 
     def publish(self, source: str, rendered: list[RenderedFamily]) -> None:
         """Replace one source's families as a whole (families without campaigns)."""
@@ -205,16 +296,16 @@ class ExpositionStore:
             current = variants.get(key) or Variant()
             if current.has(gzip):
                 return current
-            chunks = [(f, c) for f in self._families(names) if (c := self._chunk(f)).plain]
+            chunks = [(f, c) for f in self._families(names) if (c := self._chunk(f)).size]
             if gzip:
                 pieces = []
                 for family, chunk in chunks:
-                    pieces += [chunk.head(family, openmetrics)[1], self._piece(family, chunk)]
+                    pieces += [chunk.head(family, openmetrics)[1], chunk.gzipped()]
                 current = Variant(current.chunks, GzipPieces.of(pieces, GZIP_LEVEL))
             else:
                 plain = []
                 for family, chunk in chunks:
-                    plain += [chunk.head(family, openmetrics)[0], chunk.plain]
+                    plain += [chunk.head(family, openmetrics)[0], chunk.joined()]
                 current = Variant(tuple(plain), current.gzip)
             self._variants = _bounded(variants, key, current, self._text_size())
             return current
@@ -230,26 +321,22 @@ class ExpositionStore:
         ]
 
     def _chunk(self, family: str) -> Chunk:
-        """One family's lines, every source's in order (empty: no line), and the header
-        of the first source that has it."""
+        """One family's lines, every source's in order (no segment: no line), and the
+        header of the first source that has it."""
         chunk = self._chunks.get(family)
         if chunk is None:
-            lines: list[bytes] = []
+            segments: list[Segment] = []
             header: tuple[Kind, str] | None = None
             for parts in self._parts.values():
                 if family in parts.headers:
                     header = header or parts.headers[family]
-                    lines.extend(_lines(parts, family))
+                    segments += parts.campaigns[family].compact()
+                    total = parts.totals.get(family)
+                    if total:
+                        segments.append(Segment({"": total}, len(total)))
             assert header is not None, "a family the store knows"
-            chunk = self._chunks[family] = Chunk(b"".join(lines), header)
+            chunk = self._chunks[family] = Chunk(segments, header)
         return chunk
-
-    def _piece(self, family: str, chunk: Chunk) -> Piece:
-        if chunk.blocks is None:
-            last = self._gzipped.pop(family, None)
-            previous = (last.plain, last.blocks) if last and last.blocks else None
-            chunk.blocks = Blocks.of(chunk.plain, self.block, GZIP_LEVEL, previous)
-        return chunk.blocks.piece
 
     def dynamic(self, openmetrics: bool, names: Names = None) -> bytes:
         """The exporter's own families, rendered fresh for each scrape."""
@@ -266,15 +353,6 @@ class ExpositionStore:
             for name, (kind, help_text) in parts.headers.items()
         }
         return sum(parts.size for parts in self._parts.values()) + sum(headers.values())
-
-
-def _lines(parts: SourceParts, name: str) -> list[bytes]:
-    """One family's lines in a source: each campaign's, then the totals'."""
-    lines = list(parts.campaigns.get(name, {}).values())
-    total = parts.totals.get(name)
-    if total:
-        lines.append(total)
-    return lines
 
 
 def _bounded(

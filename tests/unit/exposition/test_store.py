@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.exposition.render import (
-    Blocks,
     GzipPieces,
     MetricFamily,
     Piece,
@@ -134,8 +133,8 @@ def test_every_body_equals_one_built_from_scratch(
 ) -> None:
     """Whatever the publications (campaigns added, changed, unchanged, removed), each
     format and selection a scrape gets equals what a new store builds from the same
-    books, and its gzip stream decompresses to it (in blocks of 40 bytes too, where most
-    publications keep some blocks and compress the rest again)."""
+    books, and its gzip stream decompresses to it (in segments of 40 bytes too, where most
+    publications keep some segments and compress the rest again)."""
     store = ExpositionStore(Telemetry(process_metrics=False), block=block)
     books: Books = {}
     selections = [None, frozenset({"x_campaign_state"}), frozenset({"x_sent", "x_campaigns"})]
@@ -172,13 +171,16 @@ def test_crc_combine_is_the_crc_of_the_joined_bytes(a: bytes, b: bytes) -> None:
     assert combined == zlib.crc32(a + b)
 
 
-@given(st.binary(max_size=600), st.binary(max_size=600), st.integers(1, 200))
-def test_blocks_of_changed_bytes_are_the_bytes_gzipped(old: bytes, new: bytes, size: int) -> None:
-    last = Blocks.of(old, size, 1)
-    blocks = Blocks.of(new, size, 1, (old, last))
-    assert zlib.decompressobj(-15).decompress(blocks.piece.deflate) == new
-    assert blocks.piece.crc == zlib.crc32(new) and blocks.piece.size == len(new)
-    assert blocks.piece.shift == crc_shift(len(new))
+@given(st.lists(st.binary(max_size=300), max_size=8))
+def test_pieces_joined_are_one_piece_of_the_bytes_in_a_row(parts: list[bytes]) -> None:
+    joined = Piece.joined([Piece.of(part, 1) for part in parts])
+    whole = b"".join(parts)
+    assert zlib.decompressobj(-15).decompress(joined.deflate) == whole
+    assert (joined.crc, joined.size, joined.shift) == (
+        zlib.crc32(whole),
+        len(whole),
+        crc_shift(len(whole)),
+    )
 
 
 def counting_compression(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -201,22 +203,35 @@ def counting_compression(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return compressed
 
 
-def test_only_the_blocks_from_the_first_changed_byte_are_compressed_again(
+def test_a_line_read_in_turn_compresses_only_the_first_and_last_segments_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    old = b"".join(b"line %04d\n" % i for i in range(100))  # 10 bytes a line: 1000 bytes
-    last = Blocks.of(old, 100, 1)
+    """Idle campaigns are read in turn, the one read longest ago first: its line leaves
+    the family's first segment for the last, and the segments between keep what they
+    compressed (before segments, every byte after the first changed one was compressed
+    again: here the whole family)."""
+    store = ExpositionStore(Telemetry(process_metrics=False), block=256)
+    books: Books = {"a": {f"{i:03d}": ("paused", 1, 100.0) for i in range(100)}}
+    fill(store, books, {"a": set(books["a"])})
+    body(store, False, True, None)
     compressed = counting_compression(monkeypatch)
-    new = old[:950] + b"LINE 0095\n" + old[960:]  # in the last block
-    blocks = Blocks.of(new, 100, 1, (old, last))
-    assert compressed == [100]
-    assert blocks.piece.deflate[: last.ends[8]] == last.piece.deflate[: last.ends[8]]
-    compressed.clear()
-    Blocks.of(old[:420] + b"x" + old[421:], 100, 1, (old, last))
-    assert compressed == [100] * 6  # blocks 4 to 9
+    # twice round the fleet: segments that lines leave one by one never fragment it
+    for read_at in (130.0, 160.0):
+        for cid in sorted(books["a"]):
+            compressed.clear()
+            books["a"][cid] = ("paused", 1, read_at)
+            fill(store, books, {"a": {cid}})
+            text = body(store, False, True, None)
+            assert f'campaign_id="{cid}"}} {read_at:g}'.encode() in text
+            # about 6,300 bytes of read times in 25 segments: at most the first (less one
+            # line) and the last compressed again, and the small families whole (their
+            # headers, the totals; segments of under 100 bytes are not counted)
+            big = [n for n in compressed if n > 100]
+            assert len(big) <= 2 and sum(big) <= 2 * 256, (cid, big)
+    assert sum(1 for line in text.splitlines() if line.startswith(b"x_last_updated")) == 100
 
 
-def test_a_read_time_moved_twice_compresses_only_the_last_blocks_again(
+def test_a_read_time_moved_twice_compresses_only_the_last_segments_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A line that changes moves to the end of its family: the next change of it (a
@@ -234,8 +249,8 @@ def test_a_read_time_moved_twice_compresses_only_the_last_blocks_again(
         assert f'campaign_id="5"}} {read_at:g}'.encode() in text
     lines = sum(1 for line in text.splitlines() if line.startswith(b"x_last_updated"))
     assert lines == 100
-    # the family's lines: about 6,100 bytes in 24 blocks; the second time only its last
-    # block or two (and the small families' whole: their headers, the totals)
+    # the family's lines: about 6,100 bytes in 24 segments; the second time only its last
+    # one or two (and the small families' whole: their headers, the totals)
     assert sum(n for n in compressed if n > 100) <= 2 * 256
 
 
