@@ -8,13 +8,14 @@ exporter's own small, always-fresh families. A scrape may ask for some families 
 
 A body is assembled from chunks, one per family (every source's lines, the same in both
 formats, with its header per format apart), each kept until a fragment of its family
-changes. A family's lines are kept in segments of about ``BLOCK`` bytes, each joined and
+changes. A family's lines are kept in segments of about ``BLOCK`` bytes, each
 gzipped on its own: after a publication in which only read times moved, a scrape joins
 what it has and compresses again the few segments whose lines changed.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,31 +76,28 @@ class Variant:
 @dataclass(eq=False)
 class Segment:
     """Consecutive lines of one family in one source, about ``BLOCK`` bytes at most:
-    joined and gzipped when first asked for, and kept so until one of its lines changes."""
+    gzipped when first asked for, and kept so until one of its lines changes. (Its lines
+    are not kept joined: a chunk joins every segment's at once, and one copy of the text is
+    enough.)"""
 
     lines: dict[str, bytes] = field(default_factory=dict)  # campaign id -> its lines
     size: int = 0
-    plain: bytes | None = None
     piece: Piece | None = None
-
-    def joined(self) -> bytes:
-        if self.plain is None:
-            self.plain = b"".join(self.lines.values())
-        return self.plain
+    changed: bool = True  # since the family was last compacted
 
     def gzipped(self) -> Piece:
         if self.piece is None:
-            self.piece = Piece.of(self.joined(), GZIP_LEVEL)
+            self.piece = Piece.of(b"".join(self.lines.values()), GZIP_LEVEL)
         return self.piece
 
     def put(self, cid: str, body: bytes) -> None:
         self.lines[cid] = body
         self.size += len(body)
-        self.plain = self.piece = None
+        self.piece, self.changed = None, True
 
     def take(self, cid: str) -> None:
         self.size -= len(self.lines.pop(cid))
-        self.plain = self.piece = None
+        self.piece, self.changed = None, True
 
 
 class Lines:
@@ -139,7 +137,7 @@ class Lines:
             before = merged[-1] if merged else None
             if (
                 before is not None
-                and (before.plain is None or segment.plain is None)
+                and (before.changed or segment.changed)
                 and before.size + segment.size <= self.block
             ):
                 for cid, body in segment.lines.items():
@@ -147,6 +145,8 @@ class Lines:
                     self.where[cid] = before
             else:
                 merged.append(segment)
+        for segment in merged:
+            segment.changed = False
         self.segments = merged
         return merged
 
@@ -186,7 +186,8 @@ class Chunk:
 
     def joined(self) -> bytes:
         if self.plain is None:
-            self.plain = b"".join(segment.joined() for segment in self.segments)
+            lines = (segment.lines.values() for segment in self.segments)
+            self.plain = b"".join(itertools.chain.from_iterable(lines))
         return self.plain
 
     def gzipped(self) -> Piece:
