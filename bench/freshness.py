@@ -254,8 +254,10 @@ CLASSES = ("campaigns", "analytics")  # Experiture's endpoint classes, each limi
 
 
 def per_class(tree: Path) -> bool:
-    """Whether the tree's config takes a limit per endpoint class (``rate_limits``)."""
-    return "rate_limits" in (tree / "exporter" / "schema.py").read_text()
+    """Whether the tree's config takes a limit per endpoint class (``rate_limits``): its
+    config schema, at its place before the layout by stage (9573d56) or after."""
+    schemas = [tree / "exporter" / "config" / "schema.py", tree / "exporter" / "schema.py"]
+    return any(p.is_file() and "rate_limits" in p.read_text() for p in schemas)
 
 
 def source(sim_url: str, plan: Plan, tree: Path) -> dict[str, Any]:
