@@ -28,6 +28,7 @@ their first places then.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from pathlib import Path
 from typing import Any
 
 FAMILIES = [f"campaign_exporter_bench_family_{i}" for i in range(12)]
@@ -48,11 +50,12 @@ SCRAPE_EVERY, PLAIN_EVERY = 15, 60
 
 def measure(campaigns: int, seconds: int, mix: str) -> dict[str, float]:
     """In this process, on the exporter first on sys.path."""
+    from exporter.exposition import store as module
     from exporter.exposition.render import RenderedFamily
     from exporter.exposition.store import ExpositionStore
 
-    assert ExpositionStore.__module__ == "exporter.exposition.store"
-    print(f"store from {sys.modules[ExpositionStore.__module__].__file__}", file=sys.stderr)
+    tree = Path(os.environ["PYTHONPATH"]).resolve()
+    assert Path(module.__file__).resolve().is_relative_to(tree), "the store of another tree"
 
     class NoOwnFamilies:
         def families(self) -> list[Any]:
@@ -77,23 +80,15 @@ def measure(campaigns: int, seconds: int, mix: str) -> dict[str, float]:
     publish = 0.0
     gzip: list[float] = []
     plain: list[float] = []
-    turn = {"running": 0, "idle": 0}
-
-    def next_of(kind: str, of: list[int]) -> int:
-        turn[kind] += 1
-        return of[turn[kind] % len(of)]
-
+    running_turn, idle_turn = itertools.cycle(running), itertools.cycle(idle)
     for second in range(1, seconds + 1):
         full = {}
         some = {}
-        for _ in range(whole):
-            c = next_of("running", running)
+        for c in itertools.islice(running_turn, whole):
             full[str(c)] = lines(c, second, FAMILIES)
-        for _ in range(times_only):
-            c = next_of("running", running)
+        for c in itertools.islice(running_turn, times_only):
             some[str(c)] = lines(c, second, FAMILIES[:1])
-        for _ in range(idle_times):
-            c = next_of("idle", idle)
+        for c in itertools.islice(idle_turn, idle_times):
             some[str(c)] = lines(c, second, FAMILIES[:1])
         start = time.process_time()
         store.update("bench", full, [], some)
@@ -114,7 +109,7 @@ def measure(campaigns: int, seconds: int, mix: str) -> dict[str, float]:
         "gzip build after publications p50 (ms)": 1e3 * statistics.median(gzip),
         "gzip build after publications max (ms)": 1e3 * max(gzip),
         "plain build after a gzip build p50 (ms)": 1e3 * statistics.median(plain),
-        "store CPU per read, builds included (us)": 1e6 * (publish + sum(gzip)) / reads,
+        "store CPU per read, gzip builds included (us)": 1e6 * (publish + sum(gzip)) / reads,
         "store memory after the first gzip build (MiB)": memory / 2**20,
     }
 

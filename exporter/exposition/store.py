@@ -8,9 +8,9 @@ exporter's own small, always-fresh families. A scrape may ask for some families 
 
 A body is assembled from chunks, one per family (every source's lines, the same in both
 formats, with its header per format apart), each kept until a fragment of its family
-changes. A family's lines are kept in segments of about ``BLOCK`` bytes, each
-gzipped on its own: after a publication in which only read times moved, a scrape joins
-what it has and compresses again the few segments whose lines changed.
+changes. A family's lines are kept in segments of about ``BLOCK`` bytes, each gzipped on
+its own: after a publication in which only read times moved, a scrape joins what it has
+and compresses again the few segments whose lines changed.
 """
 
 from __future__ import annotations
@@ -76,14 +76,13 @@ class Variant:
 @dataclass(eq=False)
 class Segment:
     """Consecutive lines of one family in one source, about ``BLOCK`` bytes at most:
-    gzipped when first asked for, and kept so until one of its lines changes. (Its lines
-    are not kept joined: a chunk joins every segment's at once, and one copy of the text is
-    enough.)"""
+    gzipped when first asked for, and kept so until one of its lines changes (no piece:
+    changed since). Its lines are not kept joined: a chunk joins every segment's at once,
+    and one copy of the text is enough."""
 
     lines: dict[str, bytes] = field(default_factory=dict)  # campaign id -> its lines
     size: int = 0
     piece: Piece | None = None
-    changed: bool = True  # since the family was last compacted
 
     def gzipped(self) -> Piece:
         if self.piece is None:
@@ -93,11 +92,11 @@ class Segment:
     def put(self, cid: str, body: bytes) -> None:
         self.lines[cid] = body
         self.size += len(body)
-        self.piece, self.changed = None, True
+        self.piece = None
 
     def take(self, cid: str) -> None:
         self.size -= len(self.lines.pop(cid))
-        self.piece, self.changed = None, True
+        self.piece = None
 
 
 class Lines:
@@ -108,6 +107,10 @@ class Lines:
         self.block = block
         self.segments: list[Segment] = []
         self.where: dict[str, Segment] = {}  # campaign id -> the segment holding its lines
+
+    @property
+    def size(self) -> int:
+        return sum(segment.size for segment in self.segments)
 
     def get(self, cid: str) -> bytes:
         segment = self.where.get(cid)
@@ -130,14 +133,14 @@ class Lines:
 
     def compact(self) -> list[Segment]:
         """The segments, after merging neighbours that fit in one block together where one
-        of them changed (so lines leaving one by one do not fragment the family; segments
-        that did not change keep what they have built)."""
+        of them changed, or was never gzipped (so lines leaving one by one do not fragment
+        the family; segments gzipped and unchanged keep their piece)."""
         merged: list[Segment] = []
         for segment in self.segments:
             before = merged[-1] if merged else None
             if (
                 before is not None
-                and (before.changed or segment.changed)
+                and (before.piece is None or segment.piece is None)
                 and before.size + segment.size <= self.block
             ):
                 for cid, body in segment.lines.items():
@@ -145,8 +148,6 @@ class Lines:
                     self.where[cid] = before
             else:
                 merged.append(segment)
-        for segment in merged:
-            segment.changed = False
         self.segments = merged
         return merged
 
@@ -159,7 +160,12 @@ class SourceParts:
     headers: dict[str, tuple[Kind, str]] = field(default_factory=dict)  # in first-seen order
     campaigns: dict[str, Lines] = field(default_factory=dict)  # family -> its lines
     totals: dict[str, bytes] = field(default_factory=dict)  # family -> lines
-    size: int = 0  # bytes of sample lines, kept as they change
+
+    @property
+    def size(self) -> int:
+        """Bytes of sample lines."""
+        lines = sum(family.size for family in self.campaigns.values())
+        return lines + sum(map(len, self.totals.values()))
 
     def family(self, fam: RenderedFamily) -> Lines:
         if fam.name not in self.headers:
@@ -254,7 +260,6 @@ class ExpositionStore:
             for name in new_totals.keys() | parts.totals.keys():
                 if new_totals.get(name, b"") != parts.totals.get(name, b""):
                     changed.add(name)
-            parts.size += sum(map(len, new_totals.values())) - sum(map(len, parts.totals.values()))
             parts.totals = new_totals
             for name in changed:
                 self._changed(name)
@@ -268,7 +273,6 @@ class ExpositionStore:
         if body == old:
             return
         changed.add(name)
-        parts.size += len(body) - len(old)
         lines.set(cid, body)  # changed lines gather at the end (see BLOCK)
 
     def publish(self, source: str, rendered: list[RenderedFamily]) -> None:
