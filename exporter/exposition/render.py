@@ -242,11 +242,17 @@ class Piece:
         """The pieces in a row, as one."""
         if len(pieces) == 1:
             return pieces[0]
-        crc = 0
-        for piece in pieces:
-            crc = crc_combine(crc, piece.shift, piece.crc)
         size = sum(piece.size for piece in pieces)
-        return cls(b"".join(piece.deflate for piece in pieces), crc, crc_shift(size), size)
+        deflate = b"".join(piece.deflate for piece in pieces)
+        return cls(deflate, crc_in_a_row(pieces), crc_shift(size), size)
+
+
+def crc_in_a_row(pieces: Sequence[Piece]) -> int:
+    """The CRC-32 of the pieces' bytes one after the other, from theirs."""
+    crc = 0
+    for piece in pieces:
+        crc = crc_combine(crc, piece.shift, piece.crc)
+    return crc
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,11 +268,8 @@ class GzipPieces:
 
     @classmethod
     def of(cls, pieces: Sequence[Piece], level: int) -> GzipPieces:
-        crc = 0
-        for piece in pieces:
-            crc = crc_combine(crc, piece.shift, piece.crc)
         parts = (_GZIP_HEADER, *(piece.deflate for piece in pieces))
-        return cls(parts, crc, sum(piece.size for piece in pieces), level)
+        return cls(parts, crc_in_a_row(pieces), sum(piece.size for piece in pieces), level)
 
     @property
     def data(self) -> bytes:
